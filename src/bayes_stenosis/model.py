@@ -1,0 +1,607 @@
+r"""The hierarchical change model (DESIGN section 3): inputs, likelihood terms and the PyMC builder.
+
+Notation. Arms :math:`a \in \{ref, new\}`, follow-up times :math:`t`, outcomes :math:`o`. All latent
+quantities are in standardized units: natural units divided by the outcome's scale :math:`s_o`
+(the pooled baseline SD when the data give it, otherwise the study's cited ``reference_sd``).
+Change is follow-up minus baseline; the sign is kept natural, so for a "lower is better" outcome a
+negative change is an improvement and a negative treatment difference favours the new arm.
+
+Latent structure (non-centred):
+
+.. math::
+
+    \theta_{ref,t,o} &= \mu_t + \sigma_\theta z^\theta_{t,o}, \qquad
+        \mu_t \sim N(0, s_\mu^2),\ \sigma_\theta \sim N^+(0, s_\theta^2) \\
+    \delta_{t,o} &= \Delta_t + \tau z^\delta_{t,o}, \qquad
+        \Delta_t \sim \text{prior set},\ \tau \sim N^+(0, s_\tau^2) \\
+    \theta_{new,t,o} &= \theta_{ref,t,o} + \delta_{t,o}, \qquad
+        \delta^{nat}_{t,o} = s_o\,\delta_{t,o}
+
+With a single outcome the outcome deviations are not identified and are dropped
+(:math:`\delta_{t} = \Delta_t`, :math:`\theta_{ref,t} = \mu_t`).
+
+Likelihood terms, each cell (t, o) taking its between-arm evidence from one level
+(``Study.evidence_by_cell``):
+
+* ``arm_summary``: in arm :math:`a` the vector of observed mean changes over its cells is
+  :math:`\bar y_a \sim MVN(\theta_a, D_a (R_{time} \otimes R_{outcome}) D_a)`, with
+  :math:`D_a = diag(\sigma^c_k / \sqrt{n_k})`, :math:`R_{time}` exchangeable with
+  :math:`r_{time} \sim Beta`, :math:`R_{outcome} \sim LKJ(\eta)`. The true change SD
+  :math:`\sigma^c` is a parameter: from a reported change SD, or
+  :math:`\sqrt{\sigma_b^2 + \sigma_f^2 - 2\rho_o\sigma_b\sigma_f}` from baseline and follow-up SDs with
+  an uncertain correlation :math:`\rho_o \sim Beta`. Reported SDs are estimates:
+  :math:`(n-1)s^2/\sigma^2 \sim \chi^2_{n-1}`, i.e. :math:`s^2 \sim Gamma((n-1)/2, (n-1)/(2\sigma^2))`.
+  (Deviation from a full Kronecker structure: when cells have different n, the correlation of two
+  cells' means is taken as :math:`R_{kk'}`, ignoring the partial overlap of their patients.)
+* ``contrast``: :math:`\hat d \sim N(\delta^{nat}_{t,o}, SE^2)` with SE from the conversions module.
+  A difference of follow-up means or an ANCOVA estimate has the same expectation as the
+  difference in change under randomisation.
+* ``threshold``: a reported "P>alpha" between arms is the event :math:`|T| < c` with
+  :math:`c = t_{1-\alpha/2, df}`; "P<alpha" in a stated direction is :math:`T < -c` or :math:`T > c`.
+  :math:`T` is noncentral t with noncentrality
+  :math:`\lambda = \delta_{t,o} / (r_o \sqrt{2(1-\rho_o)} \sqrt{1/n_1 + 1/n_2})` between arms
+  (two-sample t on change; Welch uses the Welch-Satterthwaite df; ``normal`` uses df = infinity) and
+  :math:`\lambda = \theta_{a,t,o} \sqrt{n_a} / (r_o \sqrt{2(1-\rho_o)})` within an arm (paired t),
+  where :math:`r_o` is the ratio of the trial's SD to the reference SD,
+  :math:`\log r_o \sim N(0, s_r^2)`, and follow-up and baseline SDs are taken as equal. Each
+  statement adds :math:`\log P(event)` (a censored likelihood), computed as
+  :math:`\log E_S[\Phi(\cdot)]` over :math:`S = \sqrt{\chi^2_{df}/df}` with generalized
+  Gauss-Laguerre quadrature and log-space differences of normal CDFs (no underflow).
+  Unknown per-arm n with a known total: equal split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.distributions.dist_math import normal_lcdf
+from scipy import special, stats
+
+from bayes_stenosis.errors import InputError
+from bayes_stenosis.spec import ModelSpec, ResolvedPrior
+from bayes_stenosis.study import Study, contrast_standard_errors
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: everything the builder needs, as plain numpy arrays (pure, testable without PyMC)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ArmSummaryBlock:
+    """The arm-summary cells of one arm."""
+
+    arm_index: int
+    time_index: np.ndarray
+    outcome_index: np.ndarray
+    mean_change: np.ndarray  # standardized
+    n: np.ndarray
+    # change-form cells: reported change SD (standardized), NaN for score-form cells
+    sd_change: np.ndarray
+    # score-form cells: reported baseline/follow-up SDs and n (standardized), NaN for change-form
+    sd_baseline: np.ndarray
+    n_baseline: np.ndarray
+    sd_followup: np.ndarray
+    rows: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelInputs:
+    coords: dict[str, list]
+    scale: np.ndarray  # per outcome, natural units per standardized unit
+    scale_source: list[str]
+    margins: np.ndarray  # natural units
+    margin_std: np.ndarray  # standardized
+    new_better_sign: float  # -1 when a negative delta favours the new arm
+    direction: list[str]
+    instruments: list[str]
+    arm_sizes: dict[str, float]
+    arm_size_source: str
+    evidence_by_cell: pd.DataFrame
+    arm_blocks: list[ArmSummaryBlock]
+    contrasts: pd.DataFrame
+    thresholds: pd.DataFrame
+
+
+def _study_file(study: Study) -> str:
+    return str(study.folder / "study.toml")
+
+
+def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | None = None) -> ModelInputs:
+    """Turn a validated study into the arrays the model uses (standardized where noted).
+
+    Parameters
+    ----------
+    margins
+        Per-outcome margin overrides in natural units; others come from ``study.toml``.
+    """
+    outcomes, times, arms = study.outcomes, study.times, study.arms
+    cells = study.evidence_by_cell()
+    usable = study.usable_arm_summaries()
+    baseline = study.meta.times.baseline
+
+    # --- scale per outcome: pooled baseline SD from the data, else the cited reference SD -----
+    scale, scale_source = [], []
+    for o in outcomes:
+        base = usable[(usable.outcome == o) & (usable.kind == "score") & (usable.time == baseline)]
+        if set(base.arm) == set(arms):
+            dof = (base.n - 1).to_numpy()
+            pooled = math.sqrt(float(np.sum(dof * base.sd.to_numpy() ** 2) / np.sum(dof)))
+            scale.append(pooled)
+            scale_source.append("pooled baseline SD from arm_summaries.csv")
+        elif study.outcome(o).reference_sd is not None:
+            scale.append(float(study.outcome(o).reference_sd))
+            scale_source.append("reference_sd: " + study.outcome(o).reference_sd_source)
+        else:
+            raise InputError(
+                _study_file(study),
+                f"outcome {o} needs a reference SD to put the model on a standardized scale "
+                "(the data give no baseline SDs for both arms): add reference_sd and reference_sd_source",
+                field=f"outcomes.{o}.reference_sd",
+            )
+    scale_arr = np.asarray(scale, dtype=float)
+
+    # --- margins --------------------------------------------------------------------------------
+    margins = dict(margins or {})
+    unknown = set(margins) - set(outcomes)
+    if unknown:
+        raise InputError(None, f"margin override for unknown outcome(s): {', '.join(sorted(unknown))}")
+    margin_vals = []
+    for o in outcomes:
+        m = margins.get(o, study.outcome(o).margin)
+        if m is None:
+            raise InputError(
+                _study_file(study),
+                f"outcome {o} has no equivalence margin: add margin and margin_source (or pass --margin {o}=VALUE)",
+                field=f"outcomes.{o}.margin",
+            )
+        if not m > 0:
+            raise InputError(None, f"margin for {o} must be > 0 (got {m})")
+        margin_vals.append(float(m))
+    margin_arr = np.asarray(margin_vals)
+    directions = [study.outcome(o).direction for o in outcomes]
+    if len(set(directions)) != 1:
+        raise InputError(_study_file(study), "all outcomes must share one direction in this version", field="outcomes")
+    new_better_sign = -1.0 if directions[0] == "lower_is_better" else 1.0
+
+    # --- arm sizes --------------------------------------------------------------------------------
+    sizes = study.arm_sizes()
+    total = study.meta.study.n_randomised_total
+    if all(v is not None for v in sizes.values()):
+        arm_sizes = {k: float(v) for k, v in sizes.items()}
+        size_source = "n_randomised per arm from study.toml"
+    elif total is not None:
+        known = {k: v for k, v in sizes.items() if v is not None}
+        rest = [k for k in sizes if sizes[k] is None]
+        remaining = total - sum(known.values())
+        arm_sizes = {k: float(v) for k, v in known.items()}
+        arm_sizes.update({k: remaining / len(rest) for k in rest})
+        size_source = f"equal split of the randomised total {total} (per-arm n not reported)"
+    else:
+        arm_sizes = {}
+        size_source = "unknown"
+
+    # --- arm summary blocks ---------------------------------------------------------------------
+    arm_cells = cells[cells.evidence == "arm_summary"]
+    blocks = []
+    for a_idx, a in enumerate(arms):
+        rows = usable[usable.arm == a]
+        t_idx, o_idx, mean, n, sdc, sdb, nb, sdf, labels = [], [], [], [], [], [], [], [], []
+        for rec in arm_cells.to_dict("records"):
+            t, o = rec["time"], rec["outcome"]
+            s = scale_arr[outcomes.index(o)]
+            change = rows[(rows.outcome == o) & (rows.kind == "change") & (rows.time == t)]
+            if len(change):
+                r = change.iloc[0]
+                mean.append(r["mean"] / s)
+                n.append(r["n"])
+                sdc.append(r["sd"] / s)
+                sdb.append(np.nan), nb.append(np.nan), sdf.append(np.nan)
+                labels.append(f"arm_summaries.csv row {r['row']}")
+            else:
+                b = rows[(rows.outcome == o) & (rows.kind == "score") & (rows.time == baseline)].iloc[0]
+                f = rows[(rows.outcome == o) & (rows.kind == "score") & (rows.time == t)].iloc[0]
+                mean.append((f["mean"] - b["mean"]) / s)
+                n.append(f["n"])
+                sdc.append(np.nan)
+                sdb.append(b["sd"] / s), nb.append(b["n"]), sdf.append(f["sd"] / s)
+                labels.append(f"arm_summaries.csv rows {b['row']}, {f['row']}")
+            t_idx.append(times.index(t))
+            o_idx.append(outcomes.index(o))
+        if t_idx:
+            blocks.append(
+                ArmSummaryBlock(
+                    arm_index=a_idx,
+                    time_index=np.asarray(t_idx),
+                    outcome_index=np.asarray(o_idx),
+                    mean_change=np.asarray(mean, dtype=float),
+                    n=np.asarray(n, dtype=float),
+                    sd_change=np.asarray(sdc, dtype=float),
+                    sd_baseline=np.asarray(sdb, dtype=float),
+                    n_baseline=np.asarray(nb, dtype=float),
+                    sd_followup=np.asarray(sdf, dtype=float),
+                    rows=labels,
+                )
+            )
+
+    # --- contrasts ------------------------------------------------------------------------------
+    contrasts = contrast_standard_errors(study)
+    contrast_cells = set(map(tuple, cells.loc[cells.evidence == "contrast", ["time", "outcome"]].values))
+    contrasts = contrasts[[(t, o) in contrast_cells for t, o in contrasts[["time", "outcome"]].values]]
+
+    # --- thresholds -----------------------------------------------------------------------------
+    thr_cells = set(map(tuple, cells.loc[cells.evidence == "threshold", ["time", "outcome"]].values))
+    thr = study.evidence["threshold"]
+    thr = thr[[(t, o) in thr_cells for t, o in thr[["time", "outcome"]].values]].copy()
+    if len(thr) and not arm_sizes:
+        raise InputError(
+            _study_file(study),
+            "threshold statements need the arm sizes: give arms.<arm>.n_randomised or study.n_randomised_total",
+            field="study.n_randomised_total",
+        )
+
+    return ModelInputs(
+        coords={"arm": arms, "time": times, "outcome": outcomes},
+        scale=scale_arr,
+        scale_source=scale_source,
+        margins=margin_arr,
+        margin_std=margin_arr / scale_arr,
+        new_better_sign=new_better_sign,
+        direction=directions,
+        instruments=[study.outcome(o).instrument for o in outcomes],
+        arm_sizes=arm_sizes,
+        arm_size_source=size_source,
+        evidence_by_cell=cells,
+        arm_blocks=blocks,
+        contrasts=contrasts.reset_index(drop=True),
+        thresholds=thr.reset_index(drop=True),
+    )
+
+
+def resolve_prior(spec: ModelSpec, prior_set: str, inputs: ModelInputs) -> ResolvedPrior:
+    """The concrete prior on Delta[t] for a named prior set and this study's margins."""
+    if prior_set not in spec.prior_sets:
+        raise InputError(None, f"unknown prior set {prior_set!r} (the spec has: {', '.join(spec.prior_sets)})")
+    reference_margin = float(np.min(inputs.margin_std))
+    return spec.prior_sets[prior_set].resolve(reference_margin, inputs.new_better_sign)
+
+
+# ---------------------------------------------------------------------------------------------
+# Noncentral-t event probabilities (shared by the model and the tests)
+# ---------------------------------------------------------------------------------------------
+
+
+def chi_nodes(df: float, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Nodes :math:`S_i` and log-weights for :math:`E[f(S)]`, :math:`S = \sqrt{\chi^2_{df}/df}`.
+
+    Generalized Gauss-Laguerre on :math:`x = \chi^2/2 \sim Gamma(df/2)` for df <= 100; beyond that
+    Gauss-Hermite on the Wilson-Hilferty normal approximation of :math:`(\chi^2/df)^{1/3}` (the
+    Laguerre weights overflow there and the approximation error is < 1e-6). ``df = inf`` gives
+    the normal test (S = 1).
+    """
+    if not np.isfinite(df):
+        return np.ones(n_nodes), np.r_[0.0, np.full(n_nodes - 1, -np.inf)]
+    if df <= 100:
+        x, w = special.roots_genlaguerre(n_nodes, df / 2 - 1)
+        log_w = np.log(w) - special.gammaln(df / 2)
+        return np.sqrt(2 * x / df), log_w
+    x, w = special.roots_hermitenorm(n_nodes)
+    v = 2 / (9 * df)
+    cube = 1 - v + math.sqrt(v) * x
+    return np.clip(cube, 1e-12, None) ** 1.5, np.log(w / math.sqrt(2 * math.pi))
+
+
+def _log_phi(x):
+    return normal_lcdf(0.0, 1.0, x)
+
+
+def _log_diff_phi(upper, lower):
+    """log(Phi(upper) - Phi(lower)) for upper > lower, accurate in both tails."""
+    right_tail = _log_phi(-lower) + pt.log1mexp(_log_phi(-upper) - _log_phi(-lower))
+    left_tail = _log_phi(upper) + pt.log1mexp(_log_phi(lower) - _log_phi(upper))
+    return pt.switch(lower > 0, right_tail, left_tail)
+
+
+def log_prob_event(kind: str, lam, crit, nodes, log_weights):
+    r"""log P(event) for T noncentral t, vectorised over rows (leading axis) and nodes.
+
+    Parameters
+    ----------
+    kind
+        ``"inside"`` for :math:`|T| < c`, ``"below"`` for :math:`T < -c`, ``"above"`` for :math:`T > c`.
+    lam
+        Noncentrality per row, shape (R,).
+    crit
+        Critical value c per row, shape (R,).
+    nodes, log_weights
+        Quadrature nodes and log-weights per row, shape (R, Q).
+    """
+    lam = lam[:, None]
+    c_s = crit[:, None] * nodes
+    if kind == "inside":
+        terms = _log_diff_phi(c_s - lam, -c_s - lam)
+    elif kind == "below":
+        terms = _log_phi(-c_s - lam)
+    elif kind == "above":
+        terms = _log_phi(lam - c_s)
+    else:  # pragma: no cover - guarded by callers
+        raise ValueError(kind)
+    return pm.math.logsumexp(terms + log_weights, axis=1)
+
+
+def threshold_design(inputs: ModelInputs, spec: ModelSpec) -> pd.DataFrame:
+    """Per threshold row: the event kind, df, critical value and the SE factor of the test."""
+    out = []
+    arms = inputs.coords["arm"]
+    ref, new = arms[0], arms[1]
+    lower_better = inputs.new_better_sign < 0
+    for rec in inputs.thresholds.to_dict("records"):
+        if rec["comparison"] == "between":
+            n1, n2 = inputs.arm_sizes[new], inputs.arm_sizes[ref]
+            se_factor = math.sqrt(1 / n1 + 1 / n2)
+            if rec["test"] == "two_sample_t":
+                dof = n1 + n2 - 2
+            elif rec["test"] == "welch_t":
+                a, b = 1 / n1, 1 / n2
+                dof = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
+            else:
+                dof = math.inf
+            if rec["relation"] == ">":
+                kind = "inside"
+            else:
+                new_better = rec["direction"] == "favours_new"
+                # T = (new - ref) / SE; the new arm is better when T is negative (lower is better)
+                kind = "below" if new_better == lower_better else "above"
+            arm_index = -1
+        else:
+            n_a = inputs.arm_sizes[rec["arm"]]
+            se_factor = 1 / math.sqrt(n_a)
+            dof = n_a - 1 if rec["test"] == "paired_t" else math.inf
+            if rec["relation"] == ">":
+                kind = "inside"
+            else:
+                improved = rec["direction"] == "improvement"
+                kind = "below" if improved == lower_better else "above"
+            arm_index = arms.index(rec["arm"])
+        crit = float(stats.t.ppf(1 - rec["alpha"] / 2, dof)) if np.isfinite(dof) else float(
+            stats.norm.ppf(1 - rec["alpha"] / 2)
+        )
+        out.append(
+            {
+                "row": rec["row"],
+                "comparison": rec["comparison"],
+                "kind": kind,
+                "df": dof,
+                "crit": crit,
+                "se_factor": se_factor,
+                "arm_index": arm_index,
+                "time_index": inputs.coords["time"].index(rec["time"]),
+                "outcome_index": inputs.coords["outcome"].index(rec["outcome"]),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The builder
+# ---------------------------------------------------------------------------------------------
+
+
+def _prior_rv(name: str, prior: ResolvedPrior, dims):
+    if prior.family == "student_t":
+        return pm.StudentT(name, nu=prior.nu, mu=prior.mu, sigma=prior.sigma, dims=dims)
+    return pm.Normal(name, mu=prior.mu, sigma=prior.sigma, dims=dims)
+
+
+def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> pm.Model:
+    """Build the PyMC model; pure: reads its arguments, changes nothing, samples nothing.
+
+    Parameters
+    ----------
+    inputs
+        From :func:`prepare_inputs`.
+    spec
+        The validated model spec (hyperpriors, correlation priors, quadrature).
+    prior
+        The resolved prior on ``Delta[time]`` (:func:`resolve_prior`).
+
+    Returns
+    -------
+    pm.Model
+        With coords ``arm``, ``time``, ``outcome`` (and ``threshold_row``, ``contrast_row`` when those
+        terms exist). ``delta`` (standardized) and ``delta_natural`` are dims (time, outcome).
+    """
+    coords = {k: list(v) for k, v in inputs.coords.items()}
+    n_time, n_out = len(coords["time"]), len(coords["outcome"])
+    design = threshold_design(inputs, spec)
+    if len(design):
+        coords["threshold_row"] = [int(r) for r in design["row"]]
+    if len(inputs.contrasts):
+        coords["contrast_row"] = [int(r) for r in inputs.contrasts["row"]]
+    h = spec.hierarchy
+
+    with pm.Model(coords=coords) as model:
+        pm.Data("scale", inputs.scale, dims="outcome")
+        # --- latent change in the reference arm and the treatment difference -------------------
+        mu_change = pm.Normal("mu_change", 0.0, h.mu_change_sigma, dims="time")
+        Delta = _prior_rv("Delta", prior, dims="time")
+        if n_out > 1:
+            sigma_change = pm.HalfNormal("sigma_change", h.sigma_change_scale)
+            z_theta = pm.Normal("z_theta", 0.0, 1.0, dims=("time", "outcome"))
+            theta_ref = mu_change[:, None] + sigma_change * z_theta
+            tau = pm.HalfNormal("tau", h.tau_scale)
+            z_delta = pm.Normal("z_delta", 0.0, 1.0, dims=("time", "outcome"))
+            delta = pm.Deterministic("delta", Delta[:, None] + tau * z_delta, dims=("time", "outcome"))
+        else:
+            theta_ref = pt.shape_padright(mu_change)
+            delta = pm.Deterministic("delta", pt.shape_padright(Delta), dims=("time", "outcome"))
+        change = pm.Deterministic(
+            "change", pt.stack([theta_ref, theta_ref + delta]), dims=("arm", "time", "outcome")
+        )
+        pm.Deterministic("delta_natural", delta * inputs.scale[None, :], dims=("time", "outcome"))
+        pm.Deterministic("change_natural", change * inputs.scale[None, None, :], dims=("arm", "time", "outcome"))
+
+        # --- baseline-follow-up correlation per outcome ---------------------------------------
+        needs_rho = len(design) > 0 or any(np.isnan(b.sd_change).any() for b in inputs.arm_blocks)
+        rho = None
+        if needs_rho:
+            fixed = spec.correlation.fixed_baseline_followup
+            if fixed is not None:
+                rho = pt.as_tensor_variable(np.full(n_out, fixed))
+            else:
+                priors = [spec.correlation.baseline_followup(i) for i in inputs.instruments]
+                rho = pm.Beta(
+                    "rho",
+                    alpha=np.array([p.alpha for p in priors]),
+                    beta=np.array([p.beta for p in priors]),
+                    dims="outcome",
+                )
+
+        if inputs.arm_blocks:
+            _add_arm_summary_terms(model, inputs, spec, change, rho)
+        if len(inputs.contrasts):
+            _add_contrast_terms(inputs, delta)
+        if len(design):
+            _add_threshold_terms(inputs, spec, design, delta, change, rho)
+    return model
+
+
+def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, rho) -> None:
+    n_time, n_out = len(inputs.coords["time"]), len(inputs.coords["outcome"])
+    times_used = sorted({int(t) for b in inputs.arm_blocks for t in b.time_index})
+    outs_used = sorted({int(o) for b in inputs.arm_blocks for o in b.outcome_index})
+    # correlation of sampling errors across follow-up times (exchangeable) and outcomes (LKJ)
+    if len(times_used) > 1:
+        p = spec.correlation.time
+        r_time = pm.Beta("r_time", alpha=p.alpha, beta=p.beta)
+        R_time = (1 - r_time) * pt.eye(n_time) + r_time * pt.ones((n_time, n_time))
+    else:
+        R_time = pt.eye(n_time)
+    if len(outs_used) > 1:
+        _, R_out_used, _ = pm.LKJCholeskyCov(
+            "outcome_error_chol",
+            eta=spec.correlation.outcome_lkj_eta,
+            n=len(outs_used),
+            sd_dist=pm.Exponential.dist(1.0, shape=len(outs_used)),
+            compute_corr=True,
+            store_in_trace=False,
+        )
+        R_out = pt.eye(n_out)
+        idx = np.asarray(outs_used)
+        R_out = pt.set_subtensor(R_out[idx[:, None], idx[None, :]], R_out_used)
+        pm.Deterministic("outcome_error_corr", R_out_used)
+    else:
+        R_out = pt.eye(n_out)
+
+    sd_sigma = spec.scale.sd_log_sigma
+    arms = inputs.coords["arm"]
+    for block in inputs.arm_blocks:
+        name = arms[block.arm_index]
+        k = len(block.time_index)
+        is_change = ~np.isnan(block.sd_change)
+        sigma_change = pt.zeros(k)
+        if is_change.any():
+            ic = np.flatnonzero(is_change)
+            z = pm.Normal(f"z_sd_change_{name}", 0.0, 1.0, shape=len(ic))
+            sd_c = pm.Deterministic(f"sd_change_{name}", pt.exp(sd_sigma * z))
+            sigma_change = pt.set_subtensor(sigma_change[ic], sd_c)
+            n = block.n[ic]
+            pm.Gamma(
+                f"obs_sd_change_{name}",
+                alpha=(n - 1) / 2,
+                beta=(n - 1) / (2 * sd_c**2),
+                observed=block.sd_change[ic] ** 2,
+            )
+        if (~is_change).any():
+            isc = np.flatnonzero(~is_change)
+            # one baseline SD per outcome of this arm, one follow-up SD per cell
+            outs = block.outcome_index[isc]
+            uniq, inv = np.unique(outs, return_inverse=True)
+            zb = pm.Normal(f"z_sd_baseline_{name}", 0.0, 1.0, shape=len(uniq))
+            sd_b = pm.Deterministic(f"sd_baseline_{name}", pt.exp(sd_sigma * zb))
+            zf = pm.Normal(f"z_sd_followup_{name}", 0.0, 1.0, shape=len(isc))
+            sd_f = pm.Deterministic(f"sd_followup_{name}", pt.exp(sd_sigma * zf))
+            # baseline SD observed once per outcome (first cell carrying it)
+            first = np.array([np.flatnonzero(inv == u)[0] for u in range(len(uniq))])
+            nb = block.n_baseline[isc][first]
+            pm.Gamma(
+                f"obs_sd_baseline_{name}",
+                alpha=(nb - 1) / 2,
+                beta=(nb - 1) / (2 * sd_b**2),
+                observed=block.sd_baseline[isc][first] ** 2,
+            )
+            nf = block.n[isc]
+            pm.Gamma(
+                f"obs_sd_followup_{name}",
+                alpha=(nf - 1) / 2,
+                beta=(nf - 1) / (2 * sd_f**2),
+                observed=block.sd_followup[isc] ** 2,
+            )
+            sb = sd_b[inv]
+            r = rho[outs]
+            sd_c_scores = pt.sqrt(sb**2 + sd_f**2 - 2 * r * sb * sd_f)
+            sigma_change = pt.set_subtensor(sigma_change[isc], sd_c_scores)
+        se = sigma_change / np.sqrt(block.n)
+        corr = R_time[block.time_index[:, None], block.time_index[None, :]] * R_out[
+            block.outcome_index[:, None], block.outcome_index[None, :]
+        ]
+        cov = se[:, None] * corr * se[None, :]
+        mean = change[block.arm_index, block.time_index, block.outcome_index]
+        pm.MvNormal(f"obs_mean_change_{name}", mu=mean, cov=cov, observed=block.mean_change)
+
+
+def _add_contrast_terms(inputs: ModelInputs, delta) -> None:
+    con = inputs.contrasts
+    t_idx = np.array([inputs.coords["time"].index(t) for t in con["time"]])
+    o_idx = np.array([inputs.coords["outcome"].index(o) for o in con["outcome"]])
+    mean = delta[t_idx, o_idx] * inputs.scale[o_idx]
+    pm.Normal(
+        "obs_contrast",
+        mu=mean,
+        sigma=con["se_derived"].to_numpy(dtype=float),
+        observed=con["estimate_nmr"].to_numpy(dtype=float),
+        dims="contrast_row",
+    )
+
+
+def _add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho) -> None:
+    n_out = len(inputs.coords["outcome"])
+    log_sigma = spec.scale.trial_sd_log_ratio_sigma
+    if log_sigma > 0:
+        z_ratio = pm.Normal("z_trial_sd_ratio", 0.0, 1.0, dims="outcome")
+        sd_ratio = pm.Deterministic("trial_sd_ratio", pt.exp(log_sigma * z_ratio), dims="outcome")
+    else:
+        sd_ratio = pt.ones(n_out)
+    # SD of change relative to the reference SD, with follow-up SD = baseline SD
+    change_sd_ratio = sd_ratio * pt.sqrt(2 * (1 - rho))
+    pm.Deterministic("change_sd_ratio", change_sd_ratio, dims="outcome")
+
+    n_nodes = spec.thresholds.quadrature_nodes
+    nodes = np.empty((len(design), n_nodes))
+    log_w = np.empty((len(design), n_nodes))
+    for i, dof in enumerate(design["df"]):
+        nodes[i], log_w[i] = chi_nodes(float(dof), n_nodes)
+
+    t_idx = design["time_index"].to_numpy()
+    o_idx = design["outcome_index"].to_numpy()
+    between = (design["comparison"] == "between").to_numpy()
+    effect = pt.switch(
+        between,
+        delta[t_idx, o_idx],
+        change[np.clip(design["arm_index"].to_numpy(), 0, None), t_idx, o_idx],
+    )
+    lam = effect / (change_sd_ratio[o_idx] * design["se_factor"].to_numpy())
+    crit = design["crit"].to_numpy()
+    logp = pt.zeros(len(design))
+    for kind in ("inside", "below", "above"):
+        rows = np.flatnonzero((design["kind"] == kind).to_numpy())
+        if len(rows):
+            logp = pt.set_subtensor(
+                logp[rows], log_prob_event(kind, lam[rows], crit[rows], nodes[rows], log_w[rows])
+            )
+    logp = pm.Deterministic("threshold_log_prob", logp, dims="threshold_row")
+    pm.Potential("threshold_likelihood", logp.sum())

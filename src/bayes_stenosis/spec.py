@@ -1,0 +1,193 @@
+"""Model specifications (``models/*.toml``): a closed schema, loaded and validated with pydantic.
+
+A spec holds everything that changes results and is not data: hyperpriors of the hierarchy, the
+correlation priors, the named prior sets for the treatment difference, the decision rule, the
+interval convention and the sampler settings. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from scipy import stats
+
+from bayes_stenosis.errors import InputError
+from bayes_stenosis.resources import resolve_spec
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BetaPrior(_Closed):
+    alpha: float = Field(gt=0)
+    beta: float = Field(gt=0)
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+
+class Hierarchy(_Closed):
+    mu_change_sigma: float = Field(gt=0)
+    sigma_change_scale: float = Field(gt=0)
+    tau_scale: float = Field(gt=0)
+
+
+class Correlation(_Closed):
+    VAS: BetaPrior
+    NRS: BetaPrior
+    ODI: BetaPrior
+    QBPDS: BetaPrior
+    RMDQ: BetaPrior
+    other: BetaPrior
+    time: BetaPrior
+    outcome_lkj_eta: float = Field(gt=0)
+    # Fixed correlation for sensitivity analyses; None = the Beta priors above.
+    fixed_baseline_followup: float | None = Field(default=None, ge=-1, le=1)
+
+    def baseline_followup(self, instrument: str) -> BetaPrior:
+        return getattr(self, instrument)
+
+
+class Scale(_Closed):
+    trial_sd_log_ratio_sigma: float = Field(ge=0)
+    sd_log_sigma: float = Field(gt=0)
+
+
+class Thresholds(_Closed):
+    unknown_split: Literal["equal"] = "equal"
+    quadrature_nodes: int = Field(default=16, ge=4, le=64)
+
+
+class PriorChoice(_Closed):
+    default: str
+    reference_margin: Literal["smallest"] = "smallest"
+
+
+class FromMargin(_Closed):
+    tail_mass: float = Field(gt=0, lt=1)
+    two_sided: bool
+
+
+class PriorSet(_Closed):
+    family: Literal["student_t", "normal"]
+    nu: float | None = Field(default=None, gt=0)
+    mu: float | None = None
+    sigma: float | None = Field(default=None, gt=0)
+    mu_from_margin: Literal["favours_new"] | None = None
+    sigma_from_margin: FromMargin | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> PriorSet:
+        if (self.mu is None) == (self.mu_from_margin is None):
+            raise ValueError("give exactly one of mu and mu_from_margin")
+        if (self.sigma is None) == (self.sigma_from_margin is None):
+            raise ValueError("give exactly one of sigma and sigma_from_margin")
+        if self.family == "student_t" and self.nu is None:
+            raise ValueError("a student_t prior needs nu")
+        return self
+
+    def resolve(self, margin_std: float, new_better_sign: float) -> ResolvedPrior:
+        """Concrete location and scale, given the reference standardized margin.
+
+        ``new_better_sign`` is -1 when a negative delta favours the new arm (lower is better).
+        """
+        if self.sigma_from_margin is not None:
+            tail = self.sigma_from_margin.tail_mass
+            quantile = 1 - tail / 2 if self.sigma_from_margin.two_sided else 1 - tail
+            sigma = margin_std / float(stats.norm.ppf(quantile))
+        else:
+            sigma = float(self.sigma)
+        mu = new_better_sign * margin_std if self.mu_from_margin == "favours_new" else float(self.mu)
+        return ResolvedPrior(family=self.family, nu=self.nu, mu=mu, sigma=sigma)
+
+
+class ResolvedPrior(_Closed):
+    family: Literal["student_t", "normal"]
+    nu: float | None
+    mu: float
+    sigma: float
+
+    def text(self) -> str:
+        if self.family == "student_t":
+            return f"Student-t(df={self.nu:g}, mu={self.mu:.4g}, sigma={self.sigma:.4g})"
+        return f"Normal(mu={self.mu:.4g}, sigma={self.sigma:.4g})"
+
+
+class Decision(_Closed):
+    threshold: float = Field(gt=0.5, lt=1)
+    interval_kind: Literal["eti", "hdi"]
+    interval_prob: float = Field(gt=0, lt=1)
+    margin_curve_points: int = Field(ge=3, le=1001)
+    margin_curve_max_multiple: float = Field(gt=1)
+
+
+class Sampler(_Closed):
+    name: Literal["nutpie", "pymc"]
+    chains: int = Field(ge=1)
+    draws: int = Field(ge=1)
+    tune: int = Field(ge=0)
+    target_accept: float = Field(gt=0, lt=1)
+    seed: int = Field(ge=0)
+
+
+class Diagnostics(_Closed):
+    max_rhat: float = Field(gt=1)
+    min_ess_bulk: float = Field(gt=0)
+    min_ess_tail: float = Field(gt=0)
+    max_divergences: int = Field(ge=0)
+
+
+class ModelSpec(_Closed):
+    schema_version: Literal[1] = 1
+    name: str
+    description: str
+    hierarchy: Hierarchy
+    correlation: Correlation
+    scale: Scale
+    thresholds: Thresholds
+    prior: PriorChoice
+    prior_sets: dict[str, PriorSet]
+    decision: Decision
+    sampler: Sampler
+    diagnostics: Diagnostics
+
+    @model_validator(mode="after")
+    def _default_prior_exists(self) -> ModelSpec:
+        if self.prior.default not in self.prior_sets:
+            raise ValueError(
+                f"prior.default {self.prior.default!r} is not one of the prior_sets "
+                f"({', '.join(self.prior_sets)})"
+            )
+        return self
+
+
+def load_spec(spec: str | Path = "default") -> tuple[ModelSpec, str]:
+    """Load a model spec (a bundled name such as ``default`` or a TOML path).
+
+    Returns
+    -------
+    spec, sha256
+        The validated spec and the SHA-256 of the file's bytes.
+    """
+    path = resolve_spec(spec)
+    if not path.is_file():
+        raise InputError(path, "model spec not found (give a bundled spec name or a .toml path)")
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(path, f"unreadable TOML: {exc}") from None
+    try:
+        parsed = ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = "unknown key (the schema is closed)" if err["type"] == "extra_forbidden" else err["msg"]
+        raise InputError(path, msg, field=loc or None) from None
+    return parsed, hashlib.sha256(raw).hexdigest()
