@@ -168,6 +168,121 @@ def data_template(
 
 
 # ---------------------------------------------------------------------------------------------
+# fit and friends
+# ---------------------------------------------------------------------------------------------
+
+
+def _quiet_warnings() -> None:
+    import warnings
+
+    # PyTensor's C backend warns once per process that it found no BLAS; it is irrelevant here
+    warnings.filterwarnings("ignore", message=".*PyTensor could not link to a BLAS.*")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def _status(message: str):
+    return console.status(f"[bold]{message}...[/]")
+
+
+def print_decisions(decisions, rule_text: str, title: str) -> None:
+    """The decision table: one row per time x outcome, then the joint rows."""
+    table = Table(title=title, caption=f"rule: {rule_text}")
+    for col in ("time", "outcome", "evidence", "margin", "P(equiv)", "prior P(equiv)", "P(non-inf)", "P(superior)", "decision"):
+        table.add_column(col, justify="right" if col not in ("outcome", "evidence", "decision") else "left")
+
+    def fmt(value, mcse=None):
+        if value is None or value != value:
+            return "-"
+        return f"{value:.3f}" + (f" ±{mcse:.3f}" if mcse is not None and mcse == mcse else "")
+
+    for rec in decisions.to_dict("records"):
+        scope = rec.get("scope", "cell")
+        time = "all" if rec["time"] != rec["time"] else f"{rec['time']:g}"
+        label = rec["outcome"] if scope == "cell" else scope.replace("_", " ")
+        if scope == "any_beyond_margin":
+            table.add_row(time, label, "", "", fmt(rec.get("prob_any_beyond_margin", rec.get("prob_equivalence"))), "", "", "", "")
+            continue
+        table.add_row(
+            time,
+            label,
+            str(rec.get("evidence", "")),
+            "" if rec.get("margin") != rec.get("margin") or rec.get("margin") is None else f"{rec['margin']:g}",
+            fmt(rec["prob_equivalence"], rec.get("mcse_prob_equivalence")),
+            fmt(rec.get("prob_equivalence_prior")),
+            fmt(rec.get("prob_noninferiority")),
+            fmt(rec.get("prob_superiority")),
+            str(rec.get("decision", "")),
+        )
+    console.print(table)
+
+
+@app.command()
+@_handle_errors
+def fit(
+    study: Annotated[str, typer.Argument(help="A bundled study id or a study folder path.")] = DEFAULT_STUDY,
+    model: Annotated[str, typer.Option("--model", help="Bundled spec name or a spec .toml path.")] = "default",
+    prior: Annotated[str | None, typer.Option("--prior", help="Named prior set (default: the spec's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed (default: the spec's).")] = None,
+    chains: Annotated[int | None, typer.Option(help="Chains (default: the spec's).")] = None,
+    draws: Annotated[int | None, typer.Option(help="Draws per chain (default: the spec's).")] = None,
+    tune: Annotated[int | None, typer.Option(help="Tuning steps per chain (default: the spec's).")] = None,
+    sampler: Annotated[str | None, typer.Option(help="nutpie or pymc (default: the spec's).")] = None,
+    margin: Annotated[
+        list[str] | None, typer.Option("--margin", help="Override a margin, OUTCOME=VALUE (natural units).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Root folder for run folders.")] = Path("outputs"),
+    name: Annotated[str | None, typer.Option("--name", help="Run folder name (default: spec-prior-seed).")] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 3 when diagnostics fail.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    plots: Annotated[bool, typer.Option(help="Write plots.")] = True,
+    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Fit a study (default: the flagship farpour2022) and write a run folder."""
+    _quiet_warnings()
+    from bayes_stenosis.api import fit as run_fit
+    from bayes_stenosis.api import parse_margins
+
+    margins = parse_margins(margin)
+    with console.status("[bold]loading PyMC...[/]"):
+        import pymc  # noqa: F401
+    result = run_fit(
+        study,
+        spec=model,
+        prior_set=prior,
+        seed=seed,
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        sampler=sampler,
+        out=out,
+        run_name=name,
+        overwrite=overwrite,
+        strict=False,
+        margins=margins,
+        progress=progress,
+        status=_status,
+        plots=plots,
+        report=report,
+    )
+    ev = Table(title="Evidence used per cell")
+    for col in ("time", "outcome", "evidence"):
+        ev.add_column(col)
+    for rec in result.evidence.to_dict("records"):
+        ev.add_row(f"{rec['time']:g}", rec["outcome"], rec["evidence"])
+    console.print(ev)
+    import json
+
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    print_decisions(result.decisions, manifest["decision_rule"]["text"], f"{manifest['study']['id']}: decisions ({manifest['arms']['new']} vs {manifest['arms']['reference']}; prior {manifest['prior_set']})")
+    colour = {"ok": "green", "warning": "yellow", "fail": "red"}[result.verdict_status]
+    console.print(f"diagnostics: [{colour}]{result.verdict_line}[/]")
+    console.print(f"run folder: [bold]{result.folder}[/]")
+    if strict and result.verdict_status == "fail":
+        raise ConvergenceError(result.verdict_line)
+
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------
 

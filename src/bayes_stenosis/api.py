@@ -1,0 +1,267 @@
+"""The Python API behind the CLI verbs: ``fit`` a study into a run folder, read results back.
+
+``fit`` = validate -> prepare inputs -> build the model -> sample -> diagnose -> decide -> write
+(atomically) -> plot and report from the written files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from bayes_stenosis import __version__
+from bayes_stenosis import decisions as dec
+from bayes_stenosis.diagnostics import parameter_table, sampler_table, verdict
+from bayes_stenosis.errors import ConvergenceError, InputError
+from bayes_stenosis.inference import SamplerSettings, sample
+from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
+from bayes_stenosis.outputs import (
+    atomic_run_folder,
+    command_line,
+    git_commit,
+    now_utc,
+    package_versions,
+    write_json,
+)
+from bayes_stenosis.spec import load_spec
+from bayes_stenosis.study import Study, load_study
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    decisions: pd.DataFrame
+    contrasts: pd.DataFrame
+    evidence: pd.DataFrame
+    verdict_line: str
+    verdict_status: str
+    timings: dict[str, float]
+
+
+def default_run_name(spec_name: str, prior_set: str, seed: int) -> str:
+    return f"{spec_name}-{prior_set}-seed{seed}"
+
+
+def parse_margins(items: list[str] | None) -> dict[str, float]:
+    """``["ODI=8", "VAS=10"]`` -> ``{"ODI": 8.0, "VAS": 10.0}``."""
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(None, f"--margin expects OUTCOME=VALUE (got {item!r})") from None
+    return out
+
+
+def fit(
+    study: str | Path = "farpour2022",
+    *,
+    spec: str | Path = "default",
+    prior_set: str | None = None,
+    seed: int | None = None,
+    chains: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    sampler: str | None = None,
+    out: str | Path = "outputs",
+    run_name: str | None = None,
+    overwrite: bool = False,
+    strict: bool = False,
+    margins: dict[str, float] | None = None,
+    progress: bool = True,
+    status: Callable[[str], object] | None = None,
+    plots: bool = True,
+    report: bool = True,
+) -> RunResult:
+    """Fit a study and write a complete run folder ``out/<study>/<run-name>/``.
+
+    Everything that changes results (spec, prior set, margins, sampler settings, seed, interval
+    convention, decision threshold) is taken explicitly from the spec or the arguments and
+    recorded in ``manifest.json``.
+
+    Raises
+    ------
+    InputError
+        Bad study, spec or options; raised before anything is written.
+    ConvergenceError
+        With ``strict=True``, when the diagnostics verdict is "fail" (the run folder is still
+        written, so the failure can be inspected).
+    """
+    t_start = time.perf_counter()
+    loaded: Study = load_study(study)
+    model_spec, spec_sha = load_spec(spec)
+    prior_name = prior_set or model_spec.prior.default
+    settings = SamplerSettings.from_spec(
+        model_spec.sampler, seed=seed, chains=chains, draws=draws, tune=tune, name=sampler
+    )
+    if settings.name not in ("nutpie", "pymc"):
+        raise InputError(None, f"--sampler must be nutpie or pymc (got {settings.name!r})")
+    inputs = prepare_inputs(loaded, model_spec, margins)
+    prior = resolve_prior(model_spec, prior_name, inputs)
+    usable = inputs.evidence_by_cell
+    if (usable.evidence == "none").all():
+        raise InputError(
+            loaded.folder,
+            "no usable evidence: every cell lacks arm summaries, contrasts or threshold statements "
+            "(run: bayes-stenosis data validate " + str(study) + ")",
+        )
+    name = run_name or default_run_name(model_spec.name, prior_name, settings.seed)
+    destination = Path(out) / loaded.id / name
+    if destination.exists() and not overwrite:
+        raise InputError(destination, "run folder already exists; choose another --out or pass --overwrite")
+
+    timings: dict[str, float] = {"validate_and_prepare": time.perf_counter() - t_start}
+    start = time.perf_counter()
+    model = build_model(inputs, model_spec, prior)
+    timings["build"] = time.perf_counter() - start
+    idata, sample_timings = sample(model, settings, progress=progress, status=status)
+    timings.update(sample_timings)
+
+    start = time.perf_counter()
+    params = parameter_table(idata)
+    samp = sampler_table(idata)
+    v = verdict(params, samp, model_spec.diagnostics)
+    timings["diagnostics"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    results = decide(idata, loaded, inputs, model_spec)
+    timings["decisions"] = time.perf_counter() - start
+
+    with atomic_run_folder(destination, overwrite=overwrite) as tmp:
+        start = time.perf_counter()
+        idata.to_netcdf(str(tmp / "posterior.nc"))
+        timings["write_netcdf"] = time.perf_counter() - start
+        params.to_csv(tmp / "diagnostics.csv", index=False)
+        samp.to_csv(tmp / "diagnostics_sampler.csv", index=False)
+        usable.to_csv(tmp / "evidence.csv", index=False)
+        write_results(tmp, results)
+        manifest = {
+            "package": "bayes-stenosis",
+            "package_version": __version__,
+            "created_utc": now_utc(),
+            "command_line": command_line(),
+            "git_commit": git_commit(),
+            "versions": package_versions(),
+            "study": {
+                "id": loaded.id,
+                "folder": str(loaded.folder),
+                "simulated": loaded.simulated,
+                "sha256": loaded.sha256(),
+                "files": sorted(loaded.files),
+                "title": loaded.meta.study.title,
+                "citation": loaded.meta.study.citation,
+                "doi": loaded.meta.study.doi,
+            },
+            "spec": {"name": model_spec.name, "path": str(spec), "sha256": spec_sha, "content": model_spec.model_dump()},
+            "prior_set": prior_name,
+            "prior_on_Delta": prior.model_dump() | {"text": prior.text()},
+            "reference_margin_std": float(np.min(inputs.margin_std)),
+            "margins": dict(zip(inputs.coords["outcome"], inputs.margins.tolist(), strict=True)),
+            "margin_overrides": margins or {},
+            "units": {o: loaded.outcome(o).unit for o in inputs.coords["outcome"]},
+            "scale": {
+                o: {"value": float(s), "source": src}
+                for o, s, src in zip(inputs.coords["outcome"], inputs.scale, inputs.scale_source, strict=True)
+            },
+            "arm_sizes": inputs.arm_sizes,
+            "arm_size_source": inputs.arm_size_source,
+            "arms": {"new": loaded.new_arm, "reference": loaded.reference_arm},
+            "sampler": settings.__dict__ | {"child_seeds": settings.seeds()},
+            "interval": {"kind": model_spec.decision.interval_kind, "prob": model_spec.decision.interval_prob},
+            "decision_rule": {"threshold": model_spec.decision.threshold, "text": results["rule_text"]},
+            "diagnostics_verdict": {"status": v.status, "reasons": v.reasons, "thresholds": v.thresholds},
+            "evidence_by_cell": usable.to_dict("records"),
+            "timings_seconds": timings,
+        }
+        write_json(tmp / "manifest.json", manifest)
+        if plots:
+            from bayes_stenosis.plots import write_plots
+
+            start = time.perf_counter()
+            write_plots(tmp)
+            timings["plots"] = time.perf_counter() - start
+        timings["total"] = time.perf_counter() - t_start
+        manifest["timings_seconds"] = timings
+        write_json(tmp / "manifest.json", manifest)
+
+    result = RunResult(
+        folder=destination,
+        decisions=results["decisions"],
+        contrasts=results["contrasts"],
+        evidence=usable,
+        verdict_line=v.line(),
+        verdict_status=v.status,
+        timings=timings,
+    )
+    if strict and v.status == "fail":
+        raise ConvergenceError(f"{v.line()}; run folder written to {destination}")
+    return result
+
+
+def decide(idata: az.InferenceData, study: Study, inputs, spec) -> dict:
+    """Contrasts, decision table, margin curves, draws and the normal approximation."""
+    interval = dec.IntervalSpec(kind=spec.decision.interval_kind, prob=spec.decision.interval_prob)
+    rule = dec.DecisionRule(threshold=spec.decision.threshold)
+    outcomes = inputs.coords["outcome"]
+    margins = dict(zip(outcomes, inputs.margins.tolist(), strict=True))
+    direction = dict(zip(outcomes, inputs.direction, strict=True))
+    labels = (study.meta.arms[study.new_arm].label, study.meta.arms[study.reference_arm].label)
+    delta_nat = idata.posterior["delta_natural"]
+    delta_std = idata.posterior["delta"]
+    prior_nat = idata.prior["delta_natural"] if "prior" in idata.groups() else None
+    contrasts = dec.summarise_contrasts(delta_nat, delta_std, interval, direction, labels)
+    decisions = dec.decision_table(delta_nat, margins, direction, rule, prior_delta_natural=prior_nat)
+    curves = dec.margin_curves(
+        delta_nat,
+        margins,
+        n_grid=spec.decision.margin_curve_points,
+        max_multiple=spec.decision.margin_curve_max_multiple,
+    )
+    units = {o: study.outcome(o).unit for o in outcomes}
+    approx = dec.normal_approximation(delta_nat, delta_std, margins, units)
+    approx["metadata"] = {
+        "study": study.id,
+        "simulated": study.simulated,
+        "contrast": f"{study.new_arm} minus {study.reference_arm}: change from baseline (follow-up minus baseline)",
+        "new_arm": study.new_arm,
+        "reference_arm": study.reference_arm,
+        "direction": direction,
+        "interval": {"kind": interval.kind, "prob": interval.prob},
+        "package_version": __version__,
+    }
+    dec.validate_approximation(approx)
+    draws = (
+        delta_nat.to_dataframe(name="delta_natural")
+        .join(delta_std.to_dataframe(name="delta_std"))
+        .reset_index()[["chain", "draw", "time", "outcome", "delta_natural", "delta_std"]]
+    )
+    evidence = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
+    for frame in (contrasts, decisions):
+        keys = list(zip(frame["time"], frame["outcome"], strict=True))
+        frame.insert(2, "evidence", [evidence.get(k, "joint") for k in keys])
+    return {
+        "contrasts": contrasts,
+        "decisions": decisions,
+        "margin_curves": curves,
+        "approximation": approx,
+        "draws": draws,
+        "rule_text": rule.text,
+    }
+
+
+def write_results(folder: Path, results: dict) -> None:
+    results["contrasts"].to_csv(folder / "contrasts.csv", index=False)
+    results["decisions"].to_csv(folder / "decisions.csv", index=False)
+    results["margin_curves"].to_csv(folder / "margin_curves.csv", index=False)
+    results["draws"].to_parquet(folder / "draws_contrasts.parquet", index=False)
+    results["draws"].to_csv(folder / "draws_contrasts.csv", index=False)
+    write_json(folder / "approximations.json", results["approximation"])

@@ -1,0 +1,164 @@
+"""Sampling: one function, an explicit sampler, one seed for every random step.
+
+The seed is split with :class:`numpy.random.SeedSequence` into independent streams for the prior
+predictive, the posterior (NUTS) and the posterior predictive, so the same seed gives the same
+numbers and no step shares a stream with another.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayes_stenosis.spec import Sampler
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """What the sampler does; recorded in the manifest."""
+
+    name: str
+    chains: int
+    draws: int
+    tune: int
+    target_accept: float
+    seed: int
+    prior_draws: int = 1000
+
+    @classmethod
+    def from_spec(cls, sampler: Sampler, **overrides) -> SamplerSettings:
+        values = sampler.model_dump()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def seeds(self) -> dict[str, int]:
+        """Independent child seeds derived from the one run seed."""
+        children = np.random.SeedSequence(self.seed).spawn(3)
+        names = ("prior_predictive", "posterior", "posterior_predictive")
+        return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
+
+
+def sample(
+    model: pm.Model,
+    settings: SamplerSettings,
+    *,
+    progress: bool = True,
+    status: Callable[[str], object] | None = None,
+) -> tuple[az.InferenceData, dict[str, float]]:
+    """Sample prior predictive, posterior and posterior predictive; attach log-likelihoods.
+
+    Parameters
+    ----------
+    model
+        From :func:`bayes_stenosis.model.build_model`.
+    settings
+        Sampler name (``nutpie`` or ``pymc``), chains, draws, tuning steps, target acceptance and
+        the run seed.
+    progress
+        Show the sampler's progress bar.
+    status
+        Optional callback returning a context manager that shows what phase is running (the CLI
+        passes a rich spinner).
+
+    Returns
+    -------
+    idata, timings
+        InferenceData with groups posterior, prior, prior_predictive, posterior_predictive,
+        log_likelihood, sample_stats, observed_data and constant_data; timings in seconds per phase.
+    """
+    seeds = settings.seeds()
+    timings: dict[str, float] = {}
+    phase = status or (lambda _msg: nullcontext())
+
+    with phase("sampling the prior predictive"):
+        start = time.perf_counter()
+        with model:
+            prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=seeds["prior_predictive"])
+        timings["prior_predictive"] = time.perf_counter() - start
+
+    if settings.name == "nutpie":
+        import nutpie
+
+        with phase("compiling the model (numba)"):
+            start = time.perf_counter()
+            compiled = nutpie.compile_pymc_model(model)
+            timings["compile"] = time.perf_counter() - start
+        start = time.perf_counter()
+        idata = nutpie.sample(
+            compiled,
+            chains=settings.chains,
+            draws=settings.draws,
+            tune=settings.tune,
+            seed=seeds["posterior"],
+            target_accept=settings.target_accept,
+            progress_bar=progress,
+            cores=min(settings.chains, 2),
+        )
+        timings["sample"] = time.perf_counter() - start
+    elif settings.name == "pymc":
+        start = time.perf_counter()
+        with model:
+            idata = pm.sample(
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                cores=min(settings.chains, 2),
+                target_accept=settings.target_accept,
+                random_seed=seeds["posterior"],
+                progressbar=progress,
+                compute_convergence_checks=False,
+            )
+        timings["compile_and_sample"] = time.perf_counter() - start
+    else:  # guarded by the spec schema
+        raise ValueError(f"unknown sampler {settings.name!r}")
+
+    idata.extend(prior)
+    with phase("posterior predictive and log-likelihood"):
+        start = time.perf_counter()
+        with model:
+            observed = [rv.name for rv in model.observed_RVs]
+            if observed:
+                ppc = pm.sample_posterior_predictive(
+                    idata, random_seed=seeds["posterior_predictive"], progressbar=False, var_names=observed
+                )
+                idata.extend(ppc)
+                pm.compute_log_likelihood(idata, progressbar=False)
+        _add_threshold_predictive(idata, seeds["posterior_predictive"])
+        timings["posterior_predictive"] = time.perf_counter() - start
+    idata.posterior.attrs["sampler"] = settings.name
+    return idata, timings
+
+
+def _add_threshold_predictive(idata: az.InferenceData, seed: int) -> None:
+    """Threshold statements are events: their replicate is Bernoulli(P(event)), observed 1.
+
+    The pointwise log-likelihood of a statement is its log P(event) (``threshold_log_prob``).
+    """
+    if "threshold_log_prob" not in idata.posterior:
+        return
+    log_prob = idata.posterior["threshold_log_prob"]
+    rng = np.random.default_rng(seed + 1)  # a stream distinct from PyMC's replicate draws
+    replicate = (rng.random(log_prob.shape) < np.exp(log_prob.values)).astype("int8")
+    event = xr.DataArray(replicate, dims=log_prob.dims, coords=log_prob.coords, name="threshold_event")
+    observed = xr.DataArray(
+        np.ones(log_prob.sizes["threshold_row"], dtype="int8"),
+        dims=("threshold_row",),
+        coords={"threshold_row": log_prob.coords["threshold_row"]},
+    )
+    groups = {
+        "posterior_predictive": xr.Dataset({"threshold_event": event}),
+        "log_likelihood": xr.Dataset({"threshold_event": log_prob.rename("threshold_event")}),
+        "observed_data": xr.Dataset({"threshold_event": observed}),
+    }
+    for name, dataset in groups.items():
+        if name in idata.groups():
+            getattr(idata, name)["threshold_event"] = dataset["threshold_event"]
+        else:
+            idata.add_groups({name: dataset})
