@@ -74,5 +74,6 @@ def spec_variant(**changes) -> ModelSpec:
     update = {}
     for section, values in changes.items():
         current = getattr(spec, section)
-        update[section] = current.model_copy(update=values) if isinstance(values, dict) else values
+        # re-validate so nested values (e.g. a Beta prior given as a dict) become typed models
+        update[section] = type(current).model_validate(current.model_dump() | values) if isinstance(values, dict) else values
     return spec.model_copy(update=update)

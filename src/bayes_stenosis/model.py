@@ -121,6 +121,12 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
     """
     outcomes, times, arms = study.outcomes, study.times, study.arms
     cells = study.evidence_by_cell()
+    if (cells.evidence == "ipd").any():
+        raise InputError(
+            study.folder / "ipd.csv",
+            "patient-level data are validated but not yet modelled in this version (issue: IPD likelihood); "
+            "fit arm summaries of these patients instead",
+        )
     usable = study.usable_arm_summaries()
     baseline = study.meta.times.baseline
 

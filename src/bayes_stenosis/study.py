@@ -333,7 +333,8 @@ class Study:
 
         Priority: ``ipd`` > ``arm_summary`` > ``contrast`` > ``threshold``. Validation has already
         refused double counting between ipd, arm summaries and contrasts; threshold rows of a cell
-        with richer evidence are superseded (kept in the file, not used), as DESIGN section 2 asks.
+        with richer evidence (between-arm and within-arm alike) are superseded: kept in the file,
+        not used, as DESIGN section 2 asks.
         """
         ipd, arm, con = self.ipd_cells(), self.arm_summary_cells(), set()
         for t, o in self.evidence["contrast"][["time", "outcome"]].values:
@@ -362,7 +363,8 @@ class Study:
                         "evidence": level,
                         "threshold_between_rows": n_between,
                         "threshold_within_rows": n_within,
-                        "thresholds_superseded": level in ("ipd", "arm_summary") and len(cell_thr) > 0,
+                        "thresholds_superseded": level in ("ipd", "arm_summary", "contrast")
+                        and len(cell_thr) > 0,
                     }
                 )
         return pd.DataFrame(rows)
