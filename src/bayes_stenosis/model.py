@@ -433,9 +433,20 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
         mu_change = pm.Normal("mu_change", 0.0, h.mu_change_sigma, dims="time")
         Delta = _prior_rv("Delta", prior, dims="time")
         if n_out > 1:
-            sigma_change = pm.HalfNormal("sigma_change", h.sigma_change_scale)
-            z_theta = pm.Normal("z_theta", 0.0, 1.0, dims=("time", "outcome"))
-            theta_ref = mu_change[:, None] + sigma_change * z_theta
+            if h.sigma_change_prior == "fixed":
+                sigma_change = pt.constant(h.sigma_change_scale)
+            elif h.sigma_change_prior == "gamma2":
+                sigma_change = pm.Gamma("sigma_change", alpha=2.0, beta=2.0 / h.sigma_change_scale)
+            else:
+                sigma_change = pm.HalfNormal("sigma_change", h.sigma_change_scale)
+            centred = h.change_parameterisation == "centred"
+            if centred:
+                theta_ref = pm.Normal(
+                    "theta_ref", mu_change[:, None], sigma_change, dims=("time", "outcome")
+                )
+            else:
+                z_theta = pm.Normal("z_theta", 0.0, 1.0, dims=("time", "outcome"))
+                theta_ref = mu_change[:, None] + sigma_change * z_theta
             tau = pm.HalfNormal("tau", h.tau_scale)
             z_delta = pm.Normal("z_delta", 0.0, 1.0, dims=("time", "outcome"))
             delta = pm.Deterministic("delta", Delta[:, None] + tau * z_delta, dims=("time", "outcome"))
@@ -473,6 +484,33 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
     return model
 
 
+def lkj_correlation(name: str, n: int, eta: float):
+    r"""An n x n correlation matrix with an LKJ(eta) prior, built from canonical partial correlations.
+
+    The partial correlation of variables i > j given variables 0..j-1 is
+    :math:`2 B - 1` with :math:`B \sim Beta(\beta_j, \beta_j)`, :math:`\beta_j = \eta + (n - 2 - j)/2`
+    (Lewandowski, Kurowicka & Joe 2009); the Cholesky factor follows from them, so the matrix is
+    positive definite by construction (the same construction as Stan's ``cholesky_factor_corr``).
+    Stored as ``name`` (the matrix) and ``{name}_cpc`` (the partial correlations on (0, 1)).
+    """
+    pairs = [(i, j) for j in range(n - 1) for i in range(j + 1, n)]
+    beta = np.array([eta + (n - 2 - j) / 2 for _, j in pairs])
+    cpc = 2 * pm.Beta(f"{name}_cpc", alpha=beta, beta=beta, shape=len(pairs)) - 1
+    z = {pair: cpc[k] for k, pair in enumerate(pairs)}
+    rows = []
+    for i in range(n):
+        row, remaining = [], pt.constant(1.0)
+        for j in range(i):
+            value = z[(i, j)] * pt.sqrt(remaining)
+            row.append(value)
+            remaining = remaining - value**2
+        row.append(pt.sqrt(remaining))
+        row.extend([pt.constant(0.0)] * (n - i - 1))
+        rows.append(pt.stack(row))
+    chol = pt.stack(rows)
+    return pm.Deterministic(name, chol @ chol.T)
+
+
 def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, rho) -> None:
     n_time, n_out = len(inputs.coords["time"]), len(inputs.coords["outcome"])
     times_used = sorted({int(t) for b in inputs.arm_blocks for t in b.time_index})
@@ -485,18 +523,16 @@ def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, 
     else:
         R_time = pt.eye(n_time)
     if len(outs_used) > 1:
-        _, R_out_used, _ = pm.LKJCholeskyCov(
-            "outcome_error_chol",
-            eta=spec.correlation.outcome_lkj_eta,
-            n=len(outs_used),
-            sd_dist=pm.Exponential.dist(1.0, shape=len(outs_used)),
-            compute_corr=True,
-            store_in_trace=False,
-        )
+        k = len(outs_used)
+        if spec.correlation.outcome_structure == "lkj":
+            R_out_used = lkj_correlation("outcome_error_corr", k, spec.correlation.outcome_lkj_eta)
+        else:
+            p = spec.correlation.outcome
+            r_out = pm.Beta("r_outcome", alpha=p.alpha, beta=p.beta)
+            R_out_used = (1 - r_out) * pt.eye(k) + r_out * pt.ones((k, k))
         R_out = pt.eye(n_out)
         idx = np.asarray(outs_used)
         R_out = pt.set_subtensor(R_out[idx[:, None], idx[None, :]], R_out_used)
-        pm.Deterministic("outcome_error_corr", R_out_used)
     else:
         R_out = pt.eye(n_out)
 

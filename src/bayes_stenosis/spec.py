@@ -35,7 +35,13 @@ class BetaPrior(_Closed):
 class Hierarchy(_Closed):
     mu_change_sigma: float = Field(gt=0)
     sigma_change_scale: float = Field(gt=0)
+    # "gamma2": Gamma(2, 2 / scale), mean = scale, density 0 at 0 (boundary-avoiding; Chung et al.
+    # Psychometrika 2013): with 2-4 outcomes the centred hierarchy otherwise has a funnel at 0.
+    sigma_change_prior: Literal["halfnormal", "gamma2", "fixed"] = "gamma2"
     tau_scale: float = Field(gt=0)
+    # "auto": centred outcome deviations of the within-arm change where arm summaries or patient
+    # data identify each cell well, non-centred otherwise (thresholds, contrasts).
+    change_parameterisation: Literal["auto", "centred", "noncentred"] = "auto"
 
 
 class Correlation(_Closed):
@@ -47,6 +53,10 @@ class Correlation(_Closed):
     other: BetaPrior
     time: BetaPrior
     outcome_lkj_eta: float = Field(gt=0)
+    # "exchangeable": one correlation r_outcome ~ Beta(outcome) shared by every pair of outcomes;
+    # "lkj": a full matrix with an LKJ(outcome_lkj_eta) prior.
+    outcome_structure: Literal["exchangeable", "lkj"] = "exchangeable"
+    outcome: BetaPrior = BetaPrior(alpha=6.0, beta=4.0)
     # Fixed correlation for sensitivity analyses; None = the Beta priors above.
     fixed_baseline_followup: float | None = Field(default=None, ge=-1, le=1)
 
