@@ -80,7 +80,14 @@ def sample(
     with phase("sampling the prior predictive"):
         start = time.perf_counter()
         with model:
-            prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=seeds["prior_predictive"])
+            # latent variables of the threshold augmentation are flat: not part of the prior
+            flat = {rv.name for rv in model.free_RVs if rv.owner.op.__class__.__name__.startswith("Flat")}
+            names = [rv.name for rv in model.free_RVs if rv.name not in flat]
+            names += [d.name for d in model.deterministics]
+            names += [rv.name for rv in model.observed_RVs]
+            prior = pm.sample_prior_predictive(
+                draws=settings.prior_draws, random_seed=seeds["prior_predictive"], var_names=names
+            )
         timings["prior_predictive"] = time.perf_counter() - start
 
     if settings.name == "nutpie":

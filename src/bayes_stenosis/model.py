@@ -475,12 +475,14 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
                     dims="outcome",
                 )
 
+        if inputs.arm_blocks or len(design):
+            R_time, R_out = _error_correlations(inputs, spec, design)
         if inputs.arm_blocks:
-            _add_arm_summary_terms(model, inputs, spec, change, rho)
+            _add_arm_summary_terms(model, inputs, spec, change, rho, R_time, R_out)
         if len(inputs.contrasts):
             _add_contrast_terms(inputs, delta)
         if len(design):
-            _add_threshold_terms(inputs, spec, design, delta, change, rho)
+            _add_threshold_terms(inputs, spec, design, delta, change, rho, R_time, R_out)
     return model
 
 
@@ -511,14 +513,26 @@ def lkj_correlation(name: str, n: int, eta: float):
     return pm.Deterministic(name, chol @ chol.T)
 
 
-def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, rho) -> None:
+def _error_correlations(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFrame):
+    """Correlation across follow-up times and across outcomes of sampling errors within patients.
+
+    Shared by the arm-summary term (errors of an arm's mean changes) and the joint threshold term
+    (the between-arm test statistics of different cells, computed on the same patients). Returns
+    full-size (time x time, outcome x outcome) matrices; r_time / r_outcome exist only where two or
+    more times / outcomes carry such evidence.
+    """
     n_time, n_out = len(inputs.coords["time"]), len(inputs.coords["outcome"])
-    times_used = sorted({int(t) for b in inputs.arm_blocks for t in b.time_index})
-    outs_used = sorted({int(o) for b in inputs.arm_blocks for o in b.outcome_index})
-    # correlation of sampling errors across follow-up times (exchangeable) and outcomes (LKJ)
+    times_used = {int(t) for b in inputs.arm_blocks for t in b.time_index}
+    outs_used = {int(o) for b in inputs.arm_blocks for o in b.outcome_index}
+    if len(design):
+        between = design[design["comparison"] == "between"]
+        times_used |= set(between["time_index"].astype(int))
+        outs_used |= set(between["outcome_index"].astype(int))
+    times_used, outs_used = sorted(times_used), sorted(outs_used)
     if len(times_used) > 1:
         p = spec.correlation.time
-        r_time = pm.Beta("r_time", alpha=p.alpha, beta=p.beta)
+        cap = spec.correlation.max_error_correlation
+        r_time = pm.Deterministic("r_time", cap * pm.Beta("r_time_unit", alpha=p.alpha, beta=p.beta))
         R_time = (1 - r_time) * pt.eye(n_time) + r_time * pt.ones((n_time, n_time))
     else:
         R_time = pt.eye(n_time)
@@ -528,14 +542,17 @@ def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, 
             R_out_used = lkj_correlation("outcome_error_corr", k, spec.correlation.outcome_lkj_eta)
         else:
             p = spec.correlation.outcome
-            r_out = pm.Beta("r_outcome", alpha=p.alpha, beta=p.beta)
+            cap = spec.correlation.max_error_correlation
+            r_out = pm.Deterministic("r_outcome", cap * pm.Beta("r_outcome_unit", alpha=p.alpha, beta=p.beta))
             R_out_used = (1 - r_out) * pt.eye(k) + r_out * pt.ones((k, k))
-        R_out = pt.eye(n_out)
         idx = np.asarray(outs_used)
-        R_out = pt.set_subtensor(R_out[idx[:, None], idx[None, :]], R_out_used)
+        R_out = pt.set_subtensor(pt.eye(n_out)[idx[:, None], idx[None, :]], R_out_used)
     else:
         R_out = pt.eye(n_out)
+    return R_time, R_out
 
+
+def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, rho, R_time, R_out) -> None:
     sd_sigma = spec.scale.sd_log_sigma
     arms = inputs.coords["arm"]
     for block in inputs.arm_blocks:
@@ -605,7 +622,7 @@ def _add_contrast_terms(inputs: ModelInputs, delta) -> None:
     pm.Normal("obs_contrast", mu=mean, sigma=se, observed=estimate, dims="contrast_row")
 
 
-def _add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho) -> None:
+def _add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, R_time, R_out) -> None:
     n_out = len(inputs.coords["outcome"])
     log_sigma = spec.scale.trial_sd_log_ratio_sigma
     if log_sigma > 0:
@@ -643,8 +660,51 @@ def _add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho)
             logp = pt.set_subtensor(
                 logp[rows], log_prob_event(kind, lam[rows], crit[rows], nodes[rows], log_w[rows])
             )
+    # per-statement log P(event): the likelihood of within-arm statements, and for every statement
+    # the pointwise log-likelihood and the posterior predictive replicate
     logp = pm.Deterministic("threshold_log_prob", logp, dims="threshold_row")
-    pm.Potential("threshold_likelihood", logp.sum())
+    between_rows = np.flatnonzero(between)
+    within_rows = np.flatnonzero(~between)
+    if len(within_rows):
+        pm.Potential("threshold_within_likelihood", logp[within_rows].sum())
+    if len(between_rows):
+        _add_joint_between_term(design.iloc[between_rows], lam[between_rows], crit[between_rows], R_time, R_out)
+
+
+def _add_joint_between_term(design: pd.DataFrame, lam, crit, R_time, R_out) -> None:
+    r"""Between-arm statements of different cells jointly, by data augmentation.
+
+    The test statistics of different cells are computed on the same patients, so they are
+    correlated (:math:`R = R_{time} \otimes R_{outcome}` on the cells): treating eight "P>0.05"
+    statements as independent evidence would overstate what the abstract says. With
+    :math:`T_k = (Z_k + \lambda_k) / S_k`, :math:`Z \sim MVN(0, R)`, :math:`S_k^2 \sim \chi^2_{df}/df`,
+    the statements are the event that :math:`u = Z + \lambda` lies in a box (e.g.
+    :math:`|u_k| < c_k S_k`). Sampling :math:`u` inside the box (an interval transform with its
+    Jacobian) with density :math:`MVN(u; \lambda, R)`, and :math:`S_k` from its prior, integrates
+    exactly to :math:`P(event \mid \lambda, R)`. (The :math:`S_k` are taken as independent across
+    cells; for df >= 20 they are all close to 1.)
+    """
+    k = len(design)
+    dfs = design["df"].to_numpy(dtype=float)
+    finite = np.isfinite(dfs)
+    scale = pt.ones(k)
+    if finite.any():
+        chi2 = pm.ChiSquared("threshold_chi2", nu=dfs[finite], shape=int(finite.sum()))
+        scale = pt.set_subtensor(scale[np.flatnonzero(finite)], pt.sqrt(chi2 / dfs[finite]))
+    raw = pm.Flat("threshold_latent", shape=k)
+    bound = crit * scale
+    kinds = design["kind"].to_numpy()
+    # u = bound * (2 sigmoid(raw) - 1) = bound * tanh(raw / 2); log-Jacobian in stable form
+    inside_u = bound * pt.tanh(raw / 2)
+    inside_jac = pt.log(2 * bound) - pt.softplus(-raw) - pt.softplus(raw)
+    below_u, above_u = -bound - pt.exp(raw), bound + pt.exp(raw)
+    u = pt.switch(kinds == "inside", inside_u, pt.switch(kinds == "below", below_u, above_u))
+    log_jac = pt.switch(kinds == "inside", inside_jac, raw)
+    t_idx = design["time_index"].to_numpy()
+    o_idx = design["outcome_index"].to_numpy()
+    corr = R_time[t_idx[:, None], t_idx[None, :]] * R_out[o_idx[:, None], o_idx[None, :]]
+    mvn = pm.logp(pm.MvNormal.dist(mu=lam, cov=corr), u)
+    pm.Potential("threshold_between_likelihood", mvn + log_jac.sum())
 
 
 def data_values(model: pm.Model) -> dict[str, np.ndarray]:

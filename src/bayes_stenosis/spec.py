@@ -57,6 +57,10 @@ class Correlation(_Closed):
     # "lkj": a full matrix with an LKJ(outcome_lkj_eta) prior.
     outcome_structure: Literal["exchangeable", "lkj"] = "exchangeable"
     outcome: BetaPrior = BetaPrior(alpha=6.0, beta=4.0)
+    # r_time and r_outcome are max_error_correlation x Beta(...): the sampling errors of two different
+    # cells are never perfectly correlated, and near 1 the Kronecker covariance is near-singular
+    # (measured: the divergences of the joint threshold term sit at r_time > 0.95).
+    max_error_correlation: float = Field(default=1.0, gt=0, le=1)
     # Fixed correlation for sensitivity analyses; None = the Beta priors above.
     fixed_baseline_followup: float | None = Field(default=None, ge=-1, le=1)
 
