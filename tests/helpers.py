@@ -10,8 +10,34 @@ from bayes_stenosis.spec import ModelSpec, load_spec
 TEST_SOURCE = "TEST FIXTURE: simulated for tests, not trial data"
 
 HEADERS = {
-    "thresholds.csv": ["outcome", "time", "comparison", "arm", "relation", "alpha", "direction", "test", "p_value", "source", "note"],
-    "contrasts.csv": ["outcome", "time", "measure", "direction", "estimate", "ci_low", "ci_high", "ci_level", "se", "p_value", "df", "source", "note"],
+    "thresholds.csv": [
+        "outcome",
+        "time",
+        "comparison",
+        "arm",
+        "relation",
+        "alpha",
+        "direction",
+        "test",
+        "p_value",
+        "source",
+        "note",
+    ],
+    "contrasts.csv": [
+        "outcome",
+        "time",
+        "measure",
+        "direction",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "ci_level",
+        "se",
+        "p_value",
+        "df",
+        "source",
+        "note",
+    ],
     "arm_summaries.csv": ["arm", "outcome", "time", "kind", "n", "mean", "sd", "source", "note"],
 }
 
@@ -38,11 +64,19 @@ def write_study(
     ]
     if n_total is not None:
         lines += [f"n_randomised_total = {n_total}", f'n_randomised_total_source = "{TEST_SOURCE}"']
-    for arm, role, n in (("reference_arm", "reference", n_per_arm[0]), ("new_arm", "new", n_per_arm[1])):
+    for arm, role, n in (
+        ("reference_arm", "reference", n_per_arm[0]),
+        ("new_arm", "new", n_per_arm[1]),
+    ):
         lines += [f"[arms.{arm}]", f'label = "{arm}"', f'role = "{role}"']
         if n is not None:
             lines += [f"n_randomised = {n}", f'n_source = "{TEST_SOURCE}"']
-    lines += ["[times]", "baseline = 0", f"follow_up = [{', '.join(str(t) for t in follow_up)}]", f'source = "{TEST_SOURCE}"']
+    lines += [
+        "[times]",
+        "baseline = 0",
+        f"follow_up = [{', '.join(str(t) for t in follow_up)}]",
+        f'source = "{TEST_SOURCE}"',
+    ]
     for name, o in outcomes.items():
         lines += [
             f"[outcomes.{name}]",
@@ -57,7 +91,10 @@ def write_study(
             f'margin_source = "{TEST_SOURCE}"',
         ]
         if o.get("reference_sd") is not None:
-            lines += [f"reference_sd = {o['reference_sd']}", f'reference_sd_source = "{TEST_SOURCE}"']
+            lines += [
+                f"reference_sd = {o['reference_sd']}",
+                f'reference_sd_source = "{TEST_SOURCE}"',
+            ]
     (folder / "study.toml").write_text("\n".join(lines) + "\n")
     for name, records in (rows or {}).items():
         with open(folder / name, "w", newline="") as fh:
@@ -75,5 +112,7 @@ def spec_variant(**changes) -> ModelSpec:
     for section, values in changes.items():
         current = getattr(spec, section)
         # re-validate so nested values (e.g. a Beta prior given as a dict) become typed models
-        update[section] = type(current).model_validate(current.model_dump() | values) if isinstance(values, dict) else values
+        update[section] = (
+            type(current).model_validate(current.model_dump() | values) if isinstance(values, dict) else values
+        )
     return spec.model_copy(update=update)

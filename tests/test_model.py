@@ -8,6 +8,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from helpers import spec_variant, write_study
 from scipy import stats
 
 from bayes_stenosis.errors import InputError
@@ -21,7 +22,6 @@ from bayes_stenosis.model import (
 )
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
-from helpers import spec_variant, write_study
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,18 @@ def test_missing_reference_sd_names_the_outcome_and_key(tmp_path):
     folder = write_study(
         tmp_path / "s",
         outcomes={"ODI": {"instrument": "ODI", "margin": 10, "reference_sd": None}},
-        rows={"thresholds.csv": [{"outcome": "ODI", "time": 4, "comparison": "between", "relation": ">", "alpha": 0.05, "test": "two_sample_t"}]},
+        rows={
+            "thresholds.csv": [
+                {
+                    "outcome": "ODI",
+                    "time": 4,
+                    "comparison": "between",
+                    "relation": ">",
+                    "alpha": 0.05,
+                    "test": "two_sample_t",
+                }
+            ]
+        },
     )
     spec, _ = load_spec()
     with pytest.raises(InputError) as err:
@@ -159,7 +170,18 @@ def test_same_design_gives_same_data_names_for_compiled_reuse(tmp_path):
     def contrast_study(name, estimate):
         return write_study(
             tmp_path / name,
-            rows={"contrasts.csv": [{"outcome": "ODI", "time": 4, "measure": "change", "direction": "new_minus_reference", "estimate": estimate, "se": 3}]},
+            rows={
+                "contrasts.csv": [
+                    {
+                        "outcome": "ODI",
+                        "time": 4,
+                        "measure": "change",
+                        "direction": "new_minus_reference",
+                        "estimate": estimate,
+                        "se": 3,
+                    }
+                ]
+            },
         )
 
     spec = spec_variant()

@@ -8,12 +8,12 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pytest
+from helpers import spec_variant, write_study
 from scipy import special, stats
 
 from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
 from bayes_stenosis.study import load_study
-from helpers import spec_variant, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +37,23 @@ def _check_against_grid(draws_ds, grid, density, n_mcse=3.0):
         "q95": np.interp(0.95, cdf, grid),
     }
     values = draws_ds["x"].values.ravel()
-    got = {"mean": values.mean(), "q05": np.quantile(values, 0.05), "q95": np.quantile(values, 0.95)}
+    got = {
+        "mean": values.mean(),
+        "q05": np.quantile(values, 0.05),
+        "q95": np.quantile(values, 0.95),
+    }
     mcse = {
         "mean": float(az.mcse(draws_ds, method="mean")["x"]),
         "q05": float(az.mcse(draws_ds, method="quantile", prob=0.05)["x"]),
         "q95": float(az.mcse(draws_ds, method="quantile", prob=0.95)["x"]),
     }
     for key in exact:
-        assert abs(got[key] - exact[key]) < n_mcse * mcse[key], (key, got[key], exact[key], mcse[key])
+        assert abs(got[key] - exact[key]) < n_mcse * mcse[key], (
+            key,
+            got[key],
+            exact[key],
+            mcse[key],
+        )
 
 
 @pytest.mark.parametrize(
@@ -60,7 +69,15 @@ def test_threshold_posterior_matches_brute_force_integration(tmp_path, relation,
         n_per_arm=(n1, n2),
         rows={
             "thresholds.csv": [
-                {"outcome": "ODI", "time": 4, "comparison": "between", "relation": relation, "alpha": 0.05, "direction": direction, "test": "two_sample_t"}
+                {
+                    "outcome": "ODI",
+                    "time": 4,
+                    "comparison": "between",
+                    "relation": relation,
+                    "alpha": 0.05,
+                    "direction": direction,
+                    "test": "two_sample_t",
+                }
             ]
         },
     )
@@ -93,7 +110,18 @@ def test_contrast_posterior_matches_conjugate_normal(tmp_path):
     estimate, se, ref_sd = -2.0, 3.0, 16.0
     folder = write_study(
         tmp_path / "s",
-        rows={"contrasts.csv": [{"outcome": "ODI", "time": 4, "measure": "change", "direction": "new_minus_reference", "estimate": estimate, "se": se}]},
+        rows={
+            "contrasts.csv": [
+                {
+                    "outcome": "ODI",
+                    "time": 4,
+                    "measure": "change",
+                    "direction": "new_minus_reference",
+                    "estimate": estimate,
+                    "se": se,
+                }
+            ]
+        },
     )
     spec = spec_variant()
     idata, _, prior = _fit(folder, spec, "vague")
@@ -113,12 +141,34 @@ def test_contrast_posterior_matches_conjugate_normal(tmp_path):
 def _score_rows(n, sd_b, sd_f, base_mean, follow_means):
     rows = []
     for arm, follow in zip(("reference_arm", "new_arm"), follow_means, strict=True):
-        rows.append({"arm": arm, "outcome": "ODI", "time": 0, "kind": "score", "n": n, "mean": base_mean, "sd": sd_b})
-        rows.append({"arm": arm, "outcome": "ODI", "time": 4, "kind": "score", "n": n, "mean": follow, "sd": sd_f})
+        rows.append(
+            {
+                "arm": arm,
+                "outcome": "ODI",
+                "time": 0,
+                "kind": "score",
+                "n": n,
+                "mean": base_mean,
+                "sd": sd_b,
+            }
+        )
+        rows.append(
+            {
+                "arm": arm,
+                "outcome": "ODI",
+                "time": 4,
+                "kind": "score",
+                "n": n,
+                "mean": follow,
+                "sd": sd_f,
+            }
+        )
     return rows
 
 
-def test_arm_summaries_fixed_correlation_match_closed_form_and_uncertain_is_heavier_tailed(tmp_path):
+def test_arm_summaries_fixed_correlation_match_closed_form_and_uncertain_is_heavier_tailed(
+    tmp_path,
+):
     n, sd, rho = 200, 16.0, 0.5
     folder = write_study(tmp_path / "s", rows={"arm_summaries.csv": _score_rows(n, sd, sd, 40.0, (30.0, 28.0))})
     fixed = spec_variant(correlation={"fixed_baseline_followup": rho})

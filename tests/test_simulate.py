@@ -96,14 +96,10 @@ def test_analytic_correlation_structure():
     rho = np.array([o.rho for o in t.outcomes])
     np.testing.assert_allclose(np.diag(s), 1)
     for k in range(3):  # between outcomes at the same time = outcome_corr, at every time
-        np.testing.assert_allclose(
-            s[k * n_o : (k + 1) * n_o, k * n_o : (k + 1) * n_o], t.outcome_corr
-        )
+        np.testing.assert_allclose(s[k * n_o : (k + 1) * n_o, k * n_o : (k + 1) * n_o], t.outcome_corr)
     for k in (1, 2):  # baseline-follow-up = rho
         np.testing.assert_allclose(np.diag(s[:n_o, k * n_o : (k + 1) * n_o]), rho)
-    np.testing.assert_allclose(
-        np.diag(s[n_o : 2 * n_o, 2 * n_o :]), rho**2 + t.time_corr * (1 - rho**2)
-    )
+    np.testing.assert_allclose(np.diag(s[n_o : 2 * n_o, 2 * n_o :]), rho**2 + t.time_corr * (1 - rho**2))
     assert np.linalg.eigvalsh(s).min() > 0
     sd = np.array([o.sd for o in t.outcomes])
     np.testing.assert_allclose(np.diag(sim.change_covariance(t)), np.tile(2 * sd**2 * (1 - rho), 2))
@@ -151,9 +147,7 @@ def test_common_random_numbers_across_scenarios():
     np.testing.assert_array_equal(p0.value[ref], p1.value[ref])
     follow_new = (~ref) & (p0.time > 0)
     np.testing.assert_allclose(p1.value[follow_new] - p0.value[follow_new], -3.0, atol=1e-9)
-    np.testing.assert_array_equal(
-        p0.value[(~ref) & (p0.time == 0)], p1.value[(~ref) & (p1.time == 0)]
-    )
+    np.testing.assert_array_equal(p0.value[(~ref) & (p0.time == 0)], p1.value[(~ref) & (p1.time == 0)])
 
 
 def test_large_trial_recovers_means_sds_and_correlations(big):
@@ -174,9 +168,7 @@ def test_large_trial_recovers_means_sds_and_correlations(big):
         err = change.mean(0) - truth.change(arm)
         assert np.all(np.abs(err) < Z * change_sd / math.sqrt(n)), err / (change_sd / math.sqrt(n))
         # change SD
-        assert np.all(
-            np.abs(change.std(0, ddof=1) - change_sd) < Z * change_sd / math.sqrt(2 * (n - 1))
-        )
+        assert np.all(np.abs(change.std(0, ddof=1) - change_sd) < Z * change_sd / math.sqrt(2 * (n - 1)))
         # SD of the score at every time = sd
         s = x.std(0, ddof=1)
         assert np.all(np.abs(s - sd) < Z * sd / math.sqrt(2 * (n - 1))), s
@@ -411,9 +403,7 @@ def test_written_numbers_are_the_functions_numbers(tmp_path, writable):
     ipd = load_study(folder).evidence["ipd"]
     np.testing.assert_array_equal(ipd.value.to_numpy(), patients.value.to_numpy())
     assert ipd.value.isna().sum() == patients.value.isna().sum() > 0
-    folder = sim.write_study(
-        tmp_path / "a", truth, patients, levels=["contrast"], seed=11, contrast_method="ancova"
-    )
+    folder = sim.write_study(tmp_path / "a", truth, patients, levels=["contrast"], seed=11, contrast_method="ancova")
     assert set(load_study(folder).evidence["contrast"].measure) == {"ancova"}
 
 

@@ -161,7 +161,12 @@ def fit(
                 "citation": loaded.meta.study.citation,
                 "doi": loaded.meta.study.doi,
             },
-            "spec": {"name": model_spec.name, "path": str(spec), "sha256": spec_sha, "content": model_spec.model_dump()},
+            "spec": {
+                "name": model_spec.name,
+                "path": str(spec),
+                "sha256": spec_sha,
+                "content": model_spec.model_dump(),
+            },
             "prior_set": prior_name,
             "prior_on_Delta": prior.model_dump() | {"text": prior.text()},
             "reference_margin_std": float(np.min(inputs.margin_std)),
@@ -176,9 +181,19 @@ def fit(
             "arm_size_source": inputs.arm_size_source,
             "arms": {"new": loaded.new_arm, "reference": loaded.reference_arm},
             "sampler": settings.__dict__ | {"child_seeds": settings.seeds()},
-            "interval": {"kind": model_spec.decision.interval_kind, "prob": model_spec.decision.interval_prob},
-            "decision_rule": {"threshold": model_spec.decision.threshold, "text": results["rule_text"]},
-            "diagnostics_verdict": {"status": v.status, "reasons": v.reasons, "thresholds": v.thresholds},
+            "interval": {
+                "kind": model_spec.decision.interval_kind,
+                "prob": model_spec.decision.interval_prob,
+            },
+            "decision_rule": {
+                "threshold": model_spec.decision.threshold,
+                "text": results["rule_text"],
+            },
+            "diagnostics_verdict": {
+                "status": v.status,
+                "reasons": v.reasons,
+                "thresholds": v.thresholds,
+            },
             "evidence_by_cell": usable.to_dict("records"),
             "timings_seconds": timings,
         }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import platform
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -88,7 +87,17 @@ def info() -> None:
     table.add_column("version")
     table.add_row("bayes-stenosis", __version__)
     table.add_row("python", platform.python_version())
-    for name in ("pymc", "pytensor", "arviz", "nutpie", "numpy", "scipy", "pandas", "xarray", "pydantic"):
+    for name in (
+        "pymc",
+        "pytensor",
+        "arviz",
+        "nutpie",
+        "numpy",
+        "scipy",
+        "pandas",
+        "xarray",
+        "pydantic",
+    ):
         try:
             table.add_row(name, version(name))
         except PackageNotFoundError:
@@ -109,8 +118,7 @@ def data_list() -> None:
     for study_id in bundled_study_ids():
         study = load_study(study_id)
         arms = ", ".join(
-            f"{k} [{a.role}] ({a.n_randomised if a.n_randomised else '?'})"
-            for k, a in study.meta.arms.items()
+            f"{k} [{a.role}] ({a.n_randomised if a.n_randomised else '?'})" for k, a in study.meta.arms.items()
         )
         table.add_row(
             study.id + (" (default)" if study.id == DEFAULT_STUDY else ""),
@@ -149,9 +157,7 @@ def data_validate(
     incomplete = loaded.incomplete_arm_summaries()
     if len(incomplete):
         rows = ", ".join(str(r) for r in incomplete["row"])
-        console.print(
-            f"[yellow]arm_summaries.csv rows {rows}: incomplete (need n, mean and sd); kept, not used[/]"
-        )
+        console.print(f"[yellow]arm_summaries.csv rows {rows}: incomplete (need n, mean and sd); kept, not used[/]")
     console.print(f"[green]{loaded.folder}: valid[/] ({', '.join(loaded.levels_present()) or 'no usable evidence'})")
 
 
@@ -187,7 +193,17 @@ def _status(message: str):
 def print_decisions(decisions, rule_text: str, title: str) -> None:
     """The decision table: one row per time x outcome, then the joint rows."""
     table = Table(title=title, caption=f"rule: {rule_text}")
-    for col in ("time", "outcome", "evidence", "margin", "P(equiv)", "prior P(equiv)", "P(non-inf)", "P(superior)", "decision"):
+    for col in (
+        "time",
+        "outcome",
+        "evidence",
+        "margin",
+        "P(equiv)",
+        "prior P(equiv)",
+        "P(non-inf)",
+        "P(superior)",
+        "decision",
+    ):
         table.add_column(col, justify="right" if col not in ("outcome", "evidence", "decision") else "left")
 
     def fmt(value, mcse=None):
@@ -200,7 +216,17 @@ def print_decisions(decisions, rule_text: str, title: str) -> None:
         time = "all" if rec["time"] != rec["time"] else f"{rec['time']:g}"
         label = rec["outcome"] if scope == "cell" else scope.replace("_", " ")
         if scope == "any_beyond_margin":
-            table.add_row(time, label, "", "", fmt(rec.get("prob_any_beyond_margin", rec.get("prob_equivalence"))), "", "", "", "")
+            table.add_row(
+                time,
+                label,
+                "",
+                "",
+                fmt(rec.get("prob_any_beyond_margin", rec.get("prob_equivalence"))),
+                "",
+                "",
+                "",
+                "",
+            )
             continue
         table.add_row(
             time,
@@ -228,7 +254,8 @@ def fit(
     tune: Annotated[int | None, typer.Option(help="Tuning steps per chain (default: the spec's).")] = None,
     sampler: Annotated[str | None, typer.Option(help="nutpie or pymc (default: the spec's).")] = None,
     margin: Annotated[
-        list[str] | None, typer.Option("--margin", help="Override a margin, OUTCOME=VALUE (natural units).")
+        list[str] | None,
+        typer.Option("--margin", help="Override a margin, OUTCOME=VALUE (natural units)."),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Root folder for run folders.")] = Path("outputs"),
     name: Annotated[str | None, typer.Option("--name", help="Run folder name (default: spec-prior-seed).")] = None,
@@ -274,12 +301,152 @@ def fit(
     import json
 
     manifest = json.loads((result.folder / "manifest.json").read_text())
-    print_decisions(result.decisions, manifest["decision_rule"]["text"], f"{manifest['study']['id']}: decisions ({manifest['arms']['new']} vs {manifest['arms']['reference']}; prior {manifest['prior_set']})")
+    print_decisions(
+        result.decisions,
+        manifest["decision_rule"]["text"],
+        f"{manifest['study']['id']}: decisions ({manifest['arms']['new']} vs "
+        f"{manifest['arms']['reference']}; prior {manifest['prior_set']})",
+    )
     colour = {"ok": "green", "warning": "yellow", "fail": "red"}[result.verdict_status]
     console.print(f"diagnostics: [{colour}]{result.verdict_line}[/]")
     console.print(f"run folder: [bold]{result.folder}[/]")
     if strict and result.verdict_status == "fail":
         raise ConvergenceError(result.verdict_line)
+
+
+def _load_run(run: Path):
+    import json
+
+    import pandas as pd
+
+    from bayes_stenosis.errors import RunFolderError
+    from bayes_stenosis.outputs import check_run_folder, read_manifest
+
+    folder = check_run_folder(run)
+    manifest = read_manifest(folder)
+    if not (folder / "decisions.csv").is_file():
+        raise RunFolderError(folder, "not a complete run folder: missing decisions.csv")
+    return folder, manifest, pd.read_csv(folder / "decisions.csv"), json
+
+
+@app.command()
+@_handle_errors
+def summarize(
+    run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
+    markdown: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here.")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV here.")] = None,
+) -> None:
+    """Print the decision table of a saved run (reads only the run folder)."""
+    folder, manifest, table, _ = _load_run(run)
+    print_decisions(
+        table,
+        manifest["decision_rule"]["text"],
+        f"{manifest['study']['id']}: {manifest['arms']['new']} vs {manifest['arms']['reference']} "
+        f"(prior {manifest['prior_set']}; {manifest['interval']['prob']:.0%} {manifest['interval']['kind'].upper()})",
+    )
+    columns = [
+        "scope",
+        "time",
+        "outcome",
+        "evidence",
+        "margin",
+        "prob_equivalence",
+        "mcse_prob_equivalence",
+        "prob_equivalence_prior",
+        "prob_noninferiority",
+        "prob_superiority",
+        "prob_harm_beyond_margin",
+        "decision",
+    ]
+    columns = [c for c in columns if c in table.columns]
+    for target, writer in ((markdown, "md"), (csv, "csv")):
+        if target is None:
+            continue
+        if Path(target).exists():
+            raise InputError(target, "exists already; choose another path (nothing was overwritten)")
+        if writer == "csv":
+            table[columns].to_csv(target, index=False)
+        else:
+            lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            for rec in table[columns].to_dict("records"):
+                lines.append(
+                    "| "
+                    + " | ".join(
+                        "" if v != v else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in rec.values()
+                    )
+                    + " |"
+                )
+            lines.append("")
+            lines.append(f"Rule: {manifest['decision_rule']['text']}")
+            Path(target).write_text("\n".join(lines) + "\n")
+        console.print(f"wrote {target}")
+
+
+@app.command()
+@_handle_errors
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
+    format: Annotated[str, typer.Option("--format", help="netcdf, parquet, csv or json.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write (must not exist).")],
+) -> None:
+    """Export posterior draws of the contrasts for meta-analysts (reads only the run folder)."""
+    import shutil
+
+    folder, manifest, _, json = _load_run(run)
+    if out.exists():
+        raise InputError(out, "exists already; choose another path (nothing was overwritten)")
+    if format == "netcdf":
+        shutil.copyfile(folder / "posterior.nc", out)
+    elif format in ("parquet", "csv"):
+        shutil.copyfile(folder / f"draws_contrasts.{format}", out)
+    elif format == "json":
+        approx = json.loads((folder / "approximations.json").read_text())
+        approx.setdefault("metadata", {})["manifest"] = {
+            k: manifest[k] for k in ("study", "prior_set", "margins", "sampler", "interval", "created_utc")
+        }
+        out.write_text(json.dumps(approx, indent=2) + "\n")
+    else:
+        raise InputError(None, f"--format must be netcdf, parquet, csv or json (got {format!r})")
+    console.print(f"wrote {out}")
+
+
+@app.command()
+@_handle_errors
+def diagnose(
+    run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
+    strict: Annotated[bool, typer.Option(help="Exit 3 when the verdict is fail.")] = False,
+) -> None:
+    """Convergence diagnostics of a saved run: worst R-hat/ESS, sampler health, the verdict."""
+    import pandas as pd
+
+    from bayes_stenosis.diagnostics import verdict
+    from bayes_stenosis.outputs import check_run_folder, read_manifest
+    from bayes_stenosis.spec import Diagnostics
+
+    folder = check_run_folder(run)
+    manifest = read_manifest(folder)
+    params = pd.read_csv(folder / "diagnostics.csv")
+    sampler = pd.read_csv(folder / "diagnostics_sampler.csv")
+    limits = Diagnostics.model_validate(manifest["spec"]["content"]["diagnostics"])
+    v = verdict(params, sampler, limits)
+    table = Table(title=f"{manifest['study']['id']}: worst quantities")
+    for col in ("quantity", "r_hat", "ess_bulk", "ess_tail", "mcse_mean"):
+        table.add_column(col)
+    worst = params.sort_values("ess_bulk").head(8)
+    for rec in worst.to_dict("records"):
+        table.add_row(
+            rec["quantity"],
+            f"{rec['r_hat']:.3f}",
+            f"{rec['ess_bulk']:.0f}",
+            f"{rec['ess_tail']:.0f}",
+            f"{rec['mcse_mean']:.3g}",
+        )
+    console.print(table)
+    console.print(sampler.to_string(index=False))
+    colour = {"ok": "green", "warning": "yellow", "fail": "red"}[v.status]
+    console.print(f"verdict: [{colour}]{v.line()}[/]")
+    if strict and v.status == "fail":
+        raise ConvergenceError(v.line())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -127,7 +127,11 @@ def sd_change(sd_baseline, sd_followup, correlation):
 
 def correlation_from_sds(sd_baseline: float, sd_followup: float, sd_of_change: float) -> float:
     """Baseline-follow-up correlation implied by three SDs: (sb^2 + sf^2 - sc^2) / (2 sb sf)."""
-    for name, value in (("sd_baseline", sd_baseline), ("sd_followup", sd_followup), ("sd_of_change", sd_of_change)):
+    for name, value in (
+        ("sd_baseline", sd_baseline),
+        ("sd_followup", sd_followup),
+        ("sd_of_change", sd_of_change),
+    ):
         _positive(name, value)
     r = (sd_baseline**2 + sd_followup**2 - sd_of_change**2) / (2 * sd_baseline * sd_followup)
     if not -1 <= r <= 1:

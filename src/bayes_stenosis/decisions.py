@@ -125,8 +125,30 @@ def summarise_contrasts(
     lo_s, hi_s = _interval(std, interval)
     mcse_mean = az.mcse(ds, method="mean")["x"].values
     # endpoint MCSE at the endpoint's posterior CDF value
-    cdf_lo = (nat < xr.DataArray(lo_n, dims=("time", "outcome"), coords={k: nat.coords[k] for k in ("time", "outcome")})).mean(SAMPLE_DIMS).values
-    cdf_hi = (nat <= xr.DataArray(hi_n, dims=("time", "outcome"), coords={k: nat.coords[k] for k in ("time", "outcome")})).mean(SAMPLE_DIMS).values
+    cdf_lo = (
+        (
+            nat
+            < xr.DataArray(
+                lo_n,
+                dims=("time", "outcome"),
+                coords={k: nat.coords[k] for k in ("time", "outcome")},
+            )
+        )
+        .mean(SAMPLE_DIMS)
+        .values
+    )
+    cdf_hi = (
+        (
+            nat
+            <= xr.DataArray(
+                hi_n,
+                dims=("time", "outcome"),
+                coords={k: nat.coords[k] for k in ("time", "outcome")},
+            )
+        )
+        .mean(SAMPLE_DIMS)
+        .values
+    )
     ess = az.ess(ds, method="bulk")["x"].values
     rhat = az.rhat(ds)["x"].values if nat.sizes["chain"] > 1 else np.full(nat.shape[2:], np.nan)
     new_label, ref_label = arm_labels
@@ -236,8 +258,22 @@ def decision_table(
         return out
 
     for i, t in enumerate(times):
-        add("joint_time", float(t), "all", np.nan, joint(events, i), joint(prior_events, i) if prior_events else None)
-    add("joint_all", np.nan, "all", np.nan, joint(events), joint(prior_events) if prior_events else None)
+        add(
+            "joint_time",
+            float(t),
+            "all",
+            np.nan,
+            joint(events, i),
+            joint(prior_events, i) if prior_events else None,
+        )
+    add(
+        "joint_all",
+        np.nan,
+        "all",
+        np.nan,
+        joint(events),
+        joint(prior_events) if prior_events else None,
+    )
     any_beyond = {"prob_not_equivalent": events["prob_not_equivalent"].any(("time", "outcome"))}
     any_beyond["prob_equivalence"] = ~any_beyond["prob_not_equivalent"]
     any_prior = None
@@ -290,7 +326,13 @@ APPROXIMATION_SCHEMA: dict = {
         "marginal_fit": list,
     },
     "optional": {"metadata": dict, "description": str},
-    "marginal_fit_keys": ["name", "skewness", "excess_kurtosis", "ks_distance", "max_quantile_error_sd"],
+    "marginal_fit_keys": [
+        "name",
+        "skewness",
+        "excess_kurtosis",
+        "ks_distance",
+        "max_quantile_error_sd",
+    ],
 }
 
 
@@ -333,7 +375,9 @@ def normal_approximation(
             }
         )
     return {
-        "description": "Multivariate normal approximation of the posterior of delta (new minus reference change from baseline)",
+        "description": (
+            "Multivariate normal approximation of the posterior of delta (new minus reference change from baseline)"
+        ),
         "names": names,
         "units": unit_list,
         "margins": margin_list,

@@ -33,9 +33,7 @@ REPORTED_VARS = (
 def _free_and_reported(idata: az.InferenceData) -> list[str]:
     names = [v for v in REPORTED_VARS if v in idata.posterior]
     others = [
-        v
-        for v in idata.posterior.data_vars
-        if v not in names and not v.startswith("z_") and v != "threshold_log_prob"
+        v for v in idata.posterior.data_vars if v not in names and not v.startswith("z_") and v != "threshold_log_prob"
     ]
     return names + others
 

@@ -133,7 +133,10 @@ def sample(
             observed = [rv.name for rv in model.observed_RVs]
             if observed:
                 ppc = pm.sample_posterior_predictive(
-                    idata, random_seed=seeds["posterior_predictive"], progressbar=False, var_names=observed
+                    idata,
+                    random_seed=seeds["posterior_predictive"],
+                    progressbar=False,
+                    var_names=observed,
                 )
                 idata.extend(ppc)
                 pm.compute_log_likelihood(idata, progressbar=False)

@@ -171,7 +171,11 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
     margin_arr = np.asarray(margin_vals)
     directions = [study.outcome(o).direction for o in outcomes]
     if len(set(directions)) != 1:
-        raise InputError(_study_file(study), "all outcomes must share one direction in this version", field="outcomes")
+        raise InputError(
+            _study_file(study),
+            "all outcomes must share one direction in this version",
+            field="outcomes",
+        )
     new_better_sign = -1.0 if directions[0] == "lower_is_better" else 1.0
 
     # --- arm sizes --------------------------------------------------------------------------------
@@ -371,8 +375,10 @@ def threshold_design(inputs: ModelInputs, spec: ModelSpec) -> pd.DataFrame:
                 improved = rec["direction"] == "improvement"
                 kind = "below" if improved == lower_better else "above"
             arm_index = arms.index(rec["arm"])
-        crit = float(stats.t.ppf(1 - rec["alpha"] / 2, dof)) if np.isfinite(dof) else float(
-            stats.norm.ppf(1 - rec["alpha"] / 2)
+        crit = (
+            float(stats.t.ppf(1 - rec["alpha"] / 2, dof))
+            if np.isfinite(dof)
+            else float(stats.norm.ppf(1 - rec["alpha"] / 2))
         )
         out.append(
             {
@@ -420,7 +426,7 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
         terms exist). ``delta`` (standardized) and ``delta_natural`` are dims (time, outcome).
     """
     coords = {k: list(v) for k, v in inputs.coords.items()}
-    n_time, n_out = len(coords["time"]), len(coords["outcome"])
+    n_out = len(coords["outcome"])
     design = threshold_design(inputs, spec)
     if len(design):
         coords["threshold_row"] = [int(r) for r in design["row"]]
@@ -441,9 +447,7 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
                 sigma_change = pm.HalfNormal("sigma_change", h.sigma_change_scale)
             centred = h.change_parameterisation == "centred"
             if centred:
-                theta_ref = pm.Normal(
-                    "theta_ref", mu_change[:, None], sigma_change, dims=("time", "outcome")
-                )
+                theta_ref = pm.Normal("theta_ref", mu_change[:, None], sigma_change, dims=("time", "outcome"))
             else:
                 z_theta = pm.Normal("z_theta", 0.0, 1.0, dims=("time", "outcome"))
                 theta_ref = mu_change[:, None] + sigma_change * z_theta
@@ -453,9 +457,7 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
         else:
             theta_ref = pt.shape_padright(mu_change)
             delta = pm.Deterministic("delta", pt.shape_padright(Delta), dims=("time", "outcome"))
-        change = pm.Deterministic(
-            "change", pt.stack([theta_ref, theta_ref + delta]), dims=("arm", "time", "outcome")
-        )
+        change = pm.Deterministic("change", pt.stack([theta_ref, theta_ref + delta]), dims=("arm", "time", "outcome"))
         pm.Deterministic("delta_natural", delta * inputs.scale[None, :], dims=("time", "outcome"))
         pm.Deterministic("change_natural", change * inputs.scale[None, None, :], dims=("arm", "time", "outcome"))
 
@@ -603,9 +605,10 @@ def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, 
             sd_c_scores = pt.sqrt(sb**2 + sd_f**2 - 2 * r * sb * sd_f)
             sigma_change = pt.set_subtensor(sigma_change[isc], sd_c_scores)
         se = sigma_change / pt.sqrt(n_all)
-        corr = R_time[block.time_index[:, None], block.time_index[None, :]] * R_out[
-            block.outcome_index[:, None], block.outcome_index[None, :]
-        ]
+        corr = (
+            R_time[block.time_index[:, None], block.time_index[None, :]]
+            * R_out[block.outcome_index[:, None], block.outcome_index[None, :]]
+        )
         cov = se[:, None] * corr * se[None, :]
         mean = change[block.arm_index, block.time_index, block.outcome_index]
         observed = pm.Data(f"mean_change_{name}", block.mean_change)
@@ -657,9 +660,7 @@ def _add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho,
     for kind in ("inside", "below", "above"):
         rows = np.flatnonzero((design["kind"] == kind).to_numpy())
         if len(rows):
-            logp = pt.set_subtensor(
-                logp[rows], log_prob_event(kind, lam[rows], crit[rows], nodes[rows], log_w[rows])
-            )
+            logp = pt.set_subtensor(logp[rows], log_prob_event(kind, lam[rows], crit[rows], nodes[rows], log_w[rows]))
     # per-statement log P(event): the likelihood of within-arm statements, and for every statement
     # the pointwise log-likelihood and the posterior predictive replicate
     logp = pm.Deterministic("threshold_log_prob", logp, dims="threshold_row")

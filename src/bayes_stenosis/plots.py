@@ -53,7 +53,9 @@ def trace_and_rank(idata: az.InferenceData, out: Path) -> list[Path]:
         present = [n for n in names if n in idata.posterior]
         if not present:
             continue
-        n_panels = sum(int(np.prod([idata.posterior[n].sizes[d] for d in idata.posterior[n].dims[2:]])) for n in present)
+        n_panels = sum(
+            int(np.prod([idata.posterior[n].sizes[d] for d in idata.posterior[n].dims[2:]])) for n in present
+        )
         height = min(2.0 * n_panels + 1, 40)
         axes = az.plot_trace(idata, var_names=present, compact=False, figsize=(12, height))
         fig = np.ravel(axes)[0].figure
@@ -93,7 +95,10 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path) -> Path:
         unit = manifest.get("units", {}).get(o, "")
         ax.set_xlabel(f"difference in change ({unit})".replace(" ()", ""))
         ax.set_title(o)
-        lim = max(2 * m, float(np.nanmax(np.abs(rows[["lower_natural", "upper_natural"]].to_numpy()))) * 1.1)
+        lim = max(
+            2 * m,
+            float(np.nanmax(np.abs(rows[["lower_natural", "upper_natural"]].to_numpy()))) * 1.1,
+        )
         ax.set_xlim(-lim, lim)
         ax.legend(loc="lower right", fontsize=7)
     fig.suptitle(
@@ -147,7 +152,14 @@ def prior_posterior(idata: az.InferenceData, manifest: dict, path: Path) -> Path
             ax.hist(p, bins=grid, density=True, alpha=0.6, color="tab:blue", label="posterior")
             if prior is not None:
                 q = prior.sel(time=t, outcome=o).values.ravel()
-                ax.hist(q[np.abs(q) < lim], bins=grid, density=True, histtype="step", color="k", label="prior")
+                ax.hist(
+                    q[np.abs(q) < lim],
+                    bins=grid,
+                    density=True,
+                    histtype="step",
+                    color="k",
+                    label="prior",
+                )
             ax.axvspan(-m, m, color="tab:green", alpha=0.12)
             ax.set_title(f"{o}, week {t:g}", fontsize=9)
             ax.set_yticks([])

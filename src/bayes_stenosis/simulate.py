@@ -175,15 +175,12 @@ class OutcomeTruth:
             raise ValueError(f"outcome name must be letters, digits and '_' (got {self.name!r})")
         if self.instrument not in INSTRUMENTS:
             raise ValueError(
-                f"outcome {self.name}: instrument must be one of {', '.join(INSTRUMENTS)} "
-                f"(got {self.instrument!r})"
+                f"outcome {self.name}: instrument must be one of {', '.join(INSTRUMENTS)} (got {self.instrument!r})"
             )
         for key in ("scale_min", "scale_max", "baseline_mean", "sd", "rho", "margin"):
             value = getattr(self, key)
             if isinstance(value, bool) or not math.isfinite(float(value)):
-                raise ValueError(
-                    f"outcome {self.name}: {key} must be a finite number (got {value!r})"
-                )
+                raise ValueError(f"outcome {self.name}: {key} must be a finite number (got {value!r})")
             object.__setattr__(self, key, float(value))
         if not self.scale_max > self.scale_min:
             raise ValueError(f"outcome {self.name}: scale_max must be greater than scale_min")
@@ -276,9 +273,7 @@ class TrialTruth:
         )
         object.__setattr__(self, "delta", _float_matrix(self.delta, shape, "delta"))
         n = tuple(self.n_per_arm)
-        if len(n) != 2 or not all(
-            isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 2 for k in n
-        ):
+        if len(n) != 2 or not all(isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 2 for k in n):
             raise ValueError(f"n_per_arm must be two integers >= 2 (got {self.n_per_arm!r})")
         object.__setattr__(self, "n_per_arm", (int(n[0]), int(n[1])))
         corr = _float_matrix(self.outcome_corr, (len(outcomes),) * 2, "outcome_corr")
@@ -363,9 +358,7 @@ def _psd_sqrt(matrix: np.ndarray, what: str) -> np.ndarray:
     """A factor ``L`` with ``L @ L.T == matrix``, refusing matrices that are not PSD."""
     eig = np.linalg.eigvalsh(matrix)
     if eig.min() < -_PSD_TOL:
-        raise ValueError(
-            f"{what} is not positive semi-definite (smallest eigenvalue {eig.min():.3g})"
-        )
+        raise ValueError(f"{what} is not positive semi-definite (smallest eigenvalue {eig.min():.3g})")
     try:
         return np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:  # singular but PSD (e.g. time_corr = 1)
@@ -399,9 +392,7 @@ def _latent_factors(truth: TrialTruth) -> tuple[np.ndarray, np.ndarray]:
         "C[o,o'] = R[o,o'](1-rho_o rho_o')/sqrt((1-rho_o^2)(1-rho_o'^2)) "
         "(outcome_corr is incompatible with the rho values)",
     )
-    factor_p = _psd_sqrt(
-        _time_matrix(truth), "the time correlation matrix (time_corr too negative)"
-    )
+    factor_p = _psd_sqrt(_time_matrix(truth), "the time correlation matrix (time_corr too negative)")
     return factor_r, np.kron(factor_p, factor_c)
 
 
@@ -454,12 +445,7 @@ def _expected_observed(mean: float, sd: float, out: OutcomeTruth, truth: TrialTr
             return mean
         a, b = (lo - mean) / sd, (hi - mean) / sd
         pa, pb = stats.norm.cdf(a), stats.norm.cdf(b)
-        return float(
-            lo * pa
-            + hi * stats.norm.sf(b)
-            + mean * (pb - pa)
-            + sd * (stats.norm.pdf(a) - stats.norm.pdf(b))
-        )
+        return float(lo * pa + hi * stats.norm.sf(b) + mean * (pb - pa) + sd * (stats.norm.pdf(a) - stats.norm.pdf(b)))
     h = truth.round_to
     k = np.arange(math.floor((mean - 12 * sd) / h) - 1, math.ceil((mean + 12 * sd) / h) + 2)
     edges = (np.append(k, k[-1] + 1) - 0.5) * h
@@ -682,26 +668,18 @@ def _arm_arrays(patients: pd.DataFrame, truth: TrialTruth) -> dict[str, np.ndarr
         raise ValueError(f"patients needs columns {sorted(needed)} (got {list(patients.columns)})")
     arms = set(patients["arm"].unique())
     if not arms <= set(ARMS) or not arms:
-        raise ValueError(
-            f"patients' arms must be {REFERENCE_ARM!r} and {NEW_ARM!r} (got {sorted(arms)})"
-        )
+        raise ValueError(f"patients' arms must be {REFERENCE_ARM!r} and {NEW_ARM!r} (got {sorted(arms)})")
     if set(patients["outcome"].unique()) != set(truth.outcome_names):
         raise ValueError("patients' outcomes do not match the truth")
     if set(patients["time"].astype(float).unique()) != set(truth.times):
-        raise ValueError(
-            "patients' times do not match the truth (baseline 0 and the follow-up times)"
-        )
-    columns = pd.MultiIndex.from_product(
-        [truth.times, truth.outcome_names], names=["time", "outcome"]
-    )
+        raise ValueError("patients' times do not match the truth (baseline 0 and the follow-up times)")
+    columns = pd.MultiIndex.from_product([truth.times, truth.outcome_names], names=["time", "outcome"])
     out = {}
     for arm in ARMS:
         sub = patients[patients["arm"] == arm]
         wide = sub.pivot(index="patient", columns=["time", "outcome"], values="value")
         wide = wide.reindex(columns=columns)
-        out[arm] = wide.to_numpy(dtype=float).reshape(
-            len(wide), len(truth.times), len(truth.outcomes)
-        )
+        out[arm] = wide.to_numpy(dtype=float).reshape(len(wide), len(truth.times), len(truth.outcomes))
     return out
 
 
@@ -748,10 +726,7 @@ def summarise_arms(
                     continue
                 else:
                     x = data[:, k, j] - data[:, 0, j]
-                    note = (
-                        "sample mean and SD (ddof=1) of the simulated change from baseline "
-                        "(complete pairs)"
-                    )
+                    note = "sample mean and SD (ddof=1) of the simulated change from baseline (complete pairs)"
                 x = x[~np.isnan(x)]
                 rows.append(
                     {
@@ -801,9 +776,7 @@ def _one_sample_t(x: np.ndarray) -> tuple[float, float, float, float, float]:
     return est, se, float(n - 1), t, float(2 * stats.t.sf(abs(t), n - 1))
 
 
-def _ancova(
-    follow: dict[str, np.ndarray], base: dict[str, np.ndarray]
-) -> tuple[float, float, float, float, float]:
+def _ancova(follow: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> tuple[float, float, float, float, float]:
     """OLS ``follow-up ~ 1 + new + baseline``: arm coefficient, SE, df, t, two-sided p."""
     y = np.concatenate([follow[REFERENCE_ARM], follow[NEW_ARM]])
     b = np.concatenate([base[REFERENCE_ARM], base[NEW_ARM]])
@@ -1130,9 +1103,7 @@ def write_study(
     arrays = _arm_arrays(patients, truth)
     for arm in ARMS:
         if arrays[arm].shape[0] != truth.n(arm):
-            raise ValueError(
-                f"{arm}: {arrays[arm].shape[0]} patients, the truth says {truth.n(arm)}"
-            )
+            raise ValueError(f"{arm}: {arrays[arm].shape[0]} patients, the truth says {truth.n(arm)}")
     source = f"SIMULATED (seed {seed})"
     tag = f"SIMULATED trial (bayes_stenosis.simulate, seed {seed})"
 
@@ -1154,9 +1125,7 @@ def write_study(
         kind = "score" if level == "arm_summary" else "change"
         frame = summarise_arms(patients, truth, kind=kind, seed=seed)
     elif level == "contrast":
-        frame = contrasts_from_patients(
-            patients, truth, method=contrast_method, ci_level=ci_level, seed=seed
-        )
+        frame = contrasts_from_patients(patients, truth, method=contrast_method, ci_level=ci_level, seed=seed)
     else:
         frame = thresholds_from_patients(patients, truth, alpha=alpha, seed=seed)
     if "p_value" in frame.columns:  # the loader wants p in (0, 1]: an underflowed p is left empty
@@ -1169,11 +1138,7 @@ def write_study(
     # --- study.toml ---------------------------------------------------------------------------
     n_ref, n_new = truth.n_per_arm
     rounding = "none" if truth.round_to is None else f"{truth.round_to:g}"
-    clipping = (
-        "yes (biases the means; truth.json gives the expected observed changes)"
-        if truth.clip
-        else "no"
-    )
+    clipping = "yes (biases the means; truth.json gives the expected observed changes)" if truth.clip else "no"
     notes = [
         "SIMULATED data, not patients: generated by bayes_stenosis.simulate "
         f"(version {__version__}) with seed {seed}; the truth is in {TRUTH_FILE} beside this file.",
@@ -1235,9 +1200,7 @@ def write_study(
         },
     }
     StudyFile.model_validate(doc)  # the loader's own schema, before anything is written
-    toml_text = _toml_dumps(
-        doc, f"{tag}.\nWritten by bayes_stenosis.simulate.write_study; not real data."
-    )
+    toml_text = _toml_dumps(doc, f"{tag}.\nWritten by bayes_stenosis.simulate.write_study; not real data.")
 
     expected = expected_scores(truth)
     follow = expected[expected["time"] > 0]
@@ -1277,9 +1240,7 @@ def write_study(
             raise FileExistsError(f"{folder} exists and is not a folder")
         present = {p.name for p in folder.iterdir()}
         if present and not overwrite:
-            raise FileExistsError(
-                f"{folder} is not empty (pass overwrite=True to replace a simulated study)"
-            )
+            raise FileExistsError(f"{folder} is not empty (pass overwrite=True to replace a simulated study)")
         if present - ours:
             raise FileExistsError(
                 f"{folder} holds files write_study did not write "

@@ -175,8 +175,7 @@ class ModelSpec(_Closed):
     def _default_prior_exists(self) -> ModelSpec:
         if self.prior.default not in self.prior_sets:
             raise ValueError(
-                f"prior.default {self.prior.default!r} is not one of the prior_sets "
-                f"({', '.join(self.prior_sets)})"
+                f"prior.default {self.prior.default!r} is not one of the prior_sets ({', '.join(self.prior_sets)})"
             )
         return self
 

@@ -363,8 +363,7 @@ class Study:
                         "evidence": level,
                         "threshold_between_rows": n_between,
                         "threshold_within_rows": n_within,
-                        "thresholds_superseded": level in ("ipd", "arm_summary", "contrast")
-                        and len(cell_thr) > 0,
+                        "thresholds_superseded": level in ("ipd", "arm_summary", "contrast") and len(cell_thr) > 0,
                     }
                 )
         return pd.DataFrame(rows)
@@ -474,9 +473,7 @@ def _read_csv(path: Path, level: str, meta: StudyFile) -> pd.DataFrame:
         raise InputError(path, "file is empty (expected at least a header row)")
     try:
         # utf-8-sig strips a BOM; pandas handles CRLF line ends.
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=False
-        )
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=False)
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text ({exc.reason})") from None
     except pd.errors.ParserError as exc:
@@ -549,7 +546,10 @@ def _check_rows(path: Path, level: str, df: pd.DataFrame, meta: StudyFile) -> No
         row = rec["row"]
         if "arm" in rec and rec["arm"] is not None and rec["arm"] not in arms:
             raise InputError(
-                path, f"unknown arm {rec['arm']!r} (study.toml has: {', '.join(arms)})", row=row, field="arm"
+                path,
+                f"unknown arm {rec['arm']!r} (study.toml has: {', '.join(arms)})",
+                row=row,
+                field="arm",
             )
         if rec["outcome"] not in outcomes:
             raise InputError(
@@ -581,9 +581,7 @@ def _check_rows(path: Path, level: str, df: pd.DataFrame, meta: StudyFile) -> No
 
 def _check_value_in_scale(path, row, name, value, lo, hi) -> None:
     if not math.isnan(value) and not lo <= value <= hi:
-        raise InputError(
-            path, f"outside the scale range {lo:g} to {hi:g} (got {value:g})", row=row, field=name
-        )
+        raise InputError(path, f"outside the scale range {lo:g} to {hi:g} (got {value:g})", row=row, field=name)
 
 
 def _check_arm_summary_row(path: Path, rec: dict, lo: float, hi: float, meta: StudyFile) -> None:
@@ -606,7 +604,10 @@ def _check_arm_summary_row(path: Path, rec: dict, lo: float, hi: float, meta: St
             )
     if not math.isnan(rec["sd"]) and rec["sd"] > (hi - lo):
         raise InputError(
-            path, f"an SD larger than the scale width {hi - lo:g} (got {rec['sd']:g})", row=row, field="sd"
+            path,
+            f"an SD larger than the scale width {hi - lo:g} (got {rec['sd']:g})",
+            row=row,
+            field="sd",
         )
 
 
@@ -614,19 +615,37 @@ def _check_contrast_row(path: Path, rec: dict, width: float) -> None:
     row = rec["row"]
     est = rec["estimate"]
     if abs(est) > width:
-        raise InputError(path, f"a difference cannot exceed the scale width {width:g} (got {est:g})", row=row, field="estimate")
+        raise InputError(
+            path,
+            f"a difference cannot exceed the scale width {width:g} (got {est:g})",
+            row=row,
+            field="estimate",
+        )
     p = rec["p_value"]
     if not math.isnan(p) and not 0 < p <= 1:
         raise InputError(path, f"must be in (0, 1] (got {p:g})", row=row, field="p_value")
     lo, hi = rec["ci_low"], rec["ci_high"]
     if math.isnan(lo) != math.isnan(hi):
-        raise InputError(path, "give both ci_low and ci_high, or neither", row=row, field="ci_high" if math.isnan(hi) else "ci_low")
+        raise InputError(
+            path,
+            "give both ci_low and ci_high, or neither",
+            row=row,
+            field="ci_high" if math.isnan(hi) else "ci_low",
+        )
     if not math.isnan(lo):
         if not lo < hi:
-            raise InputError(path, f"ci_low must be below ci_high (got {lo:g} and {hi:g})", row=row, field="ci_low")
+            raise InputError(
+                path,
+                f"ci_low must be below ci_high (got {lo:g} and {hi:g})",
+                row=row,
+                field="ci_low",
+            )
         if not lo <= est <= hi:
             raise InputError(
-                path, f"the CI {lo:g} to {hi:g} does not contain the estimate {est:g}", row=row, field="estimate"
+                path,
+                f"the CI {lo:g} to {hi:g} does not contain the estimate {est:g}",
+                row=row,
+                field="estimate",
             )
         level = rec["ci_level"]
         if math.isnan(level):
@@ -640,9 +659,19 @@ def _check_contrast_row(path: Path, rec: dict, width: float) -> None:
     if not math.isnan(df) and df <= 0:
         raise InputError(path, f"must be > 0 (got {df:g})", row=row, field="df")
     if math.isnan(se) and math.isnan(lo) and math.isnan(p):
-        raise InputError(path, "needs se, a CI (ci_low, ci_high, ci_level) or an exact p_value", row=row, field="se")
+        raise InputError(
+            path,
+            "needs se, a CI (ci_low, ci_high, ci_level) or an exact p_value",
+            row=row,
+            field="se",
+        )
     if math.isnan(se) and math.isnan(lo) and est == 0:
-        raise InputError(path, "an SE cannot be derived from a p-value when the estimate is 0", row=row, field="p_value")
+        raise InputError(
+            path,
+            "an SE cannot be derived from a p-value when the estimate is 0",
+            row=row,
+            field="p_value",
+        )
 
 
 def _check_threshold_row(path: Path, rec: dict) -> None:
@@ -656,7 +685,12 @@ def _check_threshold_row(path: Path, rec: dict) -> None:
     if comparison == "between" and rec["arm"] is not None:
         raise InputError(path, "a between-arm statement has no arm (leave it empty)", row=row, field="arm")
     if comparison == "between" and test == "paired_t":
-        raise InputError(path, "a between-arm statement needs a two-sample test (two_sample_t, welch_t or normal)", row=row, field="test")
+        raise InputError(
+            path,
+            "a between-arm statement needs a two-sample test (two_sample_t, welch_t or normal)",
+            row=row,
+            field="test",
+        )
     if comparison == "within" and test in ("two_sample_t", "welch_t"):
         raise InputError(path, "a within-arm statement needs paired_t or normal", row=row, field="test")
     if rec["relation"] == "<":
@@ -676,7 +710,10 @@ def _check_threshold_row(path: Path, rec: dict) -> None:
             raise InputError(path, f"must be in (0, 1] (got {p:g})", row=row, field="p_value")
         if (rec["relation"] == "<") != (p < alpha):
             raise InputError(
-                path, f"p_value {p:g} contradicts the relation P{rec['relation']}{alpha:g}", row=row, field="p_value"
+                path,
+                f"p_value {p:g} contradicts the relation P{rec['relation']}{alpha:g}",
+                row=row,
+                field="p_value",
             )
 
 
@@ -694,7 +731,9 @@ def _check_duplicates(path: Path, level: str, df: pd.DataFrame) -> None:
     if len(dup):
         rec = dup.iloc[0]
         first = df[(df[keys].fillna("") == rec[keys].fillna("")).all(axis=1)].iloc[0]
-        what = ", ".join(f"{k}={rec[k]:g}" if isinstance(rec[k], float) else f"{k}={rec[k]}" for k in keys if rec[k] is not None)
+        what = ", ".join(
+            f"{k}={rec[k]:g}" if isinstance(rec[k], float) else f"{k}={rec[k]}" for k in keys if rec[k] is not None
+        )
         raise InputError(
             path,
             f"duplicate cell ({what}) already given in row {int(first['row'])}",
@@ -760,10 +799,10 @@ def contrast_standard_errors(study: Study) -> pd.DataFrame:
             methods.append("reported SE")
         elif not math.isnan(rec["ci_low"]):
             ses.append(conversions.se_from_ci(rec["ci_low"], rec["ci_high"], rec["ci_level"], df=dof))
-            methods.append(f"from {rec['ci_level']:.0%} CI ({'t, df=%g' % dof if dof else 'normal'})")
+            methods.append(f"from {rec['ci_level']:.0%} CI ({f't, df={dof:g}' if dof else 'normal'})")
         else:
             ses.append(conversions.se_from_p(rec["estimate"], rec["p_value"], df=dof))
-            methods.append(f"from exact p-value ({'t, df=%g' % dof if dof else 'normal'})")
+            methods.append(f"from exact p-value ({f't, df={dof:g}' if dof else 'normal'})")
     sign = np.where(df["direction"] == "new_minus_reference", 1.0, -1.0)
     df["estimate_nmr"] = sign * df["estimate"].to_numpy(dtype=float)
     df["se_derived"] = ses
@@ -777,7 +816,9 @@ def describe(study: Study) -> dict[str, Any]:
         "id": study.id,
         "title": study.meta.study.title,
         "simulated": study.simulated,
-        "arms": {k: {"label": a.label, "role": a.role, "n_randomised": a.n_randomised} for k, a in study.meta.arms.items()},
+        "arms": {
+            k: {"label": a.label, "role": a.role, "n_randomised": a.n_randomised} for k, a in study.meta.arms.items()
+        },
         "outcomes": study.outcomes,
         "follow_up_times": study.times,
         "evidence_levels": study.levels_present(),

@@ -18,7 +18,13 @@ import pymc as pm
 from scipy import stats
 
 from bayes_stenosis.inference import SamplerSettings
-from bayes_stenosis.model import ModelInputs, build_model, data_values, prepare_inputs, resolve_prior
+from bayes_stenosis.model import (
+    ModelInputs,
+    build_model,
+    data_values,
+    prepare_inputs,
+    resolve_prior,
+)
 from bayes_stenosis.spec import ModelSpec
 from bayes_stenosis.study import load_study
 
@@ -142,7 +148,17 @@ def coverage_study(
     for (t, o), sub in reps.groupby(["time", "outcome"], sort=False):
         k, n = int(sub["covered"].sum()), len(sub)
         lo, hi = binomial_interval(k, n)
-        per_cell.append({"time": t, "outcome": o, "covered": k, "replicates": n, "coverage": k / n, "ci_low": lo, "ci_high": hi})
+        per_cell.append(
+            {
+                "time": t,
+                "outcome": o,
+                "covered": k,
+                "replicates": n,
+                "coverage": k / n,
+                "ci_low": lo,
+                "ci_high": hi,
+            }
+        )
     k, n = int(reps["covered"].sum()), len(reps)
     lo, hi = binomial_interval(k, n)
     overall = {
@@ -161,7 +177,15 @@ def coverage_study(
 def draw_truths_from_prior(model: pm.Model, n: int, seed: int) -> dict[str, np.ndarray]:
     """Prior draws of the change in each arm and of delta (natural units), for prior-truth studies."""
     with model:
-        prior = pm.sample_prior_predictive(draws=n, random_seed=seed, var_names=["change_natural", "delta_natural", *(["rho"] if "rho" in model.named_vars else [])])
+        prior = pm.sample_prior_predictive(
+            draws=n,
+            random_seed=seed,
+            var_names=[
+                "change_natural",
+                "delta_natural",
+                *(["rho"] if "rho" in model.named_vars else []),
+            ],
+        )
     out = {name: prior.prior[name].values[0] for name in prior.prior.data_vars}
     return out
 

@@ -1,0 +1,154 @@
+"""The fit pipeline end to end: run folders, reproducibility, refusals, the flagship."""
+
+from __future__ import annotations
+
+import json
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import write_study
+from typer.testing import CliRunner
+
+from bayes_stenosis import decisions
+from bayes_stenosis.api import fit
+from bayes_stenosis.cli import app
+
+runner = CliRunner()
+
+
+def _contrast_study(tmp_path):
+    return write_study(
+        tmp_path / "study",
+        follow_up=(4.0, 8.0),
+        rows={
+            "contrasts.csv": [
+                {
+                    "outcome": "ODI",
+                    "time": 4,
+                    "measure": "change",
+                    "direction": "new_minus_reference",
+                    "estimate": -2,
+                    "se": 3,
+                },
+                {
+                    "outcome": "ODI",
+                    "time": 8,
+                    "measure": "change",
+                    "direction": "new_minus_reference",
+                    "estimate": 1,
+                    "ci_low": -5,
+                    "ci_high": 7,
+                    "ci_level": 0.95,
+                },
+            ]
+        },
+    )
+
+
+def test_existing_run_folder_is_refused_before_any_work(tmp_path):
+    study = _contrast_study(tmp_path)
+    run = tmp_path / "out" / "test_study" / "default-vague-seed1"
+    run.mkdir(parents=True)
+    (run / "keep.txt").write_text("not to be lost")
+    result = runner.invoke(app, ["fit", str(study), "--prior", "vague", "--seed", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "already exists" in result.output and "--overwrite" in result.output
+    assert (run / "keep.txt").read_text() == "not to be lost"
+
+
+def test_bad_margin_option_is_a_one_line_error(tmp_path):
+    study = _contrast_study(tmp_path)
+    result = runner.invoke(app, ["fit", str(study), "--margin", "ODI:8", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "--margin expects OUTCOME=VALUE" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_study_without_usable_evidence_is_refused(tmp_path):
+    study = write_study(tmp_path / "empty")
+    result = runner.invoke(app, ["fit", str(study), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "no usable evidence" in result.output
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_and_complete_run_folder(tmp_path):
+    study = _contrast_study(tmp_path)
+    kwargs = {"prior_set": "vague", "chains": 2, "draws": 300, "tune": 300, "progress": False, "plots": False}
+    first = fit(study, seed=11, out=tmp_path / "a", **kwargs)
+    second = fit(study, seed=11, out=tmp_path / "b", **kwargs)
+    third = fit(study, seed=12, out=tmp_path / "c", **kwargs)
+    post = [az.from_netcdf(str(r.folder / "posterior.nc")).posterior for r in (first, second, third)]
+    np.testing.assert_array_equal(post[0]["delta_natural"].values, post[1]["delta_natural"].values)
+    assert not np.array_equal(post[0]["delta_natural"].values, post[2]["delta_natural"].values)
+    folder = first.folder
+    for name in (
+        "posterior.nc",
+        "diagnostics.csv",
+        "diagnostics_sampler.csv",
+        "evidence.csv",
+        "contrasts.csv",
+        "decisions.csv",
+        "margin_curves.csv",
+        "draws_contrasts.parquet",
+        "draws_contrasts.csv",
+        "approximations.json",
+        "manifest.json",
+    ):
+        assert (folder / name).is_file(), name
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["sampler"]["seed"] == 11 and manifest["prior_set"] == "vague"
+    assert len(manifest["study"]["sha256"]) == 64 and len(manifest["spec"]["sha256"]) == 64
+    assert manifest["interval"] == {"kind": "eti", "prob": 0.95}
+    idata = az.from_netcdf(str(folder / "posterior.nc"))
+    for group in (
+        "posterior",
+        "prior",
+        "posterior_predictive",
+        "log_likelihood",
+        "sample_stats",
+        "observed_data",
+    ):
+        assert group in idata.groups(), group
+    # parquet and csv draws hold the same numbers as the posterior
+    draws = pd.read_parquet(folder / "draws_contrasts.parquet")
+    assert len(draws) == 2 * 300 * 2
+    np.testing.assert_allclose(
+        np.sort(draws.loc[draws.time == 4.0, "delta_natural"].to_numpy()),
+        np.sort(post[0]["delta_natural"].sel(time=4.0, outcome="ODI").values.ravel()),
+    )
+    decisions.validate_approximation(json.loads((folder / "approximations.json").read_text()))
+    # no temporary folders left behind
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_flagship_default_fit_through_the_cli(tmp_path):
+    result = runner.invoke(app, ["fit", "--out", str(tmp_path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "farpour2022" / "default-weakly_informative-seed20221149"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["diagnostics_verdict"]["status"] == "ok", manifest["diagnostics_verdict"]
+    table = pd.read_csv(folder / "decisions.csv")
+    cells = table[table.scope == "cell"]
+    assert len(cells) == 8 and set(cells.evidence) == {"threshold"}
+    assert {
+        "prob_equivalence",
+        "prob_equivalence_prior",
+        "prob_noninferiority",
+        "decision",
+        "margin",
+    } <= set(table.columns)
+    diag = pd.read_csv(folder / "diagnostics.csv")
+    reported = diag[diag.quantity.str.startswith("delta")]
+    assert (reported.r_hat <= 1.01).all() and (reported.ess_bulk >= 400).all() and (reported.ess_tail >= 400).all()
+    for plot in (
+        "forest.png",
+        "margin_curves.png",
+        "prior_posterior.png",
+        "trace_treatment_difference.png",
+        "rank_treatment_difference.png",
+    ):
+        assert (folder / "plots" / plot).stat().st_size > 10_000, plot
