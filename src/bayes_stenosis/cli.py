@@ -32,8 +32,9 @@ app = typer.Typer(
 data_app = typer.Typer(help="Check, list and create study folders.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, CI) gets 120 columns so tables are not truncated at rich's default of 80.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DEFAULT_STUDY = "farpour2022"
 
@@ -191,49 +192,43 @@ def _status(message: str):
 
 
 def print_decisions(decisions, rule_text: str, title: str) -> None:
-    """The decision table: one row per time x outcome, then the joint rows."""
-    table = Table(title=title, caption=f"rule: {rule_text}")
-    for col in (
-        "time",
+    """The decision table: one row per time x outcome, then the joint rows (fits 80 columns)."""
+    table = Table(title=title, caption=f"rule: {rule_text}", min_width=60)
+    headers = (
+        "week",
         "outcome",
-        "evidence",
         "margin",
         "P(equiv)",
+        "MCSE",
         "prior P(equiv)",
         "P(non-inf)",
         "P(superior)",
         "decision",
-    ):
-        table.add_column(col, justify="right" if col not in ("outcome", "evidence", "decision") else "left")
+    )
+    for col in headers:
+        table.add_column(col, justify="left" if col in ("outcome", "decision") else "right", no_wrap=True)
 
-    def fmt(value, mcse=None):
-        if value is None or value != value:
-            return "-"
-        return f"{value:.3f}" + (f" ±{mcse:.3f}" if mcse is not None and mcse == mcse else "")
+    def fmt(value, digits=3):
+        return "-" if value is None or value != value else f"{value:.{digits}f}"
 
     for rec in decisions.to_dict("records"):
         scope = rec.get("scope", "cell")
         time = "all" if rec["time"] != rec["time"] else f"{rec['time']:g}"
-        label = rec["outcome"] if scope == "cell" else scope.replace("_", " ")
+        label = {"cell": rec["outcome"], "joint_time": "all outcomes", "joint_all": "all cells"}.get(
+            scope, "any cell >= m"
+        )
         if scope == "any_beyond_margin":
             table.add_row(
-                time,
-                label,
-                "",
-                "",
-                fmt(rec.get("prob_any_beyond_margin", rec.get("prob_equivalence"))),
-                "",
-                "",
-                "",
-                "",
+                time, label, "", fmt(rec["prob_not_equivalent"]), fmt(rec["mcse_prob_not_equivalent"]), "", "", "", ""
             )
             continue
+        margin = rec.get("margin")
         table.add_row(
             time,
             label,
-            str(rec.get("evidence", "")),
-            "" if rec.get("margin") != rec.get("margin") or rec.get("margin") is None else f"{rec['margin']:g}",
-            fmt(rec["prob_equivalence"], rec.get("mcse_prob_equivalence")),
+            "" if margin is None or margin != margin else f"{margin:g}",
+            fmt(rec["prob_equivalence"]),
+            fmt(rec.get("mcse_prob_equivalence")),
             fmt(rec.get("prob_equivalence_prior")),
             fmt(rec.get("prob_noninferiority")),
             fmt(rec.get("prob_superiority")),
