@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import platform
+import sys
 from pathlib import Path
 from typing import Annotated
 
