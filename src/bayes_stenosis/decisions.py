@@ -231,6 +231,10 @@ def decision_table(
             for name, ind in prior_indicators.items():
                 row[f"{name}_prior"] = float(_ensure_chain_draw(ind.astype(float)).mean(SAMPLE_DIMS))
         row["decision"] = rule.decide(row["prob_equivalence"]) if scope != "any_beyond_margin" else ""
+        # a decision within 2 MCSE of a threshold could flip with another seed: say so
+        p_eq, mc = row["prob_equivalence"], row["mcse_prob_equivalence"]
+        near = min(abs(p_eq - rule.threshold), abs((1 - p_eq) - rule.threshold))
+        row["decision_within_2_mcse_of_threshold"] = bool(near < 2 * mc) if scope != "any_beyond_margin" else False
         row["decision_threshold"] = rule.threshold
         row["decision_rule"] = rule.text
         rows.append(row)
