@@ -120,7 +120,7 @@ def data_list() -> None:
     for study_id in bundled_study_ids():
         study = load_study(study_id)
         arms = ", ".join(
-            f"{k} [{a.role}] ({a.n_randomised if a.n_randomised else '?'})" for k, a in study.meta.arms.items()
+            f"{k} ({a.role}, n={a.n_randomised if a.n_randomised else '?'})" for k, a in study.meta.arms.items()
         )
         table.add_row(
             study.id + (" (default)" if study.id == DEFAULT_STUDY else ""),
