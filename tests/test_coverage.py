@@ -47,7 +47,11 @@ def run_coverage(tmp_path, level: str, n: int, replicates: int = REPLICATES, see
             base, change_reference=prior["change_natural"][k, 0], delta=prior["delta_natural"][k]
         )
         folder = sim.write_study(
-            tmp_path / f"rep{k}", truth, sim.simulate_patients(truth, seed=seed + 1 + k), levels=[level], seed=seed + 1 + k
+            tmp_path / f"rep{k}",
+            truth,
+            sim.simulate_patients(truth, seed=seed + 1 + k),
+            levels=[level],
+            seed=seed + 1 + k,
         )
         return folder, np.asarray(truth.delta)
 

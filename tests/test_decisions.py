@@ -50,7 +50,7 @@ def test_cell_probabilities_match_closed_form_within_mcse():
 
 def test_higher_is_better_flips_the_one_sided_probabilities():
     delta = _draws()
-    higher = {o: "higher_is_better" for o in MU}
+    higher = dict.fromkeys(MU, "higher_is_better")
     t_low = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule()).set_index("outcome")
     t_high = dec.decision_table(delta, MARGINS, higher, dec.DecisionRule()).set_index("outcome")
     dist = stats.norm(MU["ODI"], SD["ODI"])
