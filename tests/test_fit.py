@@ -122,6 +122,24 @@ def test_same_seed_same_numbers_and_complete_run_folder(tmp_path):
     decisions.validate_approximation(json.loads((folder / "approximations.json").read_text()))
     # no temporary folders left behind
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+    # export round trip: what meta-analysts get back equals the run's numbers
+    for fmt, name in (("parquet", "x.parquet"), ("csv", "x.csv"), ("json", "x.json"), ("netcdf", "x.nc")):
+        result = runner.invoke(app, ["export", str(folder), "--format", fmt, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "x.parquet"), draws)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "x.csv")["delta_natural"], draws["delta_natural"])
+    exported = json.loads((tmp_path / "x.json").read_text())
+    decisions.validate_approximation({k: v for k, v in exported.items()})
+    np.testing.assert_array_equal(
+        az.from_netcdf(str(tmp_path / "x.nc")).posterior["delta_natural"].values, post[0]["delta_natural"].values
+    )
+    # refusals: an existing file, and a folder that is not a run
+    again = runner.invoke(app, ["export", str(folder), "--format", "csv", "--out", str(tmp_path / "x.csv")])
+    assert again.exit_code == 2 and "exists already" in again.output
+    bad = runner.invoke(app, ["summarize", str(tmp_path)])
+    assert bad.exit_code == 2 and "not a complete run folder" in bad.output
+    summary = runner.invoke(app, ["summarize", str(folder)])
+    assert summary.exit_code == 0 and "ODI" in summary.output and "undecided" in summary.output + "equivalent"
 
 
 @pytest.mark.slow
