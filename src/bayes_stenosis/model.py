@@ -477,12 +477,13 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
                     dims="outcome",
                 )
 
-        if inputs.arm_blocks or len(design):
+        R_time = R_out = None
+        if inputs.arm_blocks or len(design) or len(inputs.contrasts) > 1:
             R_time, R_out = _error_correlations(inputs, spec, design)
         if inputs.arm_blocks:
             _add_arm_summary_terms(model, inputs, spec, change, rho, R_time, R_out)
         if len(inputs.contrasts):
-            _add_contrast_terms(inputs, delta)
+            _add_contrast_terms(inputs, delta, R_time if len(inputs.contrasts) > 1 else None, R_out)
         if len(design):
             _add_threshold_terms(inputs, spec, design, delta, change, rho, R_time, R_out)
     return model
@@ -530,6 +531,9 @@ def _error_correlations(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFra
         between = design[design["comparison"] == "between"]
         times_used |= set(between["time_index"].astype(int))
         outs_used |= set(between["outcome_index"].astype(int))
+    if len(inputs.contrasts) > 1:
+        times_used |= {inputs.coords["time"].index(t) for t in inputs.contrasts["time"]}
+        outs_used |= {inputs.coords["outcome"].index(o) for o in inputs.contrasts["outcome"]}
     times_used, outs_used = sorted(times_used), sorted(outs_used)
     if len(times_used) > 1:
         p = spec.correlation.time
@@ -615,14 +619,21 @@ def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, 
         pm.MvNormal(f"obs_mean_change_{name}", mu=mean, cov=cov, observed=observed)
 
 
-def _add_contrast_terms(inputs: ModelInputs, delta) -> None:
+def _add_contrast_terms(inputs: ModelInputs, delta, R_time=None, R_out=None) -> None:
+    """Reported differences ~ N(delta_natural, SE); several cells of one trial jointly, with their
+    estimation errors correlated as R_time x R_outcome (the same patients give every estimate)."""
     con = inputs.contrasts
     t_idx = np.array([inputs.coords["time"].index(t) for t in con["time"]])
     o_idx = np.array([inputs.coords["outcome"].index(o) for o in con["outcome"]])
     mean = delta[t_idx, o_idx] * inputs.scale[o_idx]
     se = pm.Data("contrast_se", con["se_derived"].to_numpy(dtype=float), dims="contrast_row")
     estimate = pm.Data("contrast_estimate", con["estimate_nmr"].to_numpy(dtype=float), dims="contrast_row")
-    pm.Normal("obs_contrast", mu=mean, sigma=se, observed=estimate, dims="contrast_row")
+    if R_time is None:
+        pm.Normal("obs_contrast", mu=mean, sigma=se, observed=estimate, dims="contrast_row")
+        return
+    corr = R_time[t_idx[:, None], t_idx[None, :]] * R_out[o_idx[:, None], o_idx[None, :]]
+    cov = se[:, None] * corr * se[None, :]
+    pm.MvNormal("obs_contrast", mu=mean, cov=cov, observed=estimate, dims="contrast_row")
 
 
 def _add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, R_time, R_out) -> None:
