@@ -10,7 +10,6 @@ Exit codes: 0 success; 2 bad input (one line naming the file, row and field; no 
 from __future__ import annotations
 
 import functools
-import platform
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -82,28 +81,13 @@ def _root(
 @_handle_errors
 def info() -> None:
     """Print the versions of Python and the key dependencies."""
-    from importlib.metadata import PackageNotFoundError, version
+    from bayes_stenosis.outputs import package_versions
 
     table = Table(title="bayes-stenosis environment")
     table.add_column("component")
     table.add_column("version")
-    table.add_row("bayes-stenosis", __version__)
-    table.add_row("python", platform.python_version())
-    for name in (
-        "pymc",
-        "pytensor",
-        "arviz",
-        "nutpie",
-        "numpy",
-        "scipy",
-        "pandas",
-        "xarray",
-        "pydantic",
-    ):
-        try:
-            table.add_row(name, version(name))
-        except PackageNotFoundError:
-            table.add_row(name, "not installed")
+    for name, value in package_versions().items():
+        table.add_row(name, value)
     console.print(table)
 
 
