@@ -80,7 +80,6 @@ def fit(
     progress: bool = True,
     status: Callable[[str], object] | None = None,
     plots: bool = True,
-    report: bool = True,
 ) -> RunResult:
     """Fit a study and write a complete run folder ``out/<study>/<run-name>/``.
 

@@ -242,7 +242,6 @@ def fit(
     strict: Annotated[bool, typer.Option(help="Exit 3 when diagnostics fail.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
     plots: Annotated[bool, typer.Option(help="Write plots.")] = True,
-    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Fit a study (default: the flagship farpour2022) and write a run folder."""
@@ -270,7 +269,6 @@ def fit(
         progress=progress,
         status=_status,
         plots=plots,
-        report=report,
     )
     ev = Table(title="Evidence used per cell")
     for col in ("time", "outcome", "evidence"):
