@@ -1,7 +1,7 @@
 """The Python API behind the CLI verbs: ``fit`` a study into a run folder, read results back.
 
 ``fit`` = validate -> prepare inputs -> build the model -> sample -> diagnose -> decide -> write
-(atomically) -> plot and report from the written files.
+(atomically) -> plot from the written files.
 """
 
 from __future__ import annotations
