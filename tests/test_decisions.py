@@ -1,10 +1,15 @@
 """Decision quantities on synthetic posteriors with known answers.
 
-Draws come from known normals, so every probability has a closed form; tolerances are 4 MCSE
-(MCSE reported by the code itself, checked against sqrt(p (1 - p) / N) for independent draws).
+Draws come from known normals (independent draws, seeded), so every probability, quantile and
+moment has a closed form. Tolerances are stated in Monte Carlo standard errors (MCSE): an estimate
+must lie within 4 MCSE of its closed form, where the MCSE is the one the code itself reports
+(and, for independent draws, that MCSE is checked against the binomial/normal-theory value).
+Joint probabilities are checked exactly on small hand-built draws that can be counted by hand.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -13,125 +18,456 @@ from scipy import stats
 
 from bayes_stenosis import decisions as dec
 
-MU = {"ODI": -2.0, "RMDQ": 1.0}
+MU = {"ODI": -2.0, "RMDQ": 3.0}
 SD = {"ODI": 5.0, "RMDQ": 2.0}
 MARGINS = {"ODI": 10.0, "RMDQ": 2.5}
+SCALE = {"ODI": 16.0, "RMDQ": 4.5}  # natural units per standardised unit
 LOWER = {"ODI": "lower_is_better", "RMDQ": "lower_is_better"}
+HIGHER = {"ODI": "higher_is_better", "RMDQ": "higher_is_better"}
 CHAINS, DRAWS = 4, 5000
+N = CHAINS * DRAWS
+Z = 4.0  # tolerance in MCSE
 
 
-def _draws(seed=1, mu=MU, sd=SD):
+def _cells(values: np.ndarray, times, outcomes) -> xr.DataArray:
+    return xr.DataArray(
+        values,
+        dims=("chain", "draw", "time", "outcome"),
+        coords={"time": [float(t) for t in times], "outcome": list(outcomes)},
+    )
+
+
+def _normal_draws(seed: int, mu=MU, sd=SD, chains=CHAINS, draws=DRAWS) -> xr.DataArray:
+    """Independent N(mu[o], sd[o]) draws, one time (week 4), outcomes in ``mu``'s order."""
     rng = np.random.default_rng(seed)
-    outcomes = list(mu)
-    values = np.stack([rng.normal(mu[o], sd[o], size=(CHAINS, DRAWS, 1)) for o in outcomes], axis=-1)
-    return xr.DataArray(values, dims=("chain", "draw", "time", "outcome"), coords={"time": [4.0], "outcome": outcomes})
+    values = np.stack([rng.normal(mu[o], sd[o], size=(chains, draws, 1)) for o in mu], axis=-1)
+    return _cells(values, [4.0], list(mu))
 
 
-def test_cell_probabilities_match_closed_form_within_mcse():
-    delta = _draws()
-    table = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule())
-    cells = table[table.scope == "cell"].set_index("outcome")
-    for o in MU:
-        dist, m = stats.norm(MU[o], SD[o]), MARGINS[o]
-        exact = {
-            "prob_equivalence": dist.cdf(m) - dist.cdf(-m),
-            "prob_noninferiority": dist.cdf(m),  # lower is better: new not worse by more than m
-            "prob_superiority": dist.cdf(0),
-            "prob_harm_beyond_margin": dist.sf(m),
-        }
-        for name, value in exact.items():
-            mcse = cells.loc[o, f"mcse_{name}"]
-            assert abs(cells.loc[o, name] - value) < 4 * mcse + 1e-12, (o, name)
-            # independent draws: the MCSE is the binomial SE, within 20 %
-            binomial = np.sqrt(value * (1 - value) / (CHAINS * DRAWS))
-            if binomial > 1e-4:
-                assert mcse == pytest.approx(binomial, rel=0.2), (o, name)
-
-
-def test_higher_is_better_flips_the_one_sided_probabilities():
-    delta = _draws()
-    higher = dict.fromkeys(MU, "higher_is_better")
-    t_low = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule()).set_index("outcome")
-    t_high = dec.decision_table(delta, MARGINS, higher, dec.DecisionRule()).set_index("outcome")
-    dist = stats.norm(MU["ODI"], SD["ODI"])
-    assert abs(t_high.loc["ODI", "prob_superiority"] - dist.sf(0)) < 4 * t_high.loc["ODI", "mcse_prob_superiority"]
-    assert (
-        abs(t_high.loc["ODI", "prob_noninferiority"] - dist.sf(-10)) < 4 * t_high.loc["ODI", "mcse_prob_noninferiority"]
+def _std(delta: xr.DataArray) -> xr.DataArray:
+    scale = xr.DataArray(
+        [SCALE[str(o)] for o in delta.outcome.values], dims="outcome", coords={"outcome": delta.outcome}
     )
-    # equivalence does not depend on the direction
-    assert t_high.loc["ODI", "prob_equivalence"] == t_low.loc["ODI", "prob_equivalence"]
+    return delta / scale
 
 
-def test_joint_probabilities_on_hand_built_draws():
-    # 1 chain x 4 draws, two outcomes, margins 10 and 2.5
-    values = np.array([[[[1.0, 1.0]], [[11.0, 0.0]], [[-3.0, 3.0]], [[-12.0, -4.0]]]])
-    delta = xr.DataArray(
-        values, dims=("chain", "draw", "time", "outcome"), coords={"time": [4.0], "outcome": ["ODI", "RMDQ"]}
+@pytest.fixture(scope="module")
+def delta() -> xr.DataArray:
+    return _normal_draws(seed=1)
+
+
+@pytest.fixture(scope="module")
+def table(delta) -> dict:
+    return dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule())
+
+
+def _exact(o: str, direction: str) -> dict[str, float]:
+    dist, m = stats.norm(MU[o], SD[o]), MARGINS[o]
+    if direction == "lower_is_better":
+        noninf, sup = dist.cdf(m), dist.cdf(0)  # P(delta < m), P(delta < 0)
+    else:
+        noninf, sup = dist.sf(-m), dist.sf(0)  # P(delta > -m), P(delta > 0)
+    eq = dist.cdf(m) - dist.cdf(-m)
+    return {
+        "prob_equivalence": eq,
+        "prob_noninferiority": noninf,
+        "prob_superiority": sup,
+        "prob_harm_beyond_margin": 1 - noninf,
+        "prob_not_equivalent": 1 - eq,
+    }
+
+
+# --- conventions ---------------------------------------------------------------------------
+
+
+def test_interval_spec_label_and_validation():
+    assert dec.IntervalSpec().label == "95% equal-tailed interval"
+    assert dec.IntervalSpec("hdi", 0.89).label == "89% highest-density interval"
+    assert dec.IntervalSpec("eti", 0.975).label == "97.5% equal-tailed interval"
+    with pytest.raises(ValueError, match="kind"):
+        dec.IntervalSpec("central", 0.95)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="prob"):
+        dec.IntervalSpec("eti", 95)
+
+
+def test_decision_rule_thresholds():
+    rule = dec.DecisionRule()
+    assert rule.threshold == 0.975
+    assert rule.text == (
+        '"equivalent" when P(|delta| < m) >= 0.975; "not equivalent" when P(|delta| >= m) >= 0.975; '
+        'otherwise "undecided"'
     )
-    table = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule())
-    joint = table.set_index("scope")
-    # both inside: draw 1 only -> 1/4; any outside: draws 2, 3, 4 -> 3/4
-    assert joint.loc["joint_all", "prob_equivalence"] == 0.25
-    assert joint.loc["any_beyond_margin", "prob_not_equivalent"] == 0.75
-    # both non-inferior (delta < m): draws 1, 4 -> 1/2 (draw 2: ODI 11 > 10; draw 3: RMDQ 3 > 2.5)
-    assert joint.loc["joint_all", "prob_noninferiority"] == 0.5
-    # both superior (delta < 0): draw 4 only
-    assert joint.loc["joint_all", "prob_superiority"] == 0.25
-
-
-def test_decision_rule():
-    rule = dec.DecisionRule(0.975)
-    assert rule.decide(0.98) == "equivalent"
-    assert rule.decide(0.02) == "not equivalent"
+    assert rule.decide(0.99) == "equivalent"
+    assert rule.decide(0.975) == "equivalent"  # boundary: >=
+    assert rule.decide(0.974) == "undecided"
     assert rule.decide(0.5) == "undecided"
-    assert dec.DecisionRule(0.9).decide(0.92) == "equivalent"
-    assert "0.975" in rule.text
+    assert rule.decide(0.026) == "undecided"
+    assert rule.decide(0.025) == "not equivalent"  # P(|delta| >= m) = 0.975
+    assert rule.decide(0.0) == "not equivalent"
+    assert rule.decide(float("nan")) == "undecided"
+    custom = dec.DecisionRule(0.9)
+    assert "0.9;" in custom.text and "0.975" not in custom.text
+    assert custom.decide(0.92) == "equivalent"
+    assert custom.decide(0.9) == "equivalent"
+    assert custom.decide(0.89) == "undecided"
+    assert custom.decide(0.08) == "not equivalent"
+    assert custom.decide(0.11) == "undecided"
+    for bad in (0.5, 0.3, 1.2):
+        with pytest.raises(ValueError, match="threshold"):
+            dec.DecisionRule(bad)
 
 
-def test_prior_columns_and_margin_curve():
-    delta = _draws()
-    prior = _draws(seed=2, mu={"ODI": 0.0, "RMDQ": 0.0}, sd={"ODI": 20.0, "RMDQ": 10.0}).isel(chain=[0])
-    table = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule(), prior_delta_natural=prior)
+# --- decision table: closed forms ----------------------------------------------------------
+
+
+def test_cell_probabilities_match_closed_form_within_mcse(table):
+    cells = table[table.scope == "cell"].set_index("outcome")
+    assert list(cells.index) == ["ODI", "RMDQ"] and (cells.time == 4.0).all()
+    for o in MU:
+        assert cells.loc[o, "margin"] == MARGINS[o] and cells.loc[o, "direction"] == "lower_is_better"
+        for name, value in _exact(o, "lower_is_better").items():
+            p, mcse = cells.loc[o, name], cells.loc[o, f"mcse_{name}"]
+            # estimate within 4 reported MCSE of the closed form
+            assert abs(p - value) < Z * mcse, (o, name, p, value, mcse)
+            # independent draws: the reported MCSE is the binomial SE sqrt(p (1 - p) / N), within 20 %
+            assert mcse == pytest.approx(np.sqrt(value * (1 - value) / N), rel=0.2), (o, name)
+        # complements hold exactly, draw by draw
+        assert cells.loc[o, "prob_not_equivalent"] == pytest.approx(1 - cells.loc[o, "prob_equivalence"], abs=1e-12)
+        assert cells.loc[o, "prob_harm_beyond_margin"] == pytest.approx(
+            1 - cells.loc[o, "prob_noninferiority"], abs=1e-12
+        )
+
+
+def test_no_p_value_like_columns(table, delta):
+    curves = dec.margin_curves(delta, MARGINS, n_grid=5)
+    summary = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec(), LOWER, ("new", "ref"))
+    for frame in (table, curves, summary):
+        for col in frame.columns:
+            assert not col.lower().startswith(("p_", "pval", "p-")) and "p_value" not in col.lower(), col
+
+
+def test_higher_is_better_flips_noninferiority_and_superiority(delta, table):
+    high = dec.decision_table(delta, MARGINS, HIGHER, dec.DecisionRule())
+    low_cells = table[table.scope == "cell"].set_index("outcome")
+    high_cells = high[high.scope == "cell"].set_index("outcome")
+    for o in MU:
+        exact = _exact(o, "higher_is_better")
+        for name in ("prob_noninferiority", "prob_superiority", "prob_harm_beyond_margin"):
+            # 4 MCSE of the closed form under the flipped direction
+            assert abs(high_cells.loc[o, name] - exact[name]) < Z * high_cells.loc[o, f"mcse_{name}"], (o, name)
+        # equivalence is symmetric in delta: identical whatever the direction
+        assert high_cells.loc[o, "prob_equivalence"] == low_cells.loc[o, "prob_equivalence"]
+    # flipping the sign of the draws and the direction together changes nothing
+    mirrored = dec.decision_table(-delta, MARGINS, HIGHER, dec.DecisionRule())
+    cols = [f"prob_{n}" for n in ("equivalence", "noninferiority", "superiority", "harm_beyond_margin")]
+    np.testing.assert_allclose(mirrored[cols].to_numpy(float), table[cols].to_numpy(float), atol=1e-12)
+    # superiority under "higher" is the complement of "lower" (P(delta = 0) = 0 for continuous draws)
+    assert high_cells.loc["ODI", "prob_superiority"] == pytest.approx(1 - low_cells.loc["ODI", "prob_superiority"])
+
+
+def test_decisions_in_the_table_follow_the_rule():
+    # ODI ~ N(0, 1), m = 10: equivalent; RMDQ ~ N(30, 1), m = 2.5: not equivalent (no draw inside)
+    clear = _normal_draws(seed=5, mu={"ODI": 0.0, "RMDQ": 30.0}, sd={"ODI": 1.0, "RMDQ": 1.0}, draws=1000)
+    cells = dec.decision_table(clear, MARGINS, LOWER, dec.DecisionRule()).set_index("outcome")
+    assert cells.loc["ODI", "decision"] == "equivalent"
+    assert cells.loc["RMDQ", "decision"] == "not equivalent"
+    # constant indicators: probability exactly 0 / 1 and MCSE 0 by definition
+    assert cells.loc["RMDQ", "prob_equivalence"] == 0.0 and cells.loc["RMDQ", "mcse_prob_equivalence"] == 0.0
+    assert cells.loc["ODI", "prob_equivalence"] == 1.0 and cells.loc["ODI", "mcse_prob_equivalence"] == 0.0
+    assert cells.loc["ODI", "decision_rule"] == dec.DecisionRule().text
+    assert (cells.decision_threshold == 0.975).all()
+
+
+def test_custom_threshold_changes_the_decision(delta, table):
+    # ODI ~ N(-2, 5), m = 10: P(|delta| < 10) = 0.937, undecided at 0.975, equivalent at 0.9
     odi = table[(table.scope == "cell") & (table.outcome == "ODI")].iloc[0]
-    exact_prior = stats.norm(0, 20).cdf(10) - stats.norm(0, 20).cdf(-10)
-    assert abs(odi["prob_equivalence_prior"] - exact_prior) < 4 * np.sqrt(exact_prior * (1 - exact_prior) / DRAWS)
-    curves = dec.margin_curves(delta, MARGINS, n_grid=21)
-    odi_curve = curves[curves.outcome == "ODI"]
-    assert odi_curve.default_margin.sum() == 1 and odi_curve.margin.max() == pytest.approx(20.0)
-    dist = stats.norm(MU["ODI"], SD["ODI"])
-    exact = dist.cdf(odi_curve.margin) - dist.cdf(-odi_curve.margin)
-    assert np.all(np.abs(odi_curve.prob_equivalence - exact) <= 4 * odi_curve.mcse + 1e-12)
-
-
-def test_contrast_summary_interval_matches_normal_quantiles():
-    delta = _draws()
-    summary = dec.summarise_contrasts(delta, delta / 16.0, dec.IntervalSpec(), LOWER, ("new", "reference"))
-    row = summary.set_index("outcome").loc["ODI"]
-    assert abs(row.lower_natural - stats.norm.ppf(0.025, -2, 5)) < 4 * row.mcse_lower_natural
-    assert abs(row.upper_natural - stats.norm.ppf(0.975, -2, 5)) < 4 * row.mcse_upper_natural
-    assert abs(row.mean_natural + 2) < 4 * row.mcse_mean_natural
-    assert row.interval_kind == "eti" and row.interval_prob == 0.95 and row.favours_if_negative == "new"
-
-
-def test_normal_approximation_recovers_a_bivariate_normal_and_validates():
-    rng = np.random.default_rng(3)
-    cov = np.array([[25.0, 0.6 * 5 * 2], [0.6 * 5 * 2, 4.0]])
-    x = rng.multivariate_normal([-2.0, 1.0], cov, size=(CHAINS, DRAWS))[:, :, None, :]
-    delta = xr.DataArray(
-        x, dims=("chain", "draw", "time", "outcome"), coords={"time": [4.0], "outcome": ["ODI", "RMDQ"]}
+    assert (
+        abs(odi.prob_equivalence - _exact("ODI", "lower_is_better")["prob_equivalence"]) < Z * odi.mcse_prob_equivalence
     )
-    approx = dec.normal_approximation(delta, delta / 10, MARGINS, {"ODI": "points", "RMDQ": "points"})
-    n = CHAINS * DRAWS
-    assert np.all(np.abs(np.array(approx["mean_natural"]) - [-2.0, 1.0]) < 4 * np.sqrt(np.diag(cov) / n))
-    # SE of a sample covariance ~ sqrt((s_ij^2 + s_ii s_jj) / n)
-    se_cov = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / n)
-    assert np.all(np.abs(np.array(approx["covariance_natural"]) - cov) < 4 * se_cov)
-    assert all(f["ks_distance"] < 0.02 for f in approx["marginal_fit"])
+    assert odi.decision == "undecided"
+    relaxed = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule(0.9))
+    odi9 = relaxed[(relaxed.scope == "cell") & (relaxed.outcome == "ODI")].iloc[0]
+    assert odi9.decision == "equivalent" and odi9.decision_threshold == 0.9 and "0.9;" in odi9.decision_rule
+
+
+# --- joint probabilities: hand-built draws ---------------------------------------------------
+
+# 1 chain x 4 draws; cells (week 4 ODI, week 4 RMDQ, week 8 ODI, week 8 RMDQ); margins 10 and 2.5;
+# lower is better (equivalent: |d| < m; non-inferior: d < m; superior: d < 0).
+HAND = np.array(
+    [
+        [1.0, 1.0, 2.0, -1.0],  # draw 1: every cell within its margin; no cell superior at week 4
+        [11.0, 0.0, -3.0, 2.0],  # draw 2: week-4 ODI 11 >= 10 (harm beyond margin)
+        [-3.0, 3.0, -1.0, -2.0],  # draw 3: week-4 RMDQ 3 >= 2.5 (harm beyond margin)
+        [-12.0, -4.0, -5.0, -1.0],  # draw 4: week-4 both beyond the margin on the benefit side
+    ]
+).reshape(1, 4, 2, 2)
+
+
+@pytest.fixture(scope="module")
+def hand_table():
+    hand = _cells(HAND, [4.0, 8.0], ["ODI", "RMDQ"])
+    return dec.decision_table(hand, MARGINS, LOWER, dec.DecisionRule())
+
+
+def test_joint_probabilities_on_hand_built_draws(hand_table):
+    t = hand_table
+    assert list(t.scope) == ["cell"] * 4 + ["joint_time"] * 2 + ["joint_all", "any_beyond_margin"]
+    cell = t[t.scope == "cell"].set_index(["time", "outcome"])
+    # counted by hand from HAND
+    assert cell.loc[(4.0, "ODI"), "prob_equivalence"] == 2 / 4  # draws 1, 3
+    assert cell.loc[(4.0, "ODI"), "prob_noninferiority"] == 3 / 4  # draws 1, 3, 4
+    assert cell.loc[(4.0, "ODI"), "prob_superiority"] == 2 / 4  # draws 3, 4
+    assert cell.loc[(4.0, "ODI"), "prob_harm_beyond_margin"] == 1 / 4  # draw 2
+    assert cell.loc[(4.0, "RMDQ"), "prob_superiority"] == 1 / 4  # draw 4 (0 is not < 0)
+    assert cell.loc[(8.0, "RMDQ"), "prob_equivalence"] == 1.0  # |2| < 2.5
+    jt = t[t.scope == "joint_time"].set_index("time")
+    assert (jt.outcome == "all").all() and jt.margin.isna().all()
+    assert jt.loc[4.0, "prob_equivalence"] == 1 / 4  # draw 1 only
+    assert jt.loc[4.0, "prob_noninferiority"] == 2 / 4  # draws 1, 4
+    assert jt.loc[4.0, "prob_superiority"] == 1 / 4  # draw 4
+    assert jt.loc[4.0, "prob_not_equivalent"] == 3 / 4
+    assert jt.loc[4.0, "prob_harm_beyond_margin"] == 2 / 4  # draws 2, 3: some outcome harmed
+    assert jt.loc[8.0, "prob_equivalence"] == 1.0 and jt.loc[8.0, "mcse_prob_equivalence"] == 0.0  # constant
+    assert jt.loc[8.0, "decision"] == "equivalent"
+    assert jt.loc[8.0, "prob_superiority"] == 2 / 4  # draws 3, 4
+    ja = t[t.scope == "joint_all"].iloc[0]
+    assert np.isnan(ja.time) and ja.outcome == "all"
+    assert ja.prob_equivalence == 1 / 4  # draw 1
+    assert ja.prob_noninferiority == 2 / 4  # draws 1, 4
+    assert ja.prob_superiority == 1 / 4  # draw 4
+    assert ja.decision == "undecided"  # P(all inside) = 0.25, P(some cell outside) = 0.75: neither >= 0.975
+    anyb = t[t.scope == "any_beyond_margin"].iloc[0]
+    assert np.isnan(anyb.time) and anyb.outcome == "all" and anyb.decision == ""
+    assert anyb.prob_not_equivalent == 3 / 4  # draws 2, 3, 4
+    assert np.isnan(anyb.prob_noninferiority) and np.isnan(anyb.prob_superiority)
+
+
+def test_joint_rows_match_their_definition_on_random_draws(delta, table):
+    # joint equivalence = mean over draws of all(|delta[t, o]| < m[o])
+    m = xr.DataArray([MARGINS[o] for o in MU], dims="outcome", coords={"outcome": list(MU)})
+    expected = float((abs(delta) < m).all(("time", "outcome")).mean())
+    ja = table[table.scope == "joint_all"].iloc[0]
+    assert ja.prob_equivalence == pytest.approx(expected, abs=1e-12)
+    noninf = float((delta < m).all(("time", "outcome")).mean())
+    assert ja.prob_noninferiority == pytest.approx(noninf, abs=1e-12)
+    # independent cells: the joint probability is the product of the marginal closed forms (4 MCSE)
+    exact = np.prod([_exact(o, "lower_is_better")["prob_equivalence"] for o in MU])
+    assert abs(ja.prob_equivalence - exact) < Z * ja.mcse_prob_equivalence
+    anyb = table[table.scope == "any_beyond_margin"].iloc[0]
+    assert anyb.prob_not_equivalent == pytest.approx(1 - expected, abs=1e-12)
+
+
+def test_prior_columns(delta, table):
+    assert not any(c.endswith("_prior") for c in table.columns)
+    # a single-chain prior, outcomes in the other order: aligned by coordinate
+    prior = _normal_draws(seed=2, mu={"RMDQ": 0.0, "ODI": 0.0}, sd={"RMDQ": 10.0, "ODI": 20.0}, chains=1)
+    with_prior = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule(), prior_delta_natural=prior)
+    for name in dec.EVENTS:
+        assert f"{name}_prior" in with_prior.columns and f"mcse_{name}_prior" in with_prior.columns
+    cells = with_prior[with_prior.scope == "cell"].set_index("outcome")
+    for o, prior_sd in (("ODI", 20.0), ("RMDQ", 10.0)):
+        exact = stats.norm(0, prior_sd).cdf(MARGINS[o]) - stats.norm(0, prior_sd).cdf(-MARGINS[o])
+        p, mcse = cells.loc[o, "prob_equivalence_prior"], cells.loc[o, "mcse_prob_equivalence_prior"]
+        assert abs(p - exact) < Z * mcse  # 4 MCSE
+        assert mcse == pytest.approx(np.sqrt(exact * (1 - exact) / DRAWS), rel=0.2)
+    # posterior columns do not change when a prior is added
+    np.testing.assert_array_equal(with_prior["prob_equivalence"], table["prob_equivalence"])
+    assert with_prior[with_prior.scope == "joint_all"]["prob_equivalence_prior"].notna().all()
+    with pytest.raises(ValueError, match="lacks"):
+        dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule(), prior_delta_natural=prior.sel(outcome=["ODI"]))
+
+
+def test_bad_inputs_are_refused(delta):
+    with pytest.raises(ValueError, match="margin"):
+        dec.decision_table(delta, {"ODI": 10.0}, LOWER, dec.DecisionRule())
+    with pytest.raises(ValueError, match="positive"):
+        dec.decision_table(delta, {"ODI": 10.0, "RMDQ": -1.0}, LOWER, dec.DecisionRule())
+    with pytest.raises(ValueError, match="direction"):
+        dec.decision_table(delta, MARGINS, {"ODI": "lower", "RMDQ": "lower_is_better"}, dec.DecisionRule())
+    with pytest.raises(ValueError, match="dims"):
+        dec.decision_table(delta.isel(time=0), MARGINS, LOWER, dec.DecisionRule())
+
+
+# --- margin curves ---------------------------------------------------------------------------
+
+
+def test_margin_curve_matches_closed_form_at_every_grid_point(delta):
+    curves = dec.margin_curves(delta, MARGINS)  # 41 points, 0 .. 2 m
+    assert list(curves.columns) == [
+        "time",
+        "outcome",
+        "margin_multiple",
+        "margin",
+        "prob_equivalence",
+        "mcse",
+        "default_margin",
+    ]
+    for o in MU:
+        c = curves[curves.outcome == o]
+        assert len(c) == 41 and c.margin_multiple.iloc[0] == 0.0 and c.margin_multiple.iloc[-1] == 2.0
+        assert c.default_margin.sum() == 1 and c.loc[c.default_margin, "margin_multiple"].item() == 1.0
+        assert c.loc[c.default_margin, "margin"].item() == MARGINS[o]
+        np.testing.assert_allclose(c.margin, c.margin_multiple * MARGINS[o])
+        dist = stats.norm(MU[o], SD[o])
+        exact = dist.cdf(c.margin) - dist.cdf(-c.margin)
+        # every grid point within 4 MCSE; at multiple 0 the indicator is constant (p = 0, MCSE = 0)
+        assert np.all(np.abs(c.prob_equivalence - exact) <= Z * c.mcse), o
+        assert c.prob_equivalence.iloc[0] == 0.0 and c.mcse.iloc[0] == 0.0
+        assert np.all(np.diff(c.prob_equivalence) >= 0)
+    # the curve at the default margin equals the decision table's cell probability
+    table = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule())
+    at_default = curves[curves.default_margin].set_index("outcome").prob_equivalence
+    cells = table[table.scope == "cell"].set_index("outcome").prob_equivalence
+    np.testing.assert_allclose(at_default.loc[list(MU)], cells.loc[list(MU)], atol=1e-12)
+
+
+def test_margin_curve_grid_always_holds_one(delta):
+    small = dec.margin_curves(delta, MARGINS, n_grid=4, max_multiple=2.0)  # 0, 2/3, 4/3, 2 (+ 1.0)
+    odi = small[small.outcome == "ODI"]
+    np.testing.assert_allclose(odi.margin_multiple, [0, 2 / 3, 1, 4 / 3, 2])
+    assert odi.default_margin.tolist() == [False, False, True, False, False]
+    with pytest.raises(ValueError, match="n_grid"):
+        dec.margin_curves(delta, MARGINS, n_grid=1)
+
+
+# --- contrast summaries ----------------------------------------------------------------------
+
+
+def test_contrast_summary_matches_normal_quantiles(delta):
+    summary = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec(), LOWER, ("Clinic", "Usual care"))
+    assert len(summary) == 2
+    for col in (
+        "mean_natural",
+        "sd_natural",
+        "median_natural",
+        "lower_natural",
+        "upper_natural",
+        "mcse_mean_natural",
+        "mcse_lower_natural",
+        "mcse_upper_natural",
+        "mean_std",
+        "median_std",
+        "lower_std",
+        "upper_std",
+        "ess_bulk",
+        "r_hat",
+        "interval_kind",
+        "interval_prob",
+        "favours_if_negative",
+    ):
+        assert col in summary.columns, col
+    rows = summary.set_index("outcome")
+    for o in MU:
+        row, s = rows.loc[o], SCALE[o]
+        for scale, mu, sd in (("natural", MU[o], SD[o]), ("std", MU[o] / s, SD[o] / s)):
+            # interval endpoints and mean within 4 reported MCSE of the closed forms
+            assert abs(row[f"lower_{scale}"] - stats.norm.ppf(0.025, mu, sd)) < Z * row[f"mcse_lower_{scale}"]
+            assert abs(row[f"upper_{scale}"] - stats.norm.ppf(0.975, mu, sd)) < Z * row[f"mcse_upper_{scale}"]
+            assert abs(row[f"mean_{scale}"] - mu) < Z * row[f"mcse_mean_{scale}"]
+            # independent draws: MCSE of the mean is sd / sqrt(N), within 20 %
+            assert row[f"mcse_mean_{scale}"] == pytest.approx(sd / np.sqrt(N), rel=0.2)
+            assert row[f"sd_{scale}"] == pytest.approx(sd, rel=0.02)  # SE of an SD ~ sd / sqrt(2N) = 0.5 %
+        assert abs(row.median_natural - MU[o]) < Z * row.mcse_median_natural
+        # MCSE of the 2.5 % quantile of a normal: sqrt(p (1 - p) / N) / pdf(z_p) * sd, within 20 %
+        q_se = np.sqrt(0.025 * 0.975 / N) / stats.norm.pdf(stats.norm.ppf(0.025)) * SD[o]
+        assert row.mcse_lower_natural == pytest.approx(q_se, rel=0.2)
+        assert row.ess_bulk == pytest.approx(N, rel=0.2) and row.r_hat < 1.01
+        assert row.interval_kind == "eti" and row.interval_prob == 0.95
+        assert row.interval_label == "95% equal-tailed interval"
+        assert row.favours_if_negative == "Clinic" and row.direction == "lower_is_better"
+    flipped = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec(), HIGHER, ("Clinic", "Usual care"))
+    assert (flipped.favours_if_negative == "Usual care").all()
+
+
+def test_hdi_summary(delta):
+    hdi = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec("hdi", 0.9), LOWER, ("new", "ref"))
+    row = hdi.set_index("outcome").loc["ODI"]
+    assert row.interval_kind == "hdi" and row.interval_label == "90% highest-density interval"
+    # symmetric posterior: HDI = ETI = mu -+ 1.645 sd. The reported HDI MCSE is an approximation that
+    # ignores the search for the shortest interval (the true Monte Carlo SD is ~1.5x it for normal
+    # draws), so the tolerance is 6 reported MCSE, i.e. ~4 true MCSE.
+    assert abs(row.lower_natural - stats.norm.ppf(0.05, -2, 5)) < 6 * row.mcse_lower_natural
+    assert abs(row.upper_natural - stats.norm.ppf(0.95, -2, 5)) < 6 * row.mcse_upper_natural
+    # skewed posterior: the HDI is shorter than the ETI and shifted towards the mode
+    rng = np.random.default_rng(7)
+    skewed = _cells(rng.gamma(2.0, 3.0, size=(2, 2000, 1, 1)), [4.0], ["ODI"])
+    eti = dec.summarise_contrasts(skewed, skewed, dec.IntervalSpec("eti", 0.9), LOWER, ("n", "r")).iloc[0]
+    hd = dec.summarise_contrasts(skewed, skewed, dec.IntervalSpec("hdi", 0.9), LOWER, ("n", "r")).iloc[0]
+    assert hd.upper_natural - hd.lower_natural < eti.upper_natural - eti.lower_natural
+    assert hd.lower_natural < eti.lower_natural and np.isfinite(hd.mcse_lower_natural)
+
+
+# --- normal approximation --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bivariate():
+    """A known bivariate normal (correlation 0.6) in two cells, and its normal approximation."""
+    rng = np.random.default_rng(3)
+    sd = np.array([SD["ODI"], SD["RMDQ"]])
+    cov = np.diag(sd) @ np.array([[1.0, 0.6], [0.6, 1.0]]) @ np.diag(sd)
+    mean = np.array([MU["ODI"], MU["RMDQ"]])
+    x = rng.multivariate_normal(mean, cov, size=(CHAINS, DRAWS))[:, :, None, :]
+    delta = _cells(x, [4.0], ["ODI", "RMDQ"])
+    approx = dec.normal_approximation(delta, _std(delta), MARGINS, {"ODI": "points", "RMDQ": "points"})
+    return mean, cov, approx
+
+
+def test_normal_approximation_recovers_a_bivariate_normal(bivariate):
+    mean, cov, approx = bivariate
+    assert approx["names"] == ["delta[time=4,outcome=ODI]", "delta[time=4,outcome=RMDQ]"]
+    assert approx["cells"] == [{"time": 4.0, "outcome": "ODI"}, {"time": 4.0, "outcome": "RMDQ"}]
+    assert approx["units"] == ["points", "points"] and approx["margins"] == [10.0, 2.5]
+    assert approx["n_draws"] == N
+    # means within 4 MCSE (independent draws: sd / sqrt(N))
+    assert np.all(np.abs(np.array(approx["mean_natural"]) - mean) < Z * np.sqrt(np.diag(cov) / N))
+    # covariances within 4 SE of a sample covariance, sqrt((s_ij^2 + s_ii s_jj) / N)
+    got = np.array(approx["covariance_natural"])
+    se_cov = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / N)
+    assert np.all(np.abs(got - cov) < Z * se_cov)
+    # correlation within 4 SE of a sample correlation, (1 - rho^2) / sqrt(N)
+    r = got[0, 1] / np.sqrt(got[0, 0] * got[1, 1])
+    assert abs(r - 0.6) < Z * (1 - 0.6**2) / np.sqrt(N)
+    # the standardised scale is the same approximation divided by the scales
+    s = np.array([SCALE["ODI"], SCALE["RMDQ"]])
+    np.testing.assert_allclose(approx["mean_std"], np.array(approx["mean_natural"]) / s, rtol=1e-10)
+    np.testing.assert_allclose(approx["covariance_std"], got / np.outer(s, s), rtol=1e-10)
+    for fit in approx["marginal_fit"]:
+        assert abs(fit["skewness"]) < Z * np.sqrt(6 / N)  # SE of sample skewness
+        assert abs(fit["excess_kurtosis"]) < Z * np.sqrt(24 / N)  # SE of sample excess kurtosis
+        assert fit["ks_distance"] < 1.63 / np.sqrt(N)  # 1 % KS critical value (conservative: fitted params)
+        # SE of the 2.5 % quantile in SDs: sqrt(p (1 - p) / N) / pdf(z_p) = 0.019; 4 of those
+        assert fit["max_quantile_error_sd"] < Z * 0.019
+
+
+def test_normal_approximation_flags_a_skewed_marginal():
+    rng = np.random.default_rng(8)
+    x = _cells(rng.exponential(3.0, size=(2, 3000, 1, 1)), [4.0], ["ODI"])
+    fit = dec.normal_approximation(x, x, MARGINS, {"ODI": "points"})["marginal_fit"][0]
+    assert fit["skewness"] == pytest.approx(2.0, abs=0.3) and fit["ks_distance"] > 0.05
+    assert fit["max_quantile_error_sd"] > 0.1
+
+
+def test_validate_approximation_accepts_output_and_rejects_broken(bivariate):
+    _, _, approx = bivariate
     dec.validate_approximation(approx)
-    broken = dict(approx, covariance_natural=[[1.0, 0.5], [0.2, 1.0]])
-    with pytest.raises(ValueError, match="symmetric"):
-        dec.validate_approximation(broken)
-    with pytest.raises(ValueError, match="length"):
-        dec.validate_approximation(dict(approx, units=["points"]))
-    with pytest.raises(ValueError, match="missing"):
-        dec.validate_approximation({k: v for k, v in approx.items() if k != "names"})
+    # JSON round trip with caller metadata
+    text = json.dumps(approx | {"metadata": {"study": "x", "simulated": True}}, allow_nan=False)
+    dec.validate_approximation(json.loads(text))
+    broken = {
+        "symmetric": approx | {"covariance_natural": [[25.0, 6.0], [5.0, 4.0]]},
+        "semi-definite": approx | {"covariance_std": [[1.0, 2.0], [2.0, 1.0]]},
+        "square": approx | {"covariance_natural": [[25.0, 6.0]]},
+        "length": approx | {"units": ["points"]},
+        "missing": {k: v for k, v in approx.items() if k != "names"},
+        "unknown": approx | {"p_value": 0.03},
+        "mean_natural": approx | {"mean_natural": [float("nan"), 1.0]},
+        "metadata": approx | {"metadata": "not a dict"},
+        "marginal_fit entry": approx | {"marginal_fit": [{"name": "x"}] * 2},
+    }
+    for message, obj in broken.items():
+        with pytest.raises(ValueError, match=message):
+            dec.validate_approximation(obj)
+    with pytest.raises(ValueError, match="JSON object"):
+        dec.validate_approximation([approx])  # type: ignore[arg-type]

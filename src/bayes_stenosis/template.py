@@ -1,76 +1,108 @@
-"""``bayes-stenosis data template``: an empty, valid study folder with comments to fill in."""
+"""``bayes-stenosis data template``: an empty but valid study folder, with a comment on every key.
+
+The folder holds ``study.toml`` (placeholder arms ``new_arm`` / ``reference_arm``, one follow-up time and
+the ODI as a worked outcome example, so that it loads as it stands) and the four evidence CSVs with
+their header row only. Nothing is ever overwritten: an existing, non-empty folder is refused.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.study import SCHEMAS
+from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS
 
 STUDY_TOML = """\
-# A bayes-stenosis study folder. Replace every placeholder; every number needs a source (paper,
-# table or page, address). Unknown numbers are left out, never guessed. Check with:
-#   bayes-stenosis data validate THIS_FOLDER
-schema_version = 1
+# A bayes-stenosis study folder: this file (design) plus one CSV per evidence level
+# (ipd.csv, arm_summaries.csv, contrasts.csv, thresholds.csv; delete the ones you do not use).
+#
+# RULES
+# * Every number needs a source: paper, table or page, and the address you read it at.
+#   Put it in the matching *_source key here, or in the `source` column of the CSVs.
+# * A number the paper does not report is left out (or its CSV cell left empty). Never estimate
+#   or fill it in. A value you computed yourself says "derived:" and shows the arithmetic.
+# * Replace every REPLACE and every placeholder id (new_arm, reference_arm, ODI) with your own.
+# * Unknown keys are errors: the schema is closed. Check the folder with
+#       bayes-stenosis data validate PATH/TO/THIS/FOLDER
+
+schema_version = 1              # format version of this file; leave at 1
 
 [study]
-id = "my_study"                 # lower-case letters, digits and _
-title = "REPLACE: short title of the trial"
-citation = "REPLACE: authors, title, journal, year, volume, pages"
-doi = ""                        # e.g. "10.1097/..."
-design = "parallel"             # two-arm parallel-group randomised trial
-# n_randomised_total = 40       # if only the total is known (per-arm n below otherwise)
-# n_randomised_total_source = "REPLACE: where the total comes from"
-allocation = ""                 # notes on allocation, per-arm n, dropouts
-simulated = false
-pages_read = []                 # addresses of what was read
-notes = []                      # what the sources do and do not contain
+id = "my_study"                 # REPLACE: short id, lower-case letters, digits and _ (e.g. smith2020)
+title = "REPLACE: short title of the trial"              # one line, shown by `data list`
+citation = "REPLACE: authors, title, journal year;volume(issue):pages"  # the full reference
+doi = ""                        # REPLACE: the DOI without https://doi.org/ (e.g. "10.1097/..."); "" if none
+design = "parallel"             # two-arm parallel-group randomised trial (the only design supported)
+# n_randomised_total = 40       # only if the total is known but the per-arm n is not; needs the next key
+# n_randomised_total_source = "REPLACE: paper, table/abstract, address"  # where the total comes from
+allocation = ""                 # free text: allocation ratio, per-arm n, dropouts, as the paper says
+simulated = false               # true only for made-up test data, never for a real trial
+pages_read = []                 # addresses of every page or PDF you read, e.g. ["https://... (abstract)"]
+notes = []                      # what the sources contain and what they do not; why a number was left out
 
-# Exactly two arms: one "new", one "reference". The ids become the arm column in the CSVs.
+# Exactly two arms: one with role "new", one with role "reference". The table names (new_arm and
+# reference_arm here) are the arm ids used in the `arm` column of the CSVs; rename both places.
 [arms.new_arm]
-label = "REPLACE: the new treatment"
-role = "new"
-# n_randomised = 20
-# n_source = "REPLACE: where the n comes from"
+label = "REPLACE: the new treatment (drug, dose, route, schedule)"  # shown in tables and reports
+role = "new"                    # the treatment under test; contrasts are new minus reference
+# n_randomised = 20             # randomised n in this arm, if reported; needs n_source
+# n_source = "REPLACE: paper, table/abstract, address"  # where the n comes from
 
 [arms.reference_arm]
-label = "REPLACE: the comparator"
-role = "reference"
+label = "REPLACE: the comparator (placebo, usual care, the established treatment)"  # shown in tables
+role = "reference"              # the comparator
+# n_randomised = 20             # randomised n in this arm, if reported; needs n_source
+# n_source = "REPLACE: paper, table/abstract, address"  # where the n comes from
 
-# Baseline and follow-up times (weeks). CSV rows use these values in their time column.
+# Visit schedule. Every `time` in the CSVs must be the baseline or one of the follow-up times.
 [times]
-unit = "weeks"
-baseline = 0
-follow_up = [4]
-source = "REPLACE: where the visit schedule comes from"
+unit = "weeks"                  # the only unit supported: convert months (1 month = 4, 3 = 13, 6 = 26)
+baseline = 0                    # the baseline visit
+follow_up = [4]                 # REPLACE: follow-up visits with evidence, after baseline, e.g. [4, 8]
+source = "REPLACE: paper, section/abstract, address"  # where the visit schedule comes from
 
-# One table per outcome; the id (here ODI) is the outcome column in the CSVs. Worked example:
+# One table per outcome. The table name (ODI here) is the outcome id used in the `outcome` column of
+# the CSVs. This ODI table is a worked example with real sources; edit or replace it, and copy it
+# for further outcomes.
 [outcomes.ODI]
-label = "Oswestry Disability Index"
-instrument = "ODI"              # VAS, NRS, ODI, RMDQ, QBPDS or other
-unit = "points"
-scale_min = 0
-scale_max = 100
+label = "Oswestry Disability Index"   # the outcome as the paper names it
+instrument = "ODI"              # one of VAS, NRS, ODI, RMDQ, QBPDS, other
+unit = "points"                 # units of the scale (e.g. mm for a 0-100 VAS, cm for 0-10)
+scale_min = 0                   # lowest possible score
+scale_max = 100                 # highest possible score
+# where the range comes from; if the paper does not say, write ASSUMED and why
 scale_source = "instrument definition (0-100)"
-direction = "lower_is_better"   # or "higher_is_better"
-margin = 10                     # equivalence margin, natural units
-margin_source = "Ostelo RW et al. Spine 2008;33(1):90-4: consensus MIC 10 points"
-# reference_sd = 16             # needed when the data give no baseline SDs (e.g. threshold statements)
-# reference_sd_source = "REPLACE: where the SD comes from"
+direction = "lower_is_better"   # "lower_is_better" or "higher_is_better"
+margin = 10                     # equivalence margin in scale units (a between-arm difference that matters)
+# where the margin comes from (citation, DOI, and the page or table of the value)
+margin_source = "Ostelo RW et al. Spine 2008;33(1):90-4, doi:10.1097/BRS.0b013e31815e3a10: consensus MIC 10 points"
+# reference_sd = 16             # SD used to standardise when the data give no baseline SDs; needs the next key
+# reference_sd_source = "REPLACE: paper, table, address of the SD you borrow"  # where the SD comes from
 """
 
 
 def write_template(out_dir: Path) -> None:
-    """Write ``study.toml`` and header-only evidence CSVs into a new (or empty) folder."""
+    """Write ``study.toml`` and header-only evidence CSVs into a new (or empty) folder.
+
+    Raises
+    ------
+    InputError
+        When ``out_dir`` exists and is not an empty folder (nothing is written), or cannot be created.
+    """
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise InputError(out_dir, "exists and is not an empty folder; nothing was written")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "study.toml").write_text(STUDY_TOML)
-    for level, name in (
-        ("arm_summary", "arm_summaries.csv"),
-        ("contrast", "contrasts.csv"),
-        ("threshold", "thresholds.csv"),
-    ):
-        header = ",".join(col.name for col in SCHEMAS[level])
-        (out_dir / name).write_text(header + "\n")
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise InputError(out_dir, "exists and is not a folder; nothing was written")
+        if any(out_dir.iterdir()):
+            raise InputError(out_dir, "exists and is not an empty folder; nothing was written (never overwritten)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = {"study.toml": STUDY_TOML}
+        for level, name in EVIDENCE_FILES.items():
+            files[name] = ",".join(col.name for col in SCHEMAS[level]) + "\n"
+        for name, text in files.items():
+            # "x": fail rather than overwrite should a file appear meanwhile
+            with open(out_dir / name, "x", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+    except OSError as exc:
+        raise InputError(out_dir, f"cannot write the template ({exc.strerror or exc})") from None
