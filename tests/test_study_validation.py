@@ -682,34 +682,21 @@ def test_version():
 
 
 # ---------------------------------------------------------------------------------------------
-# known study.py problems (strict xfail: remove the marker when study.py is fixed)
+# loader problems found in review, now fixed
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="study.py: pandas skips blank lines, so rows after a blank line are numbered one too low",
-)
 def test_row_number_after_a_blank_line(study):
     content = csv("arm_summary", ARM_ROWS[0]) + "\n" + "new_arm,ODI,0,score,20,41,-1,s,\n"
     folder = study({ARM: content})  # the bad row is spreadsheet row 4 (row 3 is blank)
     assert_one_line_error(folder, at(folder, ARM, 4, "sd"), "must be > 0")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="study.py: a CSV holding only a UTF-8 BOM passes the emptiness check and pandas raises EmptyDataError",
-)
 def test_bom_only_csv_is_an_empty_file(study):
     folder = study({THR: b"\xef\xbb\xbf"})
     assert_one_line_error(folder, at(folder, THR), "file is empty")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="study.py: when every data row has one field too many (an unquoted comma), pandas turns the first "
-    "column into the index and the error blames the wrong column",
-)
 def test_unquoted_comma_is_reported_as_a_field_count_problem(study):
     folder = study({THR: csv("threshold", "ODI,8,between,,>,0.05,,two_sample_t,,Smith, table 2,")})
     line = assert_one_line_error(folder, at(folder, THR) + " row 2")

@@ -21,7 +21,9 @@ the file, the 1-based row (the header is row 1, as a spreadsheet shows it) and t
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -467,17 +469,56 @@ def _dtype(col: Column) -> str:
     return {"str": "object", "choice": "object", "float": "float64", "int": "float64"}[col.kind]
 
 
-def _read_csv(path: Path, level: str, meta: StudyFile) -> pd.DataFrame:
+def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, records and the spreadsheet row of each record (the header is row 1).
+
+    The csv module, not pandas: blank lines still count as rows (so row numbers match what a
+    spreadsheet shows), a BOM and CRLF line ends are accepted, and a record with the wrong number
+    of fields is reported at its own row.
+    """
     raw = path.read_bytes()
-    if not raw.strip():
-        raise InputError(path, "file is empty (expected at least a header row)")
     try:
-        # utf-8-sig strips a BOM; pandas handles CRLF line ends.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=False)
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text ({exc.reason})") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(path, f"unreadable CSV: {exc}".splitlines()[0]) from None
+    if not text.strip():
+        raise InputError(path, "file is empty (expected at least a header row)")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    records, rows = [], []
+    start = 0
+    try:
+        # one record is one spreadsheet row: blank lines count, a quoted line break does not
+        for start, record in enumerate(reader, start=1):
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if header is None:
+                header = [cell.strip() for cell in record]
+                header_row = start
+                continue
+            if len(record) != len(header):
+                raise InputError(
+                    path, f"{len(record)} fields but the header has {len(header)} (an unquoted comma?)", row=start
+                )
+            records.append(record)
+            rows.append(start)
+    except csv.Error as exc:
+        raise InputError(path, f"unreadable CSV: {exc}", row=start + 1) from None
+    if header is None:
+        raise InputError(path, "file is empty (expected at least a header row)")
+    if header_row != 1:
+        raise InputError(path, "the header must be the first line", row=header_row)
+    return header, records, rows
+
+
+def _read_csv(path: Path, level: str, meta: StudyFile) -> pd.DataFrame:
+    header, records, rows = _read_records(path)
+    for i, name in enumerate(header):
+        if not name:
+            raise InputError(path, f"column {i + 1} has no name in the header", row=1)
+        if header.index(name) != i:
+            raise InputError(path, "column named twice in the header", row=1, field=name)
+    frame = pd.DataFrame(records, columns=header, dtype=object)
     frame.columns = [str(c).strip() for c in frame.columns]
     schema = {c.name: c for c in SCHEMAS[level]}
     for name in frame.columns:
@@ -494,20 +535,19 @@ def _read_csv(path: Path, level: str, meta: StudyFile) -> pd.DataFrame:
     out: dict[str, Any] = {}
     for col in schema.values():
         values = frame[col.name] if col.name in frame.columns else pd.Series([""] * len(frame))
-        converted = _convert_column(path, col, values.tolist())
+        converted = _convert_column(path, col, values.tolist(), rows)
         # object dtype keeps None as None (pandas 3 would turn it into NaN in a str column)
         dtype = object if col.kind in ("str", "choice") else "float64"
         out[col.name] = pd.Series(converted, dtype=dtype, index=range(len(frame)))
     df = pd.DataFrame(out)
-    df["row"] = np.arange(2, len(df) + 2, dtype="int64")
+    df["row"] = np.asarray(rows, dtype="int64")
     _check_rows(path, level, df, meta)
     return df
 
 
-def _convert_column(path: Path, col: Column, values: list[str]) -> list:
+def _convert_column(path: Path, col: Column, values: list[str], rows: list[int]) -> list:
     converted: list = []
-    for i, raw in enumerate(values):
-        row = i + 2
+    for raw, row in zip(values, rows, strict=True):
         text = raw.strip()
         if text == "":
             if col.needs_value:
