@@ -8,6 +8,7 @@ numbers and no step shares a stream with another.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -85,9 +86,13 @@ def sample(
             names = [rv.name for rv in model.free_RVs if rv.name not in flat]
             names += [d.name for d in model.deterministics]
             names += [rv.name for rv in model.observed_RVs]
-            prior = pm.sample_prior_predictive(
-                draws=settings.prior_draws, random_seed=seeds["prior_predictive"], var_names=names
-            )
+            with warnings.catch_warnings():
+                # the prior is wanted without the data terms: PyMC's note that Potentials
+                # (the threshold likelihood) are ignored here is expected
+                warnings.filterwarnings("ignore", message=".*Potentials.*")
+                prior = pm.sample_prior_predictive(
+                    draws=settings.prior_draws, random_seed=seeds["prior_predictive"], var_names=names
+                )
         timings["prior_predictive"] = time.perf_counter() - start
 
     if settings.name == "nutpie":
