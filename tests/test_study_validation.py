@@ -4,6 +4,7 @@ the bundled studies and the template validate. All CLI calls run in-process (Cli
 
 from __future__ import annotations
 
+import csv as csvlib
 import shutil
 import tomllib
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import TEST_SOURCE, write_study
 from typer.testing import CliRunner
 
 from bayes_stenosis import __version__
@@ -18,51 +20,11 @@ from bayes_stenosis.cli import app
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.resources import bundled_study_ids
 from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS, load_study
-from bayes_stenosis.template import STUDY_TOML, write_template
+from bayes_stenosis.template import STUDY_TOML, TEMPLATE_LEVELS, write_template
 
 runner = CliRunner()
 
-FIXTURE = "TEST FIXTURE: simulated, not trial data"
-
-MINIMAL_TOML = f"""\
-schema_version = 1
-
-[study]
-id = "mini"
-title = "minimal test study"
-citation = "{FIXTURE}"
-simulated = true
-
-[arms.new_arm]
-label = "new"
-role = "new"
-n_randomised = 20
-n_source = "{FIXTURE}"
-
-[arms.reference_arm]
-label = "reference"
-role = "reference"
-n_randomised = 20
-n_source = "{FIXTURE}"
-
-[times]
-baseline = 0
-follow_up = [4, 8]
-source = "{FIXTURE}"
-
-[outcomes.ODI]
-label = "ODI"
-instrument = "ODI"
-unit = "points"
-scale_min = 0
-scale_max = 100
-scale_source = "{FIXTURE}"
-direction = "lower_is_better"
-margin = 10
-margin_source = "{FIXTURE}"
-reference_sd = 16
-reference_sd_source = "{FIXTURE}"
-"""
+FIXTURE = TEST_SOURCE
 
 HEADER = {level: ",".join(c.name for c in SCHEMAS[level]) for level in SCHEMAS}
 ARM = "arm_summaries.csv"
@@ -86,22 +48,32 @@ def csv(level: str, *rows: str) -> str:
     return "\n".join([HEADER[level], *rows]) + "\n"
 
 
-MINIMAL_FILES = {
-    "study.toml": MINIMAL_TOML,
-    ARM: csv("arm_summary", *ARM_ROWS),
-    CON: csv("contrast", CON_ROW),
-    THR: csv("threshold", THR_ROW),
-}
+def records(level: str, *rows: str) -> list[dict[str, str]]:
+    """CSV data lines as dicts for :func:`helpers.write_study`."""
+    names = [c.name for c in SCHEMAS[level]]
+    return [dict(zip(names, next(csvlib.reader([row])), strict=True)) for row in rows]
 
 
 @pytest.fixture(scope="module")
 def minimal_folder(tmp_path_factory) -> Path:
-    """A minimal valid study folder, written once and copied by :func:`study`."""
+    """A minimal valid study folder (``helpers.write_study``), written once and copied by :func:`study`."""
     folder = tmp_path_factory.mktemp("minimal") / "mini"
-    folder.mkdir()
-    for name, text in MINIMAL_FILES.items():
-        (folder / name).write_text(text)
+    write_study(
+        folder,
+        follow_up=(4.0, 8.0),
+        rows={
+            ARM: records("arm_summary", *ARM_ROWS),
+            CON: records("contrast", CON_ROW),
+            THR: records("threshold", THR_ROW),
+        },
+    )
     return folder
+
+
+@pytest.fixture(scope="module")
+def minimal_toml(minimal_folder) -> str:
+    """The text of the minimal folder's ``study.toml``, for patching."""
+    return (minimal_folder / "study.toml").read_text()
 
 
 @pytest.fixture
@@ -422,15 +394,15 @@ def test_study_toml_empty(study):
     assert_one_line_error(folder, at(folder, "study.toml"), "file is empty")
 
 
-def test_study_toml_unreadable(study):
-    folder = study({"study.toml": MINIMAL_TOML.replace("[times]", "[times")})
+def test_study_toml_unreadable(study, minimal_toml):
+    folder = study({"study.toml": minimal_toml.replace("[times]", "[times")})
     assert_one_line_error(folder, at(folder, "study.toml"), "unreadable TOML", "line ")
 
 
 TOML_ERRORS = {
     # id: (old, new, key, fragment)
     "unknown key in [study]": (
-        'title = "minimal test study"',
+        'title = "test study"',
         'title = "x"\nsponsor = "x"',
         "study.sponsor",
         "unknown key",
@@ -440,20 +412,20 @@ TOML_ERRORS = {
     "unknown key in an outcome": ("margin = 10", "margin = 10\nmcid = 10", "outcomes.ODI.mcid", "unknown key"),
     "negative margin": ("margin = 10", "margin = -10", "outcomes.ODI.margin", "greater than 0"),
     "wrong role": ('role = "new"', 'role = "active"', "arms.new_arm.role", "'active'"),
-    "follow-up not a list": ("follow_up = [4, 8]", 'follow_up = "4"', "times.follow_up", "valid list"),
+    "follow-up not a list": ("follow_up = [4.0, 8.0]", 'follow_up = "4"', "times.follow_up", "valid list"),
 }
 
 
 @pytest.mark.parametrize("case", list(TOML_ERRORS))
-def test_bad_study_toml_names_the_key(study, case):
+def test_bad_study_toml_names_the_key(study, minimal_toml, case):
     old, new, key, fragment = TOML_ERRORS[case]
-    assert old in MINIMAL_TOML
-    folder = study({"study.toml": MINIMAL_TOML.replace(old, new, 1)})
+    assert old in minimal_toml
+    folder = study({"study.toml": minimal_toml.replace(old, new, 1)})
     assert_one_line_error(folder, at(folder, "study.toml", key=key), fragment)
 
 
-def test_study_toml_missing_key(study):
-    text = "\n".join(line for line in MINIMAL_TOML.splitlines() if not line.startswith("scale_source"))
+def test_study_toml_missing_key(study, minimal_toml):
+    text = "\n".join(line for line in minimal_toml.splitlines() if not line.startswith("scale_source"))
     folder = study({"study.toml": text})
     assert_one_line_error(folder, at(folder, "study.toml", key="outcomes.ODI.scale_source"), "required key is missing")
 
@@ -576,7 +548,7 @@ def test_entered_arm_summaries_supersede_the_thresholds(tmp_path):
 def test_podichetty2004_uses_the_derived_contrast():
     study = load_study("podichetty2004")
     cells = study.evidence_by_cell()
-    assert cells[["time", "outcome", "evidence"]].values.tolist() == [[6.0, "VAS_pain", "contrast"]]
+    assert cells[["time", "outcome", "evidence"]].values.tolist() == [[6.0, "VAS", "contrast"]]
     assert study.levels_present() == ["contrast"]
     assert len(study.incomplete_arm_summaries()) == 4  # printed means without n or SD: kept, not used
     assert study.evidence["arm_summary"]["n"].isna().all()
@@ -626,13 +598,19 @@ def test_template_writes_a_valid_folder(tmp_path):
     target = tmp_path / "new_study"
     result = runner.invoke(app, ["data", "template", str(target)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in target.iterdir()) == sorted(["study.toml", *EVIDENCE_FILES.values()])
+    assert [EVIDENCE_FILES[level] for level in TEMPLATE_LEVELS] == [ARM, CON, THR]
+    assert sorted(p.name for p in target.iterdir()) == sorted(["study.toml", ARM, CON, THR])
+    for level in TEMPLATE_LEVELS:  # header only, exactly the schema's columns in order
+        assert (target / EVIDENCE_FILES[level]).read_text() == HEADER[level] + "\n"
     code, out = validate(target)
     assert code == 0, out
     study = load_study(target)
     assert study.new_arm == "new_arm" and study.reference_arm == "reference_arm"
     assert study.outcomes == ["ODI"] and study.outcome("ODI").margin_source
     assert all(len(frame) == 0 for frame in study.evidence.values())
+    again = runner.invoke(app, ["data", "template", str(target)])  # a second call into the same folder
+    assert again.exit_code == 2, again.output
+    assert "not empty" in again.output and len(again.output.splitlines()) == 1
 
 
 def test_template_refuses_a_non_empty_folder(tmp_path):

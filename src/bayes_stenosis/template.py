@@ -1,8 +1,10 @@
 """``bayes-stenosis data template``: an empty but valid study folder, with a comment on every key.
 
 The folder holds ``study.toml`` (placeholder arms ``new_arm`` / ``reference_arm``, one follow-up time and
-the ODI as a worked outcome example, so that it loads as it stands) and the four evidence CSVs with
-their header row only. Nothing is ever overwritten: an existing, non-empty folder is refused.
+the ODI as a worked outcome example, so that it loads as it stands) and ``arm_summaries.csv``,
+``contrasts.csv`` and ``thresholds.csv`` with their header row only (add ``ipd.csv`` for patient-level
+data; its columns are in :data:`bayes_stenosis.study.SCHEMAS`). Nothing is ever overwritten: an existing,
+non-empty folder is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS
 
 STUDY_TOML = """\
 # A bayes-stenosis study folder: this file (design) plus one CSV per evidence level
-# (ipd.csv, arm_summaries.csv, contrasts.csv, thresholds.csv; delete the ones you do not use).
+# (arm_summaries.csv, contrasts.csv, thresholds.csv, and ipd.csv for patient-level data:
+# patient,arm,outcome,time,value,source,note). Delete the CSVs you do not use.
 #
 # RULES
 # * Every number needs a source: paper, table or page, and the address you read it at.
@@ -81,6 +84,10 @@ margin_source = "Ostelo RW et al. Spine 2008;33(1):90-4, doi:10.1097/BRS.0b013e3
 """
 
 
+# the evidence files written (header only); ipd.csv is left out: few abstracts give patient data
+TEMPLATE_LEVELS = ("arm_summary", "contrast", "threshold")
+
+
 def write_template(out_dir: Path) -> None:
     """Write ``study.toml`` and header-only evidence CSVs into a new (or empty) folder.
 
@@ -94,12 +101,12 @@ def write_template(out_dir: Path) -> None:
         if not out_dir.is_dir():
             raise InputError(out_dir, "exists and is not a folder; nothing was written")
         if any(out_dir.iterdir()):
-            raise InputError(out_dir, "exists and is not an empty folder; nothing was written (never overwritten)")
+            raise InputError(out_dir, "exists and is not empty; nothing was written (a template never overwrites)")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         files = {"study.toml": STUDY_TOML}
-        for level, name in EVIDENCE_FILES.items():
-            files[name] = ",".join(col.name for col in SCHEMAS[level]) + "\n"
+        for level in TEMPLATE_LEVELS:
+            files[EVIDENCE_FILES[level]] = ",".join(col.name for col in SCHEMAS[level]) + "\n"
         for name, text in files.items():
             # "x": fail rather than overwrite should a file appear meanwhile
             with open(out_dir / name, "x", encoding="utf-8", newline="\n") as handle:
