@@ -569,41 +569,18 @@ def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, 
         n_all = pm.Data(f"n_{name}", block.n)
         if is_change.any():
             ic = np.flatnonzero(is_change)
-            z = pm.Normal(f"z_sd_change_{name}", 0.0, 1.0, shape=len(ic))
-            sd_c = pm.Deterministic(f"sd_change_{name}", pt.exp(sd_sigma * z))
+            sd_c = _reported_sd(f"sd_change_{name}", n_all[ic], block.sd_change[ic], sd_sigma)
             sigma_change = pt.set_subtensor(sigma_change[ic], sd_c)
-            n = n_all[ic]
-            pm.Gamma(
-                f"obs_sd_change_{name}",
-                alpha=(n - 1) / 2,
-                beta=(n - 1) / (2 * sd_c**2),
-                observed=pm.Data(f"sd_change_sq_{name}", block.sd_change[ic] ** 2),
-            )
         if (~is_change).any():
             isc = np.flatnonzero(~is_change)
-            # one baseline SD per outcome of this arm, one follow-up SD per cell
+            # one baseline SD per outcome of this arm (observed once, at the first cell carrying
+            # it), one follow-up SD per cell
             outs = block.outcome_index[isc]
             uniq, inv = np.unique(outs, return_inverse=True)
-            zb = pm.Normal(f"z_sd_baseline_{name}", 0.0, 1.0, shape=len(uniq))
-            sd_b = pm.Deterministic(f"sd_baseline_{name}", pt.exp(sd_sigma * zb))
-            zf = pm.Normal(f"z_sd_followup_{name}", 0.0, 1.0, shape=len(isc))
-            sd_f = pm.Deterministic(f"sd_followup_{name}", pt.exp(sd_sigma * zf))
-            # baseline SD observed once per outcome (first cell carrying it)
             first = np.array([np.flatnonzero(inv == u)[0] for u in range(len(uniq))])
             nb = pm.Data(f"n_baseline_{name}", block.n_baseline[isc][first])
-            pm.Gamma(
-                f"obs_sd_baseline_{name}",
-                alpha=(nb - 1) / 2,
-                beta=(nb - 1) / (2 * sd_b**2),
-                observed=pm.Data(f"sd_baseline_sq_{name}", block.sd_baseline[isc][first] ** 2),
-            )
-            nf = n_all[isc]
-            pm.Gamma(
-                f"obs_sd_followup_{name}",
-                alpha=(nf - 1) / 2,
-                beta=(nf - 1) / (2 * sd_f**2),
-                observed=pm.Data(f"sd_followup_sq_{name}", block.sd_followup[isc] ** 2),
-            )
+            sd_b = _reported_sd(f"sd_baseline_{name}", nb, block.sd_baseline[isc][first], sd_sigma)
+            sd_f = _reported_sd(f"sd_followup_{name}", n_all[isc], block.sd_followup[isc], sd_sigma)
             sb = sd_b[inv]
             r = rho[outs]
             sd_c_scores = pt.sqrt(sb**2 + sd_f**2 - 2 * r * sb * sd_f)
@@ -617,6 +594,24 @@ def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, 
         mean = change[block.arm_index, block.time_index, block.outcome_index]
         observed = pm.Data(f"mean_change_{name}", block.mean_change)
         pm.MvNormal(f"obs_mean_change_{name}", mu=mean, cov=cov, observed=observed)
+
+
+def _reported_sd(name: str, n, reported: np.ndarray, log_sigma: float):
+    """A true SD (standardized) with a log-normal prior, and the reported SD as its estimate.
+
+    ``log sd = log_sigma * z``, ``z ~ N(0, 1)``; :math:`s^2 \\sim Gamma((n-1)/2, (n-1)/(2 sd^2))`, i.e.
+    :math:`(n-1) s^2 / sd^2 \\sim \\chi^2_{n-1}`. Creates ``z_{name}``, ``{name}`` and ``obs_{name}``
+    (the observed squared SDs are the data container ``{name}_sq``).
+    """
+    z = pm.Normal(f"z_{name}", 0.0, 1.0, shape=len(reported))
+    sd = pm.Deterministic(name, pt.exp(log_sigma * z))
+    pm.Gamma(
+        f"obs_{name}",
+        alpha=(n - 1) / 2,
+        beta=(n - 1) / (2 * sd**2),
+        observed=pm.Data(f"{name}_sq", reported**2),
+    )
+    return sd
 
 
 def _add_contrast_terms(inputs: ModelInputs, delta, R_time=None, R_out=None) -> None:

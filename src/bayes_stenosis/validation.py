@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pymc as pm
+from arviz import rhat
 from scipy import stats
 
 from bayes_stenosis.inference import SamplerSettings
@@ -124,8 +125,6 @@ def coverage_study(
         draws = idata.posterior["delta_natural"]
         lower = draws.quantile(lo_q, dim=("chain", "draw")).values
         upper = draws.quantile(hi_q, dim=("chain", "draw")).values
-        from arviz import rhat
-
         max_rhat = float(np.nanmax(rhat(idata, var_names=["delta"])["delta"].values))
         divergences = int(idata.sample_stats["diverging"].sum())
         for i, t in enumerate(inputs.coords["time"]):
@@ -197,13 +196,6 @@ def expected_coverage_band(prob: float, n: int, level: float = 0.99) -> tuple[fl
     return float(lo), float(hi)
 
 
-def describe_shortfall(result: CoverageResult, nominal: float) -> str:
-    o = result.overall
-    if o["ci_low"] <= nominal <= o["ci_high"]:
-        return "consistent with nominal"
-    return "below nominal" if o["coverage"] < nominal else "above nominal"
-
-
 __all__ = [
     "CompiledFitter",
     "CoverageResult",
@@ -211,6 +203,5 @@ __all__ = [
     "coverage_study",
     "draw_truths_from_prior",
     "expected_coverage_band",
-    "describe_shortfall",
     "model_for",
 ]
