@@ -413,7 +413,24 @@ TOML_ERRORS = {
     "negative margin": ("margin = 10", "margin = -10", "outcomes.ODI.margin", "greater than 0"),
     "wrong role": ('role = "new"', 'role = "active"', "arms.new_arm.role", "'active'"),
     "follow-up not a list": ("follow_up = [4.0, 8.0]", 'follow_up = "4"', "times.follow_up", "valid list"),
+    "infinite margin": ("margin = 10", "margin = inf", "outcomes.ODI.margin", "finite number"),
+    "nan scale bound": ("scale_max = 100", "scale_max = nan", "outcomes.ODI.scale_max", "finite number"),
+    # cross-key rules name the key to fix, not the table
+    "scale bounds reversed": ("scale_max = 100", "scale_max = -1", "outcomes.ODI.scale_max", "greater than scale_min"),
+    "repeated follow-up": ("follow_up = [4.0, 8.0]", "follow_up = [4.0, 4.0]", "times.follow_up", "distinct"),
 }
+
+
+def test_margin_without_its_source_names_the_source_key(study, minimal_toml):
+    text = "\n".join(line for line in minimal_toml.splitlines() if not line.startswith("margin_source"))
+    folder = study({"study.toml": text})
+    assert_one_line_error(folder, at(folder, "study.toml", key="outcomes.ODI.margin_source"), "margin needs")
+
+
+def test_the_study_toml_path_is_accepted_for_its_folder(study):
+    folder = study()
+    code, out = validate(folder / "study.toml")
+    assert code == 0, out
 
 
 @pytest.mark.parametrize("case", list(TOML_ERRORS))

@@ -39,6 +39,8 @@ def bundled_study_ids() -> list[str]:
 def resolve_study(study: str | Path) -> Path:
     """Map a bundled study id or a path to a study folder (not yet validated)."""
     candidate = Path(study)
+    if candidate.is_file() and candidate.name == "study.toml":
+        return candidate.parent  # the study's own file given instead of its folder
     if candidate.is_dir() or candidate.suffix or "/" in str(study) or candidate.exists():
         return candidate
     return data_dir() / str(study)

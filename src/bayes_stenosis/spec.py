@@ -20,7 +20,7 @@ from bayes_stenosis.resources import resolve_spec
 
 
 class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class BetaPrior(_Closed):

@@ -51,7 +51,16 @@ EVIDENCE_FILES = {
 
 
 class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan are never valid study numbers (a margin or SD of inf would pass gt=0)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class KeyRuleError(ValueError):
+    """A cross-key rule broken by one key: the error is reported at ``<table>.<key>``."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class StudyInfo(_Closed):
@@ -70,7 +79,7 @@ class StudyInfo(_Closed):
     @model_validator(mode="after")
     def _sourced(self) -> StudyInfo:
         if self.n_randomised_total is not None and not self.n_randomised_total_source:
-            raise ValueError("n_randomised_total needs n_randomised_total_source")
+            raise KeyRuleError("n_randomised_total_source", "n_randomised_total needs n_randomised_total_source")
         return self
 
 
@@ -83,7 +92,7 @@ class Arm(_Closed):
     @model_validator(mode="after")
     def _sourced(self) -> Arm:
         if self.n_randomised is not None and not self.n_source:
-            raise ValueError("n_randomised needs n_source")
+            raise KeyRuleError("n_source", "n_randomised needs n_source")
         return self
 
 
@@ -103,11 +112,11 @@ class Outcome(_Closed):
     @model_validator(mode="after")
     def _checks(self) -> Outcome:
         if self.scale_max <= self.scale_min:
-            raise ValueError("scale_max must be greater than scale_min")
+            raise KeyRuleError("scale_max", "scale_max must be greater than scale_min")
         if self.margin is not None and not self.margin_source:
-            raise ValueError("margin needs margin_source")
+            raise KeyRuleError("margin_source", "margin needs margin_source")
         if self.reference_sd is not None and not self.reference_sd_source:
-            raise ValueError("reference_sd needs reference_sd_source")
+            raise KeyRuleError("reference_sd_source", "reference_sd needs reference_sd_source")
         return self
 
 
@@ -120,9 +129,9 @@ class Times(_Closed):
     @model_validator(mode="after")
     def _checks(self) -> Times:
         if len(set(self.follow_up)) != len(self.follow_up):
-            raise ValueError("follow_up times must be distinct")
+            raise KeyRuleError("follow_up", "follow_up times must be distinct")
         if any(t <= self.baseline for t in self.follow_up):
-            raise ValueError("follow_up times must be after baseline")
+            raise KeyRuleError("follow_up", "follow_up times must be after baseline")
         return self
 
 
@@ -448,8 +457,13 @@ def _read_study_toml(path: Path) -> StudyFile:
         return StudyFile.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
+        parts = [str(p) for p in err["loc"]]
+        rule = err.get("ctx", {}).get("error")
         msg = err["msg"]
+        if isinstance(rule, KeyRuleError):
+            parts.append(rule.key)
+            msg = str(rule)
+        loc = ".".join(parts)
         if err["type"] == "extra_forbidden":
             msg = "unknown key (the schema is closed)"
         elif err["type"] == "missing":
