@@ -17,7 +17,7 @@ import pandas as pd
 
 from bayes_stenosis import __version__
 from bayes_stenosis import decisions as dec
-from bayes_stenosis.diagnostics import parameter_table, sampler_table, verdict
+from bayes_stenosis.diagnostics import decision_probability_table, parameter_table, sampler_table, verdict
 from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
@@ -80,6 +80,7 @@ def fit(
     progress: bool = True,
     status: Callable[[str], object] | None = None,
     plots: bool = True,
+    report: bool = True,
 ) -> RunResult:
     """Fit a study and write a complete run folder ``out/<study>/<run-name>/``.
 
@@ -94,6 +95,11 @@ def fit(
     ConvergenceError
         With ``strict=True``, when the diagnostics verdict is "fail" (the run folder is still
         written, so the failure can be inspected).
+
+    Notes
+    -----
+    With ``report=True`` (the default) the run folder also gets ``report.html``, the
+    self-contained reviewer report (:mod:`bayes_stenosis.report`).
     """
     t_start = time.perf_counter()
     loaded: Study = load_study(study)
@@ -128,12 +134,16 @@ def fit(
     start = time.perf_counter()
     params = parameter_table(idata)
     samp = sampler_table(idata)
-    v = verdict(params, samp, model_spec.diagnostics)
     timings["diagnostics"] = time.perf_counter() - start
 
     start = time.perf_counter()
     results = decide(idata, loaded, inputs, model_spec)
     timings["decisions"] = time.perf_counter() - start
+    # the verdict also covers every decision probability (R-hat / ESS of its indicator draws)
+    decision_diag = decision_probability_table(
+        idata.posterior["delta_natural"], results["decisions"], model_spec.decision.threshold
+    )
+    v = verdict(params, samp, model_spec.diagnostics, decision_diag)
 
     with atomic_run_folder(destination, overwrite=overwrite) as tmp:
         start = time.perf_counter()
@@ -141,8 +151,18 @@ def fit(
         timings["write_netcdf"] = time.perf_counter() - start
         params.to_csv(tmp / "diagnostics.csv", index=False)
         samp.to_csv(tmp / "diagnostics_sampler.csv", index=False)
+        decision_diag.to_csv(tmp / "diagnostics_decisions.csv", index=False)
+        from bayes_stenosis.resources import resolve_spec
+        from bayes_stenosis.run_inputs import write_run_inputs
+
+        write_run_inputs(tmp, loaded, resolve_spec(spec), inputs)
         usable.to_csv(tmp / "evidence.csv", index=False)
         write_results(tmp, results)
+        # the published tests recomputed from the entered data (reproduce.py; cheap): the report
+        # includes RUN/reproduce.csv when present
+        from bayes_stenosis.reproduce import write_reproduce
+
+        write_reproduce(tmp, loaded, model_spec)
         manifest = {
             "package": "bayes-stenosis",
             "package_version": __version__,
@@ -206,6 +226,14 @@ def fit(
         timings["total"] = time.perf_counter() - t_start
         manifest["timings_seconds"] = timings
         write_json(tmp / "manifest.json", manifest)
+        if report:
+            from bayes_stenosis.report import render_report
+
+            start = time.perf_counter()
+            render_report(tmp, make_plots=plots)
+            timings["report"] = time.perf_counter() - start
+            manifest["timings_seconds"] = timings
+            write_json(tmp / "manifest.json", manifest)
 
     result = RunResult(
         folder=destination,

@@ -242,6 +242,7 @@ def fit(
     strict: Annotated[bool, typer.Option(help="Exit 3 when diagnostics fail.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
     plots: Annotated[bool, typer.Option(help="Write plots.")] = True,
+    report: Annotated[bool, typer.Option(help="Write report.html (the self-contained reviewer report).")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Fit a study (default: the flagship farpour2022) and write a run folder."""
@@ -269,6 +270,7 @@ def fit(
         progress=progress,
         status=_status,
         plots=plots,
+        report=report,
     )
     ev = Table(title="Evidence used per cell")
     for col in ("time", "outcome", "evidence"):
@@ -288,6 +290,8 @@ def fit(
     colour = {"ok": "green", "warning": "yellow", "fail": "red"}[result.verdict_status]
     console.print(f"diagnostics: [{colour}]{result.verdict_line}[/]")
     console.print(f"run folder: [bold]{result.folder}[/]")
+    if (result.folder / "report.html").is_file():
+        console.print(f"report: {result.folder / 'report.html'}")
     if strict and result.verdict_status == "fail":
         raise ConvergenceError(result.verdict_line)
 
@@ -393,38 +397,114 @@ def export(
 def diagnose(
     run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
     strict: Annotated[bool, typer.Option(help="Exit 3 when the verdict is fail.")] = False,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="List every quantity (default: the worst 12 per table).")
+    ] = False,
 ) -> None:
-    """Convergence diagnostics of a saved run: worst R-hat/ESS, sampler health, the verdict."""
-    import pandas as pd
+    """Convergence diagnostics of a saved run (reads only the run folder).
 
-    from bayes_stenosis.diagnostics import verdict
+    R-hat, bulk/tail ESS and MCSE for every parameter and derived quantity, the same for every
+    decision probability (from its indicator draws), divergences / E-BFMI / tree-depth saturation
+    per chain, and the verdict with its thresholds.
+    """
+    _quiet_warnings()
+    from rich.markup import escape
+
+    from bayes_stenosis.diagnostics import load_run_diagnostics, near_threshold_note
     from bayes_stenosis.outputs import check_run_folder, read_manifest
-    from bayes_stenosis.spec import Diagnostics
 
     folder = check_run_folder(run)
     manifest = read_manifest(folder)
-    params = pd.read_csv(folder / "diagnostics.csv")
-    sampler = pd.read_csv(folder / "diagnostics_sampler.csv")
-    limits = Diagnostics.model_validate(manifest["spec"]["content"]["diagnostics"])
-    v = verdict(params, sampler, limits)
-    table = Table(title=f"{manifest['study']['id']}: worst quantities")
-    for col in ("quantity", "r_hat", "ess_bulk", "ess_tail", "mcse_mean"):
-        table.add_column(col)
-    worst = params.sort_values("ess_bulk").head(8)
-    for rec in worst.to_dict("records"):
+    diag = load_run_diagnostics(folder)
+    limit = None if all_rows else 12
+
+    def fmt(value, spec):
+        return "-" if value != value else format(value, spec)
+
+    params = diag.parameters.copy()
+    # worst first: highest R-hat, then lowest ESS
+    params["_order"] = params[["ess_bulk", "ess_tail"]].min(axis=1)
+    params = params.sort_values(["r_hat", "_order"], ascending=[False, True], na_position="last")
+    shown = params if limit is None else params.head(limit)
+    table = Table(
+        title=f"{manifest['study']['id']}: parameters and derived quantities ({len(params)}; "
+        + ("all" if limit is None else f"worst {len(shown)}, --all for every row")
+        + ")"
+    )
+    for col in ("quantity", "mean", "sd", "r_hat", "ess_bulk", "ess_tail", "mcse_mean"):
+        table.add_column(col, justify="left" if col == "quantity" else "right", no_wrap=col == "quantity")
+    for rec in shown.to_dict("records"):
         table.add_row(
-            rec["quantity"],
-            f"{rec['r_hat']:.3f}",
-            f"{rec['ess_bulk']:.0f}",
-            f"{rec['ess_tail']:.0f}",
-            f"{rec['mcse_mean']:.3g}",
+            escape(str(rec["quantity"])),
+            fmt(rec["mean"], ".4g"),
+            fmt(rec["sd"], ".3g"),
+            fmt(rec["r_hat"], ".3f"),
+            fmt(rec["ess_bulk"], ".0f"),
+            fmt(rec["ess_tail"], ".0f"),
+            fmt(rec["mcse_mean"], ".2g"),
         )
     console.print(table)
-    console.print(sampler.to_string(index=False))
-    colour = {"ok": "green", "warning": "yellow", "fail": "red"}[v.status]
-    console.print(f"verdict: [{colour}]{v.line()}[/]")
-    if strict and v.status == "fail":
-        raise ConvergenceError(v.line())
+
+    probs = diag.decision_probabilities
+    if len(probs):
+        probs = probs.assign(_r=probs["r_hat"].fillna(0.0)).sort_values(["_r", "ess_bulk"], ascending=[False, True])
+        shown = probs if limit is None else probs.head(limit)
+        table = Table(
+            title=f"decision probabilities ({len(probs)}; "
+            + ("all" if limit is None else f"worst {len(shown)}")
+            + "): indicator draws; constant = never varies, so R-hat/ESS undefined"
+        )
+        for col in ("quantity", "probability", "MCSE", "r_hat", "ess_bulk", "note"):
+            table.add_column(col, justify="left" if col in ("quantity", "note") else "right", no_wrap=True)
+        for rec in shown.to_dict("records"):
+            note = "constant" if rec["constant"] else ("within 2 MCSE of threshold" if rec["near_threshold"] else "")
+            table.add_row(
+                escape(rec["quantity"]),
+                fmt(rec["mean"], ".4f"),
+                fmt(rec["mcse_mean"], ".2g"),
+                fmt(rec["r_hat"], ".3f"),
+                fmt(rec["ess_bulk"], ".0f"),
+                note,
+            )
+        console.print(table)
+
+    table = Table(title="sampler health per chain")
+    for col in ("chain", "draws", "divergences", "E-BFMI", "tree-depth saturation"):
+        table.add_column(col, justify="right")
+    for rec in diag.sampler.to_dict("records"):
+        table.add_row(
+            f"{rec['chain']:.0f}",
+            f"{rec['draws']:.0f}",
+            fmt(rec["divergences"], ".0f"),
+            fmt(rec["ebfmi"], ".3f"),
+            fmt(rec["treedepth_saturation_fraction"], ".1%"),
+        )
+    console.print(table)
+    note = near_threshold_note(diag.decision_probabilities)
+    if note:
+        console.print(f"note: {escape(note)}", soft_wrap=True)
+    colour = {"ok": "green", "warning": "yellow", "fail": "red"}[diag.verdict.status]
+    console.print(f"verdict: [{colour}]{escape(diag.verdict.line())}[/]", soft_wrap=True)
+    if strict and diag.verdict.status == "fail":
+        raise ConvergenceError(diag.verdict.line())
+
+
+@app.command()
+@_handle_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of RUN/report.html.")] = None,
+) -> None:
+    """Write RUN/report.html: one self-contained page (images embedded, no network) for reviewers.
+
+    Reads only the run folder (and RUN/../sensitivity/ when present); draws missing plots first.
+    """
+    _quiet_warnings()
+    from bayes_stenosis.report import render_report
+
+    with _status("writing the report"):
+        path = render_report(run, out)
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 # ---------------------------------------------------------------------------------------------

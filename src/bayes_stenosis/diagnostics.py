@@ -2,15 +2,30 @@
 
 Thresholds come from the spec's ``[diagnostics]`` table (DESIGN section 8: R-hat <= 1.01, bulk and
 tail ESS >= 400, no divergences) and are written next to the verdict.
+
+Three tables, all from the same draws:
+
+* :func:`parameter_table`: every parameter and derived quantity of the posterior (``diagnostics.csv``);
+* :func:`decision_probability_table`: every reported decision probability (``prob_equivalence`` etc.
+  per cell and jointly) as the mean of its indicator draws, with the R-hat, bulk ESS and MCSE of
+  those indicator draws (``diagnostics_decisions.csv``). The Bayesian Analysis Reporting
+  Guidelines (Kruschke 2021, steps 2B/2C) ask for convergence and resolution of "all parameters
+  and derived values", including the probability mass inside the margin;
+* :func:`sampler_table`: divergences, E-BFMI and tree-depth saturation per chain.
+
+:func:`verdict` combines them; :func:`load_run_diagnostics` rebuilds all of it from a saved run
+folder only (``posterior.nc``, ``decisions.csv``, ``manifest.json``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayes_stenosis.spec import Diagnostics
 
@@ -83,40 +98,277 @@ class Verdict:
         return f"{self.status}: {why} (thresholds: {self.thresholds})"
 
 
-def verdict(params: pd.DataFrame, sampler: pd.DataFrame, limits: Diagnostics) -> Verdict:
-    """ok / warning / fail with the reasons; failures are reported, never hidden."""
-    reasons, status = [], "ok"
-    thresholds = (
-        f"R-hat <= {limits.max_rhat}, bulk ESS >= {limits.min_ess_bulk:g}, tail ESS >= {limits.min_ess_tail:g}, "
-        f"divergences <= {limits.max_divergences}, E-BFMI >= 0.3 (warning), tree-depth saturation < 1% (warning)"
+#: Sampler-health thresholds (warnings): Betancourt's E-BFMI rule of thumb and tree-depth saturation.
+MIN_EBFMI = 0.3
+MAX_TREEDEPTH_SATURATION = 0.01
+
+
+def thresholds_text(limits: Diagnostics) -> str:
+    """The verdict's thresholds, written next to it wherever it is shown."""
+    return (
+        f"fail: R-hat > {limits.max_rhat} or bulk ESS < {limits.min_ess_bulk:g} or tail ESS < "
+        f"{limits.min_ess_tail:g} for any parameter or derived quantity, R-hat > {limits.max_rhat} for any decision "
+        f"probability, divergences > {limits.max_divergences}; warning: E-BFMI < {MIN_EBFMI} in a chain, tree depth "
+        f"saturated in > {MAX_TREEDEPTH_SATURATION:.0%} of a chain's draws, bulk ESS of a decision probability's "
+        f"indicator < {limits.min_ess_bulk:g}"
     )
+
+
+def verdict(
+    params: pd.DataFrame,
+    sampler: pd.DataFrame,
+    limits: Diagnostics,
+    decision_probs: pd.DataFrame | None = None,
+) -> Verdict:
+    """ok / warning / fail with the reasons; failures are reported, never hidden.
+
+    Parameters
+    ----------
+    params
+        :func:`parameter_table` (rows with NaN R-hat, e.g. constant quantities, are skipped).
+    sampler
+        :func:`sampler_table`.
+    limits
+        The spec's ``[diagnostics]`` thresholds.
+    decision_probs
+        Optional :func:`decision_probability_table`; its R-hat counts towards "fail", a low
+        indicator ESS towards "warning". A decision within 2 MCSE of its threshold is not a
+        convergence problem and does not change the verdict: :func:`near_threshold_note` reports it.
+    """
+    reasons: list[str] = []
+    failed, warned = False, False
+    thresholds = thresholds_text(limits)
     finite = params.dropna(subset=["r_hat"])
 
-    def worst(col, largest):
-        row = finite.loc[finite[col].idxmax() if largest else finite[col].idxmin()]
+    def worst(frame, col, largest):
+        frame = frame.dropna(subset=[col])
+        row = frame.loc[frame[col].idxmax() if largest else frame[col].idxmin()]
         return row["quantity"], row[col]
 
     if len(finite):
-        q, v = worst("r_hat", True)
+        q, v = worst(finite, "r_hat", True)
         if v > limits.max_rhat:
-            status = "fail"
+            failed = True
             reasons.append(f"max R-hat {v:.3f} ({q})")
-        q, v = worst("ess_bulk", False)
+        q, v = worst(finite, "ess_bulk", False)
         if v < limits.min_ess_bulk:
-            status = "fail"
+            failed = True
             reasons.append(f"min bulk ESS {v:.0f} ({q})")
-        q, v = worst("ess_tail", False)
+        q, v = worst(finite, "ess_tail", False)
         if v < limits.min_ess_tail:
-            status = "fail"
+            failed = True
             reasons.append(f"min tail ESS {v:.0f} ({q})")
     n_div = int(np.nansum(sampler["divergences"]))
     if n_div > limits.max_divergences:
-        status = "fail"
-        reasons.append(f"{n_div} divergent transitions")
-    if (sampler["ebfmi"] < 0.3).any():
-        status = "fail" if status == "fail" else "warning"
-        reasons.append(f"low E-BFMI in chain(s) {list(sampler.loc[sampler['ebfmi'] < 0.3, 'chain'])}")
-    if (sampler["treedepth_saturation_fraction"] > 0.01).any():
-        status = "fail" if status == "fail" else "warning"
-        reasons.append("tree depth saturated in > 1% of draws")
+        failed = True
+        per_chain = ", ".join(f"{int(d)}" for d in sampler["divergences"].fillna(0))
+        reasons.append(f"{n_div} divergent transitions (per chain: {per_chain})")
+    low_bfmi = sampler.loc[sampler["ebfmi"] < MIN_EBFMI, "chain"]
+    if len(low_bfmi):
+        warned = True
+        reasons.append(f"low E-BFMI in chain(s) {[int(c) for c in low_bfmi]}")
+    saturated = sampler.loc[sampler["treedepth_saturation_fraction"] > MAX_TREEDEPTH_SATURATION, "chain"]
+    if len(saturated):
+        warned = True
+        reasons.append(
+            f"tree depth saturated in > {MAX_TREEDEPTH_SATURATION:.0%} of draws in chain(s) "
+            f"{[int(c) for c in saturated]}"
+        )
+    if decision_probs is not None and len(decision_probs):
+        varying = decision_probs.dropna(subset=["r_hat"])
+        if len(varying):
+            q, v = worst(varying, "r_hat", True)
+            if v > limits.max_rhat:
+                failed = True
+                reasons.append(f"decision probability R-hat {v:.3f} ({q})")
+            low = varying[varying["ess_bulk"] < limits.min_ess_bulk]
+            if len(low):
+                warned = True
+                q, v = worst(low, "ess_bulk", False)
+                reasons.append(
+                    f"{len(low)} decision probabilities with indicator ESS < {limits.min_ess_bulk:g} (min {v:.0f}, {q})"
+                )
+    status = "fail" if failed else "warning" if warned else "ok"
     return Verdict(status=status, reasons=reasons, thresholds=thresholds)
+
+
+# ---------------------------------------------------------------------------------------------
+# decision probabilities: R-hat, ESS and MCSE of their indicator draws
+# ---------------------------------------------------------------------------------------------
+
+#: Decision-table events whose indicator draws are diagnosed (the columns of decisions.csv).
+DECISION_EVENTS = ("prob_equivalence", "prob_noninferiority", "prob_superiority", "prob_harm_beyond_margin")
+
+
+def _indicator_draws(delta: xr.DataArray, decisions: pd.DataFrame) -> dict[tuple[str, str], xr.DataArray]:
+    """``(scope, event) -> indicator draws`` rebuilt from ``delta_natural`` and decisions.csv's margins.
+
+    The events are those of :func:`bayes_stenosis.decisions.decision_table` (same definitions):
+    per cell, all outcomes at a time (``joint_time``), all cells (``joint_all``), any cell beyond
+    its margin.
+    """
+    cells = decisions[decisions["scope"] == "cell"]
+    by_outcome = cells.drop_duplicates("outcome").set_index("outcome")
+    outcomes = [str(o) for o in delta.coords["outcome"].values]
+    margin = xr.DataArray(
+        [float(by_outcome.loc[o, "margin"]) for o in outcomes], dims="outcome", coords={"outcome": delta.outcome}
+    )
+    sign = xr.DataArray(
+        [-1.0 if by_outcome.loc[o, "direction"] == "lower_is_better" else 1.0 for o in outcomes],
+        dims="outcome",
+        coords={"outcome": delta.outcome},
+    )
+    benefit = sign * delta
+    cell = {
+        "prob_equivalence": abs(delta) < margin,
+        "prob_noninferiority": benefit > -margin,
+        "prob_superiority": benefit > 0,
+        "prob_harm_beyond_margin": benefit <= -margin,
+    }
+    out = {("cell", k): v for k, v in cell.items()}
+    for scope, dims in (("joint_time", ("outcome",)), ("joint_all", ("time", "outcome"))):
+        for k in ("prob_equivalence", "prob_noninferiority", "prob_superiority"):
+            out[(scope, k)] = cell[k].all(dims)
+        out[(scope, "prob_harm_beyond_margin")] = ~out[(scope, "prob_noninferiority")]
+    out[("any_beyond_margin", "prob_not_equivalent")] = (~cell["prob_equivalence"]).any(("time", "outcome"))
+    return out
+
+
+def _label(scope: str, event: str, time: float | None, outcome: str | None) -> str:
+    if scope == "cell":
+        return f"{event}[week {time:g}, {outcome}]"
+    if scope == "joint_time":
+        return f"{event}[week {time:g}, all outcomes]"
+    if scope == "joint_all":
+        return f"{event}[all cells]"
+    return f"{event}[any cell]"
+
+
+def decision_probability_table(
+    delta_natural: xr.DataArray, decisions: pd.DataFrame, threshold: float | None = None
+) -> pd.DataFrame:
+    """R-hat, bulk ESS and MCSE of every decision probability, from its indicator draws.
+
+    Parameters
+    ----------
+    delta_natural
+        Posterior draws, dims ``(chain, draw, time, outcome)``.
+    decisions
+        The run's decisions.csv (margins, directions and the reported probabilities).
+    threshold
+        The decision threshold; when given, ``near_threshold`` flags probabilities of
+        equivalence within 2 MCSE of a decision boundary (``p`` or ``1 - p`` near it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (scope, time, outcome, event): ``quantity`` (a readable label), ``scope``,
+        ``time``, ``outcome``, ``event``, ``mean`` (the probability: share of draws where the
+        event holds; equals decisions.csv), ``mcse_mean`` (``az.mcse`` of the indicator),
+        ``ess_bulk``, ``r_hat`` (rank-normalised split R-hat of the indicator), ``constant``
+        (the indicator never varies: R-hat and ESS undefined and NaN, MCSE 0) and
+        ``near_threshold``.
+    """
+    delta = delta_natural.transpose("chain", "draw", "time", "outcome")
+    indicators = _indicator_draws(delta, decisions)
+    rows = []
+    for (scope, event), ind in indicators.items():
+        x = ind.astype(float)
+        prob = x.mean(("chain", "draw"))
+        constant = (x.max(("chain", "draw")) == x.min(("chain", "draw"))).values
+        ds = x.to_dataset(name="x")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rhat = az.rhat(ds)["x"].values
+            ess = az.ess(ds, method="bulk")["x"].values
+            mcse = az.mcse(ds, method="mean")["x"].values
+        rhat, ess, mcse = (np.where(constant, np.nan, a) for a in (rhat, ess, mcse))
+        mcse = np.where(constant, 0.0, mcse)
+        dims = [d for d in x.dims if d not in ("chain", "draw")]
+        it = np.ndindex(*prob.shape) if prob.ndim else [()]
+        for idx in it:
+            coords = {d: prob.coords[d].values[i] for d, i in zip(dims, idx, strict=True)}
+            time = float(coords["time"]) if "time" in coords else None
+            outcome = str(coords["outcome"]) if "outcome" in coords else "all"
+            rows.append(
+                {
+                    "quantity": _label(scope, event, time, outcome),
+                    "scope": scope,
+                    "time": np.nan if time is None else time,
+                    "outcome": outcome,
+                    "event": event,
+                    "mean": float(prob.values[idx]),
+                    "mcse_mean": float(mcse[idx]),
+                    "ess_bulk": float(ess[idx]),
+                    "r_hat": float(rhat[idx]),
+                    "constant": bool(constant[idx]),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["near_threshold"] = False
+    if threshold is not None:
+        eq = table["event"] == "prob_equivalence"
+        p, mc = table.loc[eq, "mean"], table.loc[eq, "mcse_mean"]
+        near = np.minimum(abs(p - threshold), abs((1 - p) - threshold)) < 2 * mc
+        table.loc[eq, "near_threshold"] = near.to_numpy()
+    return table
+
+
+def near_threshold_note(decision_probs: pd.DataFrame | None) -> str:
+    """ "" or a note naming the decisions within 2 MCSE of the threshold (more draws would settle them)."""
+    if decision_probs is None or not len(decision_probs) or "near_threshold" not in decision_probs:
+        return ""
+    near = decision_probs[decision_probs["near_threshold"].fillna(False).astype(bool)]
+    if not len(near):
+        return ""
+    return (
+        f"{len(near)} decision(s) within 2 MCSE of the decision threshold (another seed could flip them; more "
+        "draws would settle them): " + ", ".join(near["quantity"])
+    )
+
+
+@dataclass
+class RunDiagnostics:
+    """Everything ``diagnose`` and the report show, rebuilt from a saved run folder."""
+
+    parameters: pd.DataFrame
+    sampler: pd.DataFrame
+    decision_probabilities: pd.DataFrame
+    verdict: Verdict
+    limits: Diagnostics
+
+
+def load_run_diagnostics(run: str | Path) -> RunDiagnostics:
+    """Read a run folder's diagnostics (``diagnostics.csv``, ``diagnostics_sampler.csv``), recompute
+    the decision-probability diagnostics from ``posterior.nc`` and ``decisions.csv``, and the verdict
+    with the thresholds recorded in ``manifest.json``. Reads nothing outside the folder.
+    """
+    import json
+
+    from bayes_stenosis.errors import RunFolderError
+
+    folder = Path(run)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    params = pd.read_csv(folder / "diagnostics.csv")
+    sampler_path = folder / "diagnostics_sampler.csv"
+    if not sampler_path.is_file():
+        raise RunFolderError(folder, "not a complete run folder: missing diagnostics_sampler.csv")
+    sampler = pd.read_csv(sampler_path)
+    limits = Diagnostics.model_validate(manifest["spec"]["content"]["diagnostics"])
+    cached = folder / "diagnostics_decisions.csv"
+    if cached.is_file():
+        probs = pd.read_csv(cached)
+    elif (folder / "decisions.csv").is_file():
+        post = az.from_netcdf(str(folder / "posterior.nc")).posterior
+        probs = decision_probability_table(
+            post["delta_natural"], pd.read_csv(folder / "decisions.csv"), manifest["decision_rule"]["threshold"]
+        )
+    else:
+        probs = None
+    v = verdict(params, sampler, limits, probs)
+    return RunDiagnostics(
+        parameters=params,
+        sampler=sampler,
+        decision_probabilities=probs if probs is not None else pd.DataFrame(),
+        verdict=v,
+        limits=limits,
+    )

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 PARAMETER_GROUPS = {
     "treatment_difference": ["Delta", "delta"],
     "hierarchy": ["mu_change", "sigma_change", "tau"],
-    "correlation_and_scale": ["rho", "r_time", "trial_sd_ratio"],
+    "correlation_and_scale": ["rho", "r_time", "r_outcome", "trial_sd_ratio"],
 }
 
 
@@ -38,6 +38,7 @@ def write_plots(run: Path) -> list[Path]:
     if (run / "margin_curves.csv").exists():
         written.append(margin_curve_plot(pd.read_csv(run / "margin_curves.csv"), manifest, out / "margin_curves.png"))
     written.append(prior_posterior(idata, manifest, out / "prior_posterior.png"))
+    written += diagnostic_and_check_plots(idata, run, manifest, out)
     plt.close("all")
     return written
 
@@ -59,7 +60,9 @@ def trace_and_rank(idata: az.InferenceData, out: Path) -> list[Path]:
         height = min(2.0 * n_panels + 1, 40)
         axes = az.plot_trace(idata, var_names=present, compact=False, figsize=(12, height))
         fig = np.ravel(axes)[0].figure
-        fig.suptitle(f"Trace: {group.replace('_', ' ')} (standardized units)", y=1.0)
+        fig.suptitle(
+            f"Trace: {group.replace('_', ' ')} (standardized units, SMD; panel titles: follow-up week, outcome)", y=1.0
+        )
         fig.tight_layout()
         path = out / f"trace_{group}.png"
         fig.savefig(path, dpi=80, bbox_inches="tight")
@@ -166,6 +169,147 @@ def prior_posterior(idata: az.InferenceData, manifest: dict, path: Path) -> Path
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"Prior vs posterior of delta ({_arm_text(manifest)}; margin shaded)", fontsize=9)
     fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# energy plot and predictive checks (issue 6)
+# ---------------------------------------------------------------------------------------------
+
+
+def diagnostic_and_check_plots(idata: az.InferenceData, run: Path, manifest: dict, out: Path) -> list[Path]:
+    """Energy plot, posterior and prior predictive checks (whichever the run's groups allow)."""
+    written = []
+    if "sample_stats" in idata.groups() and "energy" in idata.sample_stats:
+        written.append(energy(idata, out / "energy.png"))
+    labels_path = Path(run) / "observed_quantities.csv"
+    labels = pd.read_csv(labels_path) if labels_path.is_file() else None
+    for group, name in (("posterior_predictive", "ppc.png"), ("prior_predictive", "prior_predictive.png")):
+        path = predictive_check(idata, labels, manifest, out / name, group=group)
+        if path is not None:
+            written.append(path)
+    return written
+
+
+def energy(idata: az.InferenceData, path: Path) -> Path:
+    """Marginal energy vs energy transition distribution (Betancourt 2016), E-BFMI per chain."""
+    ax = az.plot_energy(idata, figsize=(6.5, 3.6), textsize=9)
+    fig = np.ravel(ax)[0].figure
+    fig.suptitle("Energy: marginal energy vs energy transitions (similar widths = good exploration)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _natural(values: np.ndarray, transform: str, scale: float) -> np.ndarray:
+    if transform == "sqrt":
+        return np.sqrt(np.clip(values, 0, None)) * scale
+    return values * scale
+
+
+def _item_labels(variable: str, n: int, labels: pd.DataFrame | None, coord_values) -> list[dict]:
+    """Per element of ``variable``: label, transform, scale, unit (generic when not described)."""
+    generic = [
+        {"label": f"{variable}[{c}]", "transform": "identity", "scale": 1.0, "unit": "", "statistic": variable}
+        for c in coord_values
+    ]
+    if labels is None:
+        return generic
+    rows = labels[labels["variable"] == variable]
+    if variable == "threshold_event" and len(rows):
+        by_row = rows.set_index("source_row")
+        out = []
+        for c, g in zip(coord_values, generic, strict=True):
+            out.append(by_row.loc[int(c)].to_dict() if int(c) in by_row.index else g)
+        return out
+    if len(rows) != n:
+        return generic
+    return rows.sort_values("index").to_dict("records")
+
+
+def predictive_check(
+    idata: az.InferenceData,
+    labels: pd.DataFrame | None,
+    manifest: dict,
+    path: Path,
+    group: str = "posterior_predictive",
+) -> Path | None:
+    """Observed summary vs its replicates, for every observed quantity, in natural units.
+
+    Continuous quantities (mean changes, SDs, reported differences): one row per element, the
+    replicates' 50 % and 95 % central intervals (bars) and the observed value (red diamond).
+    Threshold statements are events: the replicate is Bernoulli(P(event)), the observed value is 1,
+    so the panel shows P(event | parameters) averaged over the posterior (and over the prior, grey)
+    per statement; a statement the model finds improbable is a misfit.
+    """
+    pred = getattr(idata, group, None) if group in idata.groups() else None
+    observed = idata.observed_data if "observed_data" in idata.groups() else None
+    continuous = []
+    if pred is not None and observed is not None:
+        continuous = [v for v in pred.data_vars if v != "threshold_event" and v in observed]
+    source = "posterior" if group == "posterior_predictive" else "prior"
+    has_events = source in idata.groups() and "threshold_log_prob" in getattr(idata, source)
+    if not continuous and not has_events:
+        return None
+    panels = []  # (title, kind, payload)
+    for var in continuous:
+        rep = pred[var]
+        obs = observed[var].values.ravel()
+        sample = rep.stack(sample=("chain", "draw")).transpose("sample", ...).values.reshape(-1, obs.size)
+        coord_values = list(range(obs.size))
+        items = _item_labels(var, obs.size, labels, coord_values)
+        by_stat: dict[str, list[int]] = {}
+        for i, it in enumerate(items):
+            by_stat.setdefault(f"{it.get('statistic', var)} ({it.get('unit') or 'natural units'})", []).append(i)
+        for stat, idx in by_stat.items():
+            nat_rep = np.column_stack([_natural(sample[:, i], items[i]["transform"], items[i]["scale"]) for i in idx])
+            nat_obs = np.array([_natural(obs[i], items[i]["transform"], items[i]["scale"]) for i in idx])
+            arm = items[idx[0]].get("arm", "")
+            title = f"{arm}: {stat}" if isinstance(arm, str) and arm else f"{var.removeprefix('obs_')}: {stat}"
+            names = [str(items[i]["label"]).split(": ", 1)[-1] for i in idx]
+            panels.append((title, "continuous", (names, nat_rep, nat_obs)))
+    if has_events:
+        lp = getattr(idata, source)["threshold_log_prob"]
+        rows = lp.coords["threshold_row"].values
+        prob = np.exp(lp).mean(("chain", "draw")).values
+        prior_prob = None
+        if source == "posterior" and "prior" in idata.groups() and "threshold_log_prob" in idata.prior:
+            prior_prob = np.exp(idata.prior["threshold_log_prob"]).mean(("chain", "draw")).values
+        items = _item_labels("threshold_event", len(rows), labels, rows)
+        panels.append(("threshold statements", "event", ([str(it["label"]) for it in items], prob, prior_prob)))
+
+    heights = [max(1.6, 0.28 * (len(p[2][0]) + 2)) for p in panels]
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(9, sum(heights) + 0.8), squeeze=False, gridspec_kw={"height_ratios": heights}
+    )
+    for ax, (title, kind, payload) in zip(axes[:, 0], panels, strict=True):
+        names = payload[0]
+        y = np.arange(len(names))[::-1]
+        if kind == "continuous":
+            _, rep, obs = payload
+            q = np.nanquantile(rep, [0.025, 0.25, 0.5, 0.75, 0.975], axis=0)
+            ax.hlines(y, q[0], q[4], color="tab:blue", lw=1.5, label="replicates 95 %")
+            ax.hlines(y, q[1], q[3], color="tab:blue", lw=5, alpha=0.6, label="replicates 50 %")
+            ax.plot(obs, y, "D", color="tab:red", ms=5, label="observed")
+            ax.set_xlabel(title.split(": ", 1)[-1])
+        else:
+            _, prob, prior_prob = payload
+            ax.barh(y, prob, height=0.6, color="tab:blue", alpha=0.8, label=f"P(event), {source}")
+            if prior_prob is not None:
+                ax.plot(prior_prob, y, "|", color="k", ms=12, mew=2, label="P(event), prior")
+            ax.axvline(1.0, color="tab:red", lw=1, label="observed: event reported (1)")
+            ax.set_xlim(0, 1.05)
+            ax.set_xlabel("probability that a replicated trial reports the statement")
+        ax.set_yticks(y, names, fontsize=8)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.legend(fontsize=7, loc="best")
+        ax.grid(axis="x", alpha=0.3)
+    what = "Posterior" if source == "posterior" else "Prior"
+    fig.suptitle(f"{what} predictive check: observed vs replicated ({_arm_text(manifest)}; natural units)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (sum(heights) + 0.8)))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

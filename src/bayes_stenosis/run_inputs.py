@@ -1,0 +1,133 @@
+"""What a run folder keeps of its inputs, so plots and the report never look outside the folder.
+
+At fit time (:func:`write_run_inputs`):
+
+* ``inputs/``: byte copies of the study files the loader read (``study.toml`` and the evidence
+  CSVs, each row with its ``source``) and of the model spec TOML (with its comments, which are the
+  priors' justifications); their SHA-256 is in ``manifest.json``.
+* ``observed_quantities.csv``: one row per element of every observed variable of the model
+  (``observed_data`` in ``posterior.nc``), saying what it is: arm, time, outcome, statistic, and how
+  to turn the stored (standardized) value into natural units. The posterior predictive plot and
+  the report label their rows with it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Columns of observed_quantities.csv.
+OBSERVED_COLUMNS = (
+    "variable",
+    "index",
+    "source_row",
+    "label",
+    "arm",
+    "time",
+    "outcome",
+    "statistic",
+    "transform",
+    "scale",
+    "unit",
+)
+
+
+def write_run_inputs(folder: Path, study, spec_path: Path, inputs) -> None:
+    """Copy the study files and the spec into ``folder/inputs`` and write ``observed_quantities.csv``.
+
+    Parameters
+    ----------
+    folder
+        The (temporary) run folder.
+    study
+        The loaded :class:`bayes_stenosis.study.Study` (its ``files`` are copied).
+    spec_path
+        The model spec TOML that was loaded.
+    inputs
+        The :class:`bayes_stenosis.model.ModelInputs` the model was built from.
+    """
+    target = Path(folder) / "inputs"
+    (target / "study").mkdir(parents=True, exist_ok=True)
+    for name, path in sorted(study.files.items()):
+        shutil.copyfile(path, target / "study" / Path(name).name)
+    shutil.copyfile(spec_path, target / "spec.toml")
+    units = {o: study.outcome(o).unit for o in inputs.coords["outcome"]}
+    observed_quantities(inputs, units).to_csv(Path(folder) / "observed_quantities.csv", index=False)
+
+
+def observed_quantities(inputs, units: dict[str, str]) -> pd.DataFrame:
+    """Describe every element of the model's observed variables (see the module docstring).
+
+    ``transform`` is ``"identity"`` (natural value = stored x ``scale``), ``"sqrt"`` (the stored
+    value is a squared standardized SD: natural SD = sqrt(stored) x ``scale``) or ``"event"`` (a
+    threshold statement: 1 = the reported event, e.g. "P>0.05 between arms").
+    """
+    times, outcomes, arms = inputs.coords["time"], inputs.coords["outcome"], inputs.coords["arm"]
+    rows: list[dict] = []
+
+    def add(variable, index, arm, t, o, statistic, transform, scale, label=None, source_row=None):
+        rows.append(
+            {
+                "variable": variable,
+                "index": int(index),
+                "source_row": source_row,
+                "label": label or f"{arm}: {statistic}, {o} week {t:g}",
+                "arm": arm,
+                "time": float(t) if t is not None else np.nan,
+                "outcome": o,
+                "statistic": statistic,
+                "transform": transform,
+                "scale": float(scale),
+                "unit": units.get(o, ""),
+            }
+        )
+
+    for block in inputs.arm_blocks:
+        arm = arms[block.arm_index]
+        t_idx, o_idx = np.asarray(block.time_index), np.asarray(block.outcome_index)
+        for i, (ti, oi) in enumerate(zip(t_idx, o_idx, strict=True)):
+            add(f"obs_mean_change_{arm}", i, arm, times[ti], outcomes[oi], "mean change", "identity", inputs.scale[oi])
+        is_change = ~np.isnan(block.sd_change)
+        for k, i in enumerate(np.flatnonzero(is_change)):
+            oi, ti = o_idx[i], t_idx[i]
+            add(f"obs_sd_change_{arm}", k, arm, times[ti], outcomes[oi], "SD of change", "sqrt", inputs.scale[oi])
+        isc = np.flatnonzero(~is_change)
+        if len(isc):
+            outs = o_idx[isc]
+            uniq = np.unique(outs)
+            for k, oi in enumerate(uniq):
+                add(f"obs_sd_baseline_{arm}", k, arm, 0.0, outcomes[oi], "baseline SD", "sqrt", inputs.scale[oi])
+                rows[-1]["label"] = f"{arm}: baseline SD, {outcomes[oi]}"
+            for k, i in enumerate(isc):
+                oi, ti = o_idx[i], t_idx[i]
+                add(f"obs_sd_followup_{arm}", k, arm, times[ti], outcomes[oi], "follow-up SD", "sqrt", inputs.scale[oi])
+    con = inputs.contrasts
+    for i, rec in enumerate(con.to_dict("records") if len(con) else []):
+        add(
+            "obs_contrast",
+            i,
+            "new minus reference",
+            rec["time"],
+            rec["outcome"],
+            "reported difference",
+            "identity",
+            1,
+            source_row=rec["row"],
+        )
+        rows[-1]["label"] = (
+            f"reported difference, {rec['outcome']} week {rec['time']:g} (contrasts.csv row {rec['row']})"
+        )
+    thr = inputs.thresholds
+    for i, rec in enumerate(thr.to_dict("records") if len(thr) else []):
+        if rec["comparison"] == "between":
+            what = f"between arms P{rec['relation']}{rec['alpha']:g}"
+            arm = "between arms"
+        else:
+            arm = rec["arm"]
+            what = f"within {arm} P{rec['relation']}{rec['alpha']:g}"
+        add("threshold_event", i, arm, rec["time"], rec["outcome"], what, "event", 1, source_row=rec["row"])
+        rows[-1]["label"] = f"{rec['outcome']} week {rec['time']:g}: {what} (thresholds.csv row {rec['row']})"
+    return pd.DataFrame(rows, columns=list(OBSERVED_COLUMNS))
