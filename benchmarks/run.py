@@ -1,0 +1,283 @@
+"""Benchmark harness: whole-process time, sampling-only time and peak memory, side by side with plain PyMC.
+
+Each measurement is a fresh process under ``/usr/bin/time -v`` (wall clock and peak RSS of the
+largest single process). **cold** = empty compile caches for that process: a new
+``PYTENSOR_FLAGS=base_compiledir=<dir>`` (covers PyTensor's C cache and its numba cache) and a new
+``NUMBA_CACHE_DIR=<dir>``; **warm** = the same command again right after, with the caches the cold
+run filled (shared/research/perf.md). The OS page cache is not dropped.
+
+Workloads
+
+* ``bayes-stenosis fit`` on the flagship (``farpour2022``: threshold statements only) and on a
+  simulated arm-summary study (flagship shape: 4 outcomes x 2 follow-ups, 20 per arm, score-form
+  arm summaries, seed 2024, labelled simulated), with its defaults (nutpie, 4 chains x 1000 + 1000
+  tune, target_accept 0.95, prior and posterior predictive, diagnostics, decisions, plots).
+  Sampling-only = the ``nutpie.sample`` call (``manifest.json`` timings).
+* ``benchmarks/plain_pymc_baseline.py`` on the same study: the same model (``build_model``),
+  ``pm.sample()`` defaults (PyMC NUTS, 2 chains on this 2-core machine, target_accept 0.8) and a
+  NetCDF write. Sampling-only = PyMC's ``sampling_time``.
+* ``benchmarks/bench_sensitivity.py`` and ``benchmarks/bench_ipd.py`` (owned by the sensitivity and
+  IPD work) are run as they are, if present, and their output is included verbatim.
+
+Usage: ``python benchmarks/run.py [--repeats N] [--skip-extra]``; writes ``benchmarks/results/latest.json``
+and the results part of ``BENCHMARKS.md`` (below the ``<!-- results -->`` marker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = "<!-- results -->"
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def timed(cmd: list[str], env: dict, cwd: Path, timeout: float = 3600) -> dict:
+    """Run ``cmd`` under /usr/bin/time -v; wall seconds, peak RSS MB, stdout, load before/after."""
+    load_before = load_average()
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", *cmd], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    wall = time.perf_counter() - start
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    return {
+        "cmd": " ".join(cmd),
+        "returncode": proc.returncode,
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(int(rss.group(1)) / 1024) if rss else None,
+        "stdout": proc.stdout,
+        "stderr_tail": proc.stderr[-2000:] if proc.returncode else "",
+        "load_before": load_before,
+        "load_after": load_average(),
+    }
+
+
+def cache_env(cache: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={cache / 'pytensor'}"
+    env["NUMBA_CACHE_DIR"] = str(cache / "numba")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def simulated_arm_summary_study(folder: Path) -> Path:
+    from bayes_stenosis import simulate as sim
+
+    truth = sim.default_truth()  # flagship shape: 4 outcomes, 4 and 8 weeks, 20/20, delta 0
+    patients = sim.simulate_patients(truth, seed=2024)
+    return sim.write_study(folder, truth, patients, levels=["arm_summary"], seed=2024, study_id="bench_arm_summary")
+
+
+def package_fit(study: str, work: Path, env: dict, tag: str) -> dict:
+    out = work / "runs"
+    exe = shutil.which("bayes-stenosis") or "bayes-stenosis"
+    res = timed(
+        [exe, "fit", study, "--out", str(out), "--name", tag, "--overwrite", "--no-progress"], env=env, cwd=ROOT
+    )
+    runs = list(out.glob(f"*/{tag}/manifest.json"))
+    if res["returncode"] == 0 and runs:
+        import arviz as az
+
+        manifest = json.loads(runs[0].read_text())
+        t = manifest.get("timings_seconds", {})
+        idata = az.from_netcdf(runs[0].parent / "posterior.nc")
+        post = idata.posterior
+        res.update(
+            sampling_only_s=round(t.get("sample", float("nan")), 2),
+            compile_s=round(t.get("compile", float("nan")), 2),
+            in_process_total_s=round(t.get("total", float("nan")), 2),
+            chains=int(post.sizes["chain"]),
+            draws=int(post.sizes["draw"]),
+            min_ess_bulk_delta=round(float(az.ess(idata, var_names=["delta"], method="bulk")["delta"].values.min())),
+            divergences=int(idata.sample_stats["diverging"].sum()),
+        )
+    res.pop("stdout")
+    return res
+
+
+def baseline_fit(study: str, work: Path, env: dict) -> dict:
+    res = timed(
+        [sys.executable, str(ROOT / "benchmarks" / "plain_pymc_baseline.py"), study, str(work / "plain.nc")], env, ROOT
+    )
+    lines = [ln for ln in res.pop("stdout").splitlines() if ln.startswith("{")]
+    if res["returncode"] == 0 and lines:
+        info = json.loads(lines[-1])
+        res.update(
+            sampling_only_s=round(info["sampling_only"], 2),
+            chains=info["chains"],
+            draws=info["draws"],
+            min_ess_bulk_delta=round(info["min_ess_bulk_delta"]),
+            divergences=info["divergences"],
+            pm_sample_call_s=round(info["pm_sample_call"], 2),
+        )
+    return res
+
+
+def machine() -> dict:
+    import importlib.metadata as md
+
+    mem = next(
+        (ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), "0"
+    )
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
+        platform.processor(),
+    )
+    versions = {}
+    for pkg in ("bayes-stenosis", "pymc", "pytensor", "nutpie", "numba", "arviz", "numpy"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(int(mem) / 1024**2, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "versions": versions,
+        "commit": commit.strip(),
+        "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "(unset)"),
+    }
+
+
+def extra(script: str, work: Path) -> dict | None:
+    path = ROOT / "benchmarks" / script
+    if not path.exists():
+        return None
+    res = timed([sys.executable, str(path)], cache_env(work / f"cache_{path.stem}"), ROOT, timeout=3600)
+    return res
+
+
+def render(results: dict) -> str:
+    m = results["machine"]
+    lines = [
+        f"Run {m['started_utc']} UTC at commit `{m['commit']}` - {m['nproc']} cores ({m['cpu']}), "
+        f"{m['memory_gb']} GB RAM, Python {m['python']}, {m['os']}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
+        "",
+        f"**Machine load** (1/5/15-min load average) at start: {results['load_start']}, at end: "
+        f"{results['load_end']}. Each row gives the 1-min load before and after its process. "
+        + (
+            "**The machine was shared with other jobs during this run (load above the 2 cores): every wall time "
+            "below is taken UNDER LOAD and is slower than on an idle machine; the ratios between columns of one "
+            "row are more meaningful than the absolute seconds.**"
+            if results["loaded"]
+            else "The machine was otherwise idle."
+        ),
+        "",
+        "| workload | tool | caches | whole-process wall s | sampling-only s | compile s | peak RSS MB "
+        "| chains x draws | min bulk ESS (delta) | ESS/s (sampling) | divergences | load before / after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results["rows"]:
+        r = row["result"]
+        ess = r.get("min_ess_bulk_delta")
+        samp = r.get("sampling_only_s")
+        esss = f"{ess / samp:.0f}" if ess and samp and samp == samp and samp > 0 else "-"
+        lines.append(
+            f"| {row['workload']} | {row['tool']} | {row['phase']} (#{row['repeat']}) | {r['wall_s']:.1f}"
+            + ("" if r["returncode"] == 0 else f" (exit {r['returncode']})")
+            + f" | {r.get('sampling_only_s', '-')} | {r.get('compile_s', '-')} | {r['peak_rss_mb']} | "
+            f"{r.get('chains', '-')} x {r.get('draws', '-')} | {ess if ess is not None else '-'} | {esss} | "
+            f"{r.get('divergences', '-')} | {r['load_before'].split()[0]} / {r['load_after'].split()[0]} |"
+        )
+    lines += ["", "Ratio package / plain PyMC (same workload, caches and repeat):", ""]
+    lines += ["| workload | caches | whole-process wall | sampling-only | peak RSS |", "|---|---|---|---|---|"]
+    by = {(r["workload"], r["tool"], r["phase"], r["repeat"]): r["result"] for r in results["rows"]}
+    for (w, tool, ph, rep), r in by.items():
+        if tool != "bayes-stenosis fit":
+            continue
+        b = by.get((w, "plain PyMC", ph, rep))
+        if not b or r["returncode"] or b["returncode"]:
+            continue
+        s = (
+            f"{r['sampling_only_s'] / b['sampling_only_s']:.2f}"
+            if r.get("sampling_only_s") and b.get("sampling_only_s")
+            else "-"
+        )
+        lines.append(
+            f"| {w} | {ph} (#{rep}) | {r['wall_s'] / b['wall_s']:.2f} | {s} "
+            f"| {r['peak_rss_mb'] / b['peak_rss_mb']:.2f} |"
+        )
+    for key, title in (("sensitivity", "bench_sensitivity.py"), ("ipd", "bench_ipd.py")):
+        ex = results["extra"].get(key)
+        lines += ["", f"### {title}", ""]
+        if ex is None:
+            lines.append(f"`benchmarks/{title}` did not exist at this commit: not measured in this run.")
+        else:
+            lines.append(
+                f"Whole process {ex['wall_s']:.1f} s, peak RSS {ex['peak_rss_mb']} MB, exit {ex['returncode']}, "
+                f"1-min load {ex['load_before'].split()[0]} / {ex['load_after'].split()[0]}. Its output:"
+            )
+            lines += ["", "```", (ex.get("stdout") or "").strip()[-6000:] or ex.get("stderr_tail", ""), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=1, help="cold + warm pairs per workload and tool")
+    parser.add_argument("--skip-extra", action="store_true", help="skip bench_sensitivity.py / bench_ipd.py")
+    parser.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
+    args = parser.parse_args()
+    results = {"machine": machine(), "load_start": load_average(), "rows": [], "extra": {}}
+    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
+        work = Path(tmp)
+        studies = {
+            "flagship farpour2022 (thresholds)": "farpour2022",
+            "simulated arm summaries (4 outcomes x 2 times, n=20/arm)": str(
+                simulated_arm_summary_study(work / "simulated_arm_summary")
+            ),
+        }
+        for workload, study in studies.items():
+            for rep in range(1, args.repeats + 1):
+                for tool in ("bayes-stenosis fit", "plain PyMC"):
+                    cache = work / f"cache_{abs(hash((workload, tool, rep)))}"
+                    for phase in ("cold", "warm"):
+                        env = cache_env(cache)
+                        print(f"{workload} | {tool} | {phase} #{rep} ...", flush=True)
+                        if tool == "plain PyMC":
+                            res = baseline_fit(study, work, env)
+                        else:
+                            res = package_fit(study, work, env, f"bench_{phase}")
+                        print(f"   wall {res['wall_s']} s, exit {res['returncode']}", flush=True)
+                        results["rows"].append(
+                            {"workload": workload, "tool": tool, "phase": phase, "repeat": rep, "result": res}
+                        )
+        if not args.skip_extra:
+            for key, script in (("sensitivity", "bench_sensitivity.py"), ("ipd", "bench_ipd.py")):
+                print(f"{script} ...", flush=True)
+                results["extra"][key] = extra(script, work)
+    results["load_end"] = load_average()
+    results["loaded"] = any(
+        float(r["result"]["load_before"].split()[0]) > (os.cpu_count() or 1) for r in results["rows"]
+    )
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    text = render(results)
+    print(text)
+    if not args.no_markdown:
+        md = ROOT / "BENCHMARKS.md"
+        head = md.read_text().split(MARKER)[0] if md.exists() else "# Benchmarks\n\n"
+        md.write_text(head.rstrip() + "\n\n" + MARKER + "\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
