@@ -508,6 +508,133 @@ def report(
 
 
 # ---------------------------------------------------------------------------------------------
+# sensitivity and reproduce (issue 8; src/bayes_stenosis/sensitivity.py, reproduce.py)
+# ---------------------------------------------------------------------------------------------
+
+
+@app.command()
+@_handle_errors
+def sensitivity(
+    study: Annotated[str, typer.Argument(help="A bundled study id or a study folder path.")] = DEFAULT_STUDY,
+    model: Annotated[str, typer.Option("--model", help="Bundled spec name or a spec .toml path.")] = "default",
+    seed: Annotated[int | None, typer.Option(help="Run seed (default: the spec's).")] = None,
+    chains: Annotated[int | None, typer.Option(help="Chains per fit (default: the spec's).")] = None,
+    draws: Annotated[int | None, typer.Option(help="Draws per chain (default: the spec's).")] = None,
+    tune: Annotated[int | None, typer.Option(help="Tuning steps per chain (default: the spec's).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Root folder; writes OUT/<study>/sensitivity/.")] = Path("outputs"),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing sensitivity folder.")] = False,
+    plots: Annotated[bool, typer.Option(help="Write sensitivity.png.")] = True,
+) -> None:
+    """Refit over the spec's [sensitivity] grid (prior sets x correlations; margin sets on the same draws)."""
+    _quiet_warnings()
+    from bayes_stenosis.sensitivity import run_sensitivity
+
+    with console.status("[bold]loading PyMC...[/]"):
+        import pymc  # noqa: F401
+    holder = {}
+
+    def status(message: str) -> None:
+        if "live" in holder:
+            holder["live"].update(f"[bold]{message}...[/]")
+
+    with console.status("[bold]preparing...[/]") as live:
+        holder["live"] = live
+        result = run_sensitivity(
+            study,
+            spec=model,
+            seed=seed,
+            chains=chains,
+            draws=draws,
+            tune=tune,
+            out=out,
+            overwrite=overwrite,
+            plots=plots,
+            status=status,
+        )
+    table = Table(title=f"{result.manifest['study']['id']}: fits of the sensitivity grid")
+    for col in ("configuration", "diagnostics", "divergences", "max R-hat", "min bulk ESS", "sampling s"):
+        table.add_column(col, justify="left" if col in ("configuration", "diagnostics") else "right")
+    for rec in result.fits.to_dict("records"):
+        table.add_row(
+            rec["configuration"],
+            rec["diagnostics_status"],
+            str(rec["divergences"]),
+            f"{rec['max_rhat']:.3f}",
+            f"{rec['min_ess_bulk']:.0f}",
+            f"{rec['sampling_seconds']:.1f}",
+        )
+    console.print(table)
+    flips = result.flips
+    if len(flips):
+        console.print(
+            f"[yellow]{len(flips)} cell decisions differ from the reference "
+            f"({result.manifest['reference_configuration']['label']}, study margins):[/]"
+        )
+        for rec in flips.head(30).to_dict("records"):
+            console.print(
+                f"  week {rec['time']:g} {rec['outcome']}: {rec['configuration']}, margins {rec['margin_set']} "
+                f"-> {rec['decision']} (P(equiv) {rec['prob_equivalence']:.3f})",
+                markup=False,
+            )
+    else:
+        console.print("[green]no cell decision differs from the reference configuration[/]")
+    failed = result.manifest["diagnostics_failures"]
+    if failed:
+        console.print(f"[red]{len(failed)} fit(s) failed diagnostics:[/] {', '.join(failed)}", markup=True)
+    t = result.timings
+    console.print(
+        f"{len(result.fits)} fits in {t['total']:.0f} s (compile {t['compile']:.0f} s, sampling {t['sampling']:.0f} s)"
+    )
+    console.print(f"sensitivity folder: [bold]{result.folder}[/]")
+
+
+@app.command()
+@_handle_errors
+def reproduce(
+    study: Annotated[str, typer.Argument(help="A bundled study id or a study folder path.")] = DEFAULT_STUDY,
+    model: Annotated[str, typer.Option("--model", help="Spec giving the assumed correlations.")] = "default",
+    out: Annotated[Path, typer.Option("--out", help="Root folder; writes OUT/<study>/reproduce/.")] = Path("outputs"),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing reproduce folder.")] = False,
+) -> None:
+    """Recompute the published frequentist tests (t, Welch, paired t, TOST) from the entered data."""
+    from bayes_stenosis.reproduce import run_reproduce
+
+    result = run_reproduce(study, spec=model, out=out, overwrite=overwrite)
+    table = Table(title=f"{result.study_id}: published vs recomputed")
+    for col in ("week", "outcome", "comparison", "published", "recomputed", "status"):
+        table.add_column(col, justify="left")
+    for rec in result.table.to_dict("records"):
+        table.add_row(
+            f"{rec['time']:g}",
+            str(rec["outcome"]),
+            str(rec["comparison"]),
+            str(rec["published"]),
+            str(rec["recomputed"]),
+            str(rec["status"]),
+        )
+    console.print(table)
+    console.print(f"wrote [bold]{result.folder}[/] (reproduce.csv, reproduce.md)")
+
+
+@app.command()
+@_handle_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of RUN/report.html.")] = None,
+) -> None:
+    """Write RUN/report.html: one self-contained page (images embedded, no network) for reviewers.
+
+    Reads only the run folder (and RUN/../sensitivity/ when present); draws missing plots first.
+    """
+    _quiet_warnings()
+    from bayes_stenosis.report import render_report
+
+    with _status("writing the report"):
+        path = render_report(run, out)
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------
 

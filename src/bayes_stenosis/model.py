@@ -402,9 +402,15 @@ def threshold_design(inputs: ModelInputs, spec: ModelSpec) -> pd.DataFrame:
 
 
 def _prior_rv(name: str, prior: ResolvedPrior, dims):
+    """The prior on ``name`` with its hyperparameters as data containers ``prior_{name}_mu``,
+    ``prior_{name}_sigma`` (and ``prior_{name}_nu``): one compiled model of a family serves every
+    prior set of that family (the sensitivity sweep swaps them with nutpie's ``with_data``)."""
+    mu = pm.Data(f"prior_{name}_mu", float(prior.mu))
+    sigma = pm.Data(f"prior_{name}_sigma", float(prior.sigma))
     if prior.family == "student_t":
-        return pm.StudentT(name, nu=prior.nu, mu=prior.mu, sigma=prior.sigma, dims=dims)
-    return pm.Normal(name, mu=prior.mu, sigma=prior.sigma, dims=dims)
+        nu = pm.Data(f"prior_{name}_nu", float(prior.nu))
+        return pm.StudentT(name, nu=nu, mu=mu, sigma=sigma, dims=dims)
+    return pm.Normal(name, mu=mu, sigma=sigma, dims=dims)
 
 
 def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> pm.Model:
@@ -467,7 +473,8 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
         if needs_rho:
             fixed = spec.correlation.fixed_baseline_followup
             if fixed is not None:
-                rho = pt.as_tensor_variable(np.full(n_out, fixed))
+                # a data container, so a sweep over fixed values reuses one compiled model
+                rho = pm.Data("rho_fixed", np.full(n_out, float(fixed)), dims="outcome")
             else:
                 priors = [spec.correlation.baseline_followup(i) for i in inputs.instruments]
                 rho = pm.Beta(

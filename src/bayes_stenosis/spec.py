@@ -157,6 +157,79 @@ class Diagnostics(_Closed):
     max_divergences: int = Field(ge=0)
 
 
+# ---------------------------------------------------------------------------------------------
+# [sensitivity]: the grid of ``bayes-stenosis sensitivity`` (owned by the sensitivity module)
+# ---------------------------------------------------------------------------------------------
+
+Instrument = Literal["VAS", "NRS", "ODI", "QBPDS", "RMDQ", "other"]
+
+
+class MarginSet(_Closed):
+    """Alternative margins per instrument, in points of the instrument's reference range
+    (``Sensitivity.instrument_range``); an outcome's margin is ``value x its scale width / range``,
+    so a VAS margin of 10 on 0-100 is 1.0 on a 0-10 scale."""
+
+    description: str
+    margins: dict[Instrument, float]
+
+    @model_validator(mode="after")
+    def _positive(self) -> MarginSet:
+        bad = {k: v for k, v in self.margins.items() if not v > 0}
+        if bad:
+            raise ValueError(f"margins must be > 0 (got {bad})")
+        return self
+
+
+class Sensitivity(_Closed):
+    """The sensitivity grid: every prior set x every correlation assumption is one fit; every
+    margin set is applied to the draws of every fit ("study" = the study's own margins, always
+    included)."""
+
+    prior_sets: list[str] = Field(min_length=1)
+    # "uncertain" = the Beta priors of [correlation]; a number = rho fixed at that value
+    correlations: list[Literal["uncertain"] | float] = Field(min_length=1)
+    instrument_range: dict[Instrument, float]
+    margin_sets: dict[str, MarginSet] = {}
+
+    @model_validator(mode="after")
+    def _checks(self) -> Sensitivity:
+        if len(set(self.prior_sets)) != len(self.prior_sets):
+            raise ValueError("prior_sets are listed twice")
+        if len(set(map(str, self.correlations))) != len(self.correlations):
+            raise ValueError("correlations are listed twice")
+        for c in self.correlations:
+            if c != "uncertain" and not -1 < c < 1:
+                raise ValueError(f"a fixed correlation must be in (-1, 1) (got {c})")
+        if "study" in self.margin_sets:
+            raise ValueError("margin set name 'study' is reserved for the study's own margins")
+        for name, ms in self.margin_sets.items():
+            missing = set(ms.margins) - set(self.instrument_range)
+            if missing:
+                raise ValueError(f"margin set {name!r}: no instrument_range for {', '.join(sorted(missing))}")
+        if any(not v > 0 for v in self.instrument_range.values()):
+            raise ValueError("instrument_range values must be > 0")
+        return self
+
+
+class IPD(_Closed):
+    """Priors and options of the patient-level (``ipd``) term, standardized units (model_ipd.py).
+
+    A standardized unit is one pooled baseline SD of the patients. ``baseline_adjustment``: "ancova"
+    (follow-up regressed on baseline, slope ``N(slope_mu, slope_sigma)``) or "change" (slope fixed at 1:
+    the change-score analysis). ``patient_effects``: "marginal" integrates the patient effects out
+    analytically, "latent" samples them (needs ``residual_correlation = "none"``).
+    """
+
+    baseline_adjustment: Literal["ancova", "change"] = "ancova"
+    patient_effects: Literal["marginal", "latent"] = "marginal"
+    residual_correlation: Literal["lkj", "none"] = "lkj"
+    baseline_mean_sigma: float = Field(default=1.0, gt=0)
+    slope_mu: float = 0.5
+    slope_sigma: float = Field(default=0.5, gt=0)
+    patient_sd_scale: float = Field(default=1.0, gt=0)
+    residual_sd_scale: float = Field(default=1.0, gt=0)
+
+
 class ModelSpec(_Closed):
     schema_version: Literal[1] = 1
     name: str
@@ -170,6 +243,8 @@ class ModelSpec(_Closed):
     decision: Decision
     sampler: Sampler
     diagnostics: Diagnostics
+    # optional: only ``bayes-stenosis sensitivity`` reads it (and refuses a spec without it)
+    sensitivity: Sensitivity | None = None
 
     @model_validator(mode="after")
     def _default_prior_exists(self) -> ModelSpec:
@@ -177,6 +252,11 @@ class ModelSpec(_Closed):
             raise ValueError(
                 f"prior.default {self.prior.default!r} is not one of the prior_sets ({', '.join(self.prior_sets)})"
             )
+        if self.sensitivity is not None:
+            unknown = [p for p in self.sensitivity.prior_sets if p not in self.prior_sets]
+            if unknown:
+                known = ", ".join(self.prior_sets)
+                raise ValueError(f"sensitivity.prior_sets {', '.join(unknown)} not among the prior_sets ({known})")
         return self
 
 

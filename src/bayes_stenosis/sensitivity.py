@@ -1,0 +1,501 @@
+r"""Sensitivity analysis: refit a study over prior sets x correlation assumptions, decide over margin sets.
+
+The grid is the spec's ``[sensitivity]`` table (``models/default.toml``), so it changes without code:
+
+* every **prior set** on the time-point treatment difference :math:`\Delta_t` (weakly informative,
+  sceptical, enthusiastic, vague, or any set the spec defines) is combined with every
+  **baseline-follow-up correlation assumption** (``"uncertain"``: the Beta priors of
+  ``[correlation]``; a number: :math:`\rho_o` fixed at that value for every outcome): each pair is
+  one fit;
+* every **margin set** (the study's own margins, plus the alternatives of methods.md section 1a) is
+  applied to the draws of every fit. Margins change no posterior here: they enter only the
+  decisions. The sceptical and enthusiastic priors stay calibrated to the study's pre-specified
+  margin (the spec's ``reference_margin``), so that a margin set asks "is the same posterior
+  inside a different margin?" and not "what if the prior had been built around another margin?"
+  (the latter would mix two sensitivities in one number).
+
+Compile once, swap data. The Delta prior's hyperparameters (``prior_Delta_mu``, ``prior_Delta_sigma``,
+``prior_Delta_nu``) and a fixed correlation (``rho_fixed``) are ``pm.Data`` containers of the model
+(:func:`bayes_stenosis.model.build_model`), so one nutpie compile serves every prior set of a family
+(Student-t or normal) and every fixed value: a sweep compiles once per model *structure* (family x
+correlation mode: at most 4) and each further fit costs only its sampling (shared/research/perf.md:
+recompiling costs 5-30 s per fit). Each fit's chains run in parallel on up to 2 cores
+(nutpie ``cores``); running two fits at once would not help on a 2-core machine.
+
+Each fit is diagnosed (R-hat, bulk/tail ESS, divergences; the spec's ``[diagnostics]`` limits) and
+its verdict is written beside its probabilities: failures are reported, not hidden.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_stenosis import __version__
+from bayes_stenosis import decisions as dec
+from bayes_stenosis.errors import InputError
+from bayes_stenosis.inference import SamplerSettings
+from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
+from bayes_stenosis.study import Study, load_study
+
+#: Columns of sensitivity.csv, in order (the report reads it by these names).
+COLUMNS = (
+    "study",
+    "configuration",
+    "prior_set",
+    "prior_on_Delta",
+    "correlation",
+    "margin_set",
+    "scope",
+    "time",
+    "outcome",
+    "evidence",
+    "margin",
+    "margin_source",
+    "delta_mean_natural",
+    "delta_sd_natural",
+    "prob_equivalence",
+    "mcse_prob_equivalence",
+    "prob_equivalence_prior",
+    "prob_noninferiority",
+    "mcse_prob_noninferiority",
+    "prob_noninferiority_prior",
+    "prob_superiority",
+    "prob_harm_beyond_margin",
+    "decision",
+    "decision_within_2_mcse_of_threshold",
+    "decision_threshold",
+    "decision_differs_from_reference",
+    "reference_configuration",
+    "diagnostics_status",
+    "diagnostics_reasons",
+    "divergences",
+    "max_rhat",
+    "min_ess_bulk",
+    "min_ess_tail",
+    "sampling_seconds",
+)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """One fit of the grid: a prior set and a correlation assumption."""
+
+    prior_set: str
+    correlation: str | float  # "uncertain" or a fixed value
+
+    @property
+    def correlation_label(self) -> str:
+        return "uncertain" if self.correlation == "uncertain" else f"fixed {float(self.correlation):g}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.prior_set} | rho {self.correlation_label}"
+
+    def seed(self, run_seed: int) -> int:
+        """A seed for this fit from the run seed and the configuration's name: the same fit gets
+        the same draws whatever else is in the grid."""
+        ss = np.random.SeedSequence([int(run_seed), zlib.crc32(self.label.encode())])
+        return int(ss.generate_state(1)[0])
+
+
+@dataclass
+class SensitivityResult:
+    folder: Path
+    table: pd.DataFrame
+    fits: pd.DataFrame  # one row per fit: configuration, diagnostics, timings
+    flips: pd.DataFrame  # cell rows whose decision differs from the reference configuration
+    timings: dict[str, float]
+    manifest: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# The grid
+# ---------------------------------------------------------------------------------------------
+
+
+def margin_sets(study: Study, spec: ModelSpec) -> dict[str, dict[str, tuple[float, str]]]:
+    """``margin set -> outcome -> (margin in natural units, where it comes from)``.
+
+    ``"study"`` holds the study's own margins; each spec margin set rescales its per-instrument value
+    from the instrument's reference range to the outcome's scale width. An outcome whose instrument
+    the set does not list keeps the study margin (and says so).
+    """
+    sens = spec.sensitivity
+    out: dict[str, dict[str, tuple[float, str]]] = {"study": {}}
+    for o in study.outcomes:
+        m = study.outcome(o).margin
+        if m is None:
+            raise InputError(study.folder / "study.toml", f"outcome {o} has no margin", field=f"outcomes.{o}.margin")
+        out["study"][o] = (float(m), "study.toml: " + study.outcome(o).margin_source)
+    for name, ms in sens.margin_sets.items():
+        out[name] = {}
+        for o in study.outcomes:
+            oc = study.outcome(o)
+            if oc.instrument in ms.margins:
+                width = oc.scale_max - oc.scale_min
+                value = ms.margins[oc.instrument] * width / sens.instrument_range[oc.instrument]
+                out[name][o] = (
+                    float(value),
+                    f"{ms.description}: {oc.instrument} {ms.margins[oc.instrument]:g} of "
+                    f"{sens.instrument_range[oc.instrument]:g}, on a scale of width {width:g}",
+                )
+            else:
+                out[name][o] = (out["study"][o][0], f"no {name} value for {oc.instrument}: study margin kept")
+    return out
+
+
+def _spec_for(spec: ModelSpec, correlation) -> ModelSpec:
+    """The spec with the baseline-follow-up correlation fixed (or left to its Beta priors)."""
+    fixed = None if correlation == "uncertain" else float(correlation)
+    corr = type(spec.correlation).model_validate(spec.correlation.model_dump() | {"fixed_baseline_followup": fixed})
+    return spec.model_copy(update={"correlation": corr})
+
+
+def _structure(prior: ResolvedPrior, correlation) -> tuple[str, str]:
+    return prior.family, "uncertain" if correlation == "uncertain" else "fixed"
+
+
+def _hyper_values(prior: ResolvedPrior, correlation, n_out: int, names: set[str]) -> dict[str, np.ndarray]:
+    values = {"prior_Delta_mu": np.asarray(prior.mu, dtype=float), "prior_Delta_sigma": np.asarray(prior.sigma)}
+    if prior.family == "student_t":
+        values["prior_Delta_nu"] = np.asarray(float(prior.nu))
+    if correlation != "uncertain" and "rho_fixed" in names:
+        values["rho_fixed"] = np.full(n_out, float(correlation))
+    missing = set(values) - names
+    if missing:  # pragma: no cover - guards against a model that stopped exposing its hyperparameters
+        raise RuntimeError(f"the model has no data container(s) {sorted(missing)} to swap")
+    return {k: v.astype(float) for k, v in values.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep
+# ---------------------------------------------------------------------------------------------
+
+
+def run_sensitivity(
+    study: str | Path = "farpour2022",
+    *,
+    spec: str | Path = "default",
+    seed: int | None = None,
+    chains: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    out: str | Path = "outputs",
+    overwrite: bool = False,
+    plots: bool = True,
+    status: Callable[[str], object] | None = None,
+) -> SensitivityResult:
+    """Fit every (prior set, correlation) pair of the spec's grid; decide under every margin set.
+
+    Writes ``out/<study>/sensitivity/`` atomically (``sensitivity.csv``, ``fits.csv``,
+    ``sensitivity.png``, ``manifest.json``); an existing folder is kept unless ``overwrite``.
+
+    Raises
+    ------
+    InputError
+        Bad study or spec, a spec without ``[sensitivity]``, or an existing output folder; raised
+        before any sampling.
+    """
+    import nutpie
+    import pymc as pm
+
+    from bayes_stenosis.diagnostics import parameter_table, sampler_table, verdict
+    from bayes_stenosis.model import build_model, data_values, prepare_inputs, resolve_prior
+    from bayes_stenosis.outputs import (
+        atomic_run_folder,
+        command_line,
+        git_commit,
+        now_utc,
+        package_versions,
+        write_json,
+    )
+
+    say = status or (lambda _msg: None)
+    t_start = time.perf_counter()
+    loaded = load_study(study)
+    model_spec, spec_sha = load_spec(spec)
+    if model_spec.sensitivity is None:
+        raise InputError(spec, "the model spec has no [sensitivity] table (see models/default.toml)")
+    sens = model_spec.sensitivity
+    settings = SamplerSettings.from_spec(model_spec.sampler, seed=seed, chains=chains, draws=draws, tune=tune)
+    if settings.name != "nutpie":
+        raise InputError(spec, "the sensitivity sweep needs the nutpie sampler (compile once, swap data)")
+    destination = Path(out) / loaded.id / "sensitivity"
+    if destination.exists() and not overwrite:
+        raise InputError(destination, "sensitivity folder already exists; choose another --out or pass --overwrite")
+
+    inputs = prepare_inputs(loaded, model_spec)
+    outcomes, times = inputs.coords["outcome"], inputs.coords["time"]
+    n_out = len(outcomes)
+    msets = margin_sets(loaded, model_spec)
+    direction = dict(zip(outcomes, inputs.direction, strict=True))
+    rule = dec.DecisionRule(threshold=model_spec.decision.threshold)
+    priors = {p: resolve_prior(model_spec, p, inputs) for p in sens.prior_sets}
+
+    # does any likelihood term depend on rho? (contrast-only studies: no) -> then one assumption only
+    probe = build_model(inputs, model_spec, priors[sens.prior_sets[0]])
+    uses_rho = "rho" in probe.named_vars
+    correlations = list(sens.correlations) if uses_rho else ["uncertain"]
+    configs = [FitConfig(p, c) for p in sens.prior_sets for c in correlations]
+    reference = FitConfig(
+        model_spec.prior.default if model_spec.prior.default in sens.prior_sets else sens.prior_sets[0],
+        "uncertain" if "uncertain" in correlations else correlations[0],
+    )
+    timings: dict[str, float] = {"prepare": time.perf_counter() - t_start}
+
+    # --- prior-only draws of delta: depend on the prior set only (not on rho, not on the data) ---
+    prior_draws = {}
+    start = time.perf_counter()
+    for k, (name, prior) in enumerate(priors.items()):
+        say(f"prior draws: {name}")
+        with build_model(inputs, model_spec, prior), warnings.catch_warnings():
+            # delta's prior does not involve the data terms: PyMC's note on Potentials is expected
+            warnings.filterwarnings("ignore", message=".*Potentials.*")
+            pp = pm.sample_prior_predictive(
+                draws=settings.prior_draws,
+                random_seed=int(np.random.SeedSequence([settings.seed, 7, k]).generate_state(1)[0]),
+                var_names=["delta_natural"],
+            )
+        prior_draws[name] = pp.prior["delta_natural"]
+    timings["prior_draws"] = time.perf_counter() - start
+
+    # --- compile once per structure, swap hyperparameters as data -----------------------------
+    compiled: dict[tuple[str, str], tuple[object, dict[str, np.ndarray]]] = {}
+    timings["compile"] = 0.0
+    timings["sampling"] = 0.0
+    fit_rows, table_parts = [], []
+    for cfg in configs:
+        prior = priors[cfg.prior_set]
+        key = _structure(prior, cfg.correlation)
+        if key not in compiled:
+            say(f"compiling the {key[0]} / {key[1]}-correlation model (numba)")
+            start = time.perf_counter()
+            base = build_model(inputs, _spec_for(model_spec, cfg.correlation), prior)
+            compiled[key] = (nutpie.compile_pymc_model(base), data_values(base))
+            elapsed = time.perf_counter() - start
+            timings["compile"] += elapsed
+            timings[f"compile_{key[0]}_{key[1]}"] = elapsed
+        model_c, base_values = compiled[key]
+        values = dict(base_values)
+        values.update(_hyper_values(prior, cfg.correlation, n_out, set(base_values)))
+        say(f"sampling {cfg.label}")
+        start = time.perf_counter()
+        idata = nutpie.sample(
+            model_c.with_data(**values),
+            chains=settings.chains,
+            draws=settings.draws,
+            tune=settings.tune,
+            seed=cfg.seed(settings.seed),
+            target_accept=settings.target_accept,
+            progress_bar=False,
+            cores=min(settings.chains, 2),
+        )
+        sampling = time.perf_counter() - start
+        timings["sampling"] += sampling
+
+        params = parameter_table(idata)
+        samp = sampler_table(idata)
+        v = verdict(params, samp, model_spec.diagnostics)
+        finite = params.dropna(subset=["r_hat"])
+        fit_info = {
+            "configuration": cfg.label,
+            "prior_set": cfg.prior_set,
+            "prior_on_Delta": prior.text(),
+            "correlation": cfg.correlation_label,
+            "seed": cfg.seed(settings.seed),
+            "diagnostics_status": v.status,
+            "diagnostics_reasons": "; ".join(v.reasons) if v.reasons else "all checks passed",
+            "divergences": int(np.nansum(samp["divergences"])),
+            "max_rhat": float(finite["r_hat"].max()) if len(finite) else np.nan,
+            "min_ess_bulk": float(finite["ess_bulk"].min()) if len(finite) else np.nan,
+            "min_ess_tail": float(finite["ess_tail"].min()) if len(finite) else np.nan,
+            "sampling_seconds": sampling,
+        }
+        fit_rows.append(fit_info)
+        delta_nat = idata.posterior["delta_natural"]
+        post_mean = delta_nat.mean(("chain", "draw")).to_series()
+        post_sd = delta_nat.std(("chain", "draw"), ddof=1).to_series()
+        for mname, mvals in msets.items():
+            margins = {o: mvals[o][0] for o in outcomes}
+            table = dec.decision_table(
+                delta_nat, margins, direction, rule, prior_delta_natural=prior_draws[cfg.prior_set]
+            )
+            table = table[table["scope"] != "any_beyond_margin"].copy()
+            table["margin_set"] = mname
+            cell_keys = list(zip(table["time"], table["outcome"], strict=True))
+            table["delta_mean_natural"] = [post_mean.get(k, np.nan) for k in cell_keys]
+            table["delta_sd_natural"] = [post_sd.get(k, np.nan) for k in cell_keys]
+            table["margin_source"] = [mvals[o][1] if o in mvals else "" for o in table["outcome"]]
+            for k, val in fit_info.items():
+                if k not in ("seed",):
+                    table[k] = val
+            table_parts.append(table)
+
+    result = pd.concat(table_parts, ignore_index=True)
+    evidence = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
+    result["evidence"] = [evidence.get((t, o), "joint") for t, o in zip(result["time"], result["outcome"], strict=True)]
+    result["study"] = loaded.id
+    result["reference_configuration"] = reference.label
+    ref = result[result["configuration"] == reference.label].set_index(["margin_set", "scope", "time", "outcome"])[
+        "decision"
+    ]
+    keys = list(zip(result["margin_set"], result["scope"], result["time"], result["outcome"], strict=True))
+    # the reference decision of a cell is the reference configuration's under the study margins
+    ref_study = {k[1:]: d for k, d in ref.items() if k[0] == "study"}
+    result["decision_differs_from_reference"] = [
+        d != ref_study.get(k[1:], d) for d, k in zip(result["decision"], keys, strict=True)
+    ]
+    result = result[list(COLUMNS)]
+    fits = pd.DataFrame(fit_rows)
+    flips = result[(result["scope"] == "cell") & result["decision_differs_from_reference"]]
+    timings["sweep_total"] = time.perf_counter() - t_start
+
+    manifest = {
+        "package": "bayes-stenosis",
+        "package_version": __version__,
+        "kind": "sensitivity",
+        "created_utc": now_utc(),
+        "command_line": command_line(),
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "study": {
+            "id": loaded.id,
+            "folder": str(loaded.folder),
+            "simulated": loaded.simulated,
+            "sha256": loaded.sha256(),
+        },
+        "spec": {"name": model_spec.name, "path": str(spec), "sha256": spec_sha, "sensitivity": sens.model_dump()},
+        "seed": settings.seed,
+        "sampler": settings.__dict__,
+        "fits": fit_rows,
+        "n_fits": len(configs),
+        "n_configurations": len(configs) * len(msets),
+        "correlation_note": (
+            "rho enters the model; every correlation assumption of the grid was fitted"
+            if uses_rho
+            else "no likelihood term of this study depends on the baseline-follow-up correlation "
+            "(e.g. contrasts only): the correlation assumptions would give identical fits, so one was run"
+        ),
+        "margin_sets": {m: {o: {"margin": v[0], "source": v[1]} for o, v in vals.items()} for m, vals in msets.items()},
+        "margin_note": (
+            "Margins enter only the decisions: each margin set is applied to the same posterior draws of each fit. "
+            "The sceptical and enthusiastic priors stay calibrated to the study's pre-specified margin "
+            f"(smallest standardized margin {float(np.min(inputs.margin_std)):.4g} SD), whatever margin set is "
+            "applied, so that margin sets and priors are separate sensitivities."
+        ),
+        "priors": {p: r.model_dump() | {"text": r.text()} for p, r in priors.items()},
+        "reference_configuration": {"label": reference.label, "margin_set": "study"},
+        "decision_rule": rule.text,
+        "structures_compiled": [list(k) for k in compiled],
+        "compile_once": "one nutpie compile per (prior family, correlation mode); hyperparameters swapped with "
+        "compiled.with_data(...)",
+        "diagnostics_failures": [f["configuration"] for f in fit_rows if f["diagnostics_status"] == "fail"],
+        "decision_flips": int(len(flips)),
+        "timings_seconds": timings,
+        "times": list(times),
+    }
+
+    with atomic_run_folder(destination, overwrite=overwrite) as tmp:
+        result.to_csv(tmp / "sensitivity.csv", index=False)
+        fits.to_csv(tmp / "fits.csv", index=False)
+        if plots:
+            start = time.perf_counter()
+            plot_sensitivity(result, tmp / "sensitivity.png", title=f"{loaded.id}: sensitivity of the decisions")
+            timings["plot"] = time.perf_counter() - start
+        timings["total"] = time.perf_counter() - t_start
+        manifest["timings_seconds"] = timings
+        write_json(tmp / "manifest.json", manifest)
+    return SensitivityResult(
+        folder=destination, table=result, fits=fits, flips=flips, timings=timings, manifest=manifest
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The figure
+# ---------------------------------------------------------------------------------------------
+
+_DECISION_MARK = {"equivalent": "E", "not equivalent": "N", "undecided": ""}
+
+
+def plot_sensitivity(table: pd.DataFrame, path: Path, title: str = "sensitivity") -> None:
+    """Small multiples, one heat map per margin set: rows = fits (prior set x correlation), columns =
+    cells (week x outcome) and the joint rows; colour = P(equivalence); a letter = a decision
+    (E equivalent, N not equivalent); a black frame = the decision differs from the reference fit
+    under the study margins; a red row label = that fit failed its diagnostics."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    cells = table[table["scope"].isin(["cell", "joint_time"])].copy()
+    cells["column"] = [
+        f"wk {t:g}\n{o if s == 'cell' else 'all'}"
+        for t, o, s in zip(cells["time"], cells["outcome"], cells["scope"], strict=True)
+    ]
+    col_order = list(dict.fromkeys(cells.sort_values(["time", "scope"], kind="stable")["column"]))
+    row_order = list(dict.fromkeys(table["configuration"]))
+    msets = list(dict.fromkeys(table["margin_set"]))
+    status = table.drop_duplicates("configuration").set_index("configuration")["diagnostics_status"]
+    threshold = float(table["decision_threshold"].iloc[0])
+    n_flips = int(((table["scope"] == "cell") & table["decision_differs_from_reference"]).sum())
+
+    width = max(6.0, 0.62 * len(col_order) * len(msets) + 3.5)
+    height = max(3.0, 0.38 * len(row_order) + 2.2)
+    fig, axes = plt.subplots(1, len(msets), figsize=(width, height), sharey=True, squeeze=False)
+    image = None
+    for ax, mset in zip(axes[0], msets, strict=True):
+        sub = cells[cells["margin_set"] == mset]
+        grid = sub.pivot_table(index="configuration", columns="column", values="prob_equivalence", aggfunc="first")
+        grid = grid.reindex(index=row_order, columns=col_order)
+        image = ax.imshow(grid.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        lookup = sub.set_index(["configuration", "column"])
+        for i, cfg in enumerate(row_order):
+            for j, col in enumerate(col_order):
+                if (cfg, col) not in lookup.index:
+                    continue
+                rec = lookup.loc[(cfg, col)]
+                p = float(rec["prob_equivalence"])
+                mark = _DECISION_MARK.get(rec["decision"], "?")
+                ax.text(
+                    j,
+                    i,
+                    f"{p:.2f}{(' ' + mark) if mark else ''}",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5,
+                    color="black" if p > 0.6 else "white",
+                )
+                if bool(rec["decision_differs_from_reference"]):
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2))
+        ax.set_xticks(range(len(col_order)), col_order, fontsize=7)
+        ax.set_title(f"margins: {mset}", fontsize=9)
+        ax.set_yticks(range(len(row_order)), row_order, fontsize=7)
+    for label in axes[0][0].get_yticklabels():
+        if status.get(label.get_text()) == "fail":
+            label.set_color("red")
+    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.025, pad=0.01, label="P(|delta| < margin)")
+    verdict_text = (
+        "no decision differs from the reference fit"
+        if n_flips == 0
+        else f"{n_flips} cell decisions differ from the reference fit (framed)"
+    )
+    failed = int((status == "fail").sum())
+    fig.suptitle(
+        f"{title}\n{verdict_text}; E = equivalent, N = not equivalent (rule threshold {threshold:g}); "
+        f"{failed} of {len(status)} fits failed diagnostics (red labels)",
+        fontsize=9,
+    )
+    fig.savefig(path, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+__all__ = ["COLUMNS", "FitConfig", "SensitivityResult", "margin_sets", "plot_sensitivity", "run_sensitivity"]
