@@ -163,11 +163,6 @@ def fit(
         from bayes_stenosis.reproduce import write_reproduce
 
         write_reproduce(tmp, loaded, model_spec)
-        # the published tests recomputed from the entered data (reproduce.py; cheap): the report
-        # includes RUN/reproduce.csv when present
-        from bayes_stenosis.reproduce import write_reproduce
-
-        write_reproduce(tmp, loaded, model_spec)
         manifest = {
             "package": "bayes-stenosis",
             "package_version": __version__,
