@@ -161,8 +161,18 @@ def extra(script: str, work: Path) -> dict | None:
     path = ROOT / "benchmarks" / script
     if not path.exists():
         return None
-    res = timed([sys.executable, str(path)], cache_env(work / f"cache_{path.stem}"), ROOT, timeout=3600)
-    return res
+    try:
+        return timed([sys.executable, str(path)], cache_env(work / f"cache_{path.stem}"), ROOT, timeout=1200)
+    except subprocess.TimeoutExpired:
+        la = load_average()
+        return {
+            "wall_s": 1200.0,
+            "peak_rss_mb": None,
+            "returncode": "timeout",
+            "stdout": "timed out after 1200 s",
+            "load_before": la,
+            "load_after": la,
+        }
 
 
 def render(results: dict) -> str:

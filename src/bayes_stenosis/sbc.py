@@ -492,7 +492,7 @@ def plot_ranks(result: SBCResult, path: Path) -> Path:
     k = len(tests)
     ncol = min(4, k)
     nrow = math.ceil(k / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.5 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(max(3.2 * ncol, 7.0), 2.5 * nrow + 0.4), squeeze=False)
     for ax, (_, row) in zip(axes.ravel(), tests.iterrows(), strict=False):
         counts = np.asarray(row["counts"])
         n = counts.sum()
@@ -516,6 +516,31 @@ def plot_ranks(result: SBCResult, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def replot(folder: Path) -> list[Path]:
+    """Redraw every rank histogram of a finished SBC run from its saved ranks (no refitting)."""
+    summary = json.loads((folder / "sbc_summary.json").read_text())
+    keep, bins = summary["settings"]["thin_to"], summary["settings"]["bins"]
+    paths = []
+    for res in summary["results"]:
+        label = res["case"] + (f"_wrong_{res['wrong']}" if res["wrong"] else "")
+        ranks = pd.read_csv(folder / f"{label}_ranks.csv")
+        result = SBCResult(
+            case=res["case"],
+            mode=summary["mode"],
+            wrong=res["wrong"],
+            ranks=ranks,
+            tests=uniformity(ranks, keep, bins),
+            alpha=summary["alpha"],
+            keep=keep,
+            bins=bins,
+            seconds=res["seconds"],
+            compile_seconds=res["compile_seconds"],
+            divergent_fits=res["divergent_fits"],
+        )
+        paths.append(plot_ranks(result, folder / f"{label}_ranks.png"))
+    return paths
 
 
 def git_commit() -> str:
@@ -604,6 +629,7 @@ def coverage_run(
     chains: int = 2,
     draws: int = 500,
     tune: int = 500,
+    outcomes: Sequence[str] = ("ODI", "RMDQ"),
     log=print,
 ) -> dict:
     """90 % interval coverage of each delta and how often "equivalent" is declared.
@@ -622,12 +648,14 @@ def coverage_run(
 
     spec, _ = load_spec()
     threshold = spec.decision.threshold
-    outcomes = (ODI, RMDQ)
+    commit = git_commit()  # of the code this run uses (HEAD may move while it runs)
+    known = {"ODI": ODI, "RMDQ": RMDQ}
+    outcomes = tuple(known[o] for o in outcomes)
     base = sim.default_truth(
         outcomes=outcomes,
-        outcome_corr=_exchangeable(2, 0.75),
+        outcome_corr=_exchangeable(len(outcomes), 0.75),
         follow_up=(8.0,),
-        change_reference=np.array([[-0.8 * ODI.sd, -0.8 * RMDQ.sd]]),
+        change_reference=np.array([[-0.8 * o.sd for o in outcomes]]),
         n_per_arm=(n, n),
     )
     margins = np.array([[o.margin for o in outcomes]])
@@ -689,20 +717,22 @@ def coverage_run(
                 )
             if (k + 1) % 25 == 0:
                 log(f"  coverage {truth_kind}: {k + 1}/{trials} trials ({time.perf_counter() - start:.0f} s)")
-                _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start)  # partial results
+                _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)  # partial results
             # each replicate folder is only needed for its fit
             for f in (root / f"rep{k}").iterdir():
                 f.unlink()
             (root / f"rep{k}").rmdir()
     finally:
         work.cleanup()
-    summary = _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start)
+    summary = _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)
     summary["settings"] = {"chains": chains, "draws": draws, "tune": tune, "target_accept": TARGET_ACCEPT, "seed": seed}
     (out / f"coverage_{truth_kind}.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
-def _coverage_summary(rows, out: Path, truth_kind: str, trials: int, n: int, level: str, prob: float, start: float):
+def _coverage_summary(
+    rows, out: Path, truth_kind: str, trials: int, n: int, level: str, prob: float, start: float, commit: str
+):
     """Coverage and equivalence-declaration rates with Clopper-Pearson intervals; writes the CSV + JSON."""
     from bayes_stenosis.validation import binomial_interval
 
@@ -735,7 +765,7 @@ def _coverage_summary(rows, out: Path, truth_kind: str, trials: int, n: int, lev
     summary["max_rhat"] = float(reps["max_rhat"].max())
     summary["divergent_trials"] = int((reps.groupby("trial")["divergences"].first() > 0).sum())
     summary["seconds"] = round(time.perf_counter() - start, 1)
-    summary["commit"] = git_commit()
+    summary["commit"] = commit
     (out / f"coverage_{truth_kind}.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -754,18 +784,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--wrong", action="store_true", help="also run the deliberately wrong likelihood (se_as_sd)")
     p.add_argument("--seed", type=int, default=20181804)
     p.add_argument("--out", type=Path, default=Path("outputs/validation/sbc"))
+    r = sub.add_parser("plot", help="redraw the rank histograms of a finished SBC run folder")
+    r.add_argument("folder", type=Path)
     c = sub.add_parser("coverage", help="interval coverage and equivalence decisions over simulated trials")
     c.add_argument("--trials", type=int, default=500)
     c.add_argument("--truths", default="prior,zero,margin")
     c.add_argument("--n", type=int, default=20)
     c.add_argument("--level", default="arm_summary", choices=["arm_summary", "arm_summary_change", "contrast"])
     c.add_argument("--seed", type=int, default=2024)
+    c.add_argument("--outcomes", default="ODI,RMDQ", help="ODI and/or RMDQ (one follow-up time)")
+    c.add_argument("--draws", type=int, default=500)
+    c.add_argument("--tune", type=int, default=500)
     c.add_argument("--out", type=Path, default=Path("outputs/validation/coverage"))
     args = parser.parse_args(argv)
 
     def log(msg):
         print(msg, flush=True)
 
+    if args.command == "plot":
+        for path in replot(args.folder):
+            log(f"wrote {path}")
+        return 0
     if args.command == "sbc":
         names = [s for s in args.cases.split(",") if s]
         unknown = set(names) - set(CASES)
@@ -778,7 +817,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if correct_ok else 1
     for kind in [s for s in args.truths.split(",") if s]:
         log(f"coverage, truths: {kind}, {args.trials} trials, n = {args.n}/arm, {args.level} ...")
-        summary = coverage_run(args.trials, kind, args.out, seed=args.seed, level=args.level, n=args.n, log=log)
+        summary = coverage_run(
+            args.trials,
+            kind,
+            args.out,
+            seed=args.seed,
+            level=args.level,
+            n=args.n,
+            draws=args.draws,
+            tune=args.tune,
+            outcomes=[o for o in args.outcomes.split(",") if o],
+            log=log,
+        )
         log(json.dumps(summary["cells"], indent=1))
     return 0
 
