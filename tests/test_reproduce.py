@@ -216,3 +216,34 @@ def test_fit_writes_reproduce_csv_into_the_run_folder(tmp_path):
     )
     table = pd.read_csv(run.folder / "reproduce.csv")
     assert table.iloc[0]["se"] == pytest.approx(3.0)
+
+
+def test_within_arm_statements_are_checked_against_the_paired_test_of_the_entered_change(tmp_path):
+    x_new, x_ref = _patients(21, n_new=25, n_ref=25, shift=-1.0, sd_new=8, sd_ref=8)  # both arms improve
+    rows = _change_rows(x_new, x_ref, digits=2)
+    within = [
+        {
+            "outcome": "ODI",
+            "time": 4,
+            "comparison": "within",
+            "arm": arm,
+            "relation": "<",
+            "alpha": 0.05,
+            "direction": direction,
+            "test": "paired_t",
+        }
+        for arm in ("new_arm", "reference_arm")
+        for direction in ("improvement",)
+    ]
+    folder = write_study(tmp_path / "w", rows={"arm_summaries.csv": rows, "thresholds.csv": within})
+    table = reproduce_table(load_study(folder), SPEC)
+    sub = table[table.comparison == "within"]
+    assert len(sub) == 2 and (sub.status == "consistent").all()
+    expected = stats.ttest_1samp(x_new, 0.0).pvalue
+    new_row = sub[sub.arm == "new_arm"].iloc[0]
+    assert new_row["recomputed_p_low"] <= expected <= new_row["recomputed_p_high"]
+    # a "worsening" statement contradicts these improving changes
+    wrong = [dict(within[0], direction="worsening")]
+    folder = write_study(tmp_path / "x", rows={"arm_summaries.csv": rows, "thresholds.csv": wrong})
+    table = reproduce_table(load_study(folder), SPEC)
+    assert table[table.comparison == "within"].iloc[0]["status"] == "inconsistent"

@@ -559,7 +559,8 @@ def reproduce_table(study: Study, spec: ModelSpec) -> pd.DataFrame:
             )
 
     # --- 3. threshold statements without data: their meaning under assumed SDs ---------------
-    covered = set(arm_cells) | {(float(r["time"]), str(r["outcome"])) for r in contrasts.to_dict("records")}
+    ipd_cells = study.ipd_cells()
+    covered = set(arm_cells) | ipd_cells | {(float(r["time"]), str(r["outcome"])) for r in contrasts.to_dict("records")}
     for rec in thr.to_dict("records"):
         t, o = float(rec["time"]), str(rec["outcome"])
         if (t, o) in covered:
@@ -578,7 +579,11 @@ def reproduce_table(study: Study, spec: ModelSpec) -> pd.DataFrame:
                     published=_published_text(rec),
                     published_p=rec["p_value"],
                     status="not recomputable",
-                    note="this cell's evidence is a contrast without per-arm data; the statement is superseded",
+                    note=(
+                        "patient-level data: recomputing the test from ipd.csv is not implemented in this version"
+                        if (t, o) in ipd_cells
+                        else "this cell's evidence is a contrast without per-arm data; the statement is superseded"
+                    ),
                 )
             )
             continue
