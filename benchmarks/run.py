@@ -229,7 +229,11 @@ def render(results: dict) -> str:
     for key, title in (("sensitivity", "bench_sensitivity.py"), ("ipd", "bench_ipd.py")):
         ex = results["extra"].get(key)
         lines += ["", f"### {title}", ""]
-        if ex is None:
+        if key not in results["extra"]:
+            lines.append(
+                f"Not run by this harness run (`--skip-extra`): see `benchmarks/{title}` and its owner's figures."
+            )
+        elif ex is None:
             lines.append(f"`benchmarks/{title}` did not exist at this commit: not measured in this run.")
         else:
             lines.append(
@@ -245,7 +249,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="cold + warm pairs per workload and tool")
     parser.add_argument("--skip-extra", action="store_true", help="skip bench_sensitivity.py / bench_ipd.py")
     parser.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
+    parser.add_argument("--workloads", default="flagship,simulated", help="comma-separated: flagship, simulated")
+    parser.add_argument("--render-only", action="store_true", help="rewrite BENCHMARKS.md from results/latest.json")
     args = parser.parse_args()
+    if args.render_only:
+        saved = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+        print(write(saved, args.no_markdown, partial=saved.get("partial", False), keep_load=True))
+        return
+    wanted = set(args.workloads.split(","))
     results = {"machine": machine(), "load_start": load_average(), "rows": [], "extra": {}}
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
         work = Path(tmp)
@@ -255,6 +266,7 @@ def main() -> None:
                 simulated_arm_summary_study(work / "simulated_arm_summary")
             ),
         }
+        studies = {k: v for k, v in studies.items() if k.split()[0] in wanted}
         for workload, study in studies.items():
             for rep in range(1, args.repeats + 1):
                 for tool in ("bayes-stenosis fit", "plain PyMC"):
@@ -270,23 +282,34 @@ def main() -> None:
                         results["rows"].append(
                             {"workload": workload, "tool": tool, "phase": phase, "repeat": rep, "result": res}
                         )
+                        write(results, args.no_markdown, partial=True)
         if not args.skip_extra:
             for key, script in (("sensitivity", "bench_sensitivity.py"), ("ipd", "bench_ipd.py")):
                 print(f"{script} ...", flush=True)
                 results["extra"][key] = extra(script, work)
-    results["load_end"] = load_average()
+                write(results, args.no_markdown, partial=True)
+    print(write(results, args.no_markdown, partial=False))
+
+
+def write(results: dict, no_markdown: bool, partial: bool, keep_load: bool = False) -> str:
+    """Save the results so far (JSON + BENCHMARKS.md); a partial run says so."""
+    if not keep_load:
+        results["load_end"] = load_average()
     results["loaded"] = any(
         float(r["result"]["load_before"].split()[0]) > (os.cpu_count() or 1) for r in results["rows"]
     )
+    results["partial"] = partial
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     text = render(results)
-    print(text)
-    if not args.no_markdown:
+    if partial:
+        text = "**PARTIAL RUN (still running or stopped): rows below are the ones finished.**\n\n" + text
+    if not no_markdown:
         md = ROOT / "BENCHMARKS.md"
         head = md.read_text().split(MARKER)[0] if md.exists() else "# Benchmarks\n\n"
         md.write_text(head.rstrip() + "\n\n" + MARKER + "\n\n" + text)
+    return text
 
 
 if __name__ == "__main__":

@@ -553,7 +553,7 @@ def git_commit() -> str:
             cwd=Path(__file__).parent,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True, cwd=Path(__file__).parent
+            ["git", "status", "--porcelain", "--", "."], capture_output=True, text=True, cwd=Path(__file__).parent
         ).stdout.strip()
         return out + ("+uncommitted-src-changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
