@@ -668,7 +668,16 @@ def coverage_run(
         root / "template", base, sim.simulate_patients(base, seed=seed), levels=[level], seed=seed
     )
     model, _ = model_for(template, spec, PRIOR_SET)
-    prior = draw_truths_from_prior(model, trials, seed=seed) if truth_kind == "prior" else None
+    prior, rejected = None, 0
+    if truth_kind == "prior":
+        # the loader refuses a mean change wider than the scale (e.g. -110 on ODI 0-100): the prior's
+        # far tail (mu_change ~ N(0, 1.5 SMD)) reaches that, so such draws are discarded and counted
+        # (the truths are then from the prior restricted to possible trials)
+        width = np.array([o.scale_max - o.scale_min for o in outcomes])
+        draws_all = draw_truths_from_prior(model, 3 * trials, seed=seed)
+        ok = (np.abs(draws_all["change_natural"]) < width).reshape(3 * trials, -1).all(axis=1)
+        rejected = int((~ok[: np.flatnonzero(ok)[trials - 1] + 1]).sum())
+        prior = {k: v[ok][:trials] for k, v in draws_all.items()}
     fitter = None
     rows = []
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
@@ -726,6 +735,7 @@ def coverage_run(
         work.cleanup()
     summary = _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)
     summary["settings"] = {"chains": chains, "draws": draws, "tune": tune, "target_accept": TARGET_ACCEPT, "seed": seed}
+    summary["prior_draws_rejected_impossible_change"] = rejected
     (out / f"coverage_{truth_kind}.json").write_text(json.dumps(summary, indent=2))
     return summary
 
