@@ -84,7 +84,7 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path) -> Path:
     outcomes = list(dict.fromkeys(contrasts["outcome"]))
     margins = manifest["margins"]
     interval = manifest["interval"]
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(3.6 * len(outcomes), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(max(3.6 * len(outcomes), 6.5), 3.5), squeeze=False)
     for ax, o in zip(axes[0], outcomes, strict=True):
         rows = contrasts[contrasts["outcome"] == o].reset_index(drop=True)
         m = margins[o]
@@ -105,7 +105,7 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path) -> Path:
         ax.set_xlim(-lim, lim)
         ax.legend(loc="lower right", fontsize=7)
     fig.suptitle(
-        f"Treatment difference ({_arm_text(manifest)}), {interval['prob']:.0%} {interval['kind'].upper()} "
+        f"Treatment difference ({_arm_text(manifest)}),\n{interval['prob']:.0%} {interval['kind'].upper()} "
         "and posterior mean; negative favours " + manifest["arms"]["new"] + " (lower is better)",
         fontsize=9,
     )
@@ -119,7 +119,7 @@ def margin_curve_plot(curves: pd.DataFrame, manifest: dict, path: Path) -> Path:
     """P(|delta| < m) against the margin m, one panel per outcome, the default margin marked."""
     outcomes = list(dict.fromkeys(curves["outcome"]))
     threshold = manifest["decision_rule"]["threshold"]
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(3.6 * len(outcomes), 3.2), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(max(3.6 * len(outcomes), 6.5), 3.4), squeeze=False, sharey=True)
     for ax, o in zip(axes[0], outcomes, strict=True):
         rows = curves[curves["outcome"] == o]
         for t, sub in rows.groupby("time"):
@@ -128,10 +128,10 @@ def margin_curve_plot(curves: pd.DataFrame, manifest: dict, path: Path) -> Path:
         ax.axhline(threshold, color="tab:red", ls=":", lw=0.8, label=f"threshold {threshold:g}")
         ax.set_ylim(0, 1.02)
         ax.set_title(o)
-        ax.set_xlabel("margin m (natural units)")
+        ax.set_xlabel(f"margin m ({manifest.get('units', {}).get(o, 'natural units')})")
     axes[0][0].set_ylabel("P(|delta| < m)")
     axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Margin curves: posterior probability of equivalence ({_arm_text(manifest)})", fontsize=9)
+    fig.suptitle(f"Margin curves: posterior probability of equivalence\n({_arm_text(manifest)})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -151,7 +151,7 @@ def prior_posterior(idata: az.InferenceData, manifest: dict, path: Path) -> Path
             m = manifest["margins"][str(o)]
             p = post.sel(time=t, outcome=o).values.ravel()
             lim = max(3 * m, np.quantile(np.abs(p), 0.995))
-            grid = np.linspace(-lim, lim, 200)
+            grid = np.linspace(-lim, lim, 61)
             ax.hist(p, bins=grid, density=True, alpha=0.6, color="tab:blue", label="posterior")
             if prior is not None:
                 q = prior.sel(time=t, outcome=o).values.ravel()
@@ -166,6 +166,8 @@ def prior_posterior(idata: az.InferenceData, manifest: dict, path: Path) -> Path
             ax.axvspan(-m, m, color="tab:green", alpha=0.12)
             ax.set_title(f"{o}, week {t:g}", fontsize=9)
             ax.set_yticks([])
+            if i == len(times) - 1:
+                ax.set_xlabel(f"delta ({manifest.get('units', {}).get(str(o), 'natural units')})", fontsize=8)
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"Prior vs posterior of delta ({_arm_text(manifest)}; margin shaded)", fontsize=9)
     fig.tight_layout()
@@ -250,6 +252,8 @@ def predictive_check(
     continuous = []
     if pred is not None and observed is not None:
         continuous = [v for v in pred.data_vars if v != "threshold_event" and v in observed]
+        # mean changes and reported differences first (what decisions rest on), then SDs
+        continuous.sort(key=lambda v: (0 if "mean_change" in v or "contrast" in v else 1, v))
     source = "posterior" if group == "posterior_predictive" else "prior"
     has_events = source in idata.groups() and "threshold_log_prob" in getattr(idata, source)
     if not continuous and not has_events:
@@ -283,7 +287,7 @@ def predictive_check(
 
     heights = [max(1.6, 0.28 * (len(p[2][0]) + 2)) for p in panels]
     fig, axes = plt.subplots(
-        len(panels), 1, figsize=(9, sum(heights) + 0.8), squeeze=False, gridspec_kw={"height_ratios": heights}
+        len(panels), 1, figsize=(11, sum(heights) + 0.8), squeeze=False, gridspec_kw={"height_ratios": heights}
     )
     for ax, (title, kind, payload) in zip(axes[:, 0], panels, strict=True):
         names = payload[0]
@@ -305,7 +309,7 @@ def predictive_check(
             ax.set_xlabel("probability that a replicated trial reports the statement")
         ax.set_yticks(y, names, fontsize=8)
         ax.set_title(title, fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         ax.grid(axis="x", alpha=0.3)
     what = "Posterior" if source == "posterior" else "Prior"
     fig.suptitle(f"{what} predictive check: observed vs replicated ({_arm_text(manifest)}; natural units)", fontsize=10)

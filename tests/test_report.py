@@ -1,0 +1,234 @@
+"""Reviewer outputs: diagnose (verdicts on a good and a deliberately bad fit), plots, and report.html
+checked in a real headless Chromium (every image decoded, no console errors, no network request).
+
+One small study is fitted once per module (two outcomes: ODI with reported contrasts, VAS with
+"P>0.05" threshold statements only, so both kinds of predictive check are drawn).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import write_study
+from typer.testing import CliRunner
+
+from bayes_stenosis.api import fit
+from bayes_stenosis.cli import app
+from bayes_stenosis.diagnostics import decision_probability_table
+
+runner = CliRunner()
+
+#: Flags for Chromium in a closed network: without the background-networking ones it tries to
+#: reach Google services and logs refused connections.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _study(folder: Path) -> Path:
+    rows_contrast = [
+        {"outcome": "ODI", "time": t, "measure": "change", "direction": "new_minus_reference", "estimate": e, "se": 3}
+        for t, e in ((4, -2), (8, 1))
+    ]
+    rows_threshold = [
+        {
+            "outcome": "VAS",
+            "time": t,
+            "comparison": "between",
+            "relation": ">",
+            "alpha": 0.05,
+            "test": "two_sample_t",
+        }
+        for t in (4, 8)
+    ]
+    return write_study(
+        folder,
+        outcomes={
+            "ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16},
+            "VAS": {"instrument": "VAS", "scale_max": 100, "margin": 15, "reference_sd": 20},
+        },
+        follow_up=(4.0, 8.0),
+        rows={"contrasts.csv": rows_contrast, "thresholds.csv": rows_threshold},
+    )
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    study = _study(root / "study")
+    result = fit(study, seed=5, chains=2, draws=300, tune=300, out=root / "out", progress=False)
+    return result.folder
+
+
+@pytest.mark.slow
+def test_fit_writes_every_plot_inputs_and_the_report(run_folder):
+    plots = sorted(p.name for p in (run_folder / "plots").glob("*.png"))
+    for name in (
+        "energy.png",
+        "forest.png",
+        "margin_curves.png",
+        "ppc.png",
+        "prior_posterior.png",
+        "prior_predictive.png",
+        "trace_treatment_difference.png",
+        "rank_treatment_difference.png",
+    ):
+        assert name in plots, name
+    assert (run_folder / "inputs" / "spec.toml").is_file()
+    assert (run_folder / "inputs" / "study" / "study.toml").is_file()
+    labels = pd.read_csv(run_folder / "observed_quantities.csv")
+    assert set(labels.variable) == {"obs_contrast", "threshold_event"}
+    page = (run_folder / "report.html").read_text()
+    # self-contained: every image is a data URI, no stylesheet/script/frame from anywhere
+    images = re.findall(r"<img [^>]*src=\"([^\"]+)\"", page)
+    assert len(images) == len(plots)
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r"<(script|link|iframe)\b", page)
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    # BARG sections and the provenance of every evidence row
+    for heading in (
+        "Question and goals",
+        "Data and provenance",
+        "Model and priors",
+        "Prior predictive check",
+        "Computation and diagnostics",
+        "Posterior predictive check",
+        "Results and decisions",
+        "Sensitivity",
+        "Reproducibility",
+    ):
+        assert heading in page, heading
+    assert "TEST FIXTURE: simulated for tests" in page  # the evidence rows' source column
+    assert "Bartos" in page  # the prior's justification, from the spec's comments
+    manifest = json.loads((run_folder / "manifest.json").read_text())
+    assert f"--seed {manifest['sampler']['seed']}" in page and "--draws 300" in page
+
+
+@pytest.mark.slow
+def test_decision_probability_diagnostics_match_the_decision_table(run_folder):
+    decisions = pd.read_csv(run_folder / "decisions.csv")
+    idata = az.from_netcdf(str(run_folder / "posterior.nc"))
+    table = decision_probability_table(idata.posterior["delta_natural"], decisions, 0.975)
+    for rec in table.to_dict("records"):
+        scope = decisions[decisions.scope == rec["scope"]]
+        if rec["scope"] in ("cell", "joint_time"):
+            scope = scope[np.isclose(scope.time, rec["time"])]
+        if rec["scope"] == "cell":
+            scope = scope[scope.outcome == rec["outcome"]]
+        assert len(scope) == 1, rec["quantity"]
+        row = scope.iloc[0]
+        # the same draws, so the same numbers (exactly, up to float summation)
+        assert rec["mean"] == pytest.approx(row[rec["event"]], abs=1e-12), rec["quantity"]
+        assert rec["mcse_mean"] == pytest.approx(row[f"mcse_{rec['event']}"], abs=1e-12), rec["quantity"]
+        if rec["constant"]:
+            assert np.isnan(rec["r_hat"]) and rec["mcse_mean"] == 0
+        else:
+            assert np.isfinite(rec["r_hat"]) and rec["ess_bulk"] > 0
+    # diagnose lists them (reads only the run folder)
+    result = runner.invoke(app, ["diagnose", str(run_folder), "--all"])
+    assert result.exit_code == 0, result.output
+    assert "prob_equivalence[week 4, ODI]" in result.output
+    assert "prob_not_equivalent[any cell]" in result.output
+    assert "thresholds: fail: R-hat > 1.01" in result.output
+
+
+@pytest.mark.slow
+def test_a_deliberately_bad_fit_is_a_fail_and_strict_exits_3(tmp_path):
+    study = _study(tmp_path / "study")
+    result = fit(
+        study, seed=3, chains=2, draws=20, tune=20, out=tmp_path / "out", progress=False, plots=False, report=False
+    )
+    assert result.verdict_status == "fail"
+    assert not (result.folder / "report.html").exists()  # --no-report honoured
+    loose = runner.invoke(app, ["diagnose", str(result.folder)])
+    assert loose.exit_code == 0, loose.output
+    assert "verdict: fail" in loose.output and "bulk ESS" in loose.output
+    strict = runner.invoke(app, ["diagnose", str(result.folder), "--strict"])
+    assert strict.exit_code == 3, strict.output
+
+
+def test_diagnose_and_report_refuse_a_folder_that_is_not_a_run(tmp_path):
+    for command in ("diagnose", "report"):
+        result = runner.invoke(app, [command, str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert "not a complete run folder" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# the real-browser check
+# ---------------------------------------------------------------------------------------------
+
+
+def _chromium() -> str:
+    path = os.environ.get("BAYES_STENOSIS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).is_file():
+        pytest.skip(f"Chromium not installed ({path} missing; Debian: apt-get install chromium; .ci/run installs it)")
+    return path
+
+
+def render_in_chromium(page_path: Path, screenshot: Path) -> dict:
+    """Open ``page_path`` in headless Chromium; return images' natural widths, console errors, failed
+    and non-local requests, and write a full-page screenshot."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) not installed")
+    executable = _chromium()
+    errors: list[str] = []
+    requests: list[str] = []
+    failed: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        try:
+            context = pw.chromium.launch_persistent_context(
+                tempfile.mkdtemp(prefix="chromium-profile-"),  # a fresh user-data dir
+                executable_path=executable,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1200, "height": 1400},
+            )
+        except sync_api.Error as exc:
+            pytest.skip(f"Chromium at {executable} cannot be launched here: {str(exc).splitlines()[0]}")
+        try:
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.goto(page_path.resolve().as_uri(), wait_until="load")
+            images = page.evaluate(
+                "() => Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete, w: i.naturalWidth}))"
+            )
+            title = page.title()
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            context.close()
+    return {"images": images, "errors": errors, "requests": requests, "failed": failed, "title": title}
+
+
+@pytest.mark.slow
+def test_report_opens_in_chromium_with_every_image_decoded(run_folder, tmp_path):
+    shot = tmp_path / "report.png"
+    seen = render_in_chromium(run_folder / "report.html", shot)
+    n_plots = len(list((run_folder / "plots").glob("*.png")))
+    assert len(seen["images"]) == n_plots > 0
+    undecoded = [i["alt"] for i in seen["images"] if not (i["complete"] and i["w"] > 0)]
+    assert not undecoded, undecoded
+    assert seen["errors"] == [], seen["errors"]
+    assert seen["failed"] == [], seen["failed"]
+    # the page itself is the only request: images are data URIs, nothing is fetched
+    assert [u for u in seen["requests"] if not u.startswith("data:")] == [(run_folder / "report.html").as_uri()]
+    assert "test_study" in seen["title"]
+    assert shot.stat().st_size > 50_000  # a full page was drawn
