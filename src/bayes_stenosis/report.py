@@ -74,7 +74,15 @@ def _table(frame: pd.DataFrame | None, columns: list[str] | None = None, digits:
         return None
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
-    rows = [[_fmt(v, digits) for v in rec] for rec in frame.itertuples(index=False)]
+    special = {"r_hat": ".3f", "ess_bulk": ".0f", "ess_tail": ".0f"}
+
+    def cell(column, value):
+        spec = special.get(str(column))
+        if spec and isinstance(value, float | np.floating) and math.isfinite(float(value)):
+            return format(float(value), spec)
+        return _fmt(value, digits)
+
+    rows = [[cell(c, v) for c, v in zip(frame.columns, rec, strict=True)] for rec in frame.itertuples(index=False)]
     return {"columns": [str(c) for c in frame.columns], "rows": rows}
 
 
