@@ -24,6 +24,14 @@ PARAMETER_GROUPS = {
 }
 
 
+#: What the numbers of each trace group are measured in.
+GROUP_UNITS = {
+    "treatment_difference": "standardized units, SMD",
+    "hierarchy": "standardized units, SMD",
+    "correlation_and_scale": "correlations unitless; SD ratios relative to the reference SD",
+}
+
+
 def write_plots(run: Path) -> list[Path]:
     """Write every plot of a run folder; return the paths written."""
     run = Path(run)
@@ -61,7 +69,8 @@ def trace_and_rank(idata: az.InferenceData, out: Path) -> list[Path]:
         axes = az.plot_trace(idata, var_names=present, compact=False, figsize=(12, height))
         fig = np.ravel(axes)[0].figure
         fig.suptitle(
-            f"Trace: {group.replace('_', ' ')} (standardized units, SMD; panel titles: follow-up week, outcome)", y=1.0
+            f"Trace: {group.replace('_', ' ')} ({GROUP_UNITS.get(group, '')}; panel titles: follow-up week, outcome)",
+            y=1.0,
         )
         fig.tight_layout()
         path = out / f"trace_{group}.png"

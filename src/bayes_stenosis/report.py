@@ -140,11 +140,14 @@ def prior_rows(manifest: dict, spec_text: str | None, outcomes: list[str], instr
     content = manifest["spec"]["content"]
     comments = spec_comments(spec_text) if spec_text else {}
     prior_set = manifest["prior_set"]
+    # the comments above the prior set's table header and inside the table (e.g. the Bartos citation)
+    table = f"prior_sets.{prior_set}"
+    why_prior = " ".join(v for k, v in comments.items() if k == table or k.startswith(table + "."))
     rows = [
         {
             "name": f"Delta[t] (treatment difference per time, SMD): prior set '{prior_set}'",
             "value": manifest["prior_on_Delta"]["text"],
-            "why": comments.get(f"prior_sets.{prior_set}", ""),
+            "why": why_prior,
         }
     ]
 
