@@ -341,6 +341,27 @@ def log_prob_event(kind: str, lam, crit, nodes, log_weights):
     return pm.math.logsumexp(terms + log_weights, axis=1)
 
 
+EVENT_KIND_CODES = {"inside": 0, "below": 1, "above": 2}
+_FAR = 1e6  # a bound far beyond any test statistic: Phi(-_FAR) = 0 to double precision, finite gradients
+
+
+def log_prob_event_coded(kind_code, lam, crit, nodes, log_weights):
+    r""":func:`log_prob_event` with the event kind per row as data (codes of ``EVENT_KIND_CODES``).
+
+    Every kind is an interval of :math:`T`: inside :math:`(-c, c)`, below :math:`(-\infty, -c)`, above
+    :math:`(c, \infty)` (infinite ends as :math:`\pm 10^6`), so one graph serves every row whatever
+    its kind: :math:`\log E_S[\Phi(hi\,S - \lambda) - \Phi(lo\,S - \lambda)]`.
+    """
+    lam = lam[:, None]
+    code = kind_code[:, None]
+    c_s = crit[:, None] * nodes
+    inside = pt.eq(code, EVENT_KIND_CODES["inside"])
+    upper = pt.switch(pt.eq(code, EVENT_KIND_CODES["above"]), _FAR, pt.switch(inside, c_s, -c_s))
+    lower = pt.switch(pt.eq(code, EVENT_KIND_CODES["below"]), -_FAR, pt.switch(inside, -c_s, c_s))
+    terms = _log_diff_phi(upper - lam, lower - lam)
+    return pm.math.logsumexp(terms + log_weights, axis=1)
+
+
 def threshold_design(inputs: ModelInputs, spec: ModelSpec) -> pd.DataFrame:
     """Per threshold row: the event kind, df, critical value and the SE factor of the test."""
     out = []
@@ -439,6 +460,17 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
     if len(inputs.contrasts):
         coords["contrast_row"] = [int(r) for r in inputs.contrasts["row"]]
     h = spec.hierarchy
+    # "marginalised": where every term that involves the outcome deviations is Gaussian (arm
+    # summaries only), they are integrated out analytically (_add_marginal_arm_summary_terms);
+    # with contrasts, thresholds or patient data present the non-centred form is used.
+    marginalised = (
+        h.change_parameterisation == "marginalised"
+        and n_out > 1
+        and bool(inputs.arm_blocks)
+        and not len(design)
+        and not len(inputs.contrasts)
+        and getattr(inputs, "ipd", None) is None
+    )
 
     with pm.Model(coords=coords) as model:
         # --- latent change in the reference arm and the treatment difference -------------------
@@ -451,21 +483,32 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
                 sigma_change = pm.Gamma("sigma_change", alpha=2.0, beta=2.0 / h.sigma_change_scale)
             else:
                 sigma_change = pm.HalfNormal("sigma_change", h.sigma_change_scale)
-            centred = h.change_parameterisation == "centred"
-            if centred:
+            if marginalised:
+                theta_ref = delta = None  # integrated out; drawn after the arm-summary likelihood
+            elif h.change_parameterisation == "centred":
                 theta_ref = pm.Normal("theta_ref", mu_change[:, None], sigma_change, dims=("time", "outcome"))
             else:
                 z_theta = pm.Normal("z_theta", 0.0, 1.0, dims=("time", "outcome"))
                 theta_ref = mu_change[:, None] + sigma_change * z_theta
             tau = pm.HalfNormal("tau", h.tau_scale)
-            z_delta = pm.Normal("z_delta", 0.0, 1.0, dims=("time", "outcome"))
-            delta = pm.Deterministic("delta", Delta[:, None] + tau * z_delta, dims=("time", "outcome"))
+            if not marginalised:
+                z_delta = pm.Normal("z_delta", 0.0, 1.0, dims=("time", "outcome"))
+                delta = Delta[:, None] + tau * z_delta
         else:
             theta_ref = pt.shape_padright(mu_change)
-            delta = pm.Deterministic("delta", pt.shape_padright(Delta), dims=("time", "outcome"))
-        change = pm.Deterministic("change", pt.stack([theta_ref, theta_ref + delta]), dims=("arm", "time", "outcome"))
-        pm.Deterministic("delta_natural", delta * inputs.scale[None, :], dims=("time", "outcome"))
-        pm.Deterministic("change_natural", change * inputs.scale[None, None, :], dims=("arm", "time", "outcome"))
+            delta = pt.shape_padright(Delta)
+
+        def latent_outputs(theta_ref, delta):
+            delta = pm.Deterministic("delta", delta, dims=("time", "outcome"))
+            change = pm.Deterministic(
+                "change", pt.stack([theta_ref, theta_ref + delta]), dims=("arm", "time", "outcome")
+            )
+            pm.Deterministic("delta_natural", delta * inputs.scale[None, :], dims=("time", "outcome"))
+            pm.Deterministic("change_natural", change * inputs.scale[None, None, :], dims=("arm", "time", "outcome"))
+            return delta, change
+
+        if not marginalised:
+            delta, change = latent_outputs(theta_ref, delta)
 
         # --- baseline-follow-up correlation per outcome ---------------------------------------
         needs_rho = len(design) > 0 or any(np.isnan(b.sd_change).any() for b in inputs.arm_blocks)
@@ -487,7 +530,11 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
         R_time = R_out = None
         if inputs.arm_blocks or len(design) or len(inputs.contrasts) > 1:
             R_time, R_out = _error_correlations(inputs, spec, design)
-        if inputs.arm_blocks:
+        if marginalised:
+            delta, change = latent_outputs(
+                *_add_marginal_arm_summary_terms(inputs, spec, mu_change, Delta, sigma_change, tau, rho, R_time, R_out)
+            )
+        elif inputs.arm_blocks:
             _add_arm_summary_terms(model, inputs, spec, change, rho, R_time, R_out)
         if len(inputs.contrasts):
             _add_contrast_terms(inputs, delta, R_time if len(inputs.contrasts) > 1 else None, R_out)
@@ -565,42 +612,134 @@ def _error_correlations(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFra
     return R_time, R_out
 
 
-def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, rho, R_time, R_out) -> None:
+def _arm_block_error_cov(inputs: ModelInputs, spec: ModelSpec, block: ArmSummaryBlock, rho, R_time, R_out):
+    """Covariance of one arm's mean-change sampling errors, and its observed-means container.
+
+    :math:`D (R_{time} \\otimes R_{outcome}) D` with :math:`D = diag(\\sigma^c_k/\\sqrt{n_k})`; the true
+    change SDs :math:`\\sigma^c_k` are parameters informed by the reported SDs (:func:`_reported_sd`).
+    """
     sd_sigma = spec.scale.sd_log_sigma
+    name = inputs.coords["arm"][block.arm_index]
+    k = len(block.time_index)
+    is_change = ~np.isnan(block.sd_change)
+    sigma_change = pt.zeros(k)
+    n_all = pm.Data(f"n_{name}", block.n)
+    if is_change.any():
+        ic = np.flatnonzero(is_change)
+        sd_c = _reported_sd(f"sd_change_{name}", n_all[ic], block.sd_change[ic], sd_sigma)
+        sigma_change = pt.set_subtensor(sigma_change[ic], sd_c)
+    if (~is_change).any():
+        isc = np.flatnonzero(~is_change)
+        # one baseline SD per outcome of this arm (observed once, at the first cell carrying
+        # it), one follow-up SD per cell
+        outs = block.outcome_index[isc]
+        uniq, inv = np.unique(outs, return_inverse=True)
+        first = np.array([np.flatnonzero(inv == u)[0] for u in range(len(uniq))])
+        nb = pm.Data(f"n_baseline_{name}", block.n_baseline[isc][first])
+        sd_b = _reported_sd(f"sd_baseline_{name}", nb, block.sd_baseline[isc][first], sd_sigma)
+        sd_f = _reported_sd(f"sd_followup_{name}", n_all[isc], block.sd_followup[isc], sd_sigma)
+        sb = sd_b[inv]
+        r = rho[outs]
+        sd_c_scores = pt.sqrt(sb**2 + sd_f**2 - 2 * r * sb * sd_f)
+        sigma_change = pt.set_subtensor(sigma_change[isc], sd_c_scores)
+    se = sigma_change / pt.sqrt(n_all)
+    corr = (
+        R_time[block.time_index[:, None], block.time_index[None, :]]
+        * R_out[block.outcome_index[:, None], block.outcome_index[None, :]]
+    )
+    cov = se[:, None] * corr * se[None, :]
+    observed = pm.Data(f"mean_change_{name}", block.mean_change)
+    return cov, observed
+
+
+def _add_arm_summary_terms(model, inputs: ModelInputs, spec: ModelSpec, change, rho, R_time, R_out) -> None:
     arms = inputs.coords["arm"]
     for block in inputs.arm_blocks:
-        name = arms[block.arm_index]
-        k = len(block.time_index)
-        is_change = ~np.isnan(block.sd_change)
-        sigma_change = pt.zeros(k)
-        n_all = pm.Data(f"n_{name}", block.n)
-        if is_change.any():
-            ic = np.flatnonzero(is_change)
-            sd_c = _reported_sd(f"sd_change_{name}", n_all[ic], block.sd_change[ic], sd_sigma)
-            sigma_change = pt.set_subtensor(sigma_change[ic], sd_c)
-        if (~is_change).any():
-            isc = np.flatnonzero(~is_change)
-            # one baseline SD per outcome of this arm (observed once, at the first cell carrying
-            # it), one follow-up SD per cell
-            outs = block.outcome_index[isc]
-            uniq, inv = np.unique(outs, return_inverse=True)
-            first = np.array([np.flatnonzero(inv == u)[0] for u in range(len(uniq))])
-            nb = pm.Data(f"n_baseline_{name}", block.n_baseline[isc][first])
-            sd_b = _reported_sd(f"sd_baseline_{name}", nb, block.sd_baseline[isc][first], sd_sigma)
-            sd_f = _reported_sd(f"sd_followup_{name}", n_all[isc], block.sd_followup[isc], sd_sigma)
-            sb = sd_b[inv]
-            r = rho[outs]
-            sd_c_scores = pt.sqrt(sb**2 + sd_f**2 - 2 * r * sb * sd_f)
-            sigma_change = pt.set_subtensor(sigma_change[isc], sd_c_scores)
-        se = sigma_change / pt.sqrt(n_all)
-        corr = (
-            R_time[block.time_index[:, None], block.time_index[None, :]]
-            * R_out[block.outcome_index[:, None], block.outcome_index[None, :]]
-        )
-        cov = se[:, None] * corr * se[None, :]
+        cov, observed = _arm_block_error_cov(inputs, spec, block, rho, R_time, R_out)
         mean = change[block.arm_index, block.time_index, block.outcome_index]
-        observed = pm.Data(f"mean_change_{name}", block.mean_change)
-        pm.MvNormal(f"obs_mean_change_{name}", mu=mean, cov=cov, observed=observed)
+        pm.MvNormal(f"obs_mean_change_{arms[block.arm_index]}", mu=mean, cov=cov, observed=observed)
+
+
+def _symmetric(matrix):
+    return (matrix + matrix.T) / 2
+
+
+def _add_marginal_arm_summary_terms(
+    inputs: ModelInputs, spec: ModelSpec, mu_change, Delta, sigma_change, tau, rho, R_time, R_out
+):
+    r"""Arm summaries with the outcome deviations of :math:`\theta_{ref}` and :math:`\delta` integrated out.
+
+    Write the deviations as :math:`x = (z^\theta, z^\delta) \sim N(0, I)` (one pair per cell). Every
+    observed mean change is linear in them: :math:`y = b + A x + e`, with
+    :math:`b_k = \mu_{t_k} + [a_k = new]\,\Delta_{t_k}`, :math:`A = [\sigma_\theta M^\theta,\ \tau M^\delta]`
+    (:math:`M` selects the cell, :math:`M^\delta` only in the new arm) and :math:`e \sim N(0, \Sigma)`,
+    :math:`\Sigma` block-diagonal over arms (:func:`_arm_block_error_cov`). So exactly
+
+    .. math::
+
+        y \sim MVN(b,\ A A^T + \Sigma), \qquad
+        x \mid y \sim N(P^{-1} A^T \Sigma^{-1} (y - b),\ P^{-1}), \quad P = I + A^T \Sigma^{-1} A .
+
+    The likelihood is written per arm as :math:`p(y_{ref})\,p(y_{new} \mid y_{ref})` (same observed
+    nodes as the conditional form), and :math:`x = P^{-1} A^T \Sigma^{-1}(y - b) + L_P^{-T} \varepsilon`
+    with :math:`\varepsilon \sim N(0, I)` (``z_latent``) independent of the data: the sampler sees
+    neither the funnel between :math:`\sigma_\theta` / :math:`\tau` and the deviations nor their
+    posterior correlations, and :math:`\theta`, :math:`\delta` are exact posterior draws. In forward
+    (prior predictive) sampling :math:`y` is the simulated replicate, so :math:`x` is then a draw
+    from its prior, as it must be.
+
+    Returns
+    -------
+    theta_ref, delta
+        (time, outcome) tensors.
+    """
+    n_time, n_out = len(inputs.coords["time"]), len(inputs.coords["outcome"])
+    n_cells = n_time * n_out
+    arms = inputs.coords["arm"]
+    blocks = sorted(inputs.arm_blocks, key=lambda b: b.arm_index)
+    parts = []
+    for block in blocks:
+        cov, observed = _arm_block_error_cov(inputs, spec, block, rho, R_time, R_out)
+        cell = block.time_index * n_out + block.outcome_index
+        select = np.zeros((len(cell), n_cells))
+        select[np.arange(len(cell)), cell] = 1.0
+        is_new = float(block.arm_index == 1)
+        design_matrix = pt.concatenate([sigma_change * select, tau * is_new * select], axis=1)
+        mean = mu_change[block.time_index] + is_new * Delta[block.time_index]
+        parts.append((block, cov, observed, design_matrix, mean))
+
+    # likelihood: the first arm marginally, the second given the first (chain rule)
+    observed_rvs = []
+    first_block, cov0, data0, a0, b0 = parts[0]
+    marg0 = _symmetric(a0 @ a0.T + cov0)
+    obs0 = pm.MvNormal(f"obs_mean_change_{arms[first_block.arm_index]}", mu=b0, cov=marg0, observed=data0)
+    observed_rvs.append(obs0)
+    if len(parts) == 2:
+        block1, cov1, data1, a1, b1 = parts[1]
+        chol0 = pt.linalg.cholesky(marg0)
+        w = pt.linalg.solve_triangular(chol0, a0 @ a1.T, lower=True)  # L0^-1 C01
+        u = pt.linalg.solve_triangular(chol0, obs0 - b0, lower=True)
+        cond_mean = b1 + w.T @ u
+        cond_cov = _symmetric(a1 @ a1.T + cov1 - w.T @ w)
+        obs1 = pm.MvNormal(f"obs_mean_change_{arms[block1.arm_index]}", mu=cond_mean, cov=cond_cov, observed=data1)
+        observed_rvs.append(obs1)
+
+    # exact conditional draw of the deviations given the (observed or replicated) means
+    precision = pt.eye(2 * n_cells)
+    shift = pt.zeros(2 * n_cells)
+    for (_, cov, _, a, b), y in zip(parts, observed_rvs, strict=True):
+        chol = pt.linalg.cholesky(cov)
+        w = pt.linalg.solve_triangular(chol, a, lower=True)
+        r = pt.linalg.solve_triangular(chol, y - b, lower=True)
+        precision = precision + w.T @ w
+        shift = shift + w.T @ r
+    chol_p = pt.linalg.cholesky(_symmetric(precision))
+    post_mean = pt.linalg.solve_triangular(chol_p.T, pt.linalg.solve_triangular(chol_p, shift, lower=True), lower=False)
+    eps = pm.Normal("z_latent", 0.0, 1.0, shape=2 * n_cells)
+    x = post_mean + pt.linalg.solve_triangular(chol_p.T, eps, lower=False)
+    theta_ref = mu_change[:, None] + sigma_change * x[:n_cells].reshape((n_time, n_out))
+    delta = Delta[:, None] + tau * x[n_cells:].reshape((n_time, n_out))
+    return theta_ref, delta
 
 
 def _reported_sd(name: str, n, reported: np.ndarray, log_sigma: float):
@@ -669,23 +808,46 @@ def _add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho,
     nodes = pm.Data("threshold_nodes", nodes)
     log_w = pm.Data("threshold_log_weights", log_w)
     lam = effect / (change_sd_ratio[o_idx] * se_factor)
-    logp = pt.zeros(len(design))
-    for kind in ("inside", "below", "above"):
-        rows = np.flatnonzero((design["kind"] == kind).to_numpy())
-        if len(rows):
-            logp = pt.set_subtensor(logp[rows], log_prob_event(kind, lam[rows], crit[rows], nodes[rows], log_w[rows]))
-    # per-statement log P(event): the likelihood of within-arm statements, and for every statement
-    # the pointwise log-likelihood and the posterior predictive replicate
-    logp = pm.Deterministic("threshold_log_prob", logp, dims="threshold_row")
+    kinds = design["kind"].to_numpy()
+    # event kinds as data (spec thresholds.kinds_as_data): one compiled model serves every design
+    # with the same rows, whichever statements are P<alpha or P>alpha (coverage studies)
+    kind_code = (
+        pm.Data("threshold_kind", np.array([EVENT_KIND_CODES[k] for k in kinds], dtype="int64"))
+        if spec.thresholds.kinds_as_data
+        else None
+    )
+
+    def statement_log_probs(rows):
+        if kind_code is not None:
+            return log_prob_event_coded(kind_code[rows], lam[rows], crit[rows], nodes[rows], log_w[rows])
+        out = pt.zeros(len(rows))
+        for kind in EVENT_KIND_CODES:
+            sub = np.flatnonzero(kinds[rows] == kind)
+            if len(sub):
+                r = rows[sub]
+                out = pt.set_subtensor(out[sub], log_prob_event(kind, lam[r], crit[r], nodes[r], log_w[r]))
+        return out
+
+    # per-statement log P(event) of every statement: the pointwise log-likelihood and the posterior
+    # predictive replicate (a Deterministic, so nutpie evaluates it once per draw, not per gradient)
+    pm.Deterministic("threshold_log_prob", statement_log_probs(np.arange(len(design))), dims="threshold_row")
     between_rows = np.flatnonzero(between)
     within_rows = np.flatnonzero(~between)
     if len(within_rows):
-        pm.Potential("threshold_within_likelihood", logp[within_rows].sum())
+        # the likelihood of within-arm statements: only their rows enter the gradient
+        pm.Potential("threshold_within_likelihood", statement_log_probs(within_rows).sum())
     if len(between_rows):
-        _add_joint_between_term(design.iloc[between_rows], lam[between_rows], crit[between_rows], R_time, R_out)
+        _add_joint_between_term(
+            design.iloc[between_rows],
+            lam[between_rows],
+            crit[between_rows],
+            R_time,
+            R_out,
+            None if kind_code is None else kind_code[between_rows],
+        )
 
 
-def _add_joint_between_term(design: pd.DataFrame, lam, crit, R_time, R_out) -> None:
+def _add_joint_between_term(design: pd.DataFrame, lam, crit, R_time, R_out, kind_code=None) -> None:
     r"""Between-arm statements of different cells jointly, by data augmentation.
 
     The test statistics of different cells are computed on the same patients, so they are
@@ -707,13 +869,18 @@ def _add_joint_between_term(design: pd.DataFrame, lam, crit, R_time, R_out) -> N
         scale = pt.set_subtensor(scale[np.flatnonzero(finite)], pt.sqrt(chi2 / dfs[finite]))
     raw = pm.Flat("threshold_latent", shape=k)
     bound = crit * scale
-    kinds = design["kind"].to_numpy()
+    if kind_code is None:
+        kinds = design["kind"].to_numpy()
+        is_inside, is_below = kinds == "inside", kinds == "below"
+    else:  # event kinds as data (codes of EVENT_KIND_CODES)
+        is_inside = pt.eq(kind_code, EVENT_KIND_CODES["inside"])
+        is_below = pt.eq(kind_code, EVENT_KIND_CODES["below"])
     # u = bound * (2 sigmoid(raw) - 1) = bound * tanh(raw / 2); log-Jacobian in stable form
     inside_u = bound * pt.tanh(raw / 2)
     inside_jac = pt.log(2 * bound) - pt.softplus(-raw) - pt.softplus(raw)
     below_u, above_u = -bound - pt.exp(raw), bound + pt.exp(raw)
-    u = pt.switch(kinds == "inside", inside_u, pt.switch(kinds == "below", below_u, above_u))
-    log_jac = pt.switch(kinds == "inside", inside_jac, raw)
+    u = pt.switch(is_inside, inside_u, pt.switch(is_below, below_u, above_u))
+    log_jac = pt.switch(is_inside, inside_jac, raw)
     t_idx = design["time_index"].to_numpy()
     o_idx = design["outcome_index"].to_numpy()
     corr = R_time[t_idx[:, None], t_idx[None, :]] * R_out[o_idx[:, None], o_idx[None, :]]

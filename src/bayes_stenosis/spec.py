@@ -41,7 +41,9 @@ class Hierarchy(_Closed):
     tau_scale: float = Field(gt=0)
     # "auto": centred outcome deviations of the within-arm change where arm summaries or patient
     # data identify each cell well, non-centred otherwise (thresholds, contrasts).
-    change_parameterisation: Literal["auto", "centred", "noncentred"] = "auto"
+    # "marginalised": outcome deviations integrated out analytically where all their evidence is
+    # Gaussian (arm summaries only), non-centred elsewhere (model._add_marginal_arm_summary_terms).
+    change_parameterisation: Literal["auto", "centred", "noncentred", "marginalised"] = "auto"
 
 
 class Correlation(_Closed):
@@ -76,6 +78,9 @@ class Scale(_Closed):
 class Thresholds(_Closed):
     unknown_split: Literal["equal"] = "equal"
     quadrature_nodes: int = Field(default=16, ge=4, le=64)
+    # the event kind of each statement (P<alpha / P>alpha, direction) as data, not graph structure:
+    # the same probabilities, one compiled model for every replicate of a coverage study
+    kinds_as_data: bool = False
 
 
 class PriorChoice(_Closed):

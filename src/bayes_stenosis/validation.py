@@ -103,6 +103,7 @@ def coverage_study(
     replicates: Sequence[int],
     settings: SamplerSettings,
     prob: float = 0.9,
+    cell_summary: Callable[[object, ModelInputs, Path], dict[tuple, dict]] | None = None,
 ) -> CoverageResult:
     """Fit each replicate's study and record whether the equal-tailed interval covers the truth.
 
@@ -112,6 +113,9 @@ def coverage_study(
         ``seed -> (study folder, true delta_natural array of shape (time, outcome))``.
     replicates
         The seeds, one per simulated trial.
+    cell_summary
+        Optional ``(idata, inputs, folder) -> {(time, outcome): {column: value}}``: extra columns
+        per replicate x cell (e.g. the reported threshold statement and a posterior probability).
     """
     fitter = None
     rows = []
@@ -127,10 +131,12 @@ def coverage_study(
         upper = draws.quantile(hi_q, dim=("chain", "draw")).values
         max_rhat = float(np.nanmax(rhat(idata, var_names=["delta"])["delta"].values))
         divergences = int(idata.sample_stats["diverging"].sum())
+        extra = cell_summary(idata, inputs, folder) if cell_summary is not None else {}
         for i, t in enumerate(inputs.coords["time"]):
             for j, o in enumerate(inputs.coords["outcome"]):
                 rows.append(
-                    {
+                    extra.get((t, o), {})
+                    | {
                         "seed": int(seed),
                         "time": t,
                         "outcome": o,
