@@ -21,6 +21,7 @@ from bayes_stenosis.diagnostics import decision_probability_table, parameter_tab
 from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
+from bayes_stenosis.model_ipd import missing_text
 from bayes_stenosis.outputs import (
     atomic_run_folder,
     command_line,
@@ -157,6 +158,8 @@ def fit(
 
         write_run_inputs(tmp, loaded, resolve_spec(spec), inputs)
         usable.to_csv(tmp / "evidence.csv", index=False)
+        if inputs.ipd is not None:  # missing follow-up values per arm x time x outcome (model_ipd.py)
+            inputs.ipd.missing.to_csv(tmp / "missing_ipd.csv", index=False)
         write_results(tmp, results)
         # the published tests recomputed from the entered data (reproduce.py; cheap): the report
         # includes RUN/reproduce.csv when present
@@ -214,6 +217,7 @@ def fit(
                 "thresholds": v.thresholds,
             },
             "evidence_by_cell": usable.to_dict("records"),
+            "ipd_missing": None if inputs.ipd is None else missing_text(inputs.ipd.missing),
             "timings_seconds": timings,
         }
         write_json(tmp / "manifest.json", manifest)

@@ -63,6 +63,7 @@ from pymc.distributions.dist_math import normal_lcdf
 from scipy import special, stats
 
 from bayes_stenosis.errors import InputError
+from bayes_stenosis.model_ipd import IPDInputs, add_ipd_terms, ipd_scale, prepare_ipd_inputs
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior
 from bayes_stenosis.study import Study, contrast_standard_errors
 
@@ -105,6 +106,7 @@ class ModelInputs:
     arm_blocks: list[ArmSummaryBlock]
     contrasts: pd.DataFrame
     thresholds: pd.DataFrame
+    ipd: IPDInputs | None = None  # patient-level data (model_ipd.py)
 
 
 def _study_file(study: Study) -> str:
@@ -121,12 +123,7 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
     """
     outcomes, times, arms = study.outcomes, study.times, study.arms
     cells = study.evidence_by_cell()
-    if (cells.evidence == "ipd").any():
-        raise InputError(
-            study.folder / "ipd.csv",
-            "patient-level data are validated but not yet modelled in this version (issue: IPD likelihood); "
-            "fit arm summaries of these patients instead",
-        )
+    ipd_scales = ipd_scale(study) if len(study.evidence["ipd"]) else {}
     usable = study.usable_arm_summaries()
     baseline = study.meta.times.baseline
 
@@ -134,7 +131,10 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
     scale, scale_source = [], []
     for o in outcomes:
         base = usable[(usable.outcome == o) & (usable.kind == "score") & (usable.time == baseline)]
-        if set(base.arm) == set(arms):
+        if o in ipd_scales:
+            scale.append(ipd_scales[o][0])
+            scale_source.append("pooled baseline SD from ipd.csv")
+        elif set(base.arm) == set(arms):
             dof = (base.n - 1).to_numpy()
             pooled = math.sqrt(float(np.sum(dof * base.sd.to_numpy() ** 2) / np.sum(dof)))
             scale.append(pooled)
@@ -269,6 +269,7 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
         arm_blocks=blocks,
         contrasts=contrasts.reset_index(drop=True),
         thresholds=thr.reset_index(drop=True),
+        ipd=prepare_ipd_inputs(study, outcomes, times, arms),
     )
 
 
@@ -540,6 +541,14 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
             _add_contrast_terms(inputs, delta, R_time if len(inputs.contrasts) > 1 else None, R_out)
         if len(design):
             _add_threshold_terms(inputs, spec, design, delta, change, rho, R_time, R_out)
+        if inputs.ipd is not None:
+            add_ipd_terms(
+                inputs.ipd,
+                spec.ipd,
+                change,
+                eta=spec.correlation.outcome_lkj_eta,
+                sd_log_sigma=spec.scale.sd_log_sigma,
+            )
     return model
 
 

@@ -248,6 +248,8 @@ class ModelSpec(_Closed):
     decision: Decision
     sampler: Sampler
     diagnostics: Diagnostics
+    # the patient-level term (defaults documented in class IPD and models/default.toml)
+    ipd: IPD = IPD()
     # optional: only ``bayes-stenosis sensitivity`` reads it (and refuses a spec without it)
     sensitivity: Sensitivity | None = None
 

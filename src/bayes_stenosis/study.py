@@ -631,6 +631,8 @@ def _check_rows(path: Path, level: str, df: pd.DataFrame, meta: StudyFile) -> No
         elif level == "threshold":
             _check_threshold_row(path, rec)
     _check_duplicates(path, level, df)
+    if level == "ipd":
+        _check_ipd_patients(path, df, meta.times.baseline)
 
 
 def _check_value_in_scale(path, row, name, value, lo, hi) -> None:
@@ -802,6 +804,40 @@ def _check_duplicates(path: Path, level: str, df: pd.DataFrame) -> None:
             rec = df[df.patient == patient].iloc[1]
             raise InputError(path, f"patient {patient!r} appears in two arms", row=int(rec["row"]), field="arm")
 
+
+
+def _check_ipd_patients(path: Path, df: pd.DataFrame, baseline_time: float) -> None:
+    """The IPD model conditions on each patient's baseline and compares the two arms' patients:
+    every patient needs a baseline value for each outcome it has rows for, and each outcome needs
+    patients in both arms. Follow-up values may be missing (empty value or no row)."""
+    if not len(df):
+        return
+    is_base = df["time"] == baseline_time
+    has_base = df[is_base & df["value"].notna()].set_index(["patient", "outcome"]).index
+    keys = pd.MultiIndex.from_frame(df[["patient", "outcome"]])
+    lacking = ~keys.isin(has_base)
+    if lacking.any():
+        rec = df[lacking].iloc[0]
+        what = "an empty baseline value" if bool(is_base[lacking].iloc[0]) else "no baseline row"
+        raise InputError(
+            path,
+            f"patient {rec['patient']!r} has {what} for outcome {rec['outcome']}: the IPD model conditions "
+            "on every patient's baseline (only follow-up values may be missing)",
+            row=int(rec["row"]),
+            field="value",
+        )
+    arms_per_outcome = df.groupby("outcome", sort=False)["arm"].nunique()
+    one_arm = arms_per_outcome[arms_per_outcome < 2]
+    if len(one_arm):
+        outcome = one_arm.index[0]
+        rec = df[df["outcome"] == outcome].iloc[0]
+        raise InputError(
+            path,
+            f"outcome {outcome} has patients in one arm only: the IPD model needs both arms' patients for an "
+            "outcome (give the other arm's patients, or this arm's data as arm summaries instead)",
+            row=int(rec["row"]),
+            field="arm",
+        )
 
 def _check_cross_file(study: Study) -> None:
     """Refuse double counting: a follow-up cell takes its between-arm evidence from one level."""

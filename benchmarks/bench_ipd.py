@@ -1,0 +1,239 @@
+"""IPD scaling benchmark: the package's IPD model vs a plain PyMC script, at 400 / 2,000 / 10,000 patients.
+
+Each (runner, size) is a fresh process run under ``/usr/bin/time -v`` (whole-process wall time and peak
+RSS); the worker reports its own phase timings. Both runners fit the same simulated trial (4 outcomes,
+baseline + 2 follow-ups, equal arms, SIMULATED data, seed 2026) and write the posterior to NetCDF.
+
+* ``package``: ``simulate -> write ipd.csv -> load_study -> prepare_inputs -> build_model`` (patient effects
+  integrated out, one MVN per missingness pattern), nutpie compile once, ``nutpie.sample`` 4 chains x
+  (1000 tune + 1000 draws), posterior to NetCDF. (``bayes-stenosis fit`` adds prior/posterior predictive
+  and pointwise log-likelihood, whose size grows with patients x draws; not timed here.)
+* ``latent``: the same package model with ``patient_effects = "latent"`` (N x 4 sampled effects), nutpie.
+* ``plain``: a plain PyMC script of the ANCOVA random-effects model with N x 4 latent patient effects,
+  ``pm.sample()`` defaults (PyMC NUTS, C backend; chains = max(2, cores)), ``idata.to_netcdf``.
+
+Usage::
+
+    python benchmarks/bench_ipd.py --sizes 400,2000,10000 --runners package,plain [--timeout 1500]
+
+prints a markdown table (and writes it with the raw JSON to ``--out``). The machine may be shared:
+``uptime`` is recorded before and after every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SEED = 2026
+HERE = Path(__file__).resolve()
+
+
+def _truth(n_total: int):
+    import dataclasses
+
+    from bayes_stenosis import simulate as sim
+
+    base = sim.default_truth(n_per_arm=(n_total // 2, n_total - n_total // 2), delta=0.0)
+    wide = tuple(dataclasses.replace(o, scale_min=-1000.0, scale_max=1000.0) for o in base.outcomes)
+    return dataclasses.replace(base, outcomes=wide)
+
+
+def _ess(idata, names):
+    import arviz as az
+
+    ess = az.ess(idata, var_names=names)
+    return float(min(float(ess[v].min()) for v in ess.data_vars))
+
+
+def worker_package(n_total: int, folder: Path, latent: bool) -> dict:
+    t0 = time.perf_counter()
+    import nutpie
+
+    from bayes_stenosis import simulate as sim
+    from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
+    from bayes_stenosis.spec import load_spec
+    from bayes_stenosis.study import load_study
+
+    out = {"import_s": time.perf_counter() - t0}
+    t = time.perf_counter()
+    truth = _truth(n_total)
+    patients = sim.simulate_patients(truth, seed=SEED)
+    study_folder = sim.write_study(folder / "study", truth, patients, levels=["ipd"], seed=SEED)
+    out["simulate_write_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    spec, _ = load_spec()
+    if latent:
+        spec = spec.model_copy(
+            update={"ipd": spec.ipd.model_copy(update={"patient_effects": "latent", "residual_correlation": "none"})}
+        )
+    inputs = prepare_inputs(load_study(study_folder), spec)
+    out["load_prepare_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model = build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs))
+    out["build_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model)
+    out["compile_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    idata = nutpie.sample(compiled, chains=4, draws=1000, tune=1000, seed=SEED, progress_bar=False, cores=2)
+    out["sampling_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    idata.to_netcdf(str(folder / "posterior.nc"))
+    out["netcdf_s"] = time.perf_counter() - t
+    out["netcdf_mb"] = (folder / "posterior.nc").stat().st_size / 1e6
+    out["min_ess_bulk_delta"] = _ess(idata, ["delta"])
+    out["divergences"] = int(idata.sample_stats["diverging"].sum())
+    out["free_parameters"] = int(sum(v.size for v in model.initial_point().values()))
+    return out
+
+
+def worker_plain(n_total: int, folder: Path) -> dict:
+    """The plain-PyMC comparison: a textbook ANCOVA random-effects model, latent patient effects."""
+    t0 = time.perf_counter()
+    import pymc as pm
+
+    from bayes_stenosis import simulate as sim
+
+    out = {"import_s": time.perf_counter() - t0}
+    t = time.perf_counter()
+    truth = _truth(n_total)
+    patients = sim.simulate_patients(truth, seed=SEED)
+    wide = patients.pivot_table(index=["arm", "patient"], columns=["time", "outcome"], values="value")
+    names = truth.outcome_names
+    values = wide.reindex(columns=[(t, o) for t in truth.times for o in names]).to_numpy()
+    n, n_o, n_t = len(values), len(names), len(truth.follow_up)
+    values = values.reshape(n, n_t + 1, n_o)
+    arm = (wide.index.get_level_values("arm") == sim.NEW_ARM).astype(int)
+    sd = values[:, 0].std(axis=0, ddof=1)
+    centre = values[:, 0].mean(axis=0)
+    x = (values - centre) / sd
+    out["simulate_write_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with pm.Model() as model:
+        mu_b = pm.Normal("mu_b", 0, 1, shape=n_o)
+        chol_b, _, _ = pm.LKJCholeskyCov("chol_b", eta=2, n=n_o, sd_dist=pm.HalfNormal.dist(1, shape=n_o))
+        pm.MvNormal("baseline", mu_b, chol=chol_b, observed=x[:, 0])
+        alpha = pm.Normal("alpha", 0, 2, shape=(2, n_t, n_o))
+        beta = pm.Normal("beta", 0.5, 0.5, shape=(n_t, n_o))
+        chol_u, _, _ = pm.LKJCholeskyCov("chol_u", eta=2, n=n_o, sd_dist=pm.HalfNormal.dist(1, shape=n_o))
+        z = pm.Normal("z", 0, 1, shape=(n, n_o))
+        u = z @ chol_u.T
+        sigma = pm.HalfNormal("sigma", 1, shape=n_o)
+        mean = mu_b + alpha[arm] + beta * (x[:, :1] - mu_b) + u[:, None, :]
+        pm.Normal("follow_up", mean, sigma, observed=x[:, 1:])
+        pm.Deterministic("delta", alpha[1] - alpha[0])
+    out["build_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with model:
+        idata = pm.sample(random_seed=SEED, progressbar=False, compute_convergence_checks=False)
+    out["pm_sample_call_s"] = time.perf_counter() - t
+    out["sampling_s"] = float(idata.sample_stats.attrs.get("sampling_time", float("nan")))
+    t = time.perf_counter()
+    idata.to_netcdf(str(folder / "posterior.nc"))
+    out["netcdf_s"] = time.perf_counter() - t
+    out["netcdf_mb"] = (folder / "posterior.nc").stat().st_size / 1e6
+    out["min_ess_bulk_delta"] = _ess(idata, ["delta"])
+    out["divergences"] = int(idata.sample_stats["diverging"].sum())
+    out["chains"] = int(idata.posterior.sizes["chain"])
+    return out
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def run_one(runner: str, n_total: int, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"bench_ipd_{runner}_{n_total}_") as tmp:
+        result_file = Path(tmp) / "result.json"
+        cmd = ["/usr/bin/time", "-v", sys.executable, str(HERE), "--worker", runner, "--n", str(n_total), "--tmp", tmp]
+        before = _uptime()
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
+            stderr = proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            status, stderr = f"timeout after {timeout:g} s", (exc.stderr or b"").decode() if exc.stderr else ""
+        wall = time.perf_counter() - start
+        rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+        row = {
+            "runner": runner,
+            "patients": n_total,
+            "status": status,
+            "whole_process_s": wall,
+            "peak_rss_mb": int(rss.group(1)) / 1024 if rss else None,
+            "uptime_before": before,
+            "uptime_after": _uptime(),
+        }
+        if result_file.exists():
+            row.update(json.loads(result_file.read_text()))
+        elif status != "ok" or "Traceback" in stderr:
+            row["error_tail"] = stderr[-800:]
+        return row
+
+
+def table(rows: list[dict]) -> str:
+    head = (
+        "| runner | patients | status | whole process s | sampling s | compile s | build s | NetCDF s | "
+        "peak RSS MB | min bulk ESS (delta) | divergences | load (1-min, before/after) |"
+    )
+    lines = [head, "|" + "---|" * 12]
+
+    def f(v, fmt="{:.1f}"):
+        return "-" if v is None or v != v else fmt.format(v)
+
+    for r in rows:
+        load = "/".join(re.findall(r"load average: ([\d.]+)", r["uptime_before"] + " " + r["uptime_after"]))
+        lines.append(
+            f"| {r['runner']} | {r['patients']:,} | {r['status']} | {f(r['whole_process_s'])} | "
+            f"{f(r.get('sampling_s'))} | {f(r.get('compile_s'))} | {f(r.get('build_s'), '{:.2f}')} | "
+            f"{f(r.get('netcdf_s'), '{:.2f}')} | {f(r.get('peak_rss_mb'), '{:.0f}')} | "
+            f"{f(r.get('min_ess_bulk_delta'), '{:.0f}')} | {r.get('divergences', '-')} | {load} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="400,2000,10000")
+    parser.add_argument("--runners", default="package,plain")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--out", default="benchmarks/results/ipd")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        folder = Path(args.tmp)
+        if args.worker == "plain":
+            result = worker_plain(args.n, folder)
+        else:
+            result = worker_package(args.n, folder, latent=args.worker == "latent")
+        (folder / "result.json").write_text(json.dumps(result))
+        return
+    rows = []
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for n_total in [int(s) for s in args.sizes.split(",")]:
+        for runner in args.runners.split(","):
+            rows.append(run_one(runner, n_total, args.timeout))
+            print(json.dumps(rows[-1]), flush=True)
+            (out / "bench_ipd.json").write_text(json.dumps(rows, indent=2))
+    text = table(rows)
+    (out / "bench_ipd.md").write_text(
+        f"Command: python benchmarks/bench_ipd.py --sizes {args.sizes} --runners {args.runners}\n"
+        f"Environment: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}\n\n{text}\n"
+    )
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,333 @@
+"""The patient-level (``ipd``) term: structure, the marginal likelihood against a hand computation, mixed
+evidence, bad input, and (slow) agreement with the arm-summary model, coverage and missing data.
+
+Simulated patients come from :mod:`bayes_stenosis.simulate`, whose generative model is exactly the IPD
+model's (baseline MVN; follow-up = mean + rho (baseline - mean) + patient effect + same-visit residual,
+see the simulate docstring): so interval coverage with truths from the prior tests the implementation,
+not a modelling approximation. The outcomes get a very wide scale range so no score is clipped (clipping
+would bias the truth; ipd.csv refuses scores outside the range).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from bayes_stenosis import simulate as sim
+from bayes_stenosis.cli import app
+from bayes_stenosis.errors import InputError
+from bayes_stenosis.inference import SamplerSettings
+from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
+from bayes_stenosis.model_ipd import missing_text
+from bayes_stenosis.spec import load_spec
+from bayes_stenosis.study import load_study
+from bayes_stenosis.validation import CompiledFitter, binomial_interval, draw_truths_from_prior
+
+WIDE = {"scale_min": -1000, "scale_max": 1000}
+OUTCOMES = (
+    sim.OutcomeTruth("ODI", "other", baseline_mean=45, sd=16, rho=0.6, margin=10, **WIDE),
+    sim.OutcomeTruth("RMDQ", "other", baseline_mean=14, sd=5, rho=0.5, margin=5, **WIDE),
+)
+CORR = np.array([[1.0, 0.6], [0.6, 1.0]])
+SMALL = SamplerSettings(name="nutpie", chains=2, draws=500, tune=500, target_accept=0.95, seed=0)
+
+
+def _truth(n=20, dropout=0.0, **kw):
+    return sim.default_truth(outcomes=OUTCOMES, outcome_corr=CORR, n_per_arm=(n, n), dropout=dropout, **kw)
+
+
+def _ipd_folder(folder: Path, truth, seed: int) -> Path:
+    patients = sim.simulate_patients(truth, seed=seed)
+    return sim.write_study(folder, truth, patients, levels=["ipd"], seed=seed, overwrite=True)
+
+
+def _model(folder, spec=None, prior_set="weakly_informative"):
+    spec = spec or load_spec()[0]
+    inputs = prepare_inputs(load_study(folder), spec)
+    return build_model(inputs, spec, resolve_prior(spec, prior_set, inputs)), inputs
+
+
+def _spec(**ipd):
+    spec, _ = load_spec()
+    return spec.model_copy(update={"ipd": spec.ipd.model_copy(update=ipd)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure (fast)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_structure_dims_finite_logp_and_data_unchanged(tmp_path):
+    folder = _ipd_folder(tmp_path / "s", _truth(n=15, dropout=0.2), seed=5)
+    study = load_study(folder)
+    before = study.evidence["ipd"].copy()
+    spec, _ = load_spec()
+    inputs = prepare_inputs(study, spec)
+    model = build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs))
+    pd.testing.assert_frame_equal(study.evidence["ipd"], before)  # the caller's data are not changed
+    assert model.named_vars_to_dims["delta"] == ("time", "outcome")
+    assert model.named_vars_to_dims["delta_natural"] == ("time", "outcome")
+    assert model.named_vars_to_dims["ipd_slope"] == ("ipd_time", "ipd_outcome")
+    assert model.named_vars_to_dims["obs_ipd_baseline"] == ("ipd_patient", "ipd_outcome")
+    followups = [v.name for v in model.observed_RVs if v.name.startswith("obs_ipd_followup_")]
+    assert len(followups) >= 2  # complete patients and at least one missingness pattern
+    point = model.initial_point()
+    assert np.isfinite(model.compile_logp()(point))
+    grad = model.compile_dlogp()(point)
+    assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+    assert (inputs.evidence_by_cell.evidence == "ipd").all()
+    assert inputs.scale_source == ["pooled baseline SD from ipd.csv"] * 2
+
+
+def test_missing_counts_per_arm_and_time(tmp_path):
+    truth = _truth(n=30, dropout=0.2)
+    patients = sim.simulate_patients(truth, seed=9)
+    folder = sim.write_study(tmp_path / "m", truth, patients, levels=["ipd"], seed=9)
+    _, inputs = _model(folder)
+    table = inputs.ipd.missing
+    follow = patients[patients.time > 0]
+    expected = follow.value.isna().groupby([follow.arm, follow.time, follow.outcome]).sum()
+    got = table.set_index(["arm", "time", "outcome"])["missing"]
+    for key, value in expected.items():
+        assert got[key] == value
+    assert table["missing"].sum() > 0
+    assert (table["observed"] + table["missing"] == 30).all()
+    line = missing_text(table)
+    per_arm_time = table.groupby(["arm", "time"])["missing"].sum()
+    assert f"new_arm t=8: {per_arm_time[('new_arm', 8.0)]} of 60" in line
+
+
+def test_marginal_likelihood_matches_hand_computed_mvn(tmp_path):
+    """The per-pattern marginal equals scipy's MVN density of the observed follow-ups, computed by hand
+    from V = J (x) Sigma_u + I (x) Sigma_e restricted to each patient's observed cells, plus the
+    baseline MVN: a check of the marginalisation and the missing-data handling."""
+    folder = _ipd_folder(tmp_path / "h", _truth(n=12, dropout=0.3), seed=2)
+    model, inputs = _model(folder)
+    ipd = inputs.ipd
+    rng = np.random.default_rng(0)
+    point = {k: v + rng.normal(0, 0.3, size=np.shape(v)) for k, v in model.initial_point().items()}
+    names = ["ipd_baseline_mean", "change", "ipd_slope", "ipd_baseline_sd", "ipd_baseline_corr"]
+    names += ["ipd_patient_sd", "ipd_patient_corr", "ipd_residual_sd", "ipd_residual_corr"]
+    values = dict(
+        zip(
+            names,
+            model.compile_fn(
+                model.replace_rvs_by_values([model[n] for n in names]),  # values at the point, not random draws
+                inputs=model.value_vars,
+                on_unused_input="ignore",
+            )(point),
+            strict=True,
+        )
+    )
+    obs_vars = [v for v in model.observed_RVs if v.name.startswith("obs_ipd")]
+    got = model.compile_fn(model.logp(vars=obs_vars, sum=True), inputs=model.value_vars, on_unused_input="ignore")(
+        point
+    )
+
+    def cov(sd, corr):
+        return np.outer(sd, sd) * corr
+
+    mu_b = values["ipd_baseline_mean"]
+    cov_b = cov(values["ipd_baseline_sd"], values["ipd_baseline_corr"])
+    cov_u = cov(values["ipd_patient_sd"], values["ipd_patient_corr"])
+    cov_e = cov(values["ipd_residual_sd"], values["ipd_residual_corr"])
+    n, n_t, n_o = ipd.followup.shape
+    full = np.kron(np.ones((n_t, n_t)), cov_u) + np.kron(np.eye(n_t), cov_e)
+    expected = stats.multivariate_normal(mu_b, cov_b).logpdf(ipd.baseline).sum()
+    change = values["change"][:, ipd.time_index][:, :, ipd.outcome_index]
+    for i in range(n):
+        mean = mu_b + change[ipd.arm_index[i]] + values["ipd_slope"] * (ipd.baseline[i] - mu_b)
+        y = ipd.followup[i].reshape(-1)
+        seen = ~np.isnan(y)
+        if seen.any():
+            expected += stats.multivariate_normal(mean.reshape(-1)[seen], full[np.ix_(seen, seen)]).logpdf(y[seen])
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_mixed_evidence_each_cell_once(tmp_path):
+    """IPD for ODI, arm summaries (of other patients' summaries) for RMDQ: each cell uses one level and the
+    model carries both terms; IPD plus arm summaries for the same arm and outcome are refused."""
+    truth = _truth(n=20)
+    patients = sim.simulate_patients(truth, seed=4)
+    folder = sim.write_study(tmp_path / "mix", truth, patients, levels=["ipd"], seed=4)
+    ipd = pd.read_csv(folder / "ipd.csv", keep_default_na=False)
+    ipd[ipd.outcome == "ODI"].to_csv(folder / "ipd.csv", index=False)
+    summaries = sim.summarise_arms(patients, truth, kind="change", seed=4)
+    summaries[summaries.outcome == "RMDQ"].to_csv(folder / "arm_summaries.csv", index=False)
+    model, inputs = _model(folder)
+    cells = inputs.evidence_by_cell.set_index("outcome")["evidence"]
+    assert set(cells["ODI"]) == {"ipd"} and set(cells["RMDQ"]) == {"arm_summary"}
+    assert inputs.ipd.outcomes == ["ODI"]
+    assert {"obs_ipd_baseline", "obs_mean_change_new_arm"} <= set(model.named_vars)
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    # the same patients twice (IPD and arm summaries of ODI): refused
+    summaries.to_csv(folder / "arm_summaries.csv", index=False)
+    with pytest.raises(InputError, match="two evidence levels"):
+        load_study(folder)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda df: df.assign(value=np.where((df.patient == "ref_002") & (df.time == 0), "", df.value)), "baseline"),
+        (lambda df: df[~((df.patient == "new_003") & (df.time == 0))], "no baseline row"),
+        (lambda df: df[~((df.outcome == "RMDQ") & (df.arm == "new_arm"))], "one arm only"),
+    ],
+    ids=["empty baseline", "absent baseline", "outcome in one arm"],
+)
+def test_bad_ipd_inputs_one_line_errors(tmp_path, edit, message):
+    folder = _ipd_folder(tmp_path / "bad", _truth(n=5), seed=1)
+    df = pd.read_csv(folder / "ipd.csv", keep_default_na=False, dtype=str)
+    df["time"] = df["time"].astype(float)
+    edit(df).to_csv(folder / "ipd.csv", index=False)
+    result = CliRunner().invoke(app, ["data", "validate", str(folder)])
+    assert result.exit_code == 2
+    text = result.output.strip()
+    assert len(text.splitlines()) == 1 and "ipd.csv" in text and message in text and "row" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow: agreement, coverage, missing data
+# ---------------------------------------------------------------------------------------------
+
+
+def _posterior(fitter, model, seed):
+    idata = fitter.fit(model, seed=seed)
+    draws = idata.posterior["delta"]
+    return draws.mean(("chain", "draw")).values, draws.std(("chain", "draw")).values, idata
+
+
+AGREE_SEEDS = (11, 12, 13)
+
+
+@pytest.mark.slow
+def test_agreement_with_the_arm_summary_model(tmp_path):
+    """IPD model vs the arm-summary model fitted to the same patients' change summaries.
+
+    Why the change-score form: the ANCOVA estimate of delta has variance factor (1 - rho^2) against
+    2 (1 - rho) for the change score (equal SDs): ANCOVA is strictly more efficient for every rho < 1
+    (at rho = 0.5: 0.75 vs 1, SDs 13 % apart), and the arm-summary model only sees mean changes and
+    their SDs. So the like-for-like comparison is the IPD model's change-score form
+    (``baseline_adjustment = "change"``, slope fixed at 1: the same information the summaries carry),
+    which must agree in every delta's posterior mean (within 0.15 posterior SD) and SD (within 20 %).
+    The simulation makes the arm-summary model's error-correlation structure exact: equal rho (0.5)
+    and an exchangeable outcome correlation (0.55) give a change covariance R_time (x) R_outcome with
+    r_time = ((1 - rho) + time_corr (1 + rho)) / 2 = 0.59 at time_corr 0.45, both at their prior
+    means. The ANCOVA form is then checked against its closed-form efficiency gain: the SD ratio
+    ANCOVA / change-score averages sqrt((1 + rho) / 2) = 0.866 (within 0.06, a few % of MC and
+    shrinkage noise).
+    """
+    outcomes = tuple(dataclasses.replace(o, rho=0.5) for o in OUTCOMES)
+    corr = np.array([[1.0, 0.55], [0.55, 1.0]])
+    truth = sim.default_truth(
+        outcomes=outcomes, outcome_corr=corr, n_per_arm=(80, 80), time_corr=0.45, delta=np.array([1.0, 0.5])
+    )
+    settings = dataclasses.replace(SMALL, draws=1000, tune=1000)
+    change_spec, ancova_spec = _spec(baseline_adjustment="change"), _spec()
+    fitters, rows, ratios = {}, [], []
+    for seed in AGREE_SEEDS:
+        patients = sim.simulate_patients(truth, seed=seed)
+        ipd_folder = sim.write_study(tmp_path / f"i{seed}", truth, patients, levels=["ipd"], seed=seed)
+        arm_folder = sim.write_study(tmp_path / f"a{seed}", truth, patients, levels=["arm_summary_change"], seed=seed)
+        fits = {}
+        for key, folder, spec in (
+            ("ipd_change", ipd_folder, change_spec),
+            ("arm", arm_folder, change_spec),
+            ("ipd_ancova", ipd_folder, ancova_spec),
+        ):
+            model, _ = _model(folder, spec)
+            if key not in fitters:
+                fitters[key] = CompiledFitter(model, settings)
+            fits[key] = _posterior(fitters[key], model, seed)[:2]
+        (m_i, s_i), (m_a, s_a), (_, s_anc) = fits["ipd_change"], fits["arm"], fits["ipd_ancova"]
+        z = (m_i - m_a) / s_a
+        ratio = s_i / s_a
+        rows.append((seed, np.abs(z).max(), np.abs(ratio - 1).max()))
+        ratios.append(s_anc / s_i)
+        print(
+            f"\nseed {seed}: max |mean diff|/SD {np.abs(z).max():.3f}, SD ratio IPD/arm "
+            f"{ratio.min():.3f}-{ratio.max():.3f}, ANCOVA/change SD ratio {np.mean(s_anc / s_i):.3f}"
+        )
+        assert np.all(np.abs(z) < 0.15), (seed, z)
+        assert np.all(np.abs(ratio - 1) < 0.20), (seed, ratio)
+    assert abs(np.mean(ratios) - math.sqrt(1.5 / 2)) < 0.06, np.mean(ratios)
+
+
+def _coverage(tmp_path, dropout: float, replicates: int, seed: int = 2026, prob: float = 0.9):
+    """Fit ``replicates`` simulated IPD trials with truths (change, delta) drawn from the model's prior;
+    one compiled model per design (the data names and pattern set), refitted with ``with_data``."""
+    spec, _ = load_spec()
+    base = _truth(n=20, dropout=dropout)
+    template = _ipd_folder(tmp_path / "template", base, seed)
+    model, _ = _model(template, spec)
+    prior = draw_truths_from_prior(model, replicates, seed=seed)
+    fitters, rows, missing = {}, [], []
+    lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
+    for k in range(replicates):
+        truth = dataclasses.replace(
+            base, change_reference=prior["change_natural"][k, 0], delta=prior["delta_natural"][k]
+        )
+        folder = _ipd_folder(tmp_path / f"rep{k}", truth, seed + 1 + k)
+        model, inputs = _model(folder, spec)
+        key = tuple(sorted(v.name for v in model.data_vars))
+        if key not in fitters:
+            fitters[key] = CompiledFitter(model, SMALL)
+        idata = fitters[key].fit(model, seed=seed + k)
+        draws = idata.posterior["delta_natural"]
+        lower = draws.quantile(lo_q, dim=("chain", "draw")).values
+        upper = draws.quantile(hi_q, dim=("chain", "draw")).values
+        inside = (lower <= truth.delta) & (truth.delta <= upper)
+        rows.append(inside.ravel())
+        missing.append(int(inputs.ipd.missing["missing"].sum()))
+    covered = np.concatenate(rows)
+    hits, cells = int(covered.sum()), len(covered)
+    return hits, cells, len(fitters), missing
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dropout", [0.0, 0.2], ids=["complete", "20% missing"])
+def test_coverage_with_truths_from_the_prior(tmp_path, dropout):
+    """90 % intervals of delta cover the prior-drawn truth at the nominal rate over 100 simulated IPD
+    trials (4 cells each): the count lies in the central 99 % of Binomial(400, 0.9). With 20 % of
+    follow-up visits missing at random the same holds, and the missing counts are the simulated ones."""
+    replicates = 100
+    hits, cells, compiled, missing = _coverage(tmp_path, dropout, replicates)
+    lo, hi = binomial_interval(hits, cells)
+    band = stats.binom.ppf([0.005, 0.995], cells, 0.9)
+    print(
+        f"\ndropout {dropout}: 90% coverage {hits}/{cells} = {hits / cells:.3f} "
+        f"(95% Clopper-Pearson {lo:.3f}-{hi:.3f}); compiled designs {compiled}; "
+        f"missing values per trial mean {np.mean(missing):.1f} of {2 * 20 * 2 * 2}"
+    )
+    assert band[0] <= hits <= band[1]
+    if dropout:
+        # visits missed ~ Binomial(80, 0.2) per trial, 2 values each: mean 32, SD 7.2; mean of 100 trials SD 0.72
+        assert abs(np.mean(missing) - 32) < 4 * 0.72
+    else:
+        assert max(missing) == 0
+
+
+@pytest.mark.slow
+def test_fit_reports_missing_values(tmp_path):
+    """``fit`` on an IPD study writes missing_ipd.csv (per arm x time x outcome) and the manifest line."""
+    import json
+
+    from bayes_stenosis.api import fit
+
+    folder = _ipd_folder(tmp_path / "f", _truth(n=15, dropout=0.2), seed=8)
+    result = fit(folder, seed=1, chains=2, draws=200, tune=200, out=tmp_path / "out", progress=False, plots=False)
+    table = pd.read_csv(result.folder / "missing_ipd.csv")
+    patients = sim.simulate_patients(_truth(n=15, dropout=0.2), seed=8)
+    follow = patients[patients.time > 0]
+    assert table["missing"].sum() == follow.value.isna().sum() > 0
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    assert manifest["ipd_missing"].startswith("missing IPD follow-up values")
+    evidence = pd.read_csv(result.folder / "evidence.csv")
+    assert (evidence.evidence == "ipd").all()
