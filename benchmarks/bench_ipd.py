@@ -150,14 +150,17 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def run_one(runner: str, n_total: int, timeout: float) -> dict:
+def run_one(runner: str, n_total: int, timeout: float, blas_threads: int | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench_ipd_{runner}_{n_total}_") as tmp:
         result_file = Path(tmp) / "result.json"
         cmd = ["/usr/bin/time", "-v", sys.executable, str(HERE), "--worker", runner, "--n", str(n_total), "--tmp", tmp]
         before = _uptime()
         start = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            env = dict(os.environ)
+            if blas_threads:  # small-matrix LAPACK calls are far slower with threaded OpenBLAS on a busy machine
+                env.update(OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads))
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
             status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
             stderr = proc.stderr
         except subprocess.TimeoutExpired as exc:
@@ -207,6 +210,7 @@ def main() -> None:
     parser.add_argument("--runners", default="package,plain")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--out", default="benchmarks/results/ipd")
+    parser.add_argument("--blas-threads", type=int, default=None, help="OPENBLAS/OMP threads for the workers")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -224,13 +228,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for n_total in [int(s) for s in args.sizes.split(",")]:
         for runner in args.runners.split(","):
-            rows.append(run_one(runner, n_total, args.timeout))
+            rows.append(run_one(runner, n_total, args.timeout, args.blas_threads))
             print(json.dumps(rows[-1]), flush=True)
             (out / "bench_ipd.json").write_text(json.dumps(rows, indent=2))
     text = table(rows)
     (out / "bench_ipd.md").write_text(
         f"Command: python benchmarks/bench_ipd.py --sizes {args.sizes} --runners {args.runners}\n"
-        f"Environment: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}\n\n{text}\n"
+        f"Worker BLAS threads: {args.blas_threads or 'default'}\n\n{text}\n"
     )
     print(text)
 
