@@ -251,9 +251,18 @@ def main() -> None:
     parser.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
     parser.add_argument("--workloads", default="flagship,simulated", help="comma-separated: flagship, simulated")
     parser.add_argument("--render-only", action="store_true", help="rewrite BENCHMARKS.md from results/latest.json")
+    parser.add_argument("--tools", default="package,plain", help="comma-separated: package, plain")
+    parser.add_argument("--results", default="latest", help="results/<NAME>.json")
+    parser.add_argument("--merge", default="", help="with --render-only: also add the rows of results/<NAME>.json")
     args = parser.parse_args()
     if args.render_only:
-        saved = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+        saved = json.loads((ROOT / "benchmarks" / "results" / f"{args.results}.json").read_text())
+        for name in [m for m in args.merge.split(",") if m]:
+            other = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
+            saved["rows"] += other["rows"]
+            saved["partial"] = saved.get("partial", False) or other.get("partial", False)
+            saved["load_end"] = other.get("load_end", saved.get("load_end"))
+        saved["rows"].sort(key=lambda r: (r["workload"], r["repeat"], r["tool"], r["phase"]))
         print(write(saved, args.no_markdown, partial=saved.get("partial", False), keep_load=True))
         return
     wanted = set(args.workloads.split(","))
@@ -269,7 +278,8 @@ def main() -> None:
         studies = {k: v for k, v in studies.items() if k.split()[0] in wanted}
         for workload, study in studies.items():
             for rep in range(1, args.repeats + 1):
-                for tool in ("bayes-stenosis fit", "plain PyMC"):
+                tools = {"package": "bayes-stenosis fit", "plain": "plain PyMC"}
+                for tool in [tools[t] for t in args.tools.split(",")]:
                     cache = work / f"cache_{abs(hash((workload, tool, rep)))}"
                     for phase in ("cold", "warm"):
                         env = cache_env(cache)
@@ -282,16 +292,16 @@ def main() -> None:
                         results["rows"].append(
                             {"workload": workload, "tool": tool, "phase": phase, "repeat": rep, "result": res}
                         )
-                        write(results, args.no_markdown, partial=True)
+                        write(results, args.no_markdown, partial=True, name=args.results)
         if not args.skip_extra:
             for key, script in (("sensitivity", "bench_sensitivity.py"), ("ipd", "bench_ipd.py")):
                 print(f"{script} ...", flush=True)
                 results["extra"][key] = extra(script, work)
-                write(results, args.no_markdown, partial=True)
-    print(write(results, args.no_markdown, partial=False))
+                write(results, args.no_markdown, partial=True, name=args.results)
+    print(write(results, args.no_markdown, partial=False, name=args.results))
 
 
-def write(results: dict, no_markdown: bool, partial: bool, keep_load: bool = False) -> str:
+def write(results: dict, no_markdown: bool, partial: bool, keep_load: bool = False, name: str = "latest") -> str:
     """Save the results so far (JSON + BENCHMARKS.md); a partial run says so."""
     if not keep_load:
         results["load_end"] = load_average()
@@ -301,7 +311,7 @@ def write(results: dict, no_markdown: bool, partial: bool, keep_load: bool = Fal
     results["partial"] = partial
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
     text = render(results)
     if partial:
         text = "**PARTIAL RUN (still running or stopped): rows below are the ones finished.**\n\n" + text
