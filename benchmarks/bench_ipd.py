@@ -156,15 +156,20 @@ def run_one(runner: str, n_total: int, timeout: float, blas_threads: int | None 
         cmd = ["/usr/bin/time", "-v", sys.executable, str(HERE), "--worker", runner, "--n", str(n_total), "--tmp", tmp]
         before = _uptime()
         start = time.perf_counter()
+        env = dict(os.environ)
+        if blas_threads:  # small-matrix LAPACK calls are far slower with threaded OpenBLAS on a busy machine
+            env.update(OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads))
+        # own session, so a timeout ends the worker too (not only /usr/bin/time)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+        )
         try:
-            env = dict(os.environ)
-            if blas_threads:  # small-matrix LAPACK calls are far slower with threaded OpenBLAS on a busy machine
-                env.update(OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads))
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+            _, stderr = proc.communicate(timeout=timeout)
             status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
-            stderr = proc.stderr
-        except subprocess.TimeoutExpired as exc:
-            status, stderr = f"timeout after {timeout:g} s", (exc.stderr or b"").decode() if exc.stderr else ""
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 15)
+            _, stderr = proc.communicate()
+            status = f"timeout after {timeout:g} s"
         wall = time.perf_counter() - start
         rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
         row = {
