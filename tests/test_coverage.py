@@ -12,10 +12,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import spec_variant
+from scipy import stats
 
 from bayes_stenosis import simulate as sim
 from bayes_stenosis.inference import SamplerSettings
 from bayes_stenosis.spec import load_spec
+from bayes_stenosis.study import load_study
 from bayes_stenosis.validation import coverage_study, draw_truths_from_prior, expected_coverage_band, model_for
 
 pytestmark = pytest.mark.slow
@@ -79,3 +82,71 @@ def test_coverage_with_truths_from_the_prior(tmp_path, level, n, replicates):
     lo, hi = expected_coverage_band(0.9, result.overall["cells"])
     print(f"\n{level} n={n}/arm: {result.text()}; divergent fits {result.overall['divergent_fits']}")
     assert lo <= result.overall["coverage"] <= hi, result.text()
+
+
+def _threshold_cells(idata, inputs, folder):
+    """Per cell: the reported between-arm statement and the posterior mass of |delta| < c SE (natural
+    scale, c the test's critical value, SE from the true SD of change, i.e. the test's own scale)."""
+    import json
+
+    truth = json.loads((folder / "truth.json").read_text())["truth"]
+    thr = load_study(folder).evidence["threshold"]
+    between = thr[thr["comparison"] == "between"]
+    n_new, n_ref = truth["n_per_arm"]
+    crit = stats.t.ppf(0.975, n_new + n_ref - 2)
+    out = {}
+    for rec in between.to_dict("records"):
+        t, o = float(rec["time"]), rec["outcome"]
+        oi = inputs.coords["outcome"].index(o)
+        spec_o = truth["outcomes"][oi]
+        sd_change = spec_o["sd"] * np.sqrt(2 * (1 - spec_o["rho"]))
+        half_width = crit * sd_change * np.sqrt(1 / n_new + 1 / n_ref)
+        draws = idata.posterior["delta_natural"].sel(time=t, outcome=o).values.ravel()
+        out[(t, o)] = {
+            "relation": rec["relation"],
+            "direction": rec["direction"] if isinstance(rec["direction"], str) else "",
+            "half_width": float(half_width),
+            "post_inside": float(np.mean(np.abs(draws) < half_width)),
+            "post_favours_new": float(np.mean(draws < 0)),
+        }
+    return out
+
+
+@pytest.mark.skip(
+    reason="not yet run at 100 replicates (machine overloaded this session); a 3-trial smoke run worked "
+    "end to end and covered 3 of 6 cells, too few to judge: run it, then remove this mark"
+)
+def test_threshold_path_coverage_and_concentration(tmp_path):
+    """Issue 4: statements from real tests on simulated patients (truths from the prior).
+
+    One compiled model serves every replicate because the event kinds are data
+    (``thresholds.kinds_as_data``). Calibration gives three checks, each in binomial terms:
+    the 90 % intervals cover at the nominal rate; for "P>0.05" cells the posterior mass inside
+    |delta| < c SE, averaged over cells, matches how often the truth lies there; for "P<0.05" cells
+    the posterior probability of the reported side matches how often the truth lies on it.
+    """
+    spec = spec_variant(thresholds={"kinds_as_data": True})
+    result = run_coverage(tmp_path, "threshold", 20, spec=spec, cell_summary=_threshold_cells)
+    lo, hi = expected_coverage_band(0.9, result.overall["cells"])
+    reps = result.replicates
+    print(f"\nthreshold n=20/arm: {result.text()}; divergent fits {result.overall['divergent_fits']}")
+    assert lo <= result.overall["coverage"] <= hi, result.text()
+    for relation, sub in reps.groupby("relation"):
+        if relation == ">":
+            # posterior mass inside the non-significance region vs how often the truth is inside
+            expected = sub["post_inside"].to_numpy()
+            observed = (np.abs(sub["truth"]) < sub["half_width"]).to_numpy()
+            what = "P(|delta| < c SE)"
+        else:
+            new_side = (sub["direction"] == "favours_new").to_numpy()
+            expected = np.where(new_side, sub["post_favours_new"], 1 - sub["post_favours_new"])
+            observed = np.where(new_side, sub["truth"] < 0, sub["truth"] > 0)
+            what = "P(reported side)"
+        # calibration: the number of truths in the region is a sum of Bernoulli(p_i), p_i the
+        # posterior probabilities (cells of one trial are dependent: the band is 4 SD)
+        sd = np.sqrt(np.sum(expected * (1 - expected))) / len(expected)
+        print(
+            f"  P{relation}0.05 cells: {len(sub)}, mean posterior {what} {expected.mean():.3f}, "
+            f"truth there {observed.mean():.3f} (prior-predictive check band +-{4 * sd:.3f})"
+        )
+        assert abs(expected.mean() - observed.mean()) < 4 * sd + 1 / len(expected), relation
