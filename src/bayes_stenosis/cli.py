@@ -616,24 +616,6 @@ def reproduce(
     console.print(f"wrote [bold]{result.folder}[/] (reproduce.csv, reproduce.md)")
 
 
-@app.command()
-@_handle_errors
-def report(
-    run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of RUN/report.html.")] = None,
-) -> None:
-    """Write RUN/report.html: one self-contained page (images embedded, no network) for reviewers.
-
-    Reads only the run folder (and RUN/../sensitivity/ when present); draws missing plots first.
-    """
-    _quiet_warnings()
-    from bayes_stenosis.report import render_report
-
-    with _status("writing the report"):
-        path = render_report(run, out)
-    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-
-
 # ---------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------

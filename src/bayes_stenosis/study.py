@@ -805,7 +805,6 @@ def _check_duplicates(path: Path, level: str, df: pd.DataFrame) -> None:
             raise InputError(path, f"patient {patient!r} appears in two arms", row=int(rec["row"]), field="arm")
 
 
-
 def _check_ipd_patients(path: Path, df: pd.DataFrame, baseline_time: float) -> None:
     """The IPD model conditions on each patient's baseline and compares the two arms' patients:
     every patient needs a baseline value for each outcome it has rows for, and each outcome needs
@@ -838,6 +837,7 @@ def _check_ipd_patients(path: Path, df: pd.DataFrame, baseline_time: float) -> N
             row=int(rec["row"]),
             field="arm",
         )
+
 
 def _check_cross_file(study: Study) -> None:
     """Refuse double counting: a follow-up cell takes its between-arm evidence from one level."""
