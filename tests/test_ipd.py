@@ -208,6 +208,7 @@ AGREE_SEEDS = (11, 12, 13)
 
 
 @pytest.mark.slow
+@pytest.mark.release  # IPD compiles took minutes on the shared machine; not yet run to completion
 def test_agreement_with_the_arm_summary_model(tmp_path):
     """IPD model vs the arm-summary model fitted to the same patients' change summaries.
 
@@ -292,6 +293,7 @@ def _coverage(tmp_path, dropout: float, replicates: int, seed: int = 2026, prob:
 
 
 @pytest.mark.slow
+@pytest.mark.release  # IPD compiles took minutes on the shared machine; not yet run to completion
 @pytest.mark.parametrize("dropout", [0.0, 0.2], ids=["complete", "20% missing"])
 def test_coverage_with_truths_from_the_prior(tmp_path, dropout):
     """90 % intervals of delta cover the prior-drawn truth at the nominal rate over 100 simulated IPD
@@ -315,6 +317,7 @@ def test_coverage_with_truths_from_the_prior(tmp_path, dropout):
 
 
 @pytest.mark.slow
+@pytest.mark.release  # IPD compiles took minutes on the shared machine; not yet run to completion
 def test_fit_reports_missing_values(tmp_path):
     """``fit`` on an IPD study writes missing_ipd.csv (per arm x time x outcome) and the manifest line."""
     import json
