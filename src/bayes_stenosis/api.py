@@ -24,10 +24,7 @@ from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
 from bayes_stenosis.model_ipd import missing_text
 from bayes_stenosis.outputs import (
     atomic_run_folder,
-    command_line,
-    git_commit,
-    now_utc,
-    package_versions,
+    provenance,
     write_json,
 )
 from bayes_stenosis.spec import load_spec
@@ -167,12 +164,7 @@ def fit(
 
         write_reproduce(tmp, loaded, model_spec)
         manifest = {
-            "package": "bayes-stenosis",
-            "package_version": __version__,
-            "created_utc": now_utc(),
-            "command_line": command_line(),
-            "git_commit": git_commit(),
-            "versions": package_versions(),
+            **provenance(__version__),
             "study": {
                 "id": loaded.id,
                 "folder": str(loaded.folder),

@@ -142,3 +142,15 @@ def read_manifest(run: Path) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise RunFolderError(path, f"unreadable JSON: {exc.msg} (line {exc.lineno})") from None
+
+
+def provenance(version: str) -> dict:
+    """The header every manifest starts with: package, version, time, command line, git commit, versions."""
+    return {
+        "package": "bayes-stenosis",
+        "package_version": version,
+        "created_utc": now_utc(),
+        "command_line": command_line(),
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+    }

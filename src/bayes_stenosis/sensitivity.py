@@ -209,14 +209,7 @@ def run_sensitivity(
 
     from bayes_stenosis.diagnostics import parameter_table, sampler_table, verdict
     from bayes_stenosis.model import build_model, data_values, prepare_inputs, resolve_prior
-    from bayes_stenosis.outputs import (
-        atomic_run_folder,
-        command_line,
-        git_commit,
-        now_utc,
-        package_versions,
-        write_json,
-    )
+    from bayes_stenosis.outputs import atomic_run_folder, provenance, write_json
 
     say = status or (lambda _msg: None)
     t_start = time.perf_counter()
@@ -359,13 +352,8 @@ def run_sensitivity(
     timings["sweep_total"] = time.perf_counter() - t_start
 
     manifest = {
-        "package": "bayes-stenosis",
-        "package_version": __version__,
+        **provenance(__version__),
         "kind": "sensitivity",
-        "created_utc": now_utc(),
-        "command_line": command_line(),
-        "git_commit": git_commit(),
-        "versions": package_versions(),
         "study": {
             "id": loaded.id,
             "folder": str(loaded.folder),
