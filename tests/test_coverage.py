@@ -34,7 +34,7 @@ REPLICATES = 100
 def plausible_truths(change_natural: np.ndarray, replicates: int, n: int) -> np.ndarray:
     """Indices of the first ``replicates`` prior draws whose true mean change fits the questionnaires.
 
-    The Normal(0, 1.5 SMD) prior on the mean change puts a few per cent of draws beyond what a scale
+    The Normal(0, 1 SMD) prior on the mean change puts about 1 % of draws beyond what a scale
     allows (e.g. 26 points on the 0-24 RMDQ); their simulated summaries are refused by the loader, as
     real data would be. A draw is kept when |true change| + 4 SE of the arm's mean change fits inside the
     scale width. Skipping the rest truncates the prior's far tail of the *change*, not of delta (the
@@ -135,10 +135,6 @@ def _threshold_cells(idata, inputs, folder):
     return out
 
 
-@pytest.mark.skip(
-    reason="not yet run at 100 replicates (machine overloaded this session); a 3-trial smoke run worked "
-    "end to end and covered 3 of 6 cells, too few to judge: run it, then remove this mark"
-)
 def test_threshold_path_coverage_and_concentration(tmp_path):
     """Issue 4: statements from real tests on simulated patients (truths from the prior).
 

@@ -671,7 +671,7 @@ def coverage_run(
     prior, rejected = None, 0
     if truth_kind == "prior":
         # the loader refuses a mean change wider than the scale (e.g. -110 on ODI 0-100): the prior's
-        # far tail (mu_change ~ N(0, 1.5 SMD)) reaches that, so such draws are discarded and counted
+        # far tail (mu_change ~ N(0, mu_change_sigma SMD)) reaches that, so such draws are discarded and counted
         # (the truths are then from the prior restricted to possible trials)
         width = np.array([o.scale_max - o.scale_min for o in outcomes])
         draws_all = draw_truths_from_prior(model, 3 * trials, seed=seed)
