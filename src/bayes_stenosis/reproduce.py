@@ -566,26 +566,13 @@ def reproduce_table(study: Study, spec: ModelSpec) -> pd.DataFrame:
         if (t, o) in covered:
             if (t, o) in arm_cells:
                 continue  # compared above
-            rows.append(
-                _empty_row(
-                    study,
-                    kind="threshold",
-                    source=f"thresholds.csv row {int(rec['row'])}",
-                    time=t,
-                    outcome=o,
-                    comparison=rec["comparison"],
-                    arm=rec["arm"] or "",
-                    test=rec["test"],
-                    published=_published_text(rec),
-                    published_p=rec["p_value"],
-                    status="not recomputable",
-                    note=(
-                        "patient-level data: recomputing the test from ipd.csv is not implemented in this version"
-                        if (t, o) in ipd_cells
-                        else "this cell's evidence is a contrast without per-arm data; the statement is superseded"
-                    ),
-                )
+            row = _threshold_row(study, rec)
+            row["note"] = (
+                "patient-level data: recomputing the test from ipd.csv is not implemented in this version"
+                if (t, o) in ipd_cells
+                else "this cell's evidence is a contrast without per-arm data; the statement is superseded"
             )
+            rows.append(row)
             continue
         rows.append(_threshold_meaning(study, spec, rec, sizes, size_source))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -618,16 +605,14 @@ def _explain(status: str, rec: dict, res: dict) -> str:
     )
 
 
-def _threshold_meaning(study: Study, spec: ModelSpec, rec: dict, sizes: dict, size_source: str) -> dict:
-    """A threshold row with no data behind it: what it admits under assumed SDs."""
-    o, t = str(rec["outcome"]), float(rec["time"])
-    out = study.outcome(o)
-    base = _empty_row(
+def _threshold_row(study: Study, rec: dict) -> dict:
+    """The identifying columns of a thresholds.csv row, status "not recomputable" until filled in."""
+    return _empty_row(
         study,
         kind="threshold",
         source=f"thresholds.csv row {int(rec['row'])}",
-        time=t,
-        outcome=o,
+        time=float(rec["time"]),
+        outcome=str(rec["outcome"]),
         comparison=rec["comparison"],
         arm=rec["arm"] or "",
         test=rec["test"],
@@ -635,6 +620,13 @@ def _threshold_meaning(study: Study, spec: ModelSpec, rec: dict, sizes: dict, si
         published_p=rec["p_value"],
         status="not recomputable",
     )
+
+
+def _threshold_meaning(study: Study, spec: ModelSpec, rec: dict, sizes: dict, size_source: str) -> dict:
+    """A threshold row with no data behind it: what it admits under assumed SDs."""
+    o = str(rec["outcome"])
+    out = study.outcome(o)
+    base = _threshold_row(study, rec)
     reason = "only a threshold statement: no means or SDs are entered for this cell"
     if out.reference_sd is None or not sizes:
         base["note"] = reason + "; no reference SD or arm sizes to show its meaning under assumptions"
