@@ -135,7 +135,7 @@ def _threshold_cells(idata, inputs, folder):
     return out
 
 
-def test_threshold_path_coverage_and_concentration(tmp_path):
+def test_threshold_path_coverage_and_concentration(tmp_path, request):
     """Issue 4: statements from real tests on simulated patients (truths from the prior).
 
     One compiled model serves every replicate because the event kinds are data
@@ -143,9 +143,13 @@ def test_threshold_path_coverage_and_concentration(tmp_path):
     the 90 % intervals cover at the nominal rate; for "P>0.05" cells the posterior mass inside
     |delta| < c SE, averaged over cells, matches how often the truth lies there; for "P<0.05" cells
     the posterior probability of the reported side matches how often the truth lies on it.
+
+    A threshold fit costs ~20 s on 2 busy cores (per-statement quadrature), so CI runs 50 trials
+    (100 cells; the 99 % band is then 0.82-0.97) and ``--release`` the 100 the issue asks for.
     """
     spec = spec_variant(thresholds={"kinds_as_data": True})
-    result = run_coverage(tmp_path, "threshold", 20, spec=spec, cell_summary=_threshold_cells)
+    replicates = REPLICATES if request.config.getoption("--release") else REPLICATES // 2
+    result = run_coverage(tmp_path, "threshold", 20, replicates=replicates, spec=spec, cell_summary=_threshold_cells)
     lo, hi = expected_coverage_band(0.9, result.overall["cells"])
     reps = result.replicates
     print(f"\nthreshold n=20/arm: {result.text()}; divergent fits {result.overall['divergent_fits']}")
