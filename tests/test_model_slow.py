@@ -173,7 +173,12 @@ def test_arm_summaries_fixed_correlation_match_closed_form_and_uncertain_is_heav
 ):
     n, sd, rho = 200, 16.0, 0.5
     folder = write_study(tmp_path / "s", rows={"arm_summaries.csv": _score_rows(n, sd, sd, 40.0, (30.0, 28.0))})
-    fixed = spec_variant(correlation={"fixed_baseline_followup": rho})
+    # vague priors on everything the closed form treats as flat: Delta (the "vague" set, 10 SMD) and the
+    # reference-arm change (mu_change). The default N(0, 1 SMD) on the change would shrink the reference
+    # arm's change (-10 points, SE 1.1) by se^2 / (16^2 + se^2) ~ 0.5 %, moving delta by ~0.05 points:
+    # several MCSEs at 6,000 draws per chain.
+    vague_change = {"mu_change_sigma": 10.0}
+    fixed = spec_variant(correlation={"fixed_baseline_followup": rho}, hierarchy=vague_change)
     # more draws than elsewhere: the tail comparison below needs small quantile MCSEs
     long_run = dataclasses.replace(SETTINGS, draws=6000)
     idata, inputs, _ = _fit(folder, fixed, "vague", long_run)
@@ -187,7 +192,7 @@ def test_arm_summaries_fixed_correlation_match_closed_form_and_uncertain_is_heav
     _check_against_grid(draws, grid, stats.norm.pdf(grid, -2.0, se))
 
     # an uncertain correlation (uniform) with the same mean: same variance, heavier tails
-    wide = spec_variant(correlation={"ODI": {"alpha": 1.0, "beta": 1.0}})
+    wide = spec_variant(correlation={"ODI": {"alpha": 1.0, "beta": 1.0}}, hierarchy=vague_change)
     idata_w, _, _ = _fit(folder, wide, "vague", long_run)
     wide_draws = idata_w.posterior["delta_natural"].sel(time=4.0, outcome="ODI").to_dataset(name="x")
 
