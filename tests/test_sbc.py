@@ -98,3 +98,22 @@ def test_wrong_variant_shrinks_the_standard_errors_by_root_n():
     assert out["sd_change_new_arm_sq"][0] == pytest.approx(4.0 / 20.0)
     assert out["sd_baseline_new_arm_sq"][0] == pytest.approx(9.0 / 18.0)
     assert sbc.wrong_data(values, Inputs(), None) is values
+
+
+def test_first_within_scale_keeps_the_first_draws_that_fit_and_counts_the_rest():
+    from bayes_stenosis.validation import first_within_scale
+
+    # draws x (arm, outcome); widths 100 and 24, slack 2 on the second outcome only
+    change = np.array(
+        [
+            [[-10.0, 5.0], [-12.0, 6.0]],  # fits
+            [[-10.0, 23.0], [-12.0, 6.0]],  # 23 + 2 > 24: refused
+            [[-101.0, 5.0], [-12.0, 6.0]],  # beyond 100: refused
+            [[-99.0, -22.0], [-12.0, 6.0]],  # fits (22 + 2 = 24)
+            [[0.0, 0.0], [0.0, 0.0]],  # fits, beyond the count asked for
+        ]
+    )
+    keep, skipped = first_within_scale(change, np.array([100.0, 24.0]), 2, slack=np.array([0.0, 2.0]))
+    assert keep.tolist() == [0, 3] and skipped == 2
+    with pytest.raises(ValueError, match="only 3 of 5"):
+        first_within_scale(change, np.array([100.0, 24.0]), 4, slack=np.array([0.0, 2.0]))

@@ -644,7 +644,7 @@ def coverage_run(
     from arviz import rhat
 
     from bayes_stenosis.inference import SamplerSettings
-    from bayes_stenosis.validation import CompiledFitter, draw_truths_from_prior, model_for
+    from bayes_stenosis.validation import CompiledFitter, draw_truths_from_prior, first_within_scale, model_for
 
     spec, _ = load_spec()
     threshold = spec.decision.threshold
@@ -670,14 +670,11 @@ def coverage_run(
     model, _ = model_for(template, spec, PRIOR_SET)
     prior, rejected = None, 0
     if truth_kind == "prior":
-        # the loader refuses a mean change wider than the scale (e.g. -110 on ODI 0-100): the prior's
-        # far tail (mu_change ~ N(0, mu_change_sigma SMD)) reaches that, so such draws are discarded and counted
-        # (the truths are then from the prior restricted to possible trials)
+        # truths from the prior restricted to possible trials (mean change within the scale), counted
         width = np.array([o.scale_max - o.scale_min for o in outcomes])
         draws_all = draw_truths_from_prior(model, 3 * trials, seed=seed)
-        ok = (np.abs(draws_all["change_natural"]) < width).reshape(3 * trials, -1).all(axis=1)
-        rejected = int((~ok[: np.flatnonzero(ok)[trials - 1] + 1]).sum())
-        prior = {k: v[ok][:trials] for k, v in draws_all.items()}
+        keep, rejected = first_within_scale(draws_all["change_natural"], width, trials)
+        prior = {k: v[keep] for k, v in draws_all.items()}
     fitter = None
     rows = []
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2

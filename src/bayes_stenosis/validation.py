@@ -195,6 +195,31 @@ def draw_truths_from_prior(model: pm.Model, n: int, seed: int) -> dict[str, np.n
     return out
 
 
+def first_within_scale(
+    change_natural: np.ndarray, width: np.ndarray, count: int, slack: np.ndarray | float = 0.0
+) -> tuple[np.ndarray, int]:
+    """The first ``count`` prior draws whose true mean changes fit the questionnaires, and how many were skipped.
+
+    The loader refuses a mean change wider than the scale (e.g. 26 points on the 0-24 RMDQ), as it would
+    for real data, and the prior's far tail reaches that. A draw is kept when ``|change| + slack <= width``
+    in every arm, time and outcome (``width`` and ``slack`` broadcast along the last axis, the outcome;
+    ``slack`` leaves room for the sampling error of the simulated mean). Skipping truncates the prior of
+    the change, not of delta, so coverage of delta stays nominal while the skipped share is small.
+
+    Returns
+    -------
+    keep
+        Indices into the draws (the first axis), ``count`` of them.
+    skipped
+        Draws refused before the last kept one.
+    """
+    fits = (np.abs(change_natural) + slack <= width).reshape(len(change_natural), -1).all(axis=1)
+    keep = np.flatnonzero(fits)[:count]
+    if len(keep) < count:
+        raise ValueError(f"only {len(keep)} of {len(fits)} prior draws fit the scales; {count} are needed")
+    return keep, int(np.sum(~fits[: keep[-1] + 1]))
+
+
 def expected_coverage_band(prob: float, n: int, level: float = 0.99) -> tuple[float, float]:
     """Range of observed coverage consistent with nominal ``prob`` over ``n`` independent cells."""
     lo = stats.binom.ppf((1 - level) / 2, n, prob) / n
@@ -209,5 +234,6 @@ __all__ = [
     "coverage_study",
     "draw_truths_from_prior",
     "expected_coverage_band",
+    "first_within_scale",
     "model_for",
 ]
