@@ -54,9 +54,13 @@ def plausible_truths(change_natural: np.ndarray, replicates: int, n: int) -> np.
     return keep
 
 
-def run_coverage(
-    tmp_path, level: str, n: int, replicates: int = REPLICATES, seed: int = 2024, spec=None, cell_summary=None
-):
+def coverage_design(tmp_path, level: str, n: int, replicates: int = REPLICATES, seed: int = 2024, spec=None):
+    """The simulated trials of the coverage tests: ``(spec, make)`` with ``make(k) -> (study folder, true delta)``.
+
+    Truths are the first ``replicates`` prior draws that fit the scales (:func:`plausible_truths`);
+    replicate ``k``'s patients use seed ``seed + 1 + k``. ``benchmarks/diagnose_threshold_divergences.py``
+    refits the same trials.
+    """
     if spec is None:
         spec, _ = load_spec()
     base = sim.default_truth(
@@ -86,6 +90,13 @@ def run_coverage(
         )
         return folder, np.asarray(truth.delta)
 
+    return spec, make
+
+
+def run_coverage(
+    tmp_path, level: str, n: int, replicates: int = REPLICATES, seed: int = 2024, spec=None, cell_summary=None
+):
+    spec, make = coverage_design(tmp_path, level, n, replicates, seed, spec)
     return coverage_study(
         make, spec, "weakly_informative", range(replicates), SETTINGS, prob=0.9, cell_summary=cell_summary
     )
