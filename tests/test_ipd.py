@@ -151,6 +151,30 @@ def test_marginal_likelihood_matches_hand_computed_mvn(tmp_path):
     assert got == pytest.approx(expected, rel=1e-9)
 
 
+def test_predictive_draws_have_the_data_shape_and_the_model_covariance(tmp_path):
+    """Prior/posterior predictive draws of the IPD terms (CustomDist ``random``): one draw has the shape
+    of the observed data, and draws with a factor handed over with a leading broadcast dim, as PyMC does,
+    have covariance L L^T: every sample covariance within 4 of its standard errors,
+    SE(s_jk)^2 = (Sigma_jk^2 + Sigma_jj Sigma_kk) / n."""
+    import pymc as pm
+
+    from bayes_stenosis.model_ipd import _mvnormal_random
+
+    folder = _ipd_folder(tmp_path / "p", _truth(n=15, dropout=0.2), seed=5)
+    model, _ = _model(folder)
+    for rv in (v for v in model.observed_RVs if v.name.startswith("obs_ipd")):
+        assert pm.draw(rv, random_seed=1).shape == tuple(model.rvs_to_values[rv].shape.eval()), rv.name
+    sigma = np.array([[1.0, 0.6, -0.3], [0.6, 2.0, 0.4], [-0.3, 0.4, 0.5]])
+    chol = np.linalg.cholesky(sigma)[None]  # (1, d, d)
+    n = 40_000
+    mu = np.tile([1.0, -2.0, 0.5], (n, 1))
+    draws = _mvnormal_random(mu, chol, rng=np.random.default_rng(3), size=(n,))
+    assert draws.shape == (n, 3)
+    se = np.sqrt((sigma**2 + np.outer(np.diag(sigma), np.diag(sigma))) / n)
+    assert np.all(np.abs(np.cov(draws.T) - sigma) < 4 * se)
+    assert np.all(np.abs(draws.mean(axis=0) - mu[0]) < 4 * np.sqrt(np.diag(sigma) / n))
+
+
 def test_mixed_evidence_each_cell_once(tmp_path):
     """IPD for ODI, arm summaries (of other patients' summaries) for RMDQ: each cell uses one level and the
     model carries both terms; IPD plus arm summaries for the same arm and outcome are refused."""

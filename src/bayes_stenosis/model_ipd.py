@@ -285,13 +285,14 @@ def _mvnormal_logp(value, mu, chol):
 
 
 def _mvnormal_random(mu, chol, rng=None, size=None):
-    mu = np.asarray(mu)
-    shape = size if size is not None else mu.shape[:-1]
-    shape = tuple(np.atleast_1d(shape)) if shape != () else ()
-    if len(shape) and shape[-1] != mu.shape[-1]:
-        shape = (*shape, mu.shape[-1])
-    noise = rng.standard_normal(np.broadcast_shapes(shape, mu.shape))
-    return mu + noise @ np.asarray(chol).T
+    """Draws mu + L z, z ~ N(0, I); ``size`` is the batch shape (the signature's core dim d excluded).
+
+    The factor may arrive with leading broadcast dims, e.g. (1, d, d): only its last two axes are the matrix.
+    """
+    mu, chol = np.asarray(mu), np.asarray(chol)
+    batch = tuple(np.atleast_1d(size)) if size is not None else np.broadcast_shapes(mu.shape[:-1], chol.shape[:-2])
+    noise = rng.standard_normal((*batch, mu.shape[-1]))
+    return mu + np.einsum("...ij,...j->...i", chol, noise)
 
 
 def _mvnormal_rows(name: str, mu, chol, observed, dims):

@@ -11,7 +11,11 @@ wide: hump; biased: sloped).
 
 Here the data are simulated **from the model's own generative process**: ``pm.sample_prior_predictive``
 on the package's model draws the parameters and the observed nodes together (the arm-summary
-mean changes and reported squared SDs, the contrast estimates). The threshold terms are
+mean changes and reported squared SDs, the contrast estimates, the patients' baseline and follow-up
+scores). For patient-level data the follow-up term is conditional on the baselines as covariates: the
+replicate's baselines are drawn for the baseline term while the follow-ups are drawn given the template's
+baselines, which the fit conditions on too (the likelihood factorises, so the ranks stay exactly uniform).
+The threshold terms are
 Potentials (a censored likelihood), so their data are simulated by hand from the same model: the
 test statistic :math:`T = (Z + \lambda)/S`, :math:`Z \sim N(0, 1)`,
 :math:`S = \sqrt{\chi^2_{df}/df}`, :math:`\lambda = \delta / (r\sqrt{2(1-\rho)}\,SE)` with the prior
@@ -118,6 +122,15 @@ CASES: dict[str, Case] = {
             description="default hierarchical spec: 2 outcomes x 2 times, score-form arm summaries, "
             "outcome deviations, tau, error correlations across times and outcomes",
         ),
+        Case(
+            "ipd",
+            "ipd",
+            ("Delta", "delta", "ipd_slope", "ipd_baseline_sd", "ipd_patient_sd", "ipd_residual_sd"),
+            outcomes=(ODI, RMDQ),
+            follow_up=(4.0, 8.0),
+            description="patient-level scores, 2 outcomes x baseline + 2 follow-ups, 20 per arm: baseline MVN, "
+            "ANCOVA follow-up with patient effects integrated out (marginal MVN per patient)",
+        ),
     )
 }
 
@@ -162,6 +175,9 @@ def _template(case: Case, folder: Path, seed: int, events: Sequence[str] | None 
         follow_up=case.follow_up,
         change_reference=np.zeros((len(case.follow_up), len(case.outcomes))),
         n_per_arm=case.n_per_arm,
+        # ipd.csv refuses scores beyond the scale; the template's patients only supply the baselines
+        # the follow-up term conditions on (the replicates' scores come from the model)
+        clip=case.level == "ipd",
     )
     patients = sim.simulate_patients(truth, seed=seed)
     sim.write_study(folder, truth, patients, levels=[case.level], seed=seed, overwrite=True)
@@ -569,8 +585,8 @@ def run_sbc(
     commit = git_commit()
     for i, name in enumerate(cases):
         log(f"SBC {name} ({mode_name}) ...")
-        # the wrong variant scales standard errors: threshold statements carry none
-        variants = (None,) if CASES[name].level == "threshold" else tuple(wrong)
+        # the wrong variant scales standard errors: threshold statements and patient scores carry none
+        variants = (None,) if CASES[name].level in ("threshold", "ipd") else tuple(wrong)
         for res in run_case(CASES[name], mode, seed=seed + i, wrong=variants, mode_name=mode_name, log=log):
             variant = res.wrong
             label = name + (f"_wrong_{variant}" if variant else "")
