@@ -8,6 +8,10 @@ baseline + 2 follow-ups, equal arms, SIMULATED data, seed 2026) and write the po
   integrated out, one MVN per missingness pattern), nutpie compile once, ``nutpie.sample`` 4 chains x
   (1000 tune + 1000 draws), posterior to NetCDF. (``bayes-stenosis fit`` adds prior/posterior predictive
   and pointwise log-likelihood, whose size grows with patients x draws; not timed here.)
+* ``fit``: the whole ``bayes-stenosis fit STUDY --no-progress`` command on the same simulated study (written
+  beforehand, untimed): spec defaults (nutpie, 4 chains x 1000 + 1000), prior and posterior predictive,
+  pointwise log-likelihood (per patient), diagnostics, NetCDF, plots and report; its phase timings are
+  read from the run's manifest.
 * ``latent``: the same package model with ``patient_effects = "latent"`` (N x 4 sampled effects), nutpie.
 * ``plain``: a plain PyMC script of the ANCOVA random-effects model with N x 4 latent patient effects,
   ``pm.sample()`` defaults (PyMC NUTS, C backend; chains = max(2, cores)), ``idata.to_netcdf``.
@@ -150,10 +154,60 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def _write_study(n_total: int, folder: Path) -> Path:
+    from bayes_stenosis import simulate as sim
+
+    truth = _truth(n_total)
+    patients = sim.simulate_patients(truth, seed=SEED)
+    return sim.write_study(folder, truth, patients, levels=["ipd"], seed=SEED)
+
+
+def _fit_result(out: Path) -> dict:
+    manifests = list(out.glob("*/*/manifest.json")) + list(out.glob("*/manifest.json"))
+    if not manifests:
+        return {}
+    manifest = json.loads(manifests[0].read_text())
+    run = manifests[0].parent
+    timings = manifest.get("timings_seconds", {})
+    sampler = run / "diagnostics_sampler.csv"
+    if sampler.exists():
+        import pandas as pd
+
+        sampler_table = pd.read_csv(sampler)
+    params = run / "diagnostics.csv"
+    return {
+        "compile_s": timings.get("compile"),
+        "sampling_s": timings.get("sample"),
+        "build_s": timings.get("build"),
+        "netcdf_s": timings.get("write_netcdf"),
+        "posterior_predictive_s": timings.get("posterior_predictive"),
+        "prior_predictive_s": timings.get("prior_predictive"),
+        "plots_s": timings.get("plots"),
+        "netcdf_mb": (run / "posterior.nc").stat().st_size / 1e6 if (run / "posterior.nc").exists() else None,
+        "divergences": int(sampler_table["divergences"].sum()) if sampler.exists() else None,
+        "min_ess_bulk_delta": _min_ess_delta(params) if params.exists() else None,
+        "verdict": manifest.get("diagnostics_verdict", {}).get("status"),
+        "timings": timings,
+    }
+
+
+def _min_ess_delta(path: Path) -> float | None:
+    import pandas as pd
+
+    table = pd.read_csv(path)
+    column = next((c for c in ("parameter", "variable", "name") if c in table.columns), table.columns[0])
+    rows = table[table[column].astype(str).str.startswith("delta[")]
+    return float(rows["ess_bulk"].min()) if len(rows) and "ess_bulk" in rows else None
+
+
 def run_one(runner: str, n_total: int, timeout: float, blas_threads: int | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench_ipd_{runner}_{n_total}_") as tmp:
         result_file = Path(tmp) / "result.json"
         cmd = ["/usr/bin/time", "-v", sys.executable, str(HERE), "--worker", runner, "--n", str(n_total), "--tmp", tmp]
+        if runner == "fit":
+            study = _write_study(n_total, Path(tmp) / "study")
+            exe = Path(sys.executable).with_name("bayes-stenosis")
+            cmd = ["/usr/bin/time", "-v", str(exe), "fit", str(study), "--out", str(Path(tmp) / "out"), "--no-progress"]
         before = _uptime()
         start = time.perf_counter()
         env = dict(os.environ)
@@ -181,6 +235,8 @@ def run_one(runner: str, n_total: int, timeout: float, blas_threads: int | None 
             "uptime_before": before,
             "uptime_after": _uptime(),
         }
+        if runner == "fit":
+            row.update(_fit_result(Path(tmp) / "out"))
         if result_file.exists():
             row.update(json.loads(result_file.read_text()))
         elif status != "ok" or "Traceback" in stderr:

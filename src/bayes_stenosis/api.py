@@ -21,7 +21,7 @@ from bayes_stenosis.diagnostics import decision_probability_table, parameter_tab
 from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-from bayes_stenosis.model_ipd import missing_text
+from bayes_stenosis.model_ipd import missing_text, summarise_ipd_predictive
 from bayes_stenosis.outputs import (
     atomic_run_folder,
     provenance,
@@ -128,6 +128,10 @@ def fit(
     timings["build"] = time.perf_counter() - start
     idata, sample_timings = sample(model, settings, progress=progress, status=status)
     timings.update(sample_timings)
+    if inputs.ipd is not None:  # per-cell summaries instead of N x cells replicates (model_ipd.py)
+        start = time.perf_counter()
+        summarise_ipd_predictive(idata, inputs.ipd, list(inputs.coords["arm"]))
+        timings["summarise_ipd_predictive"] = time.perf_counter() - start
 
     start = time.perf_counter()
     params = parameter_table(idata)

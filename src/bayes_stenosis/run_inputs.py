@@ -8,7 +8,9 @@ At fit time (:func:`write_run_inputs`):
 * ``observed_quantities.csv``: one row per element of every observed variable of the model
   (``observed_data`` in ``posterior.nc``), saying what it is: arm, time, outcome, statistic, and how
   to turn the stored (standardized) value into natural units. The posterior predictive plot and
-  the report label their rows with it.
+  the report label their rows with it. Patient-level data are described by their per-cell
+  summaries (``ipd_cell_mean`` / ``ipd_cell_sd``, natural units), which replace the per-patient
+  replicates in the predictive groups.
 """
 
 from __future__ import annotations
@@ -130,4 +132,16 @@ def observed_quantities(inputs, units: dict[str, str]) -> pd.DataFrame:
             what = f"within {arm} P{rec['relation']}{rec['alpha']:g}"
         add("threshold_event", i, arm, rec["time"], rec["outcome"], what, "event", 1, source_row=rec["row"])
         rows[-1]["label"] = f"{rec['outcome']} week {rec['time']:g}: {what} (thresholds.csv row {rec['row']})"
+    ipd = getattr(inputs, "ipd", None)
+    if ipd is not None:  # per-cell summaries of the patients (model_ipd.summarise_ipd_predictive)
+        visits = [None, *ipd.times]
+        for variable, statistic in (("ipd_cell_mean", "mean score"), ("ipd_cell_sd", "SD of scores")):
+            index = 0
+            for arm in arms:
+                for t in visits:
+                    for o in ipd.outcomes:
+                        when = "baseline" if t is None else f"week {t:g}"
+                        label = f"{arm}: {statistic}, {o} {when} (patients)"
+                        add(variable, index, arm, t, o, statistic, "identity", 1, label=label)
+                        index += 1
     return pd.DataFrame(rows, columns=list(OBSERVED_COLUMNS))
