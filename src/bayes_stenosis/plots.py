@@ -274,13 +274,15 @@ def predictive_check(
         sample = rep.stack(sample=("chain", "draw")).transpose("sample", ...).values.reshape(-1, obs.size)
         coord_values = list(range(obs.size))
         items = _item_labels(var, obs.size, labels, coord_values)
-        by_stat: dict[str, list[int]] = {}
+        # one panel per statistic and arm (a patient-level summary holds both arms in one variable)
+        by_stat: dict[tuple[str, str], list[int]] = {}
         for i, it in enumerate(items):
-            by_stat.setdefault(f"{it.get('statistic', var)} ({it.get('unit') or 'natural units'})", []).append(i)
-        for stat, idx in by_stat.items():
+            stat = f"{it.get('statistic', var)} ({it.get('unit') or 'natural units'})"
+            arm = it.get("arm", "")
+            by_stat.setdefault((stat, arm if isinstance(arm, str) else ""), []).append(i)
+        for (stat, arm), idx in by_stat.items():
             nat_rep = np.column_stack([_natural(sample[:, i], items[i]["transform"], items[i]["scale"]) for i in idx])
             nat_obs = np.array([_natural(obs[i], items[i]["transform"], items[i]["scale"]) for i in idx])
-            arm = items[idx[0]].get("arm", "")
             title = f"{arm}: {stat}" if isinstance(arm, str) and arm else f"{var.removeprefix('obs_')}: {stat}"
             names = [str(items[i]["label"]).split(": ", 1)[-1] for i in idx]
             panels.append((title, "continuous", (names, nat_rep, nat_obs)))
