@@ -285,31 +285,15 @@ def wrong_data(values: dict[str, np.ndarray], inputs, variant: str | None) -> di
 # ---------------------------------------------------------------------------------------------
 
 
-class _Fitter:
+def _fitter(model, mode: Mode):
     """A compiled nutpie model refitted with new data (compile once, ``with_data`` per replicate)."""
+    from bayes_stenosis.inference import SamplerSettings
+    from bayes_stenosis.validation import CompiledFitter
 
-    def __init__(self, model, mode: Mode) -> None:
-        import nutpie
-
-        self._nutpie = nutpie
-        self.mode = mode
-        start = time.perf_counter()
-        self.compiled = nutpie.compile_pymc_model(model)
-        self.compile_seconds = time.perf_counter() - start
-
-    def fit(self, values: dict | None, seed: int):
-        compiled = self.compiled.with_data(**values) if values else self.compiled
-        m = self.mode
-        return self._nutpie.sample(
-            compiled,
-            chains=m.chains,
-            draws=m.draws,
-            tune=m.tune,
-            seed=seed,
-            target_accept=TARGET_ACCEPT,
-            progress_bar=False,
-            cores=min(m.chains, 2),
-        )
+    settings = SamplerSettings(
+        name="nutpie", chains=mode.chains, draws=mode.draws, tune=mode.tune, target_accept=TARGET_ACCEPT, seed=0
+    )
+    return CompiledFitter(model, settings)
 
 
 def _thin(draws: np.ndarray, keep: int) -> np.ndarray:
@@ -447,23 +431,23 @@ def run_case(
             patterns = simulate_threshold_events(model, inputs, spec, draws, rng)
         else:
             patterns = [()] * mode.replicates
-        fitters: dict[tuple, _Fitter] = {}
+        fitters: dict = {}
         if case.level != "threshold":
-            fitters[()] = _Fitter(model, mode)
+            fitters[()] = _fitter(model, mode)
         rows = {v: [] for v in wrong}
         divergent = dict.fromkeys(wrong, 0)
         for r, v in ((r, v) for v in wrong for r in range(mode.replicates)):
             pattern = patterns[r]
             if pattern not in fitters:
                 folder = _template(case, root / f"{case.name}_{'_'.join(pattern)}", seed, events=pattern)
-                fitters[pattern] = _Fitter(_build(folder, spec)[0], mode)
+                fitters[pattern] = _fitter(_build(folder, spec)[0], mode)
             values = None
             if observed:
                 values = dict(base_values)
                 for obs, data_name in observed.items():
                     values[data_name] = np.asarray(draws[obs][r], dtype=float)
                 values = wrong_data(values, inputs, v)
-            idata = fitters[pattern].fit(values, seed=int(fit_seeds[r]))
+            idata = fitters[pattern].fit_values(values, seed=int(fit_seeds[r]))
             divergent[v] += int(idata.sample_stats["diverging"].sum() > 0)
             truth = {name: draws[name][r] for name in names}
             for row in ranks_of_truth(idata, truth, names, mode.thin_to):

@@ -42,18 +42,26 @@ class CompiledFitter:
     """
 
     def __init__(self, model: pm.Model, settings: SamplerSettings) -> None:
+        import time
+
         import nutpie
 
         self._nutpie = nutpie
         self.settings = settings
+        start = time.perf_counter()
         self.compiled = nutpie.compile_pymc_model(model)
+        self.compile_seconds = time.perf_counter() - start
         self.data_names = set(data_values(model))
 
     def fit(self, model: pm.Model, seed: int):
-        values = data_values(model)
-        if set(values) != self.data_names:
+        """Sample the compiled design with ``model``'s data."""
+        return self.fit_values(data_values(model), seed)
+
+    def fit_values(self, values: dict | None, seed: int):
+        """Sample with the data containers set to ``values`` (None: the compiled model's own data)."""
+        if values is not None and set(values) != self.data_names:
             raise ValueError("the model's data do not match the compiled design")
-        compiled = self.compiled.with_data(**values)
+        compiled = self.compiled.with_data(**values) if values else self.compiled
         s = self.settings
         return self._nutpie.sample(
             compiled,
