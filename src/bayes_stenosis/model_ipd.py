@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+import xarray as xr
 
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.spec import IPD as IPDSettings
@@ -216,8 +217,7 @@ def _cell_moments(ipd: IPDInputs, values: dict[str, np.ndarray], lead: tuple[int
     ``values``: ``obs_ipd_baseline`` (``*lead``, N, O) and ``obs_ipd_followup_{pattern}`` (``*lead``,
     patients of the pattern, its observed cells), standardized as in the model.
     """
-    n_arm = int(ipd.arm_index.max()) + 1 if len(ipd.arm_index) else 0
-    n_arm = max(n_arm, 2)
+    n_arm = 2  # reference = 0, new = 1 (prepare_ipd_inputs)
     n_t, n_o = len(ipd.times), len(ipd.outcomes)
     s1 = np.zeros((*lead, n_arm, n_t + 1, n_o))
     s2 = np.zeros_like(s1)
@@ -265,8 +265,6 @@ def summarise_ipd_predictive(idata, ipd: IPDInputs, arms: list[str]) -> None:
     names = ["obs_ipd_baseline", *(f"obs_ipd_followup_{name}" for name, _, _ in ipd.patterns())]
     coords = {"arm": list(arms), "ipd_visit": _visits(ipd), "ipd_outcome": list(ipd.outcomes)}
     dims = ("arm", "ipd_visit", "ipd_outcome")
-    import xarray as xr
-
     for group in ("prior_predictive", "posterior_predictive"):
         if group not in idata.groups():
             continue
