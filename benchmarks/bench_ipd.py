@@ -61,16 +61,13 @@ def worker_package(n_total: int, folder: Path, latent: bool) -> dict:
     t0 = time.perf_counter()
     import nutpie
 
-    from bayes_stenosis import simulate as sim
     from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
     from bayes_stenosis.spec import load_spec
     from bayes_stenosis.study import load_study
 
     out = {"import_s": time.perf_counter() - t0}
     t = time.perf_counter()
-    truth = _truth(n_total)
-    patients = sim.simulate_patients(truth, seed=SEED)
-    study_folder = sim.write_study(folder / "study", truth, patients, levels=["ipd"], seed=SEED)
+    study_folder = _write_study(n_total, folder / "study")
     out["simulate_write_s"] = time.perf_counter() - t
     t = time.perf_counter()
     spec, _ = load_spec()
@@ -163,18 +160,17 @@ def _write_study(n_total: int, folder: Path) -> Path:
 
 
 def _fit_result(out: Path) -> dict:
-    manifests = list(out.glob("*/*/manifest.json")) + list(out.glob("*/manifest.json"))
+    """Phase timings, size and diagnostics of the run folder ``out/<study>/<run>/`` that ``fit`` wrote."""
+    import pandas as pd
+
+    manifests = list(out.glob("*/*/manifest.json"))
     if not manifests:
         return {}
     manifest = json.loads(manifests[0].read_text())
     run = manifests[0].parent
     timings = manifest.get("timings_seconds", {})
-    sampler = run / "diagnostics_sampler.csv"
-    if sampler.exists():
-        import pandas as pd
-
-        sampler_table = pd.read_csv(sampler)
-    params = run / "diagnostics.csv"
+    params = pd.read_csv(run / "diagnostics.csv")
+    delta = params[params["quantity"].str.startswith("delta[")]
     return {
         "compile_s": timings.get("compile"),
         "sampling_s": timings.get("sample"),
@@ -183,21 +179,12 @@ def _fit_result(out: Path) -> dict:
         "posterior_predictive_s": timings.get("posterior_predictive"),
         "prior_predictive_s": timings.get("prior_predictive"),
         "plots_s": timings.get("plots"),
-        "netcdf_mb": (run / "posterior.nc").stat().st_size / 1e6 if (run / "posterior.nc").exists() else None,
-        "divergences": int(sampler_table["divergences"].sum()) if sampler.exists() else None,
-        "min_ess_bulk_delta": _min_ess_delta(params) if params.exists() else None,
+        "netcdf_mb": (run / "posterior.nc").stat().st_size / 1e6,
+        "divergences": int(pd.read_csv(run / "diagnostics_sampler.csv")["divergences"].sum()),
+        "min_ess_bulk_delta": float(delta["ess_bulk"].min()),
         "verdict": manifest.get("diagnostics_verdict", {}).get("status"),
         "timings": timings,
     }
-
-
-def _min_ess_delta(path: Path) -> float | None:
-    import pandas as pd
-
-    table = pd.read_csv(path)
-    column = next((c for c in ("parameter", "variable", "name") if c in table.columns), table.columns[0])
-    rows = table[table[column].astype(str).str.startswith("delta[")]
-    return float(rows["ess_bulk"].min()) if len(rows) and "ess_bulk" in rows else None
 
 
 def run_one(runner: str, n_total: int, timeout: float, blas_threads: int | None = None) -> dict:

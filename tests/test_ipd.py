@@ -186,10 +186,8 @@ def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
     folder = _ipd_folder(tmp_path / "c", _truth(n=15, dropout=0.3), seed=6)
     model, inputs = _model(folder)
     ipd = inputs.ipd
-    n, n_t, n_o = ipd.followup.shape
-    data = {"obs_ipd_baseline": ipd.baseline}
-    for name, rows, cells in ipd.patterns():
-        data[f"obs_ipd_followup_{name}"] = ipd.followup.reshape(n, n_t * n_o)[np.ix_(rows, cells)]
+    data = ipd.observed_arrays()
+    assert set(data) == {v.name for v in model.observed_RVs}  # the model's likelihood variables, each once
     replicate = {k: np.broadcast_to(v, (2, 3, *v.shape)).copy() for k, v in data.items()}
     idata = az.from_dict(posterior_predictive=replicate, observed_data=data)
     summarise_ipd_predictive(idata, ipd, list(inputs.coords["arm"]))

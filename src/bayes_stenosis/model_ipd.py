@@ -96,6 +96,16 @@ class IPDInputs:
     def observed(self) -> np.ndarray:
         return ~np.isnan(self.followup)
 
+    def observed_arrays(self, patterns=None) -> dict[str, np.ndarray]:
+        """Observed (standardized) values per likelihood variable: ``obs_ipd_baseline`` (N, O) and
+        ``obs_ipd_followup_{pattern}`` (the pattern's patients x its observed cells k = t*O + o)."""
+        n, n_t, n_o = self.followup.shape
+        flat = self.followup.reshape(n, n_t * n_o)
+        out = {"obs_ipd_baseline": self.baseline}
+        for name, rows, cells in patterns if patterns is not None else self.patterns():
+            out[f"obs_ipd_followup_{name}"] = flat[np.ix_(rows, cells)]
+        return out
+
     def patterns(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """(name, patient rows, observed cell indices k = t*O + o) per missingness pattern with data."""
         n, n_t, n_o = self.followup.shape
@@ -211,11 +221,11 @@ def _visits(ipd: IPDInputs) -> list[str]:
     return ["baseline", *(f"{t:g}" for t in ipd.times)]
 
 
-def _cell_moments(ipd: IPDInputs, values: dict[str, np.ndarray], lead: tuple[int, ...]):
+def _cell_moments(ipd: IPDInputs, patterns, values: dict[str, np.ndarray], lead: tuple[int, ...]):
     """Per arm x visit x outcome: (sum, sum of squares, count) of natural-unit scores over patients.
 
-    ``values``: ``obs_ipd_baseline`` (``*lead``, N, O) and ``obs_ipd_followup_{pattern}`` (``*lead``,
-    patients of the pattern, its observed cells), standardized as in the model.
+    ``values``: as :meth:`IPDInputs.observed_arrays`, each with ``lead`` axes in front (chain, draw
+    for predictive draws; none for the data).
     """
     n_arm = 2  # reference = 0, new = 1 (prepare_ipd_inputs)
     n_t, n_o = len(ipd.times), len(ipd.outcomes)
@@ -228,7 +238,7 @@ def _cell_moments(ipd: IPDInputs, values: dict[str, np.ndarray], lead: tuple[int
         s1[..., a, 0, :] = base[..., rows, :].sum(axis=-2)
         s2[..., a, 0, :] = (base[..., rows, :] ** 2).sum(axis=-2)
         count[a, 0, :] = rows.sum()
-    for name, rows, cells in ipd.patterns():
+    for name, rows, cells in patterns:
         t_of, o_of = cells // n_o, cells % n_o
         follow = values[f"obs_ipd_followup_{name}"] * ipd.scale[o_of] + ipd.centre[o_of]
         for a in range(n_arm):
@@ -243,11 +253,18 @@ def _cell_moments(ipd: IPDInputs, values: dict[str, np.ndarray], lead: tuple[int
     return s1, s2, count
 
 
-def _mean_sd(s1, s2, count):
+def _cell_summaries(ipd: IPDInputs, patterns, values, lead_dims: dict, arms: list[str]) -> dict[str, xr.DataArray]:
+    """``ipd_cell_mean`` and ``ipd_cell_sd`` of ``values`` (see :func:`_cell_moments`)."""
+    s1, s2, count = _cell_moments(ipd, patterns, values, tuple(len(c) for c in lead_dims.values()))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s1 / count
-        var = (s2 - count * mean**2) / (count - 1)
-    return mean, np.sqrt(np.clip(var, 0, None))
+        sd = np.sqrt(np.clip((s2 - count * mean**2) / (count - 1), 0, None))
+    dims = (*lead_dims, "arm", "ipd_visit", "ipd_outcome")
+    coords = {**lead_dims, "arm": list(arms), "ipd_visit": _visits(ipd), "ipd_outcome": list(ipd.outcomes)}
+    return {
+        "ipd_cell_mean": xr.DataArray(mean, dims=dims, coords=coords),
+        "ipd_cell_sd": xr.DataArray(sd, dims=dims, coords=coords),
+    }
 
 
 def summarise_ipd_predictive(idata, ipd: IPDInputs, arms: list[str]) -> None:
@@ -262,34 +279,19 @@ def summarise_ipd_predictive(idata, ipd: IPDInputs, arms: list[str]) -> None:
     only the cells observed in the data (the same missingness), so it is comparable to the observed
     summary. The pointwise log-likelihood (per patient) is kept.
     """
-    names = ["obs_ipd_baseline", *(f"obs_ipd_followup_{name}" for name, _, _ in ipd.patterns())]
-    coords = {"arm": list(arms), "ipd_visit": _visits(ipd), "ipd_outcome": list(ipd.outcomes)}
-    dims = ("arm", "ipd_visit", "ipd_outcome")
+    patterns = ipd.patterns()
+    observed = ipd.observed_arrays(patterns)
     for group in ("prior_predictive", "posterior_predictive"):
-        if group not in idata.groups():
+        ds = idata[group] if group in idata.groups() else None
+        if ds is None or not all(n in ds for n in observed):
             continue
-        ds = idata[group]
-        if not all(n in ds for n in names):
-            continue
-        lead = tuple(ds[names[0]].shape[:2])
-        mean, sd = _mean_sd(*_cell_moments(ipd, {n: ds[n].values for n in names}, lead))
-        lead_coords = {d: ds[names[0]].coords[d].values for d in ds[names[0]].dims[:2]}
-        new = ds.drop_vars(names).assign(
-            ipd_cell_mean=xr.DataArray(mean, dims=(*lead_coords, *dims), coords={**lead_coords, **coords}),
-            ipd_cell_sd=xr.DataArray(sd, dims=(*lead_coords, *dims), coords={**lead_coords, **coords}),
-        )
-        setattr(idata, group, new)
-    observed = {"obs_ipd_baseline": ipd.baseline}
-    n_pat, n_t, n_o = ipd.followup.shape
-    flat = ipd.followup.reshape(n_pat, n_t * n_o)
-    for name, rows, cells in ipd.patterns():
-        observed[f"obs_ipd_followup_{name}"] = flat[np.ix_(rows, cells)]
-    mean, sd = _mean_sd(*_cell_moments(ipd, observed, ()))
+        first = ds["obs_ipd_baseline"]
+        lead_dims = {d: first.coords[d].values for d in first.dims[:2]}  # chain, draw
+        values = {n: ds[n].values for n in observed}
+        summaries = _cell_summaries(ipd, patterns, values, lead_dims, arms)
+        setattr(idata, group, ds.drop_vars(list(observed)).assign(summaries))
     if "observed_data" in idata.groups():
-        idata.observed_data = idata.observed_data.assign(
-            ipd_cell_mean=xr.DataArray(mean, dims=dims, coords=coords),
-            ipd_cell_sd=xr.DataArray(sd, dims=dims, coords=coords),
-        )
+        idata.observed_data = idata.observed_data.assign(_cell_summaries(ipd, patterns, observed, {}, arms))
 
 
 def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_log_sigma: float) -> None:
@@ -309,7 +311,7 @@ def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_
         Log-SD of the baseline SDs' log-normal prior (the spec's ``scale.sd_log_sigma``).
     """
     model = pm.modelcontext(None)
-    n_pat, n_t, n_o = ipd.followup.shape
+    _, n_t, n_o = ipd.followup.shape
     model.add_coord("ipd_outcome", ipd.outcomes)
     model.add_coord("ipd_outcome_other", ipd.outcomes)
     model.add_coord("ipd_time", ipd.times)
@@ -340,7 +342,9 @@ def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_
     if with_u:
         chol_u = _chol_cov("ipd_patient", n_o, eta, "halfnormal", settings.patient_sd_scale)
         cov_u = chol_u @ chol_u.T
-    for name, rows, cells in ipd.patterns():
+    patterns = ipd.patterns()
+    observed = ipd.observed_arrays(patterns)
+    for name, rows, cells in patterns:
         t_of, o_of = cells // n_o, cells % n_o
         model.add_coord(f"ipd_patient_{name}", [str(p) for p in ipd.patients[rows]])
         model.add_coord(
@@ -348,7 +352,7 @@ def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_
         )
         obs = pm.Data(
             f"ipd_followup_{name}",
-            ipd.followup.reshape(n_pat, n_t * n_o)[np.ix_(rows, cells)],
+            observed[f"obs_ipd_followup_{name}"],
             dims=(f"ipd_patient_{name}", f"ipd_cell_{name}"),
         )
         xb = pm.Data(f"ipd_baseline_{name}", ipd.baseline[rows][:, o_of])

@@ -283,7 +283,7 @@ def predictive_check(
         for (stat, arm), idx in by_stat.items():
             nat_rep = np.column_stack([_natural(sample[:, i], items[i]["transform"], items[i]["scale"]) for i in idx])
             nat_obs = np.array([_natural(obs[i], items[i]["transform"], items[i]["scale"]) for i in idx])
-            title = f"{arm}: {stat}" if isinstance(arm, str) and arm else f"{var.removeprefix('obs_')}: {stat}"
+            title = f"{arm}: {stat}" if arm else f"{var.removeprefix('obs_')}: {stat}"
             names = [str(items[i]["label"]).split(": ", 1)[-1] for i in idx]
             panels.append((title, "continuous", (names, nat_rep, nat_obs)))
     if has_events:

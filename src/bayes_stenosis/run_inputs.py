@@ -134,6 +134,7 @@ def observed_quantities(inputs, units: dict[str, str]) -> pd.DataFrame:
         rows[-1]["label"] = f"{rec['outcome']} week {rec['time']:g}: {what} (thresholds.csv row {rec['row']})"
     ipd = getattr(inputs, "ipd", None)
     if ipd is not None:  # per-cell summaries of the patients (model_ipd.summarise_ipd_predictive)
+        # index = position in the flattened (arm, ipd_visit, ipd_outcome) array, visits baseline first
         visits = [None, *ipd.times]
         for variable, statistic in (("ipd_cell_mean", "mean score"), ("ipd_cell_sd", "SD of scores")):
             index = 0

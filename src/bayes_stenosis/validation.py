@@ -8,6 +8,7 @@ not a compile (shared/research/perf.md: ~5-15 s per compile vs well under a seco
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,6 @@ class CompiledFitter:
     """
 
     def __init__(self, model: pm.Model, settings: SamplerSettings) -> None:
-        import time
-
         import nutpie
 
         self._nutpie = nutpie
