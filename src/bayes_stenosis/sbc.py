@@ -561,9 +561,17 @@ def git_commit() -> str:
 
 
 def run_sbc(
-    mode_name: str, cases: Sequence[str], out: Path, seed: int, wrong: Sequence[str | None] = (None,), log=print
+    mode_name: str,
+    cases: Sequence[str],
+    out: Path,
+    seed: int,
+    wrong: Sequence[str | None] = (None,),
+    replicates: int | None = None,
+    log=print,
 ) -> list[SBCResult]:
     mode = MODES[mode_name]
+    if replicates is not None:  # a trial run of the mode's sampler settings on fewer replicates
+        mode = dataclasses.replace(mode, replicates=replicates)
     out.mkdir(parents=True, exist_ok=True)
     results, summary = [], []
     commit = git_commit()
@@ -789,6 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--mode", choices=sorted(MODES), default="quick")
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
     p.add_argument("--wrong", action="store_true", help="also run the deliberately wrong likelihood (se_as_sd)")
+    p.add_argument("--replicates", type=int, default=None, help="override the mode's replicate count (trial runs)")
     p.add_argument("--seed", type=int, default=20181804)
     p.add_argument("--out", type=Path, default=Path("outputs/validation/sbc"))
     r = sub.add_parser("plot", help="redraw the rank histograms of a finished SBC run folder")
@@ -818,7 +827,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
         wrong = (None, "se_as_sd") if args.wrong else (None,)
-        results = run_sbc(args.mode, names, args.out, args.seed, wrong=wrong, log=log)
+        results = run_sbc(args.mode, names, args.out, args.seed, wrong=wrong, replicates=args.replicates, log=log)
         correct_ok = all(r.passed for r in results if r.wrong is None)
         log(f"SBC {'passed' if correct_ok else 'FAILED'} for the package model; results in {args.out}")
         return 0 if correct_ok else 1
