@@ -202,6 +202,32 @@ def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
             assert np.allclose(group["ipd_cell_sd"].sel(where).values, rec["std"], rtol=1e-12)
 
 
+def test_chunked_predictive_equals_summary_of_whole(tmp_path):
+    """``inference.sample`` draws patient-level replicates a chunk of draws at a time and reduces each
+    chunk (memory): reducing chunk by chunk gives exactly the summaries of the concatenated replicates
+    (same seed), along the parameter draws' own draw coordinates, when the chunk size does not divide
+    the draws."""
+    import pymc as pm
+
+    from bayes_stenosis.inference import _chunked_predictive
+    from bayes_stenosis.model_ipd import ipd_predictive_summary
+
+    folder = _ipd_folder(tmp_path / "c", _truth(n=6, dropout=0.3), seed=2)
+    model, inputs = _model(folder)
+    observed = [rv.name for rv in model.observed_RVs]
+    with model:
+        prior = pm.sample_prior_predictive(draws=7, random_seed=1, var_names=[v.name for v in model.free_RVs])
+        params = prior.prior
+        reduce = lambda ds: ipd_predictive_summary(ds, inputs.ipd, list(inputs.coords["arm"]))  # noqa: E731
+        whole, obs = _chunked_predictive(params, observed, lambda ds: ds, 3, seed=5)
+        chunked, _ = _chunked_predictive(params, observed, reduce, 3, seed=5)
+    assert list(chunked["draw"].values) == list(params["draw"].values) == list(range(7))
+    expected = reduce(whole)
+    for name in ("ipd_cell_mean", "ipd_cell_sd"):
+        np.testing.assert_array_equal(chunked[name].values, expected[name].values)
+    assert set(obs.data_vars) == set(observed)
+
+
 def test_mixed_evidence_each_cell_once(tmp_path):
     """IPD for ODI, arm summaries (of other patients' summaries) for RMDQ: each cell uses one level and the
     model carries both terms; IPD plus arm summaries for the same arm and outcome are refused."""

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from bayes_stenosis.diagnostics import decision_probability_table, parameter_tab
 from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-from bayes_stenosis.model_ipd import missing_text, summarise_ipd_predictive
+from bayes_stenosis.model_ipd import ipd_predictive_summary, missing_text, summarise_ipd_predictive
 from bayes_stenosis.outputs import (
     atomic_run_folder,
     provenance,
@@ -126,7 +127,10 @@ def fit(
     start = time.perf_counter()
     model = build_model(inputs, model_spec, prior)
     timings["build"] = time.perf_counter() - start
-    idata, sample_timings = sample(model, settings, progress=progress, status=status)
+    reduce = None
+    if inputs.ipd is not None:  # patient-level replicates are reduced chunk by chunk (memory)
+        reduce = functools.partial(ipd_predictive_summary, ipd=inputs.ipd, arms=list(inputs.coords["arm"]))
+    idata, sample_timings = sample(model, settings, progress=progress, status=status, predictive_summary=reduce)
     timings.update(sample_timings)
     if inputs.ipd is not None:  # per-cell summaries instead of N x cells replicates (model_ipd.py)
         start = time.perf_counter()

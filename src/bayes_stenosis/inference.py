@@ -52,6 +52,8 @@ def sample(
     *,
     progress: bool = True,
     status: Callable[[str], object] | None = None,
+    predictive_summary: Callable[[xr.Dataset], xr.Dataset] | None = None,
+    predictive_chunk_draws: int = 250,
 ) -> tuple[az.InferenceData, dict[str, float]]:
     """Sample prior predictive, posterior and posterior predictive; attach log-likelihoods.
 
@@ -67,6 +69,14 @@ def sample(
     status
         Optional callback returning a context manager that shows what phase is running (the CLI
         passes a rich spinner).
+    predictive_summary
+        Optional reduction of posterior predictive replicates (a Dataset with dims chain, draw, ...)
+        to what is kept of them. When given, the replicates are drawn ``predictive_chunk_draws``
+        draws at a time and each chunk is reduced before the next is drawn, so that patient-level
+        replicates (N x cells x draws) never sit in memory whole. Each chunk has its own child seed
+        of the posterior-predictive stream, so the numbers depend on the chunk size, which is fixed.
+    predictive_chunk_draws
+        Draws per chunk (per chain) when ``predictive_summary`` is given.
 
     Returns
     -------
@@ -85,7 +95,9 @@ def sample(
             flat = {rv.name for rv in model.free_RVs if rv.owner.op.__class__.__name__.startswith("Flat")}
             names = [rv.name for rv in model.free_RVs if rv.name not in flat]
             names += [d.name for d in model.deterministics]
-            names += [rv.name for rv in model.observed_RVs]
+            observed = [rv.name for rv in model.observed_RVs]
+            if predictive_summary is None:
+                names += observed
             with warnings.catch_warnings():
                 # the prior is wanted without the data terms: PyMC's note that Potentials
                 # (the threshold likelihood) are ignored here is expected
@@ -93,6 +105,13 @@ def sample(
                 prior = pm.sample_prior_predictive(
                     draws=settings.prior_draws, random_seed=seeds["prior_predictive"], var_names=names
                 )
+            if predictive_summary is not None and observed:
+                # replicates from the prior draws, chunked like the posterior predictive (own child seed)
+                child = np.random.SeedSequence(seeds["prior_predictive"]).spawn(1)[0]
+                reduced, _ = _chunked_predictive(
+                    prior.prior, observed, predictive_summary, predictive_chunk_draws, int(child.generate_state(1)[0])
+                )
+                prior.add_groups(prior_predictive=reduced)
         timings["prior_predictive"] = time.perf_counter() - start
 
     if settings.name == "nutpie":
@@ -135,8 +154,7 @@ def sample(
     with phase("posterior predictive and log-likelihood"):
         start = time.perf_counter()
         with model:
-            observed = [rv.name for rv in model.observed_RVs]
-            if observed:
+            if observed and predictive_summary is None:
                 ppc = pm.sample_posterior_predictive(
                     idata,
                     random_seed=seeds["posterior_predictive"],
@@ -144,11 +162,49 @@ def sample(
                     var_names=observed,
                 )
                 idata.extend(ppc)
+            elif observed:
+                reduced, observed_data = _chunked_predictive(
+                    idata.posterior, observed, predictive_summary, predictive_chunk_draws, seeds["posterior_predictive"]
+                )
+                idata.add_groups(posterior_predictive=reduced)
+                if observed_data is not None and "observed_data" not in idata.groups():
+                    idata.add_groups(observed_data=observed_data)
+            if observed:
                 pm.compute_log_likelihood(idata, progressbar=False)
         _add_threshold_predictive(idata, seeds["posterior_predictive"])
         timings["posterior_predictive"] = time.perf_counter() - start
     idata.posterior.attrs["sampler"] = settings.name
     return idata, timings
+
+
+def _chunked_predictive(
+    draws: xr.Dataset,
+    observed: list[str],
+    summary: Callable[[xr.Dataset], xr.Dataset],
+    chunk_draws: int,
+    seed: int,
+) -> tuple[xr.Dataset, xr.Dataset | None]:
+    """Replicates of ``observed`` given parameter ``draws``, ``chunk_draws`` draws at a time.
+
+    Must run inside the model context. ``draws`` are posterior or prior draws (dims chain, draw).
+    Each chunk is reduced by ``summary`` before the next is drawn and has its own child seed of
+    ``seed``. Returns the reduced replicates (concatenated along draw) and the observed data.
+    """
+    starts = range(0, draws.sizes["draw"], chunk_draws)
+    chunk_seeds = np.random.SeedSequence(seed).spawn(len(starts))
+    parts, observed_data = [], None
+    for start, child in zip(starts, chunk_seeds, strict=True):
+        ppc = pm.sample_posterior_predictive(
+            draws.isel(draw=slice(start, start + chunk_draws)),
+            random_seed=int(child.generate_state(1)[0]),
+            progressbar=False,
+            var_names=observed,
+        )
+        parts.append(summary(ppc.posterior_predictive))
+        if observed_data is None and "observed_data" in ppc.groups():
+            observed_data = ppc.observed_data
+        del ppc
+    return xr.concat(parts, dim="draw"), observed_data
 
 
 def _add_threshold_predictive(idata: az.InferenceData, seed: int) -> None:

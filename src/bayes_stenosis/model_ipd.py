@@ -72,6 +72,7 @@ __all__ = [
     "ipd_scale",
     "missing_text",
     "prepare_ipd_inputs",
+    "ipd_predictive_summary",
     "summarise_ipd_predictive",
 ]
 
@@ -267,6 +268,20 @@ def _cell_summaries(ipd: IPDInputs, patterns, values, lead_dims: dict, arms: lis
     }
 
 
+def ipd_predictive_summary(ds: xr.Dataset, ipd: IPDInputs, arms: list[str]) -> xr.Dataset:
+    """``ds`` (a predictive group) with its ``obs_ipd_*`` replicates replaced by per-cell summaries.
+
+    ``ipd_cell_mean`` and ``ipd_cell_sd`` have dims chain, draw, arm, ipd_visit, ipd_outcome; see
+    :func:`summarise_ipd_predictive`. Used per chunk of draws by ``inference.sample``.
+    """
+    patterns = ipd.patterns()
+    names = list(ipd.observed_arrays(patterns))
+    first = ds["obs_ipd_baseline"]
+    lead_dims = {d: first.coords[d].values for d in first.dims[:2]}  # chain, draw
+    values = {n: ds[n].values for n in names}
+    return ds.drop_vars(names).assign(_cell_summaries(ipd, patterns, values, lead_dims, arms))
+
+
 def summarise_ipd_predictive(idata, ipd: IPDInputs, arms: list[str]) -> None:
     """Replace the per-patient predictive draws by per-cell summaries, in place.
 
@@ -275,7 +290,8 @@ def summarise_ipd_predictive(idata, ipd: IPDInputs, arms: list[str]) -> None:
     the summary per arm x visit x outcome: the mean and SD over patients of the (observed) scores,
     natural units. ``ipd_cell_mean`` and ``ipd_cell_sd`` (dims arm, ipd_visit, ipd_outcome; visits
     "baseline" and the follow-up times) replace the ``obs_ipd_*`` variables of ``prior_predictive`` and
-    ``posterior_predictive`` and are added, from the data, to ``observed_data``. A replicate counts
+    ``posterior_predictive`` (groups already summarised, e.g. by ``inference.sample`` chunk by chunk,
+    are left as they are) and are added, from the data, to ``observed_data``. A replicate counts
     only the cells observed in the data (the same missingness), so it is comparable to the observed
     summary. The pointwise log-likelihood (per patient) is kept.
     """
@@ -285,12 +301,8 @@ def summarise_ipd_predictive(idata, ipd: IPDInputs, arms: list[str]) -> None:
         ds = idata[group] if group in idata.groups() else None
         if ds is None or not all(n in ds for n in observed):
             continue
-        first = ds["obs_ipd_baseline"]
-        lead_dims = {d: first.coords[d].values for d in first.dims[:2]}  # chain, draw
-        values = {n: ds[n].values for n in observed}
-        summaries = _cell_summaries(ipd, patterns, values, lead_dims, arms)
-        setattr(idata, group, ds.drop_vars(list(observed)).assign(summaries))
-    if "observed_data" in idata.groups():
+        setattr(idata, group, ipd_predictive_summary(ds, ipd, arms))
+    if "observed_data" in idata.groups() and "ipd_cell_mean" not in idata.observed_data:
         idata.observed_data = idata.observed_data.assign(_cell_summaries(ipd, patterns, observed, {}, arms))
 
 
