@@ -59,8 +59,7 @@ def _ess(idata, names):
 
 def worker_package(n_total: int, folder: Path, latent: bool) -> dict:
     t0 = time.perf_counter()
-    import nutpie
-
+    from bayes_stenosis.inference import compile_nutpie, nutpie_sample
     from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
     from bayes_stenosis.spec import load_spec
     from bayes_stenosis.study import load_study
@@ -81,10 +80,10 @@ def worker_package(n_total: int, folder: Path, latent: bool) -> dict:
     model = build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs))
     out["build_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model)
+    compiled = compile_nutpie(model)
     out["compile_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    idata = nutpie.sample(compiled, chains=4, draws=1000, tune=1000, seed=SEED, progress_bar=False, cores=2)
+    idata = nutpie_sample(compiled, chains=4, draws=1000, tune=1000, seed=SEED, target_accept=0.8)
     out["sampling_s"] = time.perf_counter() - t
     t = time.perf_counter()
     idata.to_netcdf(str(folder / "posterior.nc"))

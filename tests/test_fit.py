@@ -170,3 +170,25 @@ def test_flagship_default_fit_through_the_cli(tmp_path):
         "rank_treatment_difference.png",
     ):
         assert (folder / "plots" / plot).stat().st_size > 10_000, plot
+
+
+@pytest.mark.slow
+def test_same_seed_same_draws_with_a_cold_and_a_warm_compile_cache(tmp_path):
+    """The flagship fitted twice in fresh processes sharing one new pytensor cache: the first compiles
+    from nothing, the second loads the cached numba functions. The draws must be identical. (With
+    numba's fastmath on they were not: the two runs' posteriors differed from the first draw.)"""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'pytensor'}"}
+    posteriors = []
+    for run in ("cold", "warm"):
+        command = [sys.executable, "-m", "bayes_stenosis.cli", "fit", "farpour2022", "--chains", "2"]
+        command += ["--draws", "200", "--tune", "200", "--no-plots", "--no-report", "--no-progress"]
+        command += ["--out", str(tmp_path / run)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
+        assert done.returncode == 0, done.stderr[-2000:]
+        (nc,) = (tmp_path / run).rglob("posterior.nc")
+        posteriors.append(az.from_netcdf(str(nc)).posterior)
+    np.testing.assert_array_equal(posteriors[0]["Delta"].values, posteriors[1]["Delta"].values)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import arviz as az
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
+from threadpoolctl import threadpool_limits
 
 from bayes_stenosis.spec import Sampler
 
@@ -44,6 +46,44 @@ class SamplerSettings:
         children = np.random.SeedSequence(self.seed).spawn(3)
         names = ("prior_predictive", "posterior", "posterior_predictive")
         return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
+
+
+def compile_nutpie(model: pm.Model):
+    """nutpie's numba compile of ``model``, with numba's fastmath off.
+
+    With fastmath on, LLVM may reassociate and fuse floating-point operations, and how far it does
+    depends on what gets inlined, which differs between a fresh compile and functions loaded from
+    pytensor's numba cache (``~/.pytensor``). The same seed then gave different draws on the first
+    run of a machine and on later ones (flagship: P(equiv) ODI week 8 0.981 cold vs 0.983 warm, one
+    divergence vs none). With fastmath off cold and warm runs give identical draws; sampling costs
+    about the same (flagship 23-26 s vs 20-23 s, BENCHMARKS.md).
+    """
+    import nutpie
+
+    with pytensor.config.change_flags(numba__fastmath=False):
+        return nutpie.compile_pymc_model(model)
+
+
+def nutpie_sample(compiled, *, chains: int, draws: int, tune: int, seed: int, target_accept: float, progress=False):
+    """``nutpie.sample`` on at most 2 cores, with BLAS limited to one thread per chain.
+
+    nutpie runs chains in threads; a multi-threaded BLAS inside each chain oversubscribes the cores
+    (flagship on 2 cores: 127 s of sampling with OpenBLAS's default threads, 20 s with one). The
+    draws do not depend on the BLAS thread count (checked: identical posterior).
+    """
+    import nutpie
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return nutpie.sample(
+            compiled,
+            chains=chains,
+            draws=draws,
+            tune=tune,
+            seed=seed,
+            target_accept=target_accept,
+            progress_bar=progress,
+            cores=min(chains, 2),
+        )
 
 
 def sample(
@@ -115,22 +155,19 @@ def sample(
         timings["prior_predictive"] = time.perf_counter() - start
 
     if settings.name == "nutpie":
-        import nutpie
-
         with phase("compiling the model (numba)"):
             start = time.perf_counter()
-            compiled = nutpie.compile_pymc_model(model)
+            compiled = compile_nutpie(model)
             timings["compile"] = time.perf_counter() - start
         start = time.perf_counter()
-        idata = nutpie.sample(
+        idata = nutpie_sample(
             compiled,
             chains=settings.chains,
             draws=settings.draws,
             tune=settings.tune,
             seed=seeds["posterior"],
             target_accept=settings.target_accept,
-            progress_bar=progress,
-            cores=min(settings.chains, 2),
+            progress=progress,
         )
         timings["sample"] = time.perf_counter() - start
     elif settings.name == "pymc":

@@ -41,7 +41,7 @@ import pandas as pd
 from bayes_stenosis import __version__
 from bayes_stenosis import decisions as dec
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.inference import SamplerSettings
+from bayes_stenosis.inference import SamplerSettings, compile_nutpie, nutpie_sample
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
 
@@ -204,7 +204,6 @@ def run_sensitivity(
         Bad study or spec, a spec without ``[sensitivity]``, or an existing output folder; raised
         before any sampling.
     """
-    import nutpie
     import pymc as pm
 
     from bayes_stenosis.diagnostics import parameter_table, sampler_table, verdict
@@ -272,7 +271,7 @@ def run_sensitivity(
             say(f"compiling the {key[0]} / {key[1]}-correlation model (numba)")
             start = time.perf_counter()
             base = build_model(inputs, _spec_for(model_spec, cfg.correlation), prior)
-            compiled[key] = (nutpie.compile_pymc_model(base), data_values(base))
+            compiled[key] = (compile_nutpie(base), data_values(base))
             elapsed = time.perf_counter() - start
             timings["compile"] += elapsed
             timings[f"compile_{key[0]}_{key[1]}"] = elapsed
@@ -281,15 +280,13 @@ def run_sensitivity(
         values.update(_hyper_values(prior, cfg.correlation, n_out, set(base_values)))
         say(f"sampling {cfg.label}")
         start = time.perf_counter()
-        idata = nutpie.sample(
+        idata = nutpie_sample(
             model_c.with_data(**values),
             chains=settings.chains,
             draws=settings.draws,
             tune=settings.tune,
             seed=cfg.seed(settings.seed),
             target_accept=settings.target_accept,
-            progress_bar=False,
-            cores=min(settings.chains, 2),
         )
         sampling = time.perf_counter() - start
         timings["sampling"] += sampling

@@ -19,7 +19,7 @@ import pymc as pm
 from arviz import rhat
 from scipy import stats
 
-from bayes_stenosis.inference import SamplerSettings
+from bayes_stenosis.inference import SamplerSettings, compile_nutpie, nutpie_sample
 from bayes_stenosis.model import (
     ModelInputs,
     build_model,
@@ -43,12 +43,9 @@ class CompiledFitter:
     """
 
     def __init__(self, model: pm.Model, settings: SamplerSettings) -> None:
-        import nutpie
-
-        self._nutpie = nutpie
         self.settings = settings
         start = time.perf_counter()
-        self.compiled = nutpie.compile_pymc_model(model)
+        self.compiled = compile_nutpie(model)
         self.compile_seconds = time.perf_counter() - start
         self.data_names = set(data_values(model))
 
@@ -62,15 +59,8 @@ class CompiledFitter:
             raise ValueError("the model's data do not match the compiled design")
         compiled = self.compiled.with_data(**values) if values else self.compiled
         s = self.settings
-        return self._nutpie.sample(
-            compiled,
-            chains=s.chains,
-            draws=s.draws,
-            tune=s.tune,
-            seed=seed,
-            target_accept=s.target_accept,
-            progress_bar=False,
-            cores=min(s.chains, 2),
+        return nutpie_sample(
+            compiled, chains=s.chains, draws=s.draws, tune=s.tune, seed=seed, target_accept=s.target_accept
         )
 
 
