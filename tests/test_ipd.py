@@ -209,7 +209,7 @@ def test_chunked_predictive_equals_summary_of_whole(tmp_path):
     the draws."""
     import pymc as pm
 
-    from bayes_stenosis.inference import _chunked_predictive
+    from bayes_stenosis.inference import _chunked_predictive, _draws_per_chunk
     from bayes_stenosis.model_ipd import ipd_predictive_summary
 
     folder = _ipd_folder(tmp_path / "c", _truth(n=6, dropout=0.3), seed=2)
@@ -226,6 +226,10 @@ def test_chunked_predictive_equals_summary_of_whole(tmp_path):
     for name in ("ipd_cell_mean", "ipd_cell_sd"):
         np.testing.assert_array_equal(chunked[name].values, expected[name].values)
     assert set(obs.data_vars) == set(observed)
+    # chunks are as many draws as fit the memory budget: values per draw = the observed patient values
+    values = sum(v.size for v in inputs.ipd.observed_arrays().values())
+    assert _draws_per_chunk(model, observed, 2, 1.0) == 2**20 // (8 * 2 * values)
+    assert _draws_per_chunk(model, observed, 4, 1e-9) == 1
 
 
 def test_mixed_evidence_each_cell_once(tmp_path):

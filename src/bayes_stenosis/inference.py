@@ -93,7 +93,7 @@ def sample(
     progress: bool = True,
     status: Callable[[str], object] | None = None,
     predictive_summary: Callable[[xr.Dataset], xr.Dataset] | None = None,
-    predictive_chunk_draws: int = 250,
+    predictive_chunk_mb: float = 256.0,
 ) -> tuple[az.InferenceData, dict[str, float]]:
     """Sample prior predictive, posterior and posterior predictive; attach log-likelihoods.
 
@@ -111,12 +111,14 @@ def sample(
         passes a rich spinner).
     predictive_summary
         Optional reduction of posterior predictive replicates (a Dataset with dims chain, draw, ...)
-        to what is kept of them. When given, the replicates are drawn ``predictive_chunk_draws``
-        draws at a time and each chunk is reduced before the next is drawn, so that patient-level
-        replicates (N x cells x draws) never sit in memory whole. Each chunk has its own child seed
-        of the posterior-predictive stream, so the numbers depend on the chunk size, which is fixed.
-    predictive_chunk_draws
-        Draws per chunk (per chain) when ``predictive_summary`` is given.
+        to what is kept of them. When given, the replicates are drawn in chunks of draws of at
+        most ``predictive_chunk_mb`` (all chains) and each chunk is reduced before the next is
+        drawn, so that patient-level replicates (N x cells x draws) never sit in memory whole. Each
+        chunk has its own child seed of the predictive stream; the chunk size follows from the data's
+        size, so the same study and seed give the same numbers.
+    predictive_chunk_mb
+        Memory budget of one chunk of replicates when ``predictive_summary`` is given. Each chunk
+        compiles PyMC's forward sampler again (~3 s), so chunks are as large as the budget allows.
 
     Returns
     -------
@@ -148,8 +150,9 @@ def sample(
             if predictive_summary is not None and observed:
                 # replicates from the prior draws, chunked like the posterior predictive (own child seed)
                 child = np.random.SeedSequence(seeds["prior_predictive"]).spawn(1)[0]
+                chunk = _draws_per_chunk(model, observed, prior.prior.sizes["chain"], predictive_chunk_mb)
                 reduced, _ = _chunked_predictive(
-                    prior.prior, observed, predictive_summary, predictive_chunk_draws, int(child.generate_state(1)[0])
+                    prior.prior, observed, predictive_summary, chunk, int(child.generate_state(1)[0])
                 )
                 prior.add_groups(prior_predictive=reduced)
         timings["prior_predictive"] = time.perf_counter() - start
@@ -200,8 +203,9 @@ def sample(
                 )
                 idata.extend(ppc)
             elif observed:
+                chunk = _draws_per_chunk(model, observed, idata.posterior.sizes["chain"], predictive_chunk_mb)
                 reduced, observed_data = _chunked_predictive(
-                    idata.posterior, observed, predictive_summary, predictive_chunk_draws, seeds["posterior_predictive"]
+                    idata.posterior, observed, predictive_summary, chunk, seeds["posterior_predictive"]
                 )
                 idata.add_groups(posterior_predictive=reduced)
                 if observed_data is not None and "observed_data" not in idata.groups():
@@ -212,6 +216,12 @@ def sample(
         timings["posterior_predictive"] = time.perf_counter() - start
     idata.posterior.attrs["sampler"] = settings.name
     return idata, timings
+
+
+def _draws_per_chunk(model: pm.Model, observed: list[str], chains: int, budget_mb: float) -> int:
+    """How many draws (per chain) of replicates of ``observed`` fit in ``budget_mb`` (float64)."""
+    values_per_draw = sum(int(np.prod(model[name].shape.eval())) for name in observed)
+    return max(1, int(budget_mb * 2**20 // (8 * chains * max(values_per_draw, 1))))
 
 
 def _chunked_predictive(
