@@ -181,7 +181,8 @@ def test_same_seed_same_draws_with_a_cold_and_a_warm_compile_cache(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'pytensor'}"}
+    flags = [os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={tmp_path / 'pytensor'}"]
+    env = {**os.environ, "PYTENSOR_FLAGS": ",".join(f for f in flags if f)}
     posteriors = []
     for run in ("cold", "warm"):
         command = [sys.executable, "-m", "bayes_stenosis.cli", "fit", "farpour2022", "--chains", "2"]

@@ -176,12 +176,12 @@ def test_predictive_draws_have_the_data_shape_and_the_model_covariance(tmp_path)
 
 
 def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
-    """``summarise_ipd_predictive`` replaces per-patient replicates by per arm x visit x outcome mean and
+    """``ipd_predictive_summary`` replaces per-patient replicates by per arm x visit x outcome mean and
     SD of the observed cells, natural units: a replicate equal to the data gives exactly the pandas
     group-by of ipd.csv (missing visits left out), and the observed_data summaries are the same."""
     import arviz as az
 
-    from bayes_stenosis.model_ipd import summarise_ipd_predictive
+    from bayes_stenosis.model_ipd import ipd_observed_summary, ipd_predictive_summary
 
     folder = _ipd_folder(tmp_path / "c", _truth(n=15, dropout=0.3), seed=6)
     model, inputs = _model(folder)
@@ -189,15 +189,16 @@ def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
     data = ipd.observed_arrays()
     assert set(data) == {v.name for v in model.observed_RVs}  # the model's likelihood variables, each once
     replicate = {k: np.broadcast_to(v, (2, 3, *v.shape)).copy() for k, v in data.items()}
-    idata = az.from_dict(posterior_predictive=replicate, observed_data=data)
-    summarise_ipd_predictive(idata, ipd, list(inputs.coords["arm"]))
-    assert not [v for v in idata.posterior_predictive.data_vars if v.startswith("obs_ipd")]
+    arms = list(inputs.coords["arm"])
+    replicates = ipd_predictive_summary(az.from_dict(posterior_predictive=replicate).posterior_predictive, ipd, arms)
+    observed = ipd_observed_summary(ipd, arms)
+    assert not [v for v in replicates.data_vars if v.startswith("obs_ipd")]
     raw = pd.read_csv(folder / "ipd.csv")
     stats_ = raw.dropna(subset=["value"]).groupby(["arm", "time", "outcome"])["value"].agg(["mean", "std"])
     for (arm, t, o), rec in stats_.iterrows():
         visit = "baseline" if t == 0 else f"{t:g}"
         where = {"arm": arm, "ipd_visit": visit, "ipd_outcome": o}
-        for group in (idata.posterior_predictive, idata.observed_data):
+        for group in (replicates, observed):
             assert np.allclose(group["ipd_cell_mean"].sel(where).values, rec["mean"], rtol=1e-12)
             assert np.allclose(group["ipd_cell_sd"].sel(where).values, rec["std"], rtol=1e-12)
 

@@ -22,7 +22,7 @@ from bayes_stenosis.diagnostics import decision_probability_table, parameter_tab
 from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-from bayes_stenosis.model_ipd import ipd_predictive_summary, missing_text, summarise_ipd_predictive
+from bayes_stenosis.model_ipd import ipd_observed_summary, ipd_predictive_summary, missing_text
 from bayes_stenosis.outputs import (
     atomic_run_folder,
     provenance,
@@ -127,15 +127,16 @@ def fit(
     start = time.perf_counter()
     model = build_model(inputs, model_spec, prior)
     timings["build"] = time.perf_counter() - start
-    reduce = None
-    if inputs.ipd is not None:  # patient-level replicates are reduced chunk by chunk (memory)
-        reduce = functools.partial(ipd_predictive_summary, ipd=inputs.ipd, arms=list(inputs.coords["arm"]))
-    idata, sample_timings = sample(model, settings, progress=progress, status=status, predictive_summary=reduce)
+    arms = list(inputs.coords["arm"])
+    reduce_replicates = None
+    if inputs.ipd is not None:  # per-cell summaries instead of N x cells replicates, chunk by chunk (memory)
+        reduce_replicates = functools.partial(ipd_predictive_summary, ipd=inputs.ipd, arms=arms)
+    idata, sample_timings = sample(
+        model, settings, progress=progress, status=status, predictive_summary=reduce_replicates
+    )
     timings.update(sample_timings)
-    if inputs.ipd is not None:  # per-cell summaries instead of N x cells replicates (model_ipd.py)
-        start = time.perf_counter()
-        summarise_ipd_predictive(idata, inputs.ipd, list(inputs.coords["arm"]))
-        timings["summarise_ipd_predictive"] = time.perf_counter() - start
+    if inputs.ipd is not None:  # the data's summaries, to compare the replicates with
+        idata.observed_data = idata.observed_data.assign(ipd_observed_summary(inputs.ipd, arms))
 
     start = time.perf_counter()
     params = parameter_table(idata)

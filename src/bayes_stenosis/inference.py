@@ -250,7 +250,7 @@ def _chunked_predictive(
         parts.append(summary(ppc.posterior_predictive))
         if observed_data is None and "observed_data" in ppc.groups():
             observed_data = ppc.observed_data
-        del ppc
+        del ppc  # else the next chunk is drawn while this one is still held (twice the memory)
     return xr.concat(parts, dim="draw"), observed_data
 
 

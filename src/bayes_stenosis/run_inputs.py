@@ -133,7 +133,7 @@ def observed_quantities(inputs, units: dict[str, str]) -> pd.DataFrame:
         add("threshold_event", i, arm, rec["time"], rec["outcome"], what, "event", 1, source_row=rec["row"])
         rows[-1]["label"] = f"{rec['outcome']} week {rec['time']:g}: {what} (thresholds.csv row {rec['row']})"
     ipd = getattr(inputs, "ipd", None)
-    if ipd is not None:  # per-cell summaries of the patients (model_ipd.summarise_ipd_predictive)
+    if ipd is not None:  # per-cell summaries of the patients (model_ipd.ipd_predictive_summary)
         # index = position in the flattened (arm, ipd_visit, ipd_outcome) array, visits baseline first
         visits = [None, *ipd.times]
         for variable, statistic in (("ipd_cell_mean", "mean score"), ("ipd_cell_sd", "SD of scores")):
