@@ -117,3 +117,26 @@ def test_first_within_scale_keeps_the_first_draws_that_fit_and_counts_the_rest()
     assert keep.tolist() == [0, 3] and skipped == 2
     with pytest.raises(ValueError, match="only 3 of 5"):
         first_within_scale(change, np.array([100.0, 24.0]), 4, slack=np.array([0.0, 2.0]))
+
+
+def test_change_score_correlation_matches_its_closed_form_and_simulated_patients():
+    from bayes_stenosis import simulate as sim
+
+    r = 0.75
+    truth = sim.default_truth(
+        outcomes=(sbc.ODI, sbc.RMDQ),
+        outcome_corr=sbc._exchangeable(2, r),
+        follow_up=(8.0,),
+        change_reference=np.zeros((1, 2)),
+        n_per_arm=(20_000, 20_000),
+    )
+    rho1, rho2 = sbc.ODI.rho, sbc.RMDQ.rho
+    closed = r * (2 - rho1 - rho2) / (2 * np.sqrt((1 - rho1) * (1 - rho2)))
+    assert sbc.change_score_correlation(truth)[0][1] == pytest.approx(closed, abs=1e-4)
+    # empirical correlation of 40,000 patients' change scores: SE (1 - c^2) / sqrt(n) ~ 0.002
+    wide = sim.simulate_patients(truth, seed=3).pivot_table(
+        index="patient", columns=["outcome", "time"], values="value"
+    )
+    change = {o: wide[(o, 8.0)] - wide[(o, 0.0)] for o in ("ODI", "RMDQ")}
+    empirical = np.corrcoef(change["ODI"], change["RMDQ"])[0, 1]
+    assert abs(empirical - closed) < 4 * (1 - closed**2) / np.sqrt(40_000)

@@ -638,6 +638,7 @@ def coverage_run(
     draws: int = 500,
     tune: int = 500,
     outcomes: Sequence[str] = ("ODI", "RMDQ"),
+    outcome_corr: float = 0.75,
     log=print,
 ) -> dict:
     """90 % interval coverage of each delta and how often "equivalent" is declared.
@@ -648,6 +649,11 @@ def coverage_run(
     patient level (``simulate``: correlated outcomes and times, baseline-follow-up correlation, n per
     arm) and summarised as the evidence ``level``; "equivalent" is declared in a cell when
     P(|delta| < margin) >= 0.975 (the default decision rule, ``models/default.toml``).
+
+    ``outcome_corr`` is the patients' correlation between outcomes at one visit (``simulate``'s
+    :math:`R`, exchangeable). The correlation of two outcomes' change scores it implies,
+    :math:`R (2 - \\rho_1 - \\rho_2) / (2\\sqrt{(1-\\rho_1)(1-\\rho_2)})`, is recorded: it is the
+    truth of the model's error correlation ``r_outcome``, which two arms' summaries cannot identify.
     """
     from arviz import rhat
 
@@ -661,7 +667,7 @@ def coverage_run(
     outcomes = tuple(known[o] for o in outcomes)
     base = sim.default_truth(
         outcomes=outcomes,
-        outcome_corr=_exchangeable(len(outcomes), 0.75),
+        outcome_corr=_exchangeable(len(outcomes), outcome_corr),
         follow_up=(8.0,),
         change_reference=np.array([[-0.8 * o.sd for o in outcomes]]),
         n_per_arm=(n, n),
@@ -741,8 +747,19 @@ def coverage_run(
     summary = _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)
     summary["settings"] = {"chains": chains, "draws": draws, "tune": tune, "target_accept": TARGET_ACCEPT, "seed": seed}
     summary["prior_draws_rejected_impossible_change"] = rejected
+    summary["simulation"] = {"outcome_corr": outcome_corr, "change_score_corr": change_score_correlation(base)}
     (out / f"coverage_{truth_kind}.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def change_score_correlation(truth) -> list[list[float]]:
+    """Correlation between outcomes of the patients' change scores (one follow-up) under ``truth``."""
+    corr = sim.score_correlation(truth)
+    n_o = len(truth.outcomes)
+    k = np.hstack([-np.eye(n_o), np.eye(n_o)])  # follow-up minus baseline
+    cov = k @ corr[: 2 * n_o, : 2 * n_o] @ k.T
+    sd = np.sqrt(np.diag(cov))
+    return np.round(cov / np.outer(sd, sd), 4).tolist()
 
 
 def _coverage_summary(
@@ -809,6 +826,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--level", default="arm_summary", choices=["arm_summary", "arm_summary_change", "contrast"])
     c.add_argument("--seed", type=int, default=2024)
     c.add_argument("--outcomes", default="ODI,RMDQ", help="ODI and/or RMDQ (one follow-up time)")
+    c.add_argument(
+        "--outcome-corr", type=float, default=0.75, help="patients' correlation between outcomes at one visit"
+    )
     c.add_argument("--draws", type=int, default=500)
     c.add_argument("--tune", type=int, default=500)
     c.add_argument("--out", type=Path, default=Path("outputs/validation/coverage"))
@@ -843,6 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             draws=args.draws,
             tune=args.tune,
             outcomes=[o for o in args.outcomes.split(",") if o],
+            outcome_corr=args.outcome_corr,
             log=log,
         )
         log(json.dumps(summary["cells"], indent=1))

@@ -1,0 +1,113 @@
+"""Where the divergent draws of the IPD SBC fits sit, and which model variant removes them (a diagnosis).
+
+Refits the first N replicates of the ``ipd`` SBC case (``bayes_stenosis.sbc``: 2 outcomes x baseline +
+2 follow-ups, 20 per arm, data simulated from the model's prior, the full mode's seed and sampler
+settings unless overridden) under a model variant, and prints per fit the number of divergent draws
+and, for each parameter, the median quantile of the divergent draws among the others (a funnel at 0
+shows the scale parameter near quantile 0). The last line counts fits with a divergence.
+
+Usage (repository root)::
+
+    python benchmarks/diagnose_ipd_divergences.py 40 [--hierarchy change_parameterisation=centred]
+        [--target-accept 0.95]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bayes_stenosis import sbc
+from bayes_stenosis.inference import SamplerSettings
+from bayes_stenosis.model import data_values
+from bayes_stenosis.spec import load_spec
+from bayes_stenosis.validation import CompiledFitter
+
+PARAMETERS = [
+    "tau",
+    "sigma_change",
+    "Delta",
+    "mu_change",
+    "ipd_slope",
+    "ipd_baseline_sd",
+    "ipd_patient_sd",
+    "ipd_residual_sd",
+    "ipd_patient_corr",
+    "ipd_residual_corr",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("replicates", type=int)
+    parser.add_argument(
+        "--hierarchy", action="append", default=[], metavar="KEY=VALUE", help="override a [hierarchy] setting"
+    )
+    parser.add_argument("--target-accept", type=float, default=sbc.TARGET_ACCEPT)
+    parser.add_argument("--seed", type=int, default=20181804, help="the SBC command's default seed")
+    args = parser.parse_args()
+
+    spec = load_spec()[0]
+    if args.hierarchy:
+        changes = dict(item.split("=", 1) for item in args.hierarchy)
+        hierarchy = type(spec.hierarchy).model_validate(spec.hierarchy.model_dump() | changes)
+        spec = spec.model_copy(update={"hierarchy": hierarchy})
+    case, mode = sbc.CASES["ipd"], sbc.MODES["full"]
+    # the same seeds as sbc.run_case, so replicate r is the SBC run's replicate r
+    seeds = np.random.SeedSequence(args.seed).spawn(3)
+    prior_seed = int(seeds[0].generate_state(1)[0])
+    fit_seeds = seeds[1].generate_state(mode.replicates)
+    root = Path(tempfile.mkdtemp())
+    model, _ = sbc._build(sbc._template(case, root / "template", args.seed), spec)
+    observed = sbc._observed_data_names(model)
+    names = sbc._quantity_names(model, case)
+    draws = sbc.prior_draws(model, sorted({*names, *observed}), mode.replicates, prior_seed)
+    base_values = data_values(model)
+    settings = SamplerSettings(
+        name="nutpie", chains=mode.chains, draws=mode.draws, tune=mode.tune, target_accept=args.target_accept, seed=0
+    )
+    fitter = CompiledFitter(model, settings)
+    label = args.hierarchy or "default"
+    print(f"hierarchy {label}, target_accept {args.target_accept}, compile {fitter.compile_seconds:.0f} s")
+    divergent_fits = total = 0
+    start = time.perf_counter()
+    for r in range(args.replicates):
+        values = dict(base_values)
+        for obs, data_name in observed.items():
+            values[data_name] = np.asarray(draws[obs][r], dtype=float)
+        idata = fitter.fit_values(values, seed=int(fit_seeds[r]))
+        div = idata.sample_stats["diverging"].values.ravel()
+        steps = float(idata.sample_stats["n_steps"].mean()) if "n_steps" in idata.sample_stats else float("nan")
+        truth = ", ".join(
+            f"{n}={np.round(np.asarray(draws[n][r]).ravel(), 2).tolist()}"
+            for n in ("ipd_patient_sd", "ipd_residual_sd")
+            if n in draws
+        )
+        if not div.any():
+            print(r, "no divergences", f"steps {steps:.0f};", truth, flush=True)
+            continue
+        divergent_fits += 1
+        total += int(div.sum())
+        out = []
+        for name in PARAMETERS:
+            if name not in idata.posterior:
+                continue
+            x = idata.posterior[name].values.reshape(div.size, -1)
+            for j in range(x.shape[1]):
+                if np.ptp(x[:, j]) == 0:  # e.g. a correlation matrix's diagonal
+                    continue
+                q = np.mean(x[~div, j][:, None] < x[div, j][None, :], axis=0)
+                out.append(f"{name}[{j}] q={np.median(q):.2f}")
+        print(r, "divergences", int(div.sum()), f"steps {steps:.0f};", truth, "|", "; ".join(out), flush=True)
+    print(
+        f"{divergent_fits} of {args.replicates} fits with a divergence ({total} divergent draws), "
+        f"{time.perf_counter() - start:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
