@@ -8,7 +8,7 @@ shows the scale parameter near quantile 0). The last line counts fits with a div
 
 Usage (repository root)::
 
-    python benchmarks/diagnose_ipd_divergences.py 40 [--hierarchy change_parameterisation=centred]
+    python benchmarks/diagnose_ipd_divergences.py 40 [--set hierarchy.change_parameterisation=noncentred]
         [--target-accept 0.95]
 """
 
@@ -45,34 +45,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("replicates", type=int)
     parser.add_argument(
-        "--hierarchy", action="append", default=[], metavar="KEY=VALUE", help="override a [hierarchy] setting"
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a spec setting, e.g. hierarchy.change_parameterisation=noncentred",
     )
     parser.add_argument("--target-accept", type=float, default=sbc.TARGET_ACCEPT)
     parser.add_argument("--seed", type=int, default=20181804, help="the SBC command's default seed")
     args = parser.parse_args()
 
     spec = load_spec()[0]
-    if args.hierarchy:
-        changes = dict(item.split("=", 1) for item in args.hierarchy)
-        hierarchy = type(spec.hierarchy).model_validate(spec.hierarchy.model_dump() | changes)
-        spec = spec.model_copy(update={"hierarchy": hierarchy})
+    for item in args.set:
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        current = getattr(spec, section)
+        spec = spec.model_copy(update={section: type(current).model_validate(current.model_dump() | {name: value})})
     case, mode = sbc.CASES["ipd"], sbc.MODES["full"]
     # the same seeds as sbc.run_case, so replicate r is the SBC run's replicate r
     seeds = np.random.SeedSequence(args.seed).spawn(3)
     prior_seed = int(seeds[0].generate_state(1)[0])
     fit_seeds = seeds[1].generate_state(mode.replicates)
     root = Path(tempfile.mkdtemp())
-    model, _ = sbc._build(sbc._template(case, root / "template", args.seed), spec)
+    template = sbc._template(case, root / "template", args.seed)
+    model, _ = sbc._build(template, spec)
+    forward, _ = sbc._build(template, spec, prior_sampling=True)
     observed = sbc._observed_data_names(model)
     names = sbc._quantity_names(model, case)
-    draws = sbc.prior_draws(model, sorted({*names, *observed}), mode.replicates, prior_seed)
+    draws = sbc.prior_draws(forward, sorted({*names, *observed}), mode.replicates, prior_seed)
     base_values = data_values(model)
     settings = SamplerSettings(
         name="nutpie", chains=mode.chains, draws=mode.draws, tune=mode.tune, target_accept=args.target_accept, seed=0
     )
     fitter = CompiledFitter(model, settings)
-    label = args.hierarchy or "default"
-    print(f"hierarchy {label}, target_accept {args.target_accept}, compile {fitter.compile_seconds:.0f} s")
+    label = args.set or "default spec"
+    print(f"{label}, target_accept {args.target_accept}, compile {fitter.compile_seconds:.0f} s")
     divergent_fits = total = 0
     start = time.perf_counter()
     for r in range(args.replicates):

@@ -48,10 +48,11 @@ def _ipd_folder(folder: Path, truth, seed: int) -> Path:
     return sim.write_study(folder, truth, patients, levels=["ipd"], seed=seed, overwrite=True)
 
 
-def _model(folder, spec=None, prior_set="weakly_informative"):
+def _model(folder, spec=None, prior_set="weakly_informative", prior_sampling=False):
     spec = spec or load_spec()[0]
     inputs = prepare_inputs(load_study(folder), spec)
-    return build_model(inputs, spec, resolve_prior(spec, prior_set, inputs)), inputs
+    prior = resolve_prior(spec, prior_set, inputs)
+    return build_model(inputs, spec, prior, prior_sampling=prior_sampling), inputs
 
 
 def _spec(**ipd):
@@ -62,6 +63,44 @@ def _spec(**ipd):
 # ---------------------------------------------------------------------------------------------
 # Structure (fast)
 # ---------------------------------------------------------------------------------------------
+
+
+def test_marginalised_density_is_the_noncentred_density_integrated_over_the_deviations(tmp_path):
+    """With patient data only, the default model integrates the outcome deviations x = (z_theta, z_delta)
+    out (model._marginal_ipd_change). Its log density at (phi, epsilon) must be exactly
+    log p(y | phi) + log p(phi) + log N(epsilon; 0, I): the non-centred model's log density integrated
+    over x. That log joint is quadratic in x, so the integral is its maximum plus
+    (k/2) log 2 pi - 1/2 log|H| (exact), with the gradient and Hessian from unit-step central
+    differences (exact for a quadratic). Checked at random phi, two epsilons, with missing visits."""
+    from bayes_stenosis.model import MARGINAL_IPD_POTENTIAL
+
+    folder = _ipd_folder(tmp_path / "m", _truth(n=5, dropout=0.25), seed=3)
+    marginal, _ = _model(folder)
+    noncentred, _ = _model(folder, prior_sampling=True)
+    assert MARGINAL_IPD_POTENTIAL in marginal.named_vars and "z_latent" in marginal.named_vars
+    assert {"z_theta", "z_delta"} <= set(noncentred.named_vars) and "z_latent" not in noncentred.named_vars
+    logp_m, logp_nc = marginal.compile_logp(), noncentred.compile_logp()
+    rng = np.random.default_rng(4)
+    point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in noncentred.initial_point().items()}
+    shapes = [point["z_theta"].shape, point["z_delta"].shape]
+    k = sum(int(np.prod(sh)) for sh in shapes)
+
+    def f(x):
+        a, b = x[: x.size // 2], x[x.size // 2 :]
+        return float(logp_nc({**point, "z_theta": a.reshape(shapes[0]), "z_delta": b.reshape(shapes[1])}))
+
+    eye = np.eye(k)
+    f0 = f(np.zeros(k))
+    grad = np.array([(f(e) - f(-e)) / 2 for e in eye])
+    hess = np.array([[f(eye[i] + eye[j]) - f(eye[i]) - f(eye[j]) + f0 for j in range(k)] for i in range(k)])
+    _, logdet = np.linalg.slogdet(-hess)
+    integrated = f0 - 0.5 * grad @ np.linalg.solve(hess, grad) + 0.5 * k * np.log(2 * np.pi) - 0.5 * logdet
+    for _ in range(2):
+        eps = rng.normal(size=k)
+        phi = {n: v for n, v in point.items() if n not in ("z_theta", "z_delta")}
+        value = float(logp_m({**phi, "z_latent": eps}))
+        log_normal_eps = -0.5 * eps @ eps - 0.5 * k * np.log(2 * np.pi)
+        assert value - log_normal_eps == pytest.approx(integrated, rel=1e-9, abs=1e-7)
 
 
 def test_structure_dims_finite_logp_and_data_unchanged(tmp_path):
@@ -353,7 +392,7 @@ def _coverage(tmp_path, dropout: float, replicates: int, seed: int = 2026, prob:
     spec, _ = load_spec()
     base = _truth(n=20, dropout=dropout)
     template = _ipd_folder(tmp_path / "template", base, seed)
-    model, _ = _model(template, spec)
+    model, _ = _model(template, spec, prior_sampling=True)
     prior = draw_truths_from_prior(model, replicates, seed=seed)
     fitters, rows, missing = {}, [], []
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2

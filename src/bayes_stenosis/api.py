@@ -21,7 +21,7 @@ from bayes_stenosis import decisions as dec
 from bayes_stenosis.diagnostics import decision_probability_table, parameter_table, sampler_table, verdict
 from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.inference import SamplerSettings, sample
-from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
+from bayes_stenosis.model import build_model, prepare_inputs, prior_sampling_model, resolve_prior
 from bayes_stenosis.model_ipd import ipd_observed_summary, ipd_predictive_summary, missing_text
 from bayes_stenosis.outputs import (
     atomic_run_folder,
@@ -126,13 +126,19 @@ def fit(
     timings: dict[str, float] = {"validate_and_prepare": time.perf_counter() - t_start}
     start = time.perf_counter()
     model = build_model(inputs, model_spec, prior)
+    forward_model = prior_sampling_model(inputs, model_spec, prior, model)
     timings["build"] = time.perf_counter() - start
     arms = list(inputs.coords["arm"])
     reduce_replicates = None
     if inputs.ipd is not None:  # per-cell summaries instead of N x cells replicates, chunk by chunk (memory)
         reduce_replicates = functools.partial(ipd_predictive_summary, ipd=inputs.ipd, arms=arms)
     idata, sample_timings = sample(
-        model, settings, progress=progress, status=status, predictive_summary=reduce_replicates
+        model,
+        settings,
+        progress=progress,
+        status=status,
+        predictive_summary=reduce_replicates,
+        prior_model=forward_model,
     )
     timings.update(sample_timings)
     if inputs.ipd is not None:  # the data's summaries, to compare the replicates with

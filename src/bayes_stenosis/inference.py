@@ -20,6 +20,7 @@ import pytensor
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
+from bayes_stenosis.model import check_forward_sampling
 from bayes_stenosis.spec import Sampler
 
 
@@ -94,6 +95,7 @@ def sample(
     status: Callable[[str], object] | None = None,
     predictive_summary: Callable[[xr.Dataset], xr.Dataset] | None = None,
     predictive_chunk_mb: float = 256.0,
+    prior_model: pm.Model | None = None,
 ) -> tuple[az.InferenceData, dict[str, float]]:
     """Sample prior predictive, posterior and posterior predictive; attach log-likelihoods.
 
@@ -119,6 +121,10 @@ def sample(
     predictive_chunk_mb
         Memory budget of one chunk of replicates when ``predictive_summary`` is given. Each chunk
         compiles PyMC's forward sampler again (~3 s), so chunks are as large as the budget allows.
+    prior_model
+        The model to draw the prior and prior predictive from, when it is not ``model``
+        (:func:`bayes_stenosis.model.prior_sampling_model`: same joint distribution, a form that
+        can be sampled forward).
 
     Returns
     -------
@@ -130,14 +136,16 @@ def sample(
     timings: dict[str, float] = {}
     phase = status or (lambda _msg: nullcontext())
 
+    forward = model if prior_model is None else prior_model
+    check_forward_sampling(forward)
     with phase("sampling the prior predictive"):
         start = time.perf_counter()
-        with model:
+        with forward:
             # latent variables of the threshold augmentation are flat: not part of the prior
-            flat = {rv.name for rv in model.free_RVs if rv.owner.op.__class__.__name__.startswith("Flat")}
-            names = [rv.name for rv in model.free_RVs if rv.name not in flat]
-            names += [d.name for d in model.deterministics]
-            observed = [rv.name for rv in model.observed_RVs]
+            flat = {rv.name for rv in forward.free_RVs if rv.owner.op.__class__.__name__.startswith("Flat")}
+            names = [rv.name for rv in forward.free_RVs if rv.name not in flat]
+            names += [d.name for d in forward.deterministics]
+            observed = [rv.name for rv in forward.observed_RVs]
             if predictive_summary is None:
                 names += observed
             with warnings.catch_warnings():
@@ -150,7 +158,7 @@ def sample(
             if predictive_summary is not None and observed:
                 # replicates from the prior draws, chunked like the posterior predictive (own child seed)
                 child = np.random.SeedSequence(seeds["prior_predictive"]).spawn(1)[0]
-                chunk = _draws_per_chunk(model, observed, prior.prior.sizes["chain"], predictive_chunk_mb)
+                chunk = _draws_per_chunk(forward, observed, prior.prior.sizes["chain"], predictive_chunk_mb)
                 reduced, _ = _chunked_predictive(
                     prior.prior, observed, predictive_summary, chunk, int(child.generate_state(1)[0])
                 )

@@ -63,7 +63,14 @@ from pymc.distributions.dist_math import normal_lcdf
 from scipy import special, stats
 
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.model_ipd import IPDInputs, add_ipd_terms, ipd_scale, prepare_ipd_inputs
+from bayes_stenosis.model_ipd import (
+    IPDInputs,
+    add_ipd_followups,
+    add_ipd_terms,
+    ipd_followup_patterns,
+    ipd_scale,
+    prepare_ipd_inputs,
+)
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior
 from bayes_stenosis.study import Study, contrast_standard_errors
 
@@ -435,7 +442,30 @@ def _prior_rv(name: str, prior: ResolvedPrior, dims):
     return pm.Normal(name, mu=mu, sigma=sigma, dims=dims)
 
 
-def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> pm.Model:
+def marginalises_change(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFrame | None = None) -> str | None:
+    """Which evidence the outcome deviations of the change are integrated out against, if any.
+
+    ``"arm_summary"`` (:func:`_add_marginal_arm_summary_terms`) or ``"ipd"``
+    (:func:`_marginal_ipd_change`) when ``change_parameterisation = "marginalised"``, there are two or
+    more outcomes and that level is the study's only evidence (with patient effects integrated out
+    for IPD); ``None`` otherwise (non-centred or centred deviations).
+    """
+    if spec.hierarchy.change_parameterisation != "marginalised" or len(inputs.coords["outcome"]) < 2:
+        return None
+    design = threshold_design(inputs, spec) if design is None else design
+    if len(design) or len(inputs.contrasts):
+        return None
+    ipd = getattr(inputs, "ipd", None)
+    if inputs.arm_blocks and ipd is None:
+        return "arm_summary"
+    if ipd is not None and not inputs.arm_blocks and spec.ipd.patient_effects == "marginal":
+        return "ipd"
+    return None
+
+
+def build_model(
+    inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior, *, prior_sampling: bool = False
+) -> pm.Model:
     """Build the PyMC model; pure: reads its arguments, changes nothing, samples nothing.
 
     Parameters
@@ -446,6 +476,12 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
         The validated model spec (hyperpriors, correlation priors, quadrature).
     prior
         The resolved prior on ``Delta[time]`` (:func:`resolve_prior`).
+    prior_sampling
+        Build the model for forward (prior and prior predictive) sampling. It differs only where
+        the deviations are integrated out against patient data (:func:`marginalises_change`): that
+        form draws them from their posterior given the data containers, so forward draws from it
+        would not be prior draws; the non-centred form, the same joint distribution, is built
+        instead (:func:`prior_sampling_model`).
 
     Returns
     -------
@@ -461,17 +497,12 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
     if len(inputs.contrasts):
         coords["contrast_row"] = [int(r) for r in inputs.contrasts["row"]]
     h = spec.hierarchy
-    # "marginalised": where every term that involves the outcome deviations is Gaussian (arm
-    # summaries only), they are integrated out analytically (_add_marginal_arm_summary_terms);
-    # with contrasts, thresholds or patient data present the non-centred form is used.
-    marginalised = (
-        h.change_parameterisation == "marginalised"
-        and n_out > 1
-        and bool(inputs.arm_blocks)
-        and not len(design)
-        and not len(inputs.contrasts)
-        and getattr(inputs, "ipd", None) is None
-    )
+    # "marginalised": where every term that involves the outcome deviations is Gaussian, they are
+    # integrated out analytically: arm summaries only (_add_marginal_arm_summary_terms) or patient
+    # data only (_add_marginal_ipd_terms, unless prior_sampling); with contrasts, thresholds or a
+    # mix of levels the non-centred form is used.
+    marginalised = marginalises_change(inputs, spec, design) == "arm_summary"
+    marginalised_ipd = marginalises_change(inputs, spec, design) == "ipd" and not prior_sampling
 
     with pm.Model(coords=coords) as model:
         # --- latent change in the reference arm and the treatment difference -------------------
@@ -484,15 +515,15 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
                 sigma_change = pm.Gamma("sigma_change", alpha=2.0, beta=2.0 / h.sigma_change_scale)
             else:
                 sigma_change = pm.HalfNormal("sigma_change", h.sigma_change_scale)
-            if marginalised:
-                theta_ref = delta = None  # integrated out; drawn after the arm-summary likelihood
+            if marginalised or marginalised_ipd:
+                theta_ref = delta = None  # integrated out; drawn after the likelihood's terms
             elif h.change_parameterisation == "centred":
                 theta_ref = pm.Normal("theta_ref", mu_change[:, None], sigma_change, dims=("time", "outcome"))
             else:
                 z_theta = pm.Normal("z_theta", 0.0, 1.0, dims=("time", "outcome"))
                 theta_ref = mu_change[:, None] + sigma_change * z_theta
             tau = pm.HalfNormal("tau", h.tau_scale)
-            if not marginalised:
+            if not (marginalised or marginalised_ipd):
                 z_delta = pm.Normal("z_delta", 0.0, 1.0, dims=("time", "outcome"))
                 delta = Delta[:, None] + tau * z_delta
         else:
@@ -508,7 +539,7 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
             pm.Deterministic("change_natural", change * inputs.scale[None, None, :], dims=("arm", "time", "outcome"))
             return delta, change
 
-        if not marginalised:
+        if not (marginalised or marginalised_ipd):
             delta, change = latent_outputs(theta_ref, delta)
 
         # --- baseline-follow-up correlation per outcome ---------------------------------------
@@ -541,7 +572,13 @@ def build_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior) -> p
             _add_contrast_terms(inputs, delta, R_time if len(inputs.contrasts) > 1 else None, R_out)
         if len(design):
             _add_threshold_terms(inputs, spec, design, delta, change, rho, R_time, R_out)
-        if inputs.ipd is not None:
+        if marginalised_ipd:
+            patterns = ipd_followup_patterns(
+                inputs.ipd, spec.ipd, eta=spec.correlation.outcome_lkj_eta, sd_log_sigma=spec.scale.sd_log_sigma
+            )
+            delta, change = latent_outputs(*_marginal_ipd_change(inputs, patterns, mu_change, Delta, sigma_change, tau))
+            add_ipd_followups(inputs.ipd, patterns, change)
+        elif inputs.ipd is not None:
             add_ipd_terms(
                 inputs.ipd,
                 spec.ipd,
@@ -746,6 +783,89 @@ def _add_marginal_arm_summary_terms(
     post_mean = pt.linalg.solve_triangular(chol_p.T, pt.linalg.solve_triangular(chol_p, shift, lower=True), lower=False)
     eps = pm.Normal("z_latent", 0.0, 1.0, shape=2 * n_cells)
     x = post_mean + pt.linalg.solve_triangular(chol_p.T, eps, lower=False)
+    theta_ref = mu_change[:, None] + sigma_change * x[:n_cells].reshape((n_time, n_out))
+    delta = Delta[:, None] + tau * x[n_cells:].reshape((n_time, n_out))
+    return theta_ref, delta
+
+
+MARGINAL_IPD_POTENTIAL = "ipd_change_marginal"
+
+
+def check_forward_sampling(model: pm.Model) -> None:
+    """Refuse forward (prior) sampling of a model that draws the deviations given the data."""
+    if MARGINAL_IPD_POTENTIAL in model.named_vars:
+        raise ValueError(
+            "this model integrates the outcome deviations out against patient data; draw prior samples "
+            "from prior_sampling_model(...) (build_model(..., prior_sampling=True)) instead"
+        )
+
+
+def prior_sampling_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior, model: pm.Model | None = None):
+    """The model to draw prior and prior predictive samples from: ``model`` itself (built if None)
+    unless it integrates the deviations out against patient data (see :func:`build_model`)."""
+    if marginalises_change(inputs, spec) == "ipd":
+        return build_model(inputs, spec, prior, prior_sampling=True)
+    return model if model is not None else build_model(inputs, spec, prior)
+
+
+def _marginal_ipd_change(inputs: ModelInputs, patterns, mu_change, Delta, sigma_change, tau):
+    r"""Patient data with the outcome deviations of :math:`\theta_{ref}` and :math:`\delta` integrated out.
+
+    As in :func:`_add_marginal_arm_summary_terms`, :math:`x = (z^\theta, z^\delta) \sim N(0, I)` and
+    the change is linear in it: :math:`c_a = b_a + A_a x`, :math:`b_{a,t,o} = \mu_t + [a = new]\Delta_t`,
+    :math:`A_a = [\sigma_\theta I,\ [a = new]\,\tau I]`. Patient :math:`i` of missingness pattern
+    :math:`p` (observed cells :math:`S_p`, cholesky factor :math:`L_p` of :math:`V_{S_p S_p}`) has
+    residual :math:`r_i = y_i - \text{offset}_i - b_{a_i}[S_p] \sim N(A_{a_i}[S_p]\,x, V_{S_p S_p})`, so
+    given everything else :math:`x` is normal with
+
+    .. math::
+
+        P = I + \sum_{a,p} n_{a,p} W_{a,p}^T W_{a,p}, \quad
+        s = \sum_{a,p} W_{a,p}^T L_p^{-1} \sum_{i \in (a,p)} r_i, \quad
+        x \mid y \sim N(P^{-1}s, P^{-1}), \qquad W_{a,p} = L_p^{-1} A_a[S_p] .
+
+    The sampler draws :math:`\varepsilon \sim N(0, I)` (``z_latent``) and
+    :math:`x = P^{-1}s + L_P^{-T}\varepsilon`. The follow-up likelihood stays per patient given
+    :math:`x` (pointwise log-likelihood and posterior predictive as in the non-centred model), and the
+    potential ``ipd_change_marginal`` :math:`= -\tfrac12 x^Tx + \tfrac12\varepsilon^T\varepsilon - \sum
+    \log (L_P)_{kk}` makes the joint density of the sampled :math:`(\phi, \varepsilon)` exactly
+    :math:`p(y \mid \phi)\,N(\varepsilon; 0, I)` (:math:`\phi`: every other parameter):
+    :math:`p(y \mid x, \phi) N(x; 0, I) = p(y \mid \phi) N(x; P^{-1}s, P^{-1})` and
+    :math:`\log N(x; P^{-1}s, P^{-1}) = -\tfrac12\varepsilon^T\varepsilon + \tfrac12\log|P| + c`.
+    The sampler sees neither the funnel of :math:`\sigma_\theta`, :math:`\tau` nor the deviations'
+    posterior correlations. Forward sampling needs the non-centred model (:func:`prior_sampling_model`).
+
+    Returns
+    -------
+    theta_ref, delta
+        (time, outcome) tensors.
+    """
+    ipd = inputs.ipd
+    n_time, n_out = len(inputs.coords["time"]), len(inputs.coords["outcome"])
+    n_cells = n_time * n_out
+    precision = pt.eye(2 * n_cells)
+    shift = pt.zeros(2 * n_cells)
+    base = pt.stack([mu_change, mu_change + Delta])  # (arm, time): b without the outcome axis
+    for p in patterns:
+        model_cell = ipd.time_index[p.time_of] * n_out + ipd.outcome_index[p.outcome_of]
+        select = np.zeros((len(p.cells), n_cells))
+        select[np.arange(len(p.cells)), model_cell] = 1.0
+        b_cells = base[:, ipd.time_index[p.time_of]]  # (arm, cells)
+        residual = p.observed - p.offset - b_cells[p.arm]  # (patients, cells)
+        chol_inv = pt.linalg.solve_triangular(p.chol, pt.eye(len(p.cells)), lower=True)
+        for arm in (0, 1):
+            in_arm = pt.eq(p.arm, arm)  # from the data container, so swapped data stay consistent
+            design_matrix = pt.concatenate([sigma_change * select, tau * float(arm) * select], axis=1)
+            w = chol_inv @ design_matrix
+            precision = precision + pt.sum(in_arm) * (w.T @ w)
+            shift = shift + w.T @ (chol_inv @ pt.sum(residual * in_arm[:, None], axis=0))
+    chol_p = pt.linalg.cholesky(_symmetric(precision))
+    post_mean = pt.linalg.solve_triangular(chol_p.T, pt.linalg.solve_triangular(chol_p, shift, lower=True), lower=False)
+    eps = pm.Normal("z_latent", 0.0, 1.0, shape=2 * n_cells)
+    x = post_mean + pt.linalg.solve_triangular(chol_p.T, eps, lower=False)
+    pm.Potential(
+        MARGINAL_IPD_POTENTIAL, -0.5 * pt.sum(x**2) + 0.5 * pt.sum(eps**2) - pt.sum(pt.log(pt.diagonal(chol_p)))
+    )
     theta_ref = mu_change[:, None] + sigma_change * x[:n_cells].reshape((n_time, n_out))
     delta = Delta[:, None] + tau * x[n_cells:].reshape((n_time, n_out))
     return theta_ref, delta

@@ -66,9 +66,12 @@ from bayes_stenosis.errors import InputError
 from bayes_stenosis.spec import IPD as IPDSettings
 
 __all__ = [
+    "FollowupPattern",
     "IPDInputs",
     "IPDSettings",
+    "add_ipd_followups",
     "add_ipd_terms",
+    "ipd_followup_patterns",
     "ipd_scale",
     "missing_text",
     "prepare_ipd_inputs",
@@ -294,6 +297,27 @@ def ipd_observed_summary(ipd: IPDInputs, arms: list[str]) -> dict[str, xr.DataAr
     return _cell_summaries(ipd, patterns, ipd.observed_arrays(patterns), {}, arms)
 
 
+@dataclass
+class FollowupPattern:
+    r"""The follow-up term of one missingness pattern, short of the latent change.
+
+    The pattern's patients' observed standardized follow-ups ``observed`` (patients x cells) are
+    ``MVN(offset + change[arm, t, o], chol chol^T)`` row by row, with ``offset`` the baseline part
+    :math:`\mu^b_o + \beta_{t,o}(x^b_{io} - \mu^b_o)` (patients x cells) and ``cells`` the
+    indices k = t*O + o into the IPD's own (time, outcome) grid.
+    """
+
+    name: str
+    rows: np.ndarray  # into IPDInputs.patients
+    cells: np.ndarray  # k = t * O + o over the IPD's times x outcomes
+    time_of: np.ndarray  # per cell, index into IPDInputs.times
+    outcome_of: np.ndarray  # per cell, index into IPDInputs.outcomes
+    arm: object  # pm.Data (patients,) 0 = reference, 1 = new
+    observed: object  # pm.Data (patients, cells)
+    offset: object  # tensor (patients, cells)
+    chol: object  # tensor (cells, cells)
+
+
 def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_log_sigma: float) -> None:
     """Add the IPD likelihood to the model in context (see the module docstring).
 
@@ -310,6 +334,20 @@ def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_
     sd_log_sigma
         Log-SD of the baseline SDs' log-normal prior (the spec's ``scale.sd_log_sigma``).
     """
+    if settings.patient_effects == "latent":
+        mu_b, beta, baseline = _add_baseline_and_slope(ipd, settings, eta, sd_log_sigma)
+        _add_latent(ipd, settings, _ipd_change(ipd, change), mu_b, beta, baseline, eta)
+        return
+    add_ipd_followups(ipd, ipd_followup_patterns(ipd, settings, eta, sd_log_sigma), change)
+
+
+def _ipd_change(ipd: IPDInputs, change):
+    """The model's change (arm, time, outcome) on the IPD's own times x outcomes."""
+    return change[:, ipd.time_index][:, :, ipd.outcome_index]
+
+
+def _add_baseline_and_slope(ipd: IPDInputs, settings: IPDSettings, eta: float, sd_log_sigma: float):
+    """IPD coords, the baseline term and the slopes: (baseline mean, slope (T, O), baseline data)."""
     model = pm.modelcontext(None)
     _, n_t, n_o = ipd.followup.shape
     model.add_coord("ipd_outcome", ipd.outcomes)
@@ -326,13 +364,20 @@ def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_
         beta = pm.Normal("ipd_slope", settings.slope_mu, settings.slope_sigma, dims=("ipd_time", "ipd_outcome"))
     else:
         beta = pt.ones((n_t, n_o))
-    # change of the IPD cells: (arm, T, O)
-    ch = change[:, ipd.time_index][:, :, ipd.outcome_index]
+    return mu_b, beta, baseline
 
-    if settings.patient_effects == "latent":
-        _add_latent(ipd, settings, ch, mu_b, beta, baseline, eta)
-        return
 
+def ipd_followup_patterns(
+    ipd: IPDInputs, settings: IPDSettings, eta: float, sd_log_sigma: float
+) -> list[FollowupPattern]:
+    """Add everything of the IPD term but the follow-up likelihood; one :class:`FollowupPattern` each.
+
+    Patient effects integrated out (``patient_effects = "marginal"``); parameters as in
+    :func:`add_ipd_terms`. :func:`add_ipd_followups` adds the observed follow-ups given the change.
+    """
+    model = pm.modelcontext(None)
+    _, n_t, n_o = ipd.followup.shape
+    mu_b, beta, _ = _add_baseline_and_slope(ipd, settings, eta, sd_log_sigma)
     with_u = n_t > 1
     chol_e = _chol_cov(
         "ipd_residual", n_o, eta, "halfnormal", settings.residual_sd_scale, settings.residual_correlation
@@ -344,6 +389,7 @@ def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_
         cov_u = chol_u @ chol_u.T
     patterns = ipd.patterns()
     observed = ipd.observed_arrays(patterns)
+    out = []
     for name, rows, cells in patterns:
         t_of, o_of = cells // n_o, cells % n_o
         model.add_coord(f"ipd_patient_{name}", [str(p) for p in ipd.patients[rows]])
@@ -357,14 +403,24 @@ def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_
         )
         xb = pm.Data(f"ipd_baseline_{name}", ipd.baseline[rows][:, o_of])
         arm = pm.Data(f"ipd_arm_{name}", ipd.arm_index[rows])
-        mean = mu_b[o_of] + ch[arm][:, t_of, o_of] + beta[t_of, o_of] * (xb - mu_b[o_of])
+        offset = mu_b[o_of] + beta[t_of, o_of] * (xb - mu_b[o_of])
         # V_SS = Sigma_u[o, o'] + 1(t = t') Sigma_e[o, o'] on the observed cells
         same_time = (t_of[:, None] == t_of[None, :]).astype(float)
         cov = same_time * cov_e[o_of[:, None], o_of[None, :]]
         if cov_u is not None:
             cov = cov + cov_u[o_of[:, None], o_of[None, :]]
-        chol = pt.linalg.cholesky(cov)
-        _mvnormal_rows(f"obs_ipd_followup_{name}", mean, chol, obs, dims=(f"ipd_patient_{name}", f"ipd_cell_{name}"))
+        out.append(FollowupPattern(name, rows, cells, t_of, o_of, arm, obs, offset, pt.linalg.cholesky(cov)))
+    return out
+
+
+def add_ipd_followups(ipd: IPDInputs, patterns: list[FollowupPattern], change) -> None:
+    """The observed follow-ups of each pattern given the model's change (arm, time, outcome)."""
+    ch = _ipd_change(ipd, change)
+    for p in patterns:
+        mean = p.offset + ch[p.arm][:, p.time_of, p.outcome_of]
+        _mvnormal_rows(
+            f"obs_ipd_followup_{p.name}", mean, p.chol, p.observed, dims=(f"ipd_patient_{p.name}", f"ipd_cell_{p.name}")
+        )
 
 
 def _mvnormal_logp(value, mu, chol):

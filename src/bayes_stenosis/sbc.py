@@ -198,10 +198,10 @@ def _exchangeable(k: int, r: float) -> np.ndarray:
     return (1 - r) * np.eye(k) + r * np.ones((k, k))
 
 
-def _build(folder: Path, spec: ModelSpec):
+def _build(folder: Path, spec: ModelSpec, prior_sampling: bool = False):
     from bayes_stenosis.validation import model_for
 
-    return model_for(folder, spec, PRIOR_SET)
+    return model_for(folder, spec, PRIOR_SET, prior_sampling=prior_sampling)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +221,10 @@ def _observed_data_names(model) -> dict[str, str]:
 def prior_draws(model, names: Sequence[str], draws: int, seed: int) -> dict[str, np.ndarray]:
     """Joint prior (and prior-predictive) draws of ``names``: arrays with a leading draw axis."""
     import pymc as pm
+
+    from bayes_stenosis.model import check_forward_sampling
+
+    check_forward_sampling(model)
 
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Potentials.*")
@@ -417,11 +421,14 @@ def run_case(
     tmp = tempfile.TemporaryDirectory() if workdir is None else None
     root = Path(tmp.name) if tmp else Path(workdir)
     try:
-        model, inputs = _build(_template(case, root / f"{case.name}_template", seed), spec)
+        template = _template(case, root / f"{case.name}_template", seed)
+        model, inputs = _build(template, spec)
+        # truths and data from the generative (forward) form of the same model
+        forward, _ = _build(template, spec, prior_sampling=True)
         names = _quantity_names(model, case)
         observed = _observed_data_names(model)
         extra = ["delta", "change_sd_ratio"] if case.level == "threshold" else []
-        draws = prior_draws(model, sorted({*names, *observed, *extra}), mode.replicates, prior_seed)
+        draws = prior_draws(forward, sorted({*names, *observed, *extra}), mode.replicates, prior_seed)
         base_values = None
         if observed:
             from bayes_stenosis.model import data_values

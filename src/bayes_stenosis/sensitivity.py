@@ -207,7 +207,7 @@ def run_sensitivity(
     import pymc as pm
 
     from bayes_stenosis.diagnostics import parameter_table, sampler_table, verdict
-    from bayes_stenosis.model import build_model, data_values, prepare_inputs, resolve_prior
+    from bayes_stenosis.model import build_model, data_values, prepare_inputs, prior_sampling_model, resolve_prior
     from bayes_stenosis.outputs import atomic_run_folder, provenance, write_json
 
     say = status or (lambda _msg: None)
@@ -248,7 +248,7 @@ def run_sensitivity(
     start = time.perf_counter()
     for k, (name, prior) in enumerate(priors.items()):
         say(f"prior draws: {name}")
-        with build_model(inputs, model_spec, prior), warnings.catch_warnings():
+        with prior_sampling_model(inputs, model_spec, prior), warnings.catch_warnings():
             # delta's prior does not involve the data terms: PyMC's note on Potentials is expected
             warnings.filterwarnings("ignore", message=".*Potentials.*")
             pp = pm.sample_prior_predictive(

@@ -39,10 +39,11 @@ class Hierarchy(_Closed):
     # Psychometrika 2013): with 2-4 outcomes the centred hierarchy otherwise has a funnel at 0.
     sigma_change_prior: Literal["halfnormal", "gamma2", "fixed"] = "gamma2"
     tau_scale: float = Field(gt=0)
-    # "auto": centred outcome deviations of the within-arm change where arm summaries or patient
-    # data identify each cell well, non-centred otherwise (thresholds, contrasts).
     # "marginalised": outcome deviations integrated out analytically where all their evidence is
-    # Gaussian (arm summaries only), non-centred elsewhere (model._add_marginal_arm_summary_terms).
+    # Gaussian (arm summaries only, or patient data only: model.marginalises_change), non-centred
+    # elsewhere. "centred" / "noncentred": that form of the reference-arm deviations everywhere
+    # (the treatment-difference deviations are always non-centred). "auto" builds the non-centred
+    # form (it was meant to choose per study; kept so older specs still load).
     change_parameterisation: Literal["auto", "centred", "noncentred", "marginalised"] = "auto"
 
 

@@ -23,6 +23,7 @@ from bayes_stenosis.inference import SamplerSettings, compile_nutpie, nutpie_sam
 from bayes_stenosis.model import (
     ModelInputs,
     build_model,
+    check_forward_sampling,
     data_values,
     prepare_inputs,
     resolve_prior,
@@ -64,9 +65,13 @@ class CompiledFitter:
         )
 
 
-def model_for(folder: str | Path, spec: ModelSpec, prior_set: str) -> tuple[pm.Model, ModelInputs]:
+def model_for(
+    folder: str | Path, spec: ModelSpec, prior_set: str, *, prior_sampling: bool = False
+) -> tuple[pm.Model, ModelInputs]:
+    """The model of a study folder (``prior_sampling``: the form for forward draws, see ``build_model``)."""
     inputs = prepare_inputs(load_study(folder), spec)
-    return build_model(inputs, spec, resolve_prior(spec, prior_set, inputs)), inputs
+    prior = resolve_prior(spec, prior_set, inputs)
+    return build_model(inputs, spec, prior, prior_sampling=prior_sampling), inputs
 
 
 def binomial_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
@@ -178,6 +183,7 @@ def coverage_study(
 
 def draw_truths_from_prior(model: pm.Model, n: int, seed: int) -> dict[str, np.ndarray]:
     """Prior draws of the change in each arm and of delta (natural units), for prior-truth studies."""
+    check_forward_sampling(model)
     with model:
         prior = pm.sample_prior_predictive(
             draws=n,
