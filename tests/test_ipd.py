@@ -103,6 +103,28 @@ def test_marginalised_density_is_the_noncentred_density_integrated_over_the_devi
         assert value - log_normal_eps == pytest.approx(integrated, rel=1e-9, abs=1e-7)
 
 
+def test_forward_sampling_uses_the_noncentred_form_of_the_marginalised_model(tmp_path):
+    """Forward draws from the marginalised form would draw the deviations given the data: refused;
+    prior_sampling_model gives the non-centred form for IPD-only studies and the model itself otherwise."""
+    from bayes_stenosis.model import prior_sampling_model
+
+    folder = _ipd_folder(tmp_path / "f", _truth(n=4), seed=1)
+    spec = load_spec()[0]
+    marginal, inputs = _model(folder, spec)
+    with pytest.raises(ValueError, match="prior_sampling_model"):
+        draw_truths_from_prior(marginal, 3, seed=0)
+    prior = resolve_prior(spec, "weakly_informative", inputs)
+    forward = prior_sampling_model(inputs, spec, prior, marginal)
+    assert forward is not marginal and "z_delta" in forward.named_vars
+    truths = draw_truths_from_prior(forward, 3, seed=0)
+    assert truths["delta_natural"].shape == (3, 2, 2)
+    noncentred_spec = spec.model_copy(
+        update={"hierarchy": spec.hierarchy.model_copy(update={"change_parameterisation": "noncentred"})}
+    )
+    model = build_model(inputs, noncentred_spec, prior)
+    assert prior_sampling_model(inputs, noncentred_spec, prior, model) is model
+
+
 def test_structure_dims_finite_logp_and_data_unchanged(tmp_path):
     folder = _ipd_folder(tmp_path / "s", _truth(n=15, dropout=0.2), seed=5)
     study = load_study(folder)

@@ -18,7 +18,11 @@ Latent structure (non-centred):
         \delta^{nat}_{t,o} = s_o\,\delta_{t,o}
 
 With a single outcome the outcome deviations are not identified and are dropped
-(:math:`\delta_{t} = \Delta_t`, :math:`\theta_{ref,t} = \mu_t`).
+(:math:`\delta_{t} = \Delta_t`, :math:`\theta_{ref,t} = \mu_t`). When a study's only evidence is arm
+summaries, or only patient data, the deviations :math:`z` are integrated out analytically and drawn
+from their exact conditional normal (``change_parameterisation = "marginalised"``:
+:func:`_add_marginal_arm_summary_terms`, :func:`_marginal_ipd_change`); the sampler then sees no
+funnel between :math:`\sigma_\theta`, :math:`\tau` and the deviations.
 
 Likelihood terms, each cell (t, o) taking its between-arm evidence from one level
 (``Study.evidence_by_cell``):

@@ -49,6 +49,11 @@ parameters. With a single follow-up time :math:`\Sigma_u` and :math:`\Sigma_e` a
 identified; :math:`u` is then dropped (:math:`V = \Sigma_e`). ``patient_effects = "latent"`` samples
 the :math:`N\times O` patient effects (non-centred) instead, with independent residuals; it exists for
 the measurements in ``benchmarks/bench_ipd.py``.
+
+When patient data are a study's only evidence, the outcome deviations of the change are integrated
+out as well (``bayes_stenosis.model._marginal_ipd_change``, from the per-pattern pieces of
+:func:`ipd_followup_patterns`); :func:`add_ipd_followups` then adds the follow-up likelihood given the
+drawn change.
 """
 
 from __future__ import annotations
