@@ -140,3 +140,28 @@ def test_change_score_correlation_matches_its_closed_form_and_simulated_patients
     change = {o: wide[(o, 8.0)] - wide[(o, 0.0)] for o in ("ODI", "RMDQ")}
     empirical = np.corrcoef(change["ODI"], change["RMDQ"])[0, 1]
     assert abs(empirical - closed) < 4 * (1 - closed**2) / np.sqrt(40_000)
+
+
+def test_coverage_summary_counts_each_time_x_outcome_cell_with_exact_intervals(tmp_path):
+    from bayes_stenosis.validation import binomial_interval
+
+    rows = [
+        {
+            "trial": k,
+            "time": t,
+            "outcome": o,
+            "covered": (k + j) % 3 != 0,
+            "equivalent": k < 2,
+            "max_rhat": 1.0,
+            "divergences": int(k == 0),
+        }
+        for k in range(6)
+        for j, (t, o) in enumerate([(4.0, "ODI"), (4.0, "RMDQ"), (8.0, "ODI")])
+    ]
+    summary = sbc._coverage_summary(rows, tmp_path, "prior", 6, 20, "ipd", 0.9, 0.0, "abc")
+    assert list(summary["cells"]) == ["week 4 ODI", "week 4 RMDQ", "week 8 ODI"]
+    cell = summary["cells"]["week 4 RMDQ"]  # covered when (k + 1) % 3 != 0: k = 0, 1, 3, 4
+    assert cell["coverage"] == 4 / 6 and cell["coverage_ci95"] == binomial_interval(4, 6)
+    assert cell["equivalent_declared"] == 2 / 6
+    assert summary["overall_coverage"] == 12 / 18 and summary["divergent_trials"] == 1
+    assert (tmp_path / "coverage_prior.json").exists() and (tmp_path / "coverage_prior_trials.csv").exists()

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import subprocess
@@ -646,6 +647,7 @@ def coverage_run(
     tune: int = 500,
     outcomes: Sequence[str] = ("ODI", "RMDQ"),
     outcome_corr: float = 0.75,
+    follow_up: Sequence[float] = (8.0,),
     log=print,
 ) -> dict:
     """90 % interval coverage of each delta and how often "equivalent" is declared.
@@ -661,6 +663,10 @@ def coverage_run(
     :math:`R`, exchangeable). The correlation of two outcomes' change scores it implies,
     :math:`R (2 - \\rho_1 - \\rho_2) / (2\\sqrt{(1-\\rho_1)(1-\\rho_2)})`, is recorded: it is the
     truth of the model's error correlation ``r_outcome``, which two arms' summaries cannot identify.
+
+    ``level = "ipd"`` fits the simulated patients themselves. Their outcomes get an unbounded scale
+    (instrument "other", range +-1000) so that no score is clipped and the truth holds exactly, as in
+    ``tests/test_ipd.py``; with two or more ``follow_up`` times the patient effects enter the model.
     """
     from arviz import rhat
 
@@ -672,14 +678,19 @@ def coverage_run(
     commit = git_commit()  # of the code this run uses (HEAD may move while it runs)
     known = {"ODI": ODI, "RMDQ": RMDQ}
     outcomes = tuple(known[o] for o in outcomes)
+    if level == "ipd":
+        outcomes = tuple(
+            dataclasses.replace(o, instrument="other", scale_min=-1000.0, scale_max=1000.0) for o in outcomes
+        )
+    follow_up = tuple(float(t) for t in follow_up)
     base = sim.default_truth(
         outcomes=outcomes,
         outcome_corr=_exchangeable(len(outcomes), outcome_corr),
-        follow_up=(8.0,),
-        change_reference=np.array([[-0.8 * o.sd for o in outcomes]]),
+        follow_up=follow_up,
+        change_reference=np.array([[-0.8 * o.sd for o in outcomes]] * len(follow_up)),
         n_per_arm=(n, n),
     )
-    margins = np.array([[o.margin for o in outcomes]])
+    margins = np.array([[o.margin for o in outcomes]] * len(follow_up))
     settings = SamplerSettings(
         name="nutpie", chains=chains, draws=draws, tune=tune, target_accept=TARGET_ACCEPT, seed=0
     )
@@ -688,7 +699,7 @@ def coverage_run(
     template = sim.write_study(
         root / "template", base, sim.simulate_patients(base, seed=seed), levels=[level], seed=seed
     )
-    model, _ = model_for(template, spec, PRIOR_SET)
+    model, _ = model_for(template, spec, PRIOR_SET, prior_sampling=True)
     prior, rejected = None, 0
     if truth_kind == "prior":
         # truths from the prior restricted to possible trials (mean change within the scale), counted
@@ -727,17 +738,20 @@ def coverage_run(
             r_hat = float(np.nanmax(rhat(idata, var_names=["delta"])["delta"].values))
             div = int(idata.sample_stats["diverging"].sum())
             tv = np.asarray(truth.delta)
-            for j, o in enumerate(inputs.coords["outcome"]):
+            for (i, t), (j, o) in itertools.product(
+                enumerate(inputs.coords["time"]), enumerate(inputs.coords["outcome"])
+            ):
                 rows.append(
                     {
                         "trial": k,
+                        "time": t,
                         "outcome": o,
-                        "truth": float(tv[0, j]),
-                        "lower": float(lower[0, j]),
-                        "upper": float(upper[0, j]),
-                        "covered": bool(lower[0, j] <= tv[0, j] <= upper[0, j]),
-                        "prob_equivalence": float(p_eq[0, j]),
-                        "equivalent": bool(p_eq[0, j] >= threshold),
+                        "truth": float(tv[i, j]),
+                        "lower": float(lower[i, j]),
+                        "upper": float(upper[i, j]),
+                        "covered": bool(lower[i, j] <= tv[i, j] <= upper[i, j]),
+                        "prob_equivalence": float(p_eq[i, j]),
+                        "equivalent": bool(p_eq[i, j] >= threshold),
                         "max_rhat": r_hat,
                         "divergences": div,
                     }
@@ -754,7 +768,11 @@ def coverage_run(
     summary = _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)
     summary["settings"] = {"chains": chains, "draws": draws, "tune": tune, "target_accept": TARGET_ACCEPT, "seed": seed}
     summary["prior_draws_rejected_impossible_change"] = rejected
-    summary["simulation"] = {"outcome_corr": outcome_corr, "change_score_corr": change_score_correlation(base)}
+    summary["simulation"] = {
+        "outcome_corr": outcome_corr,
+        "change_score_corr": change_score_correlation(base),
+        "follow_up": list(follow_up),
+    }
     (out / f"coverage_{truth_kind}.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -788,7 +806,9 @@ def _coverage_summary(
         "prob": prob,
         "cells": {},
     }
-    for o, sub in reps.groupby("outcome", sort=False):
+    several_times = reps["time"].nunique() > 1
+    for key, sub in reps.groupby(["time", "outcome"] if several_times else "outcome", sort=False):
+        o = f"week {key[0]:g} {key[1]}" if several_times else key
         kc, nc = int(sub["covered"].sum()), len(sub)
         ke = int(sub["equivalent"].sum())
         summary["cells"][o] = {
@@ -830,9 +850,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--trials", type=int, default=500)
     c.add_argument("--truths", default="prior,zero,margin")
     c.add_argument("--n", type=int, default=20)
-    c.add_argument("--level", default="arm_summary", choices=["arm_summary", "arm_summary_change", "contrast"])
+    c.add_argument("--level", default="arm_summary", choices=["arm_summary", "arm_summary_change", "contrast", "ipd"])
+    c.add_argument("--times", default="8", help="comma-separated follow-up times (weeks)")
     c.add_argument("--seed", type=int, default=2024)
-    c.add_argument("--outcomes", default="ODI,RMDQ", help="ODI and/or RMDQ (one follow-up time)")
+    c.add_argument("--outcomes", default="ODI,RMDQ", help="ODI and/or RMDQ")
     c.add_argument(
         "--outcome-corr", type=float, default=0.75, help="patients' correlation between outcomes at one visit"
     )
@@ -871,6 +892,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tune=args.tune,
             outcomes=[o for o in args.outcomes.split(",") if o],
             outcome_corr=args.outcome_corr,
+            follow_up=[float(t) for t in args.times.split(",") if t],
             log=log,
         )
         log(json.dumps(summary["cells"], indent=1))
