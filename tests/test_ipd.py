@@ -264,6 +264,26 @@ def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
             assert np.allclose(group["ipd_cell_sd"].sel(where).values, rec["std"], rtol=1e-12)
 
 
+def test_chunked_predictive_redraws_only_the_observed_nodes(tmp_path, caplog):
+    """Replicates are drawn given the parameter draws: PyMC must not redraw Delta (its prior's
+    hyperparameters are data containers, which PyMC treats as changed unless the trace carries them)."""
+    import logging
+
+    import pymc as pm
+
+    from bayes_stenosis.inference import _chunked_predictive
+
+    folder = _ipd_folder(tmp_path / "p", _truth(n=5), seed=2)
+    model, _ = _model(folder, prior_sampling=True)
+    observed = [rv.name for rv in model.observed_RVs]
+    with model:
+        params = pm.sample_prior_predictive(draws=4, random_seed=1, var_names=[v.name for v in model.free_RVs]).prior
+        with caplog.at_level(logging.INFO, logger="pymc"):
+            _chunked_predictive(params, observed, lambda ds: ds, 2, seed=5)
+    sampled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Sampling:")]
+    assert sampled == [f"Sampling: [{', '.join(sorted(observed))}]"] * 2
+
+
 def test_chunked_predictive_equals_summary_of_whole(tmp_path):
     """``inference.sample`` draws patient-level replicates a chunk of draws at a time and reduces each
     chunk (memory): reducing chunk by chunk gives exactly the summaries of the concatenated replicates

@@ -247,10 +247,21 @@ def _chunked_predictive(
     """
     starts = range(0, draws.sizes["draw"], chunk_draws)
     chunk_seeds = np.random.SeedSequence(seed).spawn(len(starts))
+    # PyMC redraws every variable that depends on a data container it cannot see unchanged in the
+    # trace's constant_data (a bare Dataset has none): without this, Delta, whose prior
+    # hyperparameters are data containers, would be redrawn from its prior in every replicate.
+    model = pm.modelcontext(None)
+    constant_data = xr.Dataset(
+        {
+            v.name: xr.DataArray(value, dims=[f"{v.name}_dim_{i}" for i in range(value.ndim)])
+            for v in model.data_vars
+            for value in [np.asarray(v.get_value())]
+        }
+    )
     parts, observed_data = [], None
     for start, child in zip(starts, chunk_seeds, strict=True):
         ppc = pm.sample_posterior_predictive(
-            draws.isel(draw=slice(start, start + chunk_draws)),
+            az.InferenceData(posterior=draws.isel(draw=slice(start, start + chunk_draws)), constant_data=constant_data),
             random_seed=int(child.generate_state(1)[0]),
             progressbar=False,
             var_names=observed,
