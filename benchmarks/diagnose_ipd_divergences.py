@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from divergences import divergent_draw_quantiles
 
 from bayes_stenosis import sbc
 from bayes_stenosis.inference import SamplerSettings
@@ -99,16 +100,7 @@ def main() -> None:
             continue
         divergent_fits += 1
         total += int(div.sum())
-        out = []
-        for name in PARAMETERS:
-            if name not in idata.posterior:
-                continue
-            x = idata.posterior[name].values.reshape(div.size, -1)
-            for j in range(x.shape[1]):
-                if np.ptp(x[:, j]) == 0:  # e.g. a correlation matrix's diagonal
-                    continue
-                q = np.mean(x[~div, j][:, None] < x[div, j][None, :], axis=0)
-                out.append(f"{name}[{j}] q={np.median(q):.2f}")
+        out = divergent_draw_quantiles(idata, PARAMETERS)
         print(r, "divergences", int(div.sum()), f"steps {steps:.0f};", truth, "|", "; ".join(out), flush=True)
     print(
         f"{divergent_fits} of {args.replicates} fits with a divergence ({total} divergent draws), "

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from divergences import divergent_draw_quantiles  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_coverage as tc  # noqa: E402
@@ -41,15 +41,7 @@ def main(trials: int) -> None:
         if not div.any():
             print(k, "no divergences")
             continue
-        out = []
-        for name in PARAMETERS:
-            if name not in idata.posterior:
-                continue
-            x = idata.posterior[name].values.reshape(div.size, -1)
-            for j in range(x.shape[1]):
-                # quantile of each divergent draw among the non-divergent ones
-                q = np.mean(x[~div, j][:, None] < x[div, j][None, :], axis=0)
-                out.append(f"{name}[{j}] q={np.median(q):.2f}")
+        out = divergent_draw_quantiles(idata, PARAMETERS)
         print(k, "divergences", int(div.sum()), "; ".join(out))
 
 

@@ -503,10 +503,11 @@ def build_model(
     h = spec.hierarchy
     # "marginalised": where every term that involves the outcome deviations is Gaussian, they are
     # integrated out analytically: arm summaries only (_add_marginal_arm_summary_terms) or patient
-    # data only (_add_marginal_ipd_terms, unless prior_sampling); with contrasts, thresholds or a
+    # data only (_marginal_ipd_change, unless prior_sampling); with contrasts, thresholds or a
     # mix of levels the non-centred form is used.
-    marginalised = marginalises_change(inputs, spec, design) == "arm_summary"
-    marginalised_ipd = marginalises_change(inputs, spec, design) == "ipd" and not prior_sampling
+    against = marginalises_change(inputs, spec, design)
+    marginalised = against == "arm_summary"
+    marginalised_ipd = against == "ipd" and not prior_sampling
 
     with pm.Model(coords=coords) as model:
         # --- latent change in the reference arm and the treatment difference -------------------
@@ -783,10 +784,22 @@ def _add_marginal_arm_summary_terms(
         r = pt.linalg.solve_triangular(chol, y - b, lower=True)
         precision = precision + w.T @ w
         shift = shift + w.T @ r
+    x, _, _ = _conditional_deviations(precision, shift, 2 * n_cells)
+    return _change_from_deviations(x, mu_change, Delta, sigma_change, tau, n_time, n_out)
+
+
+def _conditional_deviations(precision, shift, size: int):
+    """x = P^-1 s + L_P^-T eps with eps ~ N(0, I) (``z_latent``): an exact draw of the deviations from
+    their conditional normal N(P^-1 s, P^-1). Returns x, eps and the Cholesky factor L_P of P."""
     chol_p = pt.linalg.cholesky(_symmetric(precision))
     post_mean = pt.linalg.solve_triangular(chol_p.T, pt.linalg.solve_triangular(chol_p, shift, lower=True), lower=False)
-    eps = pm.Normal("z_latent", 0.0, 1.0, shape=2 * n_cells)
-    x = post_mean + pt.linalg.solve_triangular(chol_p.T, eps, lower=False)
+    eps = pm.Normal("z_latent", 0.0, 1.0, shape=size)
+    return post_mean + pt.linalg.solve_triangular(chol_p.T, eps, lower=False), eps, chol_p
+
+
+def _change_from_deviations(x, mu_change, Delta, sigma_change, tau, n_time: int, n_out: int):
+    """theta_ref, delta (time, outcome) from the stacked deviations x = (z_theta, z_delta)."""
+    n_cells = n_time * n_out
     theta_ref = mu_change[:, None] + sigma_change * x[:n_cells].reshape((n_time, n_out))
     delta = Delta[:, None] + tau * x[n_cells:].reshape((n_time, n_out))
     return theta_ref, delta
@@ -863,16 +876,11 @@ def _marginal_ipd_change(inputs: ModelInputs, patterns, mu_change, Delta, sigma_
             w = chol_inv @ design_matrix
             precision = precision + pt.sum(in_arm) * (w.T @ w)
             shift = shift + w.T @ (chol_inv @ pt.sum(residual * in_arm[:, None], axis=0))
-    chol_p = pt.linalg.cholesky(_symmetric(precision))
-    post_mean = pt.linalg.solve_triangular(chol_p.T, pt.linalg.solve_triangular(chol_p, shift, lower=True), lower=False)
-    eps = pm.Normal("z_latent", 0.0, 1.0, shape=2 * n_cells)
-    x = post_mean + pt.linalg.solve_triangular(chol_p.T, eps, lower=False)
+    x, eps, chol_p = _conditional_deviations(precision, shift, 2 * n_cells)
     pm.Potential(
         MARGINAL_IPD_POTENTIAL, -0.5 * pt.sum(x**2) + 0.5 * pt.sum(eps**2) - pt.sum(pt.log(pt.diagonal(chol_p)))
     )
-    theta_ref = mu_change[:, None] + sigma_change * x[:n_cells].reshape((n_time, n_out))
-    delta = Delta[:, None] + tau * x[n_cells:].reshape((n_time, n_out))
-    return theta_ref, delta
+    return _change_from_deviations(x, mu_change, Delta, sigma_change, tau, n_time, n_out)
 
 
 def _reported_sd(name: str, n, reported: np.ndarray, log_sigma: float):
