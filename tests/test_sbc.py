@@ -165,3 +165,23 @@ def test_coverage_summary_counts_each_time_x_outcome_cell_with_exact_intervals(t
     assert cell["equivalent_declared"] == 2 / 6
     assert summary["overall_coverage"] == 12 / 18 and summary["divergent_trials"] == 1
     assert (tmp_path / "coverage_prior.json").exists() and (tmp_path / "coverage_prior_trials.csv").exists()
+
+
+def test_trial_clustered_interval_counts_trials_not_cells():
+    """Four identical cells per trial carry one trial's information; independent cells carry four."""
+    rng = np.random.default_rng(11)
+    trials, cells = 400, 4
+    hit = rng.random(trials) < 0.9
+    trial = pd.Series(np.repeat(np.arange(trials), cells))
+    same = pd.Series(np.repeat(hit, cells))  # every cell of a trial covered or missed together
+    lo, hi = sbc.trial_clustered_interval(trial, same)
+    share = hit.mean()
+    half = 1.959964 * np.sqrt(share * (1 - share) / (trials - 1))  # SE of a mean of 0/1, ddof=1
+    assert (lo, hi) == pytest.approx((share - half, share + half), rel=1e-9)
+    # independent cells: the clustered SE equals the binomial SE of all cells up to its sampling
+    # error (a relative SE of about 1/sqrt(2 * trials) = 3.5 %; 5 of them allowed)
+    indep = pd.Series(rng.random(trials * cells) < 0.9)
+    lo, hi = sbc.trial_clustered_interval(trial, indep)
+    m = indep.mean()
+    binomial_half = 1.959964 * np.sqrt(m * (1 - m) / (trials * cells))
+    assert (hi - lo) / 2 == pytest.approx(binomial_half, rel=5 / np.sqrt(2 * trials))
