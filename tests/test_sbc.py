@@ -185,3 +185,30 @@ def test_trial_clustered_interval_counts_trials_not_cells():
     m = indep.mean()
     binomial_half = 1.959964 * np.sqrt(m * (1 - m) / (trials * cells))
     assert (hi - lo) / 2 == pytest.approx(binomial_half, rel=5 / np.sqrt(2 * trials))
+
+
+def test_merged_coverage_parts_equal_the_whole_run_and_refuse_conflicting_overlaps(tmp_path):
+    rows = [
+        {
+            "trial": k,
+            "time": 8.0,
+            "outcome": o,
+            "truth": 0.1 * k,
+            "covered": (k + j) % 4 != 0,
+            "equivalent": k % 2 == 0,
+            "max_rhat": 1.0,
+            "divergences": 0,
+        }
+        for k in range(10)
+        for j, o in enumerate(["ODI", "RMDQ"])
+    ]
+    whole = sbc._coverage_summary(rows, tmp_path / "whole", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")
+    sbc._coverage_summary(rows[:12], tmp_path / "a", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")  # trials 0-5
+    sbc._coverage_summary(rows[8:], tmp_path / "b", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")  # 4-9: 4, 5 twice
+    merged = sbc.merge_coverage([tmp_path / "a", tmp_path / "b"], "zero", tmp_path / "m")
+    assert merged["trials_done"] == 10 and merged["cells"] == whole["cells"]
+    assert merged["overall_coverage_ci95_by_trial"] == whole["overall_coverage_ci95_by_trial"]
+    conflicting = [dict(r, covered=not r["covered"]) if r["trial"] == 5 else r for r in rows[8:]]
+    sbc._coverage_summary(conflicting, tmp_path / "c", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")
+    with pytest.raises(ValueError, match=r"trials \[5\] were fitted in two parts"):
+        sbc.merge_coverage([tmp_path / "a", tmp_path / "c"], "zero", tmp_path / "m2")

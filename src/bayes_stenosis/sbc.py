@@ -648,6 +648,7 @@ def coverage_run(
     outcomes: Sequence[str] = ("ODI", "RMDQ"),
     outcome_corr: float = 0.75,
     follow_up: Sequence[float] = (8.0,),
+    trial_range: tuple[int, int] | None = None,
     log=print,
 ) -> dict:
     """90 % interval coverage of each delta and how often "equivalent" is declared.
@@ -667,6 +668,10 @@ def coverage_run(
     ``level = "ipd"`` fits the simulated patients themselves. Their outcomes get an unbounded scale
     (instrument "other", range +-1000) so that no score is clipped and the truth holds exactly, as in
     ``tests/test_ipd.py``; with two or more ``follow_up`` times the patient effects enter the model.
+
+    ``trial_range = (start, stop)`` fits only trials ``start <= k < stop`` of the ``trials`` planned:
+    their truths and seeds are those of the whole run, so the parts of a run split across processes
+    or sessions, joined by :func:`merge_coverage`, give the numbers of the whole run.
     """
     from arviz import rhat
 
@@ -710,9 +715,12 @@ def coverage_run(
     fitter = None
     rows = []
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
+    first, stop = trial_range if trial_range is not None else (0, trials)
+    if not 0 <= first < stop <= trials:
+        raise ValueError(f"trial range {first}:{stop} is not within the {trials} trials planned")
     start = time.perf_counter()
     try:
-        for k in range(trials):
+        for k in range(first, stop):
             if truth_kind == "prior":
                 truth = dataclasses.replace(
                     base, change_reference=prior["change_natural"][k, 0], delta=prior["delta_natural"][k]
@@ -767,6 +775,7 @@ def coverage_run(
         work.cleanup()
     summary = _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)
     summary["settings"] = {"chains": chains, "draws": draws, "tune": tune, "target_accept": TARGET_ACCEPT, "seed": seed}
+    summary["trial_range"] = [first, stop]
     summary["prior_draws_rejected_impossible_change"] = rejected
     summary["simulation"] = {
         "outcome_corr": outcome_corr,
@@ -785,6 +794,47 @@ def change_score_correlation(truth) -> list[list[float]]:
     cov = k @ corr[: 2 * n_o, : 2 * n_o] @ k.T
     sd = np.sqrt(np.diag(cov))
     return np.round(cov / np.outer(sd, sd), 4).tolist()
+
+
+def merge_coverage(parts: Sequence[Path], truth_kind: str, out: Path) -> dict:
+    """Join the trial ranges of one coverage run (see ``coverage_run``'s ``trial_range``) into ``out``.
+
+    The parts must share every setting but the range; a trial fitted in two parts must have the same
+    rows in both (the same seed gives the same fit), else the merge stops.
+    """
+    metas = [json.loads((p / f"coverage_{truth_kind}.json").read_text()) for p in parts]
+    keys = ("trials_planned", "n_per_arm", "level", "prob", "settings", "simulation")
+    for p, m in zip(parts[1:], metas[1:], strict=True):
+        # a part stopped early has only its partial summary (no settings): compare what both record
+        differ = [k for k in keys if k in m and k in metas[0] and m[k] != metas[0][k]]
+        if differ:
+            raise ValueError(f"{p}: coverage_{truth_kind}.json differs from {parts[0]} in {', '.join(differ)}")
+    tables = [pd.read_csv(p / f"coverage_{truth_kind}_trials.csv") for p in parts]
+    rows = pd.concat(tables, ignore_index=True)
+    rows = rows.drop_duplicates()  # a trial fitted twice with the same result is kept once
+    conflicting = rows[rows.duplicated(["trial", "time", "outcome"], keep=False)]["trial"]
+    if len(conflicting):
+        raise ValueError(f"trials {sorted(set(conflicting))} were fitted in two parts with different results")
+    rows = rows.sort_values(["trial", "time", "outcome"], kind="stable")
+    summary = _coverage_summary(
+        rows.to_dict("records"),
+        out,
+        truth_kind,
+        metas[0]["trials_planned"],
+        metas[0]["n_per_arm"],
+        metas[0]["level"],
+        metas[0]["prob"],
+        time.perf_counter(),
+        ", ".join(sorted({m["commit"] for m in metas})),
+    )
+    summary["seconds"] = round(sum(m["seconds"] for m in metas), 1)
+    summary["merged_from"] = [str(p) for p in parts]
+    for k in ("settings", "prior_draws_rejected_impossible_change", "simulation"):
+        found = [m[k] for m in metas if k in m]
+        if found:
+            summary[k] = found[0]
+    (out / f"coverage_{truth_kind}.json").write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 def trial_clustered_interval(trial: pd.Series, covered: pd.Series, level: float = 0.95) -> tuple[float, float]:
@@ -877,6 +927,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--draws", type=int, default=500)
     c.add_argument("--tune", type=int, default=500)
     c.add_argument("--out", type=Path, default=Path("outputs/validation/coverage"))
+    c.add_argument(
+        "--trial-range", default=None, help="START:STOP, fit only these trials of the run (join with coverage-merge)"
+    )
+    g = sub.add_parser("coverage-merge", help="join the trial ranges of one coverage run")
+    g.add_argument("out", type=Path)
+    g.add_argument("parts", type=Path, nargs="+")
+    g.add_argument("--truths", default="prior")
     args = parser.parse_args(argv)
 
     def log(msg):
@@ -896,6 +953,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         correct_ok = all(r.passed for r in results if r.wrong is None)
         log(f"SBC {'passed' if correct_ok else 'FAILED'} for the package model; results in {args.out}")
         return 0 if correct_ok else 1
+    if args.command == "coverage-merge":
+        for kind in [s for s in args.truths.split(",") if s]:
+            summary = merge_coverage(args.parts, kind, args.out)
+            log(f"coverage {kind}: {summary['trials_done']} trials merged into {args.out}")
+        return 0
+    trial_range = None
+    if args.trial_range:
+        try:
+            trial_range = tuple(int(x) for x in args.trial_range.split(":"))
+        except ValueError:
+            parser.error(f"--trial-range {args.trial_range!r}: expected START:STOP")
     for kind in [s for s in args.truths.split(",") if s]:
         log(f"coverage, truths: {kind}, {args.trials} trials, n = {args.n}/arm, {args.level} ...")
         summary = coverage_run(
@@ -910,6 +978,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcomes=[o for o in args.outcomes.split(",") if o],
             outcome_corr=args.outcome_corr,
             follow_up=[float(t) for t in args.times.split(",") if t],
+            trial_range=trial_range,
             log=log,
         )
         log(json.dumps(summary["cells"], indent=1))
