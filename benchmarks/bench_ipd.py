@@ -273,14 +273,30 @@ def main() -> None:
     rows = []
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    timed_out: dict[str, int] = {}  # a runner that timed out at a size would only time out at a larger one
     for n_total in [int(s) for s in args.sizes.split(",")]:
         for runner in args.runners.split(","):
+            if runner in timed_out:
+                rows.append(
+                    {
+                        "runner": runner,
+                        "patients": n_total,
+                        "status": f"not run (timed out at {timed_out[runner]:,})",
+                        "whole_process_s": None,
+                        "uptime_before": "",
+                        "uptime_after": "",
+                    }
+                )
+                continue
             rows.append(run_one(runner, n_total, args.timeout, args.blas_threads))
+            if rows[-1]["status"].startswith("timeout"):
+                timed_out[runner] = n_total
             print(json.dumps(rows[-1]), flush=True)
             (out / "bench_ipd.json").write_text(json.dumps(rows, indent=2))
     text = table(rows)
     (out / "bench_ipd.md").write_text(
-        f"Command: python benchmarks/bench_ipd.py --sizes {args.sizes} --runners {args.runners}\n"
+        f"Command: python benchmarks/bench_ipd.py --sizes {args.sizes} --runners {args.runners} "
+        f"--timeout {args.timeout:g}\n"
         f"Worker BLAS threads: {args.blas_threads or 'default'}\n\n{text}\n"
     )
     print(text)

@@ -15,6 +15,11 @@ Usage::
     python benchmarks/bench_sensitivity.py                      # flagship, 250 draws + 250 tune per chain
     python benchmarks/bench_sensitivity.py --draws 1000 --tune 1000   # the spec's defaults (slow: ~30+ min)
     python benchmarks/bench_sensitivity.py --separate 4         # time 4 separate fits, extrapolate to 12
+    python benchmarks/bench_sensitivity.py --plain 3            # also 3 plain-PyMC fits of grid points, x 12 / 3
+
+``--plain K`` runs ``benchmarks/plain_pymc_baseline.py`` (the same model, ``pm.sample()`` defaults, NetCDF)
+on the first K grid points: the loop a user would write instead of ``sensitivity``. Its draws are PyMC's
+defaults (1000 + 1000, 2 chains), whatever ``--draws`` says. The last line printed is a JSON summary.
 
 Prints the machine load (1/5/15-min load averages) before and after: on a shared 2-core machine
 both timings scale with the load, so compare them only within one run.
@@ -69,6 +74,7 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--separate", type=int, default=12, help="how many of the 12 separate fits to time")
     parser.add_argument("--keep", type=Path, default=None, help="write the sweep's folder under this root and keep it")
+    parser.add_argument("--plain", type=int, default=0, help="how many plain-PyMC fits of grid points to time")
     args = parser.parse_args()
     sampler = ["--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
     print(
@@ -135,7 +141,42 @@ def main() -> None:
         label = "measured" if len(per_fit) == 12 else f"extrapolated from {len(per_fit)} fits"
         print(f"12 separate fits: {scaled:.1f} s ({label}; median per fit {sorted(per_fit)[len(per_fit) // 2]:.1f} s)")
         print(f"sweep / separate = {wall / scaled:.2f}  (speed-up x{scaled / wall:.1f})")
+        per_plain = []
+        for k, (prior, corr) in enumerate([(p, c) for p in PRIORS for c in CORRELATIONS][: args.plain]):
+            spec = grid_spec if corr == "uncertain" else spec_copy(work, f"fixed{k}", corr)
+            baseline = ROOT / "benchmarks" / "plain_pymc_baseline.py"
+            w, proc = timed(
+                [sys.executable, str(baseline), args.study, str(work / f"plain{k}.nc"), "--model", str(spec)]
+                + ["--prior", prior]
+            )
+            if proc.returncode != 0:
+                print(proc.stdout[-2000:], proc.stderr[-2000:])
+                raise SystemExit(f"plain PyMC {prior} / {corr} failed (exit {proc.returncode})")
+            info = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+            per_plain.append(w)
+            print(
+                f"  plain PyMC fit {k + 1}/{args.plain} ({prior}, rho {corr}): {w:.1f} s, sampling "
+                f"{info['sampling_only']:.1f} s, {info['divergences']} divergences; load {load()}"
+            )
+        plain12 = sum(per_plain) * 12 / len(per_plain) if per_plain else None
+        if plain12:
+            print(f"12 plain PyMC fits: {plain12:.1f} s (extrapolated from {len(per_plain)} fits)")
+            print(f"sweep / plain PyMC = {wall / plain12:.2f}")
         print(f"load after: {load()}")
+        summary = {
+            "sweep_s": wall,
+            "sweep_compile_s": t["compile"],
+            "sweep_sampling_s": t["sampling"],
+            "structures_compiled": len(manifest["structures_compiled"]),
+            "separate_fit_s": per_fit,
+            "separate_12_s": scaled,
+            "plain_fit_s": per_plain,
+            "plain_12_s": plain12,
+            "draws": args.draws,
+            "tune": args.tune,
+            "chains": args.chains,
+        }
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ models), calls ``pm.sample()`` with PyMC's defaults (PyMC's own NUTS, C backend;
 max(2, cores), 1000 tune + 1000 draws, target_accept 0.8) and writes the InferenceData to NetCDF.
 Nothing else: no prior/posterior predictive, no diagnostics files, no decisions, no plots.
 
-Usage: ``python benchmarks/plain_pymc_baseline.py STUDY OUT.nc [--seed N]``. Prints one JSON line
+Usage: ``python benchmarks/plain_pymc_baseline.py STUDY OUT.nc [--seed N] [--model SPEC] [--prior SET]``
+(``--model`` / ``--prior`` pick one point of a sensitivity grid, as ``bayes-stenosis fit`` does). Prints one JSON line
 with in-process timings (import, build, pm.sample call, PyMC's own ``sampling_time``, NetCDF write)
 and the minimum bulk ESS of Delta/delta.
 """
@@ -33,11 +34,13 @@ def main() -> None:
     parser.add_argument("study")
     parser.add_argument("out")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--model", default="default", help="model spec: bundled name or TOML path")
+    parser.add_argument("--prior", default=None, help="prior set (default: the spec's default)")
     args = parser.parse_args()
     start = time.perf_counter()
-    spec, _ = load_spec()
+    spec, _ = load_spec(args.model)
     inputs = prepare_inputs(load_study(args.study), spec)
-    model = build_model(inputs, spec, resolve_prior(spec, spec.prior.default, inputs))
+    model = build_model(inputs, spec, resolve_prior(spec, args.prior or spec.prior.default, inputs))
     t_build = time.perf_counter() - start
     start = time.perf_counter()
     with model:

@@ -16,11 +16,16 @@ Workloads
 * ``benchmarks/plain_pymc_baseline.py`` on the same study: the same model (``build_model``),
   ``pm.sample()`` defaults (PyMC NUTS, 2 chains on this 2-core machine, target_accept 0.8) and a
   NetCDF write. Sampling-only = PyMC's ``sampling_time``.
-* ``benchmarks/bench_sensitivity.py`` and ``benchmarks/bench_ipd.py`` (owned by the sensitivity and
-  IPD work) are run as they are, if present, and their output is included verbatim.
+* ``benchmarks/bench_sensitivity.py``: the 12-fit sensitivity sweep (one ``bayes-stenosis sensitivity``
+  process) against separate ``bayes-stenosis fit`` processes and plain-PyMC scripts of the same grid
+  points (``--sensitivity-fits`` of each timed, scaled to 12).
+* ``benchmarks/bench_ipd.py``: ``bayes-stenosis fit`` on simulated patient-level trials of 400 / 2,000 /
+  10,000 patients against a plain PyMC script of the same ANCOVA model with latent patient effects
+  (``--ipd-timeout`` seconds per process; a runner that times out is not run at larger sizes).
 
-Usage: ``python benchmarks/run.py [--repeats N] [--skip-extra]``; writes ``benchmarks/results/latest.json``
-and the results part of ``BENCHMARKS.md`` (below the ``<!-- results -->`` marker).
+Usage: ``python benchmarks/run.py [--repeats N] [--skip-extra | --only-extra]``; writes
+``benchmarks/results/latest.json`` and the results part of ``BENCHMARKS.md`` (below the ``<!-- results -->``
+marker).
 """
 
 from __future__ import annotations
@@ -157,22 +162,101 @@ def machine() -> dict:
     }
 
 
-def extra(script: str, work: Path) -> dict | None:
+def extra(script: str, args: list[str], work: Path, timeout: float) -> dict | None:
+    """Run one of the owned benchmark scripts in a fresh process with its own empty compile caches."""
     path = ROOT / "benchmarks" / script
     if not path.exists():
         return None
     try:
-        return timed([sys.executable, str(path)], cache_env(work / f"cache_{path.stem}"), ROOT, timeout=1200)
+        res = timed([sys.executable, str(path), *args], cache_env(work / f"cache_{path.stem}"), ROOT, timeout=timeout)
     except subprocess.TimeoutExpired:
         la = load_average()
         return {
-            "wall_s": 1200.0,
+            "args": args,
+            "wall_s": timeout,
             "peak_rss_mb": None,
             "returncode": "timeout",
-            "stdout": "timed out after 1200 s",
+            "stdout": f"timed out after {timeout:g} s",
             "load_before": la,
             "load_after": la,
         }
+    res["args"] = args
+    return res
+
+
+def _sensitivity_lines(ex: dict) -> list[str]:
+    """The sweep against separate ``fit`` processes and plain-PyMC fits, from the script's JSON line."""
+    found = [ln for ln in (ex.get("stdout") or "").splitlines() if ln.startswith("{")]
+    if ex["returncode"] != 0 or not found:
+        return ["Did not finish:", "", "```", (ex.get("stdout") or ex.get("stderr_tail") or "").strip()[-3000:], "```"]
+    s = json.loads(found[-1])
+    k_sep, k_plain = len(s["separate_fit_s"]), len(s["plain_fit_s"])
+    sweep = (
+        f"compile {s['sweep_compile_s']:.0f} s for {s['structures_compiled']} model structures, "
+        f"sampling {s['sweep_sampling_s']:.0f} s"
+    )
+    lines = [
+        f"4 prior sets x 3 baseline-follow-up correlation assumptions = 12 fits, {s['chains']} chains x "
+        f"({s['tune']} tune + {s['draws']} draws) for the package; plain PyMC uses `pm.sample()` defaults. "
+        f"Command: `python benchmarks/bench_sensitivity.py {' '.join(ex['args'])}`.",
+        "",
+        "| what | whole-process wall s (12 fits) | how | 1-min load before / after |",
+        "|---|---|---|---|",
+        f"| one `bayes-stenosis sensitivity` process | {s['sweep_s']:.0f} | {sweep} "
+        f"| {ex['load_before'].split()[0]} / {ex['load_after'].split()[0]} |",
+        f"| 12 separate `bayes-stenosis fit` processes | {s['separate_12_s']:.0f} | extrapolated from {k_sep} "
+        f"timed fits ({', '.join(f'{w:.0f}' for w in s['separate_fit_s'])} s) | (same run) |",
+    ]
+    if s.get("plain_12_s"):
+        lines.append(
+            f"| 12 plain PyMC scripts | {s['plain_12_s']:.0f} | extrapolated from {k_plain} timed fits "
+            f"({', '.join(f'{w:.0f}' for w in s['plain_fit_s'])} s) | (same run) |"
+        )
+    lines += [
+        "",
+        f"Sweep / separate fits = {s['sweep_s'] / s['separate_12_s']:.2f}"
+        + (f"; sweep / plain PyMC = {s['sweep_s'] / s['plain_12_s']:.2f}." if s.get("plain_12_s") else "."),
+    ]
+    return lines
+
+
+def _ipd_lines(ex: dict) -> list[str]:
+    table = [ln for ln in (ex.get("stdout") or "").splitlines() if ln.startswith("|")]
+    head = [f"Command: `python benchmarks/bench_ipd.py {' '.join(ex['args'])}`.", ""]
+    if not table:
+        return head + ["Did not finish:", "", "```", (ex.get("stderr_tail") or ex.get("stdout") or "")[-3000:], "```"]
+    return head + table
+
+
+def slowest(results: dict) -> list[str]:
+    """Package / plain-PyMC whole-process ratios of every comparison in this run, slowest first."""
+    ratios = []
+    by = {(r["workload"], r["tool"], r["phase"], r["repeat"]): r["result"] for r in results["rows"]}
+    for (w, tool, ph, rep), r in by.items():
+        b = by.get((w, "plain PyMC", ph, rep))
+        if tool == "bayes-stenosis fit" and b and not r["returncode"] and not b["returncode"]:
+            ratios.append((r["wall_s"] / b["wall_s"], f"`fit` on the {w}, {ph} caches"))
+    ex = results["extra"].get("sensitivity")
+    found = [ln for ln in ((ex or {}).get("stdout") or "").splitlines() if ln.startswith("{")]
+    if found and json.loads(found[-1]).get("plain_12_s"):
+        s = json.loads(found[-1])
+        ratios.append((s["sweep_s"] / s["plain_12_s"], "the 12-fit sensitivity sweep"))
+    ipd_rows = []
+    for ln in ((results["extra"].get("ipd") or {}).get("stdout") or "").splitlines():
+        if ln.startswith("{"):
+            ipd_rows.append(json.loads(ln))
+    for fit in (r for r in ipd_rows if r["runner"] == "fit" and r["status"] == "ok"):
+        plain = next((r for r in ipd_rows if r["runner"] == "plain" and r["patients"] == fit["patients"]), None)
+        if plain and plain["status"] == "ok":
+            ratios.append((fit["whole_process_s"] / plain["whole_process_s"], f"IPD, {fit['patients']:,} patients"))
+        elif plain and plain["status"].startswith("timeout"):
+            bound = fit["whole_process_s"] / plain["whole_process_s"]
+            ratios.append((bound, f"IPD, {fit['patients']:,} patients (an upper bound: plain PyMC timed out)"))
+    if not ratios:
+        return []
+    lines = ["", "Package / plain PyMC, whole-process wall time, slowest first (> 1: the package takes longer):", ""]
+    lines += [f"* {ratio:.2f} x: {what}" for ratio, what in sorted(ratios, reverse=True)]
+    return lines
 
 
 def render(results: dict) -> str:
@@ -226,21 +310,21 @@ def render(results: dict) -> str:
             f"| {w} | {ph} (#{rep}) | {r['wall_s'] / b['wall_s']:.2f} | {s} "
             f"| {r['peak_rss_mb'] / b['peak_rss_mb']:.2f} |"
         )
+    lines += slowest(results)
     for key, title in (("sensitivity", "bench_sensitivity.py"), ("ipd", "bench_ipd.py")):
         ex = results["extra"].get(key)
         lines += ["", f"### {title}", ""]
         if key not in results["extra"]:
-            lines.append(
-                f"Not run by this harness run (`--skip-extra`): see `benchmarks/{title}` and its owner's figures."
-            )
+            lines.append(f"Not run by this harness run (`--skip-extra`): see `benchmarks/{title}`.")
         elif ex is None:
             lines.append(f"`benchmarks/{title}` did not exist at this commit: not measured in this run.")
         else:
             lines.append(
-                f"Whole process {ex['wall_s']:.1f} s, peak RSS {ex['peak_rss_mb']} MB, exit {ex['returncode']}, "
-                f"1-min load {ex['load_before'].split()[0]} / {ex['load_after'].split()[0]}. Its output:"
+                f"Whole script {ex['wall_s']:.1f} s, peak RSS of its largest process {ex['peak_rss_mb']} MB, exit "
+                f"{ex['returncode']}, 1-min load {ex['load_before'].split()[0]} / {ex['load_after'].split()[0]}."
             )
-            lines += ["", "```", (ex.get("stdout") or "").strip()[-6000:] or ex.get("stderr_tail", ""), "```"]
+            lines.append("")
+            lines += _sensitivity_lines(ex) if key == "sensitivity" else _ipd_lines(ex)
     return "\n".join(lines) + "\n"
 
 
@@ -254,6 +338,10 @@ def main() -> None:
     parser.add_argument("--tools", default="package,plain", help="comma-separated: package, plain")
     parser.add_argument("--results", default="latest", help="results/<NAME>.json")
     parser.add_argument("--merge", default="", help="with --render-only: also add the rows of results/<NAME>.json")
+    parser.add_argument("--only-extra", action="store_true", help="run only bench_sensitivity.py / bench_ipd.py")
+    parser.add_argument("--sensitivity-fits", type=int, default=3, help="separate and plain fits timed, x 12 / N")
+    parser.add_argument("--ipd-sizes", default="400,2000,10000")
+    parser.add_argument("--ipd-timeout", type=float, default=1200.0, help="seconds per IPD process")
     args = parser.parse_args()
     if args.render_only:
         saved = json.loads((ROOT / "benchmarks" / "results" / f"{args.results}.json").read_text())
@@ -275,7 +363,7 @@ def main() -> None:
                 simulated_arm_summary_study(work / "simulated_arm_summary")
             ),
         }
-        studies = {k: v for k, v in studies.items() if k.split()[0] in wanted}
+        studies = {k: v for k, v in studies.items() if k.split()[0] in wanted and not args.only_extra}
         for workload, study in studies.items():
             for rep in range(1, args.repeats + 1):
                 tools = {"package": "bayes-stenosis fit", "plain": "plain PyMC"}
@@ -294,9 +382,25 @@ def main() -> None:
                         )
                         write(results, args.no_markdown, partial=True, name=args.results)
         if not args.skip_extra:
-            for key, script in (("sensitivity", "bench_sensitivity.py"), ("ipd", "bench_ipd.py")):
-                print(f"{script} ...", flush=True)
-                results["extra"][key] = extra(script, work)
+            k = str(args.sensitivity_fits)
+            sizes = args.ipd_sizes.split(",")
+            owned = {
+                # the spec's own sampler settings (4 x 1000 + 1000), as `fit` and `sensitivity` use them
+                "sensitivity": (
+                    "bench_sensitivity.py",
+                    ["--draws", "1000", "--tune", "1000", "--separate", k, "--plain", k],
+                    6 * 3600,
+                ),
+                "ipd": (
+                    "bench_ipd.py",
+                    ["--sizes", args.ipd_sizes, "--runners", "fit,plain", "--timeout", f"{args.ipd_timeout:g}"]
+                    + ["--out", str(work / "ipd")],
+                    2 * len(sizes) * args.ipd_timeout + 60,
+                ),
+            }
+            for key, (script, script_args, timeout) in owned.items():
+                print(f"{script} {' '.join(script_args)} ...", flush=True)
+                results["extra"][key] = extra(script, script_args, work, timeout)
                 write(results, args.no_markdown, partial=True, name=args.results)
     print(write(results, args.no_markdown, partial=False, name=args.results))
 

@@ -616,6 +616,17 @@ def reproduce(
     console.print(f"wrote [bold]{result.folder}[/] (reproduce.csv, reproduce.md)")
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,  # --help goes to the study's own parser, which lists its options
+)
+def validation(ctx: typer.Context) -> None:
+    """Calibration (SBC) and coverage studies: sbc | coverage | coverage-merge | plot (add --help)."""
+    from bayes_stenosis.sbc import main as study_main
+
+    raise typer.Exit(study_main(ctx.args, prog="bayes-stenosis validation"))
+
+
 # ---------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------

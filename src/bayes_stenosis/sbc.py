@@ -905,8 +905,12 @@ def _coverage_summary(
 # ---------------------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bayes_stenosis.sbc", description=__doc__.split("\n")[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m bayes_stenosis.sbc") -> int:
+    """Run ``sbc``, ``coverage``, ``coverage-merge`` or ``plot``; returns the exit code.
+
+    Also reached as ``python -m bayes_stenosis.validation`` and ``bayes-stenosis validation``.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sbc", help="simulation-based calibration of each likelihood term")
     p.add_argument("--mode", choices=sorted(MODES), default="quick")

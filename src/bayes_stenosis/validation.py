@@ -4,6 +4,9 @@ Studies of one design (same cells, same evidence levels) give models with the sa
 names and shapes (:func:`bayes_stenosis.model.data_values`), so the sampler is compiled once and
 each replicate only swaps the data (nutpie's ``with_data``): a replicate costs its sampling time,
 not a compile (shared/research/perf.md: ~5-15 s per compile vs well under a second per small fit).
+
+``python -m bayes_stenosis.validation {sbc,coverage,coverage-merge,plot} ...`` runs the calibration
+and coverage studies of :mod:`bayes_stenosis.sbc` (the same as ``bayes-stenosis validation ...``).
 """
 
 from __future__ import annotations
@@ -240,3 +243,9 @@ __all__ = [
     "first_within_scale",
     "model_for",
 ]
+
+
+if __name__ == "__main__":  # python -m bayes_stenosis.validation ...
+    from bayes_stenosis.sbc import main
+
+    raise SystemExit(main(prog="python -m bayes_stenosis.validation"))
