@@ -314,7 +314,9 @@ def render(results: dict) -> str:
     for key, title in (("sensitivity", "bench_sensitivity.py"), ("ipd", "bench_ipd.py")):
         ex = results["extra"].get(key)
         lines += ["", f"### {title}", ""]
-        if key not in results["extra"]:
+        if key not in results["extra"] and results.get("partial"):
+            lines.append("Not measured yet: the run was still going (or stopped) when this was written.")
+        elif key not in results["extra"]:
             lines.append(f"Not run by this harness run (`--skip-extra`): see `benchmarks/{title}`.")
         elif ex is None:
             lines.append(f"`benchmarks/{title}` did not exist at this commit: not measured in this run.")
