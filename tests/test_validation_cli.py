@@ -51,11 +51,13 @@ def test_validation_subcommand_and_module_reach_the_calibration_studies(tmp_path
     result = CliRunner().invoke(app, ["validation", "plot", str(folder)])
     assert result.exit_code == 0, result.output
     assert png.stat().st_size > 10_000  # a rendered histogram, not an empty file
-    # the same parser as `python -m bayes_stenosis.validation`; bad input exits 2 and says which option
+    # the same parser as `python -m bayes_stenosis.validation`; bad input: one line, exit 2
     proc = subprocess.run(
         [sys.executable, "-m", "bayes_stenosis.validation", "sbc", "--cases", "no_such_case"],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 2
-    assert "unknown case(s): no_such_case" in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: python -m bayes_stenosis.validation: unknown case(s): no_such_case"
+    ]

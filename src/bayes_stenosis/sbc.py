@@ -905,12 +905,19 @@ def _coverage_summary(
 # ---------------------------------------------------------------------------------------------
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad options get one line on stderr and exit code 2, like the rest of the command line."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bayes_stenosis.sbc") -> int:
     """Run ``sbc``, ``coverage``, ``coverage-merge`` or ``plot``; returns the exit code.
 
     Also reached as ``python -m bayes_stenosis.validation`` and ``bayes-stenosis validation``.
     """
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser = _OneLineErrors(prog=prog, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sbc", help="simulation-based calibration of each likelihood term")
     p.add_argument("--mode", choices=sorted(MODES), default="quick")
