@@ -108,10 +108,15 @@ def main() -> None:
             f"sweep: whole process {wall:.1f} s (in-process {t['total']:.1f} s: compile {t['compile']:.1f} s for "
             f"{len(manifest['structures_compiled'])} structures, sampling {t['sampling']:.1f} s); load now {load()}"
         )
+        grid = [(p, c) for p in PRIORS for c in CORRELATIONS]
+
+        def spec_for(k: int, corr) -> Path:  # the grid point's spec: the sweep's own, or a fixed-rho copy
+            return grid_spec if corr == "uncertain" else spec_copy(work, f"fixed{k}", corr)
+
         per_fit = []
-        configs = [(p, c) for p in PRIORS for c in CORRELATIONS][: args.separate]
+        configs = grid[: args.separate]
         for k, (prior, corr) in enumerate(configs):
-            spec = grid_spec if corr == "uncertain" else spec_copy(work, f"fixed{k}", corr)
+            spec = spec_for(k, corr)
             w, proc = timed(
                 [
                     *cli(),
@@ -142,12 +147,11 @@ def main() -> None:
         print(f"12 separate fits: {scaled:.1f} s ({label}; median per fit {sorted(per_fit)[len(per_fit) // 2]:.1f} s)")
         print(f"sweep / separate = {wall / scaled:.2f}  (speed-up x{scaled / wall:.1f})")
         per_plain = []
-        for k, (prior, corr) in enumerate([(p, c) for p in PRIORS for c in CORRELATIONS][: args.plain]):
-            spec = grid_spec if corr == "uncertain" else spec_copy(work, f"fixed{k}", corr)
-            baseline = ROOT / "benchmarks" / "plain_pymc_baseline.py"
+        baseline = ROOT / "benchmarks" / "plain_pymc_baseline.py"
+        for k, (prior, corr) in enumerate(grid[: args.plain]):
             w, proc = timed(
-                [sys.executable, str(baseline), args.study, str(work / f"plain{k}.nc"), "--model", str(spec)]
-                + ["--prior", prior]
+                [sys.executable, str(baseline), args.study, str(work / f"plain{k}.nc")]
+                + ["--model", str(spec_for(k, corr)), "--prior", prior]
             )
             if proc.returncode != 0:
                 print(proc.stdout[-2000:], proc.stderr[-2000:])

@@ -71,6 +71,11 @@ def timed(cmd: list[str], env: dict, cwd: Path, timeout: float = 3600) -> dict:
     }
 
 
+def json_lines(text: str | None) -> list[dict]:
+    """The JSON objects a benchmark script printed, one per line, among its other output."""
+    return [json.loads(ln) for ln in (text or "").splitlines() if ln.startswith("{")]
+
+
 def cache_env(cache: Path) -> dict:
     env = dict(os.environ)
     env["PYTENSOR_FLAGS"] = f"base_compiledir={cache / 'pytensor'}"
@@ -118,9 +123,9 @@ def baseline_fit(study: str, work: Path, env: dict) -> dict:
     res = timed(
         [sys.executable, str(ROOT / "benchmarks" / "plain_pymc_baseline.py"), study, str(work / "plain.nc")], env, ROOT
     )
-    lines = [ln for ln in res.pop("stdout").splitlines() if ln.startswith("{")]
-    if res["returncode"] == 0 and lines:
-        info = json.loads(lines[-1])
+    found = json_lines(res.pop("stdout"))
+    if res["returncode"] == 0 and found:
+        info = found[-1]
         res.update(
             sampling_only_s=round(info["sampling_only"], 2),
             chains=info["chains"],
@@ -186,10 +191,10 @@ def extra(script: str, args: list[str], work: Path, timeout: float) -> dict | No
 
 def _sensitivity_lines(ex: dict) -> list[str]:
     """The sweep against separate ``fit`` processes and plain-PyMC fits, from the script's JSON line."""
-    found = [ln for ln in (ex.get("stdout") or "").splitlines() if ln.startswith("{")]
+    found = json_lines(ex.get("stdout"))
     if ex["returncode"] != 0 or not found:
         return ["Did not finish:", "", "```", (ex.get("stdout") or ex.get("stderr_tail") or "").strip()[-3000:], "```"]
-    s = json.loads(found[-1])
+    s = found[-1]
     k_sep, k_plain = len(s["separate_fit_s"]), len(s["plain_fit_s"])
     sweep = (
         f"compile {s['sweep_compile_s']:.0f} s for {s['structures_compiled']} model structures, "
@@ -228,30 +233,28 @@ def _ipd_lines(ex: dict) -> list[str]:
     return head + table
 
 
-def slowest(results: dict) -> list[str]:
-    """Package / plain-PyMC whole-process ratios of every comparison in this run, slowest first."""
-    ratios = []
+def plain_pairs(results: dict):
+    """(workload, caches, repeat, package result, plain-PyMC result) for every row pair that both finished."""
     by = {(r["workload"], r["tool"], r["phase"], r["repeat"]): r["result"] for r in results["rows"]}
     for (w, tool, ph, rep), r in by.items():
         b = by.get((w, "plain PyMC", ph, rep))
         if tool == "bayes-stenosis fit" and b and not r["returncode"] and not b["returncode"]:
-            ratios.append((r["wall_s"] / b["wall_s"], f"`fit` on the {w}, {ph} caches"))
-    ex = results["extra"].get("sensitivity")
-    found = [ln for ln in ((ex or {}).get("stdout") or "").splitlines() if ln.startswith("{")]
-    if found and json.loads(found[-1]).get("plain_12_s"):
-        s = json.loads(found[-1])
-        ratios.append((s["sweep_s"] / s["plain_12_s"], "the 12-fit sensitivity sweep"))
-    ipd_rows = []
-    for ln in ((results["extra"].get("ipd") or {}).get("stdout") or "").splitlines():
-        if ln.startswith("{"):
-            ipd_rows.append(json.loads(ln))
+            yield w, ph, rep, r, b
+
+
+def slowest(results: dict) -> list[str]:
+    """Package / plain-PyMC whole-process ratios of every comparison in this run, slowest first."""
+    ratios = [(r["wall_s"] / b["wall_s"], f"`fit` on the {w}, {ph} caches") for w, ph, _, r, b in plain_pairs(results)]
+    found = json_lines((results["extra"].get("sensitivity") or {}).get("stdout"))
+    if found and found[-1].get("plain_12_s"):
+        ratios.append((found[-1]["sweep_s"] / found[-1]["plain_12_s"], "the 12-fit sensitivity sweep"))
+    ipd_rows = json_lines((results["extra"].get("ipd") or {}).get("stdout"))
     for fit in (r for r in ipd_rows if r["runner"] == "fit" and r["status"] == "ok"):
         plain = next((r for r in ipd_rows if r["runner"] == "plain" and r["patients"] == fit["patients"]), None)
-        if plain and plain["status"] == "ok":
-            ratios.append((fit["whole_process_s"] / plain["whole_process_s"], f"IPD, {fit['patients']:,} patients"))
-        elif plain and plain["status"].startswith("timeout"):
-            bound = fit["whole_process_s"] / plain["whole_process_s"]
-            ratios.append((bound, f"IPD, {fit['patients']:,} patients (an upper bound: plain PyMC timed out)"))
+        if plain and (plain["status"] == "ok" or plain["status"].startswith("timeout")):
+            bound = "" if plain["status"] == "ok" else " (an upper bound: plain PyMC timed out)"
+            ratio = fit["whole_process_s"] / plain["whole_process_s"]
+            ratios.append((ratio, f"IPD, {fit['patients']:,} patients{bound}"))
     if not ratios:
         return []
     lines = ["", "Package / plain PyMC, whole-process wall time, slowest first (> 1: the package takes longer):", ""]
@@ -294,13 +297,7 @@ def render(results: dict) -> str:
         )
     lines += ["", "Ratio package / plain PyMC (same workload, caches and repeat):", ""]
     lines += ["| workload | caches | whole-process wall | sampling-only | peak RSS |", "|---|---|---|---|---|"]
-    by = {(r["workload"], r["tool"], r["phase"], r["repeat"]): r["result"] for r in results["rows"]}
-    for (w, tool, ph, rep), r in by.items():
-        if tool != "bayes-stenosis fit":
-            continue
-        b = by.get((w, "plain PyMC", ph, rep))
-        if not b or r["returncode"] or b["returncode"]:
-            continue
+    for w, ph, rep, r, b in plain_pairs(results):
         s = (
             f"{r['sampling_only_s'] / b['sampling_only_s']:.2f}"
             if r.get("sampling_only_s") and b.get("sampling_only_s")

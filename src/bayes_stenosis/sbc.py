@@ -526,29 +526,42 @@ def plot_ranks(result: SBCResult, path: Path) -> Path:
     return path
 
 
-def replot(folder: Path) -> list[Path]:
-    """Redraw every rank histogram of a finished SBC run from its saved ranks (no refitting)."""
+def run_label(case: str, wrong: str | None) -> str:
+    """File stem of one case's outputs in a run folder (``<label>_ranks.csv``, ``_tests.csv``, ``_ranks.png``)."""
+    return case + (f"_wrong_{wrong}" if wrong else "")
+
+
+def load_results(folder: Path) -> list[SBCResult]:
+    """The results of a finished SBC run, rebuilt from its saved ranks (uniformity recomputed, no refitting)."""
     summary = json.loads((folder / "sbc_summary.json").read_text())
     keep, bins = summary["settings"]["thin_to"], summary["settings"]["bins"]
-    paths = []
+    results = []
     for res in summary["results"]:
-        label = res["case"] + (f"_wrong_{res['wrong']}" if res["wrong"] else "")
-        ranks = pd.read_csv(folder / f"{label}_ranks.csv")
-        result = SBCResult(
-            case=res["case"],
-            mode=summary["mode"],
-            wrong=res["wrong"],
-            ranks=ranks,
-            tests=uniformity(ranks, keep, bins),
-            alpha=summary["alpha"],
-            keep=keep,
-            bins=bins,
-            seconds=res["seconds"],
-            compile_seconds=res["compile_seconds"],
-            divergent_fits=res["divergent_fits"],
+        ranks = pd.read_csv(folder / f"{run_label(res['case'], res['wrong'])}_ranks.csv")
+        results.append(
+            SBCResult(
+                case=res["case"],
+                mode=summary["mode"],
+                wrong=res["wrong"],
+                ranks=ranks,
+                tests=uniformity(ranks, keep, bins),
+                alpha=summary["alpha"],
+                keep=keep,
+                bins=bins,
+                seconds=res["seconds"],
+                compile_seconds=res["compile_seconds"],
+                divergent_fits=res["divergent_fits"],
+            )
         )
-        paths.append(plot_ranks(result, folder / f"{label}_ranks.png"))
-    return paths
+    return results
+
+
+def replot(folder: Path) -> list[Path]:
+    """Redraw every rank histogram of a finished SBC run from its saved ranks (no refitting)."""
+    return [
+        plot_ranks(result, folder / f"{run_label(result.case, result.wrong)}_ranks.png")
+        for result in load_results(folder)
+    ]
 
 
 def git_commit() -> str:
@@ -589,7 +602,7 @@ def run_sbc(
         variants = (None,) if CASES[name].level in ("threshold", "ipd") else tuple(wrong)
         for res in run_case(CASES[name], mode, seed=seed + i, wrong=variants, mode_name=mode_name, log=log):
             variant = res.wrong
-            label = name + (f"_wrong_{variant}" if variant else "")
+            label = run_label(name, variant)
             res.ranks.to_csv(out / f"{label}_ranks.csv", index=False)
             res.tests.to_csv(out / f"{label}_tests.csv", index=False)
             plot_ranks(res, out / f"{label}_ranks.png")
