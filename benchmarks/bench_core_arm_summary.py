@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_core_arm_summary.py FOLDER [marginalised,noncentred] [DRAWS]
 
-FOLDER is a study folder (e.g. a simulated arm-summary trial from ``bayes_stenosis.simulate``:
+FOLDER is a study folder (e.g. a simulated arm-summary trial from ``bayes_stenosis.simulation``:
 ``default_truth(n_per_arm=(20, 20))``, seed 1, level ``arm_summary_change``). Prints one JSON line
 per parameterisation: compile and sampling seconds, divergences, leapfrog steps, worst R-hat and
 bulk/tail ESS over delta, change and the hyperparameters, and the posterior of delta_natural.

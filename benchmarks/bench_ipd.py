@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve()
 def _truth(n_total: int):
     import dataclasses
 
-    from bayes_stenosis import simulate as sim
+    from bayes_stenosis import simulation as sim
 
     base = sim.default_truth(n_per_arm=(n_total // 2, n_total - n_total // 2), delta=0.0)
     wide = tuple(dataclasses.replace(o, scale_min=-1000.0, scale_max=1000.0) for o in base.outcomes)
@@ -100,7 +100,7 @@ def worker_plain(n_total: int, folder: Path) -> dict:
     t0 = time.perf_counter()
     import pymc as pm
 
-    from bayes_stenosis import simulate as sim
+    from bayes_stenosis import simulation as sim
 
     out = {"import_s": time.perf_counter() - t0}
     t = time.perf_counter()
@@ -151,7 +151,7 @@ def _uptime() -> str:
 
 
 def _write_study(n_total: int, folder: Path) -> Path:
-    from bayes_stenosis import simulate as sim
+    from bayes_stenosis import simulation as sim
 
     truth = _truth(n_total)
     patients = sim.simulate_patients(truth, seed=SEED)

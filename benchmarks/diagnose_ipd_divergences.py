@@ -1,6 +1,6 @@
 """Where the divergent draws of the IPD SBC fits sit, and which model variant removes them (a diagnosis).
 
-Refits the first N replicates of the ``ipd`` SBC case (``bayes_stenosis.sbc``: 2 outcomes x baseline +
+Refits the first N replicates of the ``ipd`` SBC case (``bayes_stenosis.calibration``: 2 outcomes x baseline +
 2 follow-ups, 20 per arm, data simulated from the model's prior, the full mode's seed and sampler
 settings unless overridden) under a model variant, and prints per fit the number of divergent draws
 and, for each parameter, the median quantile of the divergent draws among the others (a funnel at 0
@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 from divergences import divergent_draw_quantiles
 
-from bayes_stenosis import sbc
+from bayes_stenosis import calibration as sbc
+from bayes_stenosis.calibration import CompiledFitter
 from bayes_stenosis.inference import SamplerSettings
 from bayes_stenosis.model import data_values
 from bayes_stenosis.spec import load_spec
-from bayes_stenosis.validation import CompiledFitter
 
 PARAMETERS = [
     "tau",

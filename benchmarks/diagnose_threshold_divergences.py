@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_coverage as tc  # noqa: E402
 from helpers import spec_variant  # noqa: E402
 
-from bayes_stenosis.validation import CompiledFitter, model_for  # noqa: E402
+from bayes_stenosis.calibration import CompiledFitter, model_for  # noqa: E402
 
 PARAMETERS = ["tau", "sigma_change", "rho", "Delta", "threshold_latent", "threshold_chi2", "trial_sd_ratio"]
 

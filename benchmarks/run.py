@@ -85,7 +85,7 @@ def cache_env(cache: Path) -> dict:
 
 
 def simulated_arm_summary_study(folder: Path) -> Path:
-    from bayes_stenosis import simulate as sim
+    from bayes_stenosis import simulation as sim
 
     truth = sim.default_truth()  # flagship shape: 4 outcomes, 4 and 8 weeks, 20/20, delta 0
     patients = sim.simulate_patients(truth, seed=2024)

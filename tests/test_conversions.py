@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayes_stenosis import conversions as cv
+from bayes_stenosis import stats as cv
 
 HAND = 1e-4  # relative tolerance for hand values rounded to 5 significant digits
 EXACT_ROUND_TRIP = 1e-12  # relative tolerance for round trips (floating-point error only)

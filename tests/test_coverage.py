@@ -15,17 +15,17 @@ import pytest
 from helpers import spec_variant
 from scipy import stats
 
-from bayes_stenosis import simulate as sim
-from bayes_stenosis.inference import SamplerSettings
-from bayes_stenosis.spec import load_spec
-from bayes_stenosis.study import load_study
-from bayes_stenosis.validation import (
+from bayes_stenosis import simulation as sim
+from bayes_stenosis.calibration import (
     coverage_study,
     draw_truths_from_prior,
     expected_coverage_band,
     first_within_scale,
     model_for,
 )
+from bayes_stenosis.inference import SamplerSettings
+from bayes_stenosis.spec import load_spec
+from bayes_stenosis.study import load_study
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def plausible_truths(change_natural: np.ndarray, replicates: int, n: int) -> np.
     """The first ``replicates`` prior draws whose simulated summaries the loader accepts.
 
     Room of 4 SE of the arm's mean change is left inside the scale width
-    (:func:`~bayes_stenosis.validation.first_within_scale`). The Normal(0, 1 SMD) prior on the mean
+    (:func:`~bayes_stenosis.calibration.first_within_scale`). The Normal(0, 1 SMD) prior on the mean
     change puts about 1 % of draws beyond that; the test requires the skipped share to stay below 5 %
     (a guard on the design, not a tolerance) and prints it.
     """

@@ -12,8 +12,8 @@ from helpers import write_study
 from typer.testing import CliRunner
 
 from bayes_stenosis import decisions
-from bayes_stenosis.api import fit
 from bayes_stenosis.cli import app
+from bayes_stenosis.run import fit
 
 runner = CliRunner()
 

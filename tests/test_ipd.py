@@ -1,7 +1,7 @@
 """The patient-level (``ipd``) term: structure, the marginal likelihood against a hand computation, mixed
 evidence, bad input, and (slow) agreement with the arm-summary model, coverage and missing data.
 
-Simulated patients come from :mod:`bayes_stenosis.simulate`, whose generative model is exactly the IPD
+Simulated patients come from :mod:`bayes_stenosis.simulation`, whose generative model is exactly the IPD
 model's (baseline MVN; follow-up = mean + rho (baseline - mean) + patient effect + same-visit residual,
 see the simulate docstring): so interval coverage with truths from the prior tests the implementation,
 not a modelling approximation. The outcomes get a very wide scale range so no score is clipped (clipping
@@ -20,15 +20,15 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from bayes_stenosis import simulate as sim
+from bayes_stenosis import simulation as sim
+from bayes_stenosis.calibration import CompiledFitter, binomial_interval, draw_truths_from_prior
 from bayes_stenosis.cli import app
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.inference import SamplerSettings
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-from bayes_stenosis.model_ipd import missing_text
+from bayes_stenosis.model.terms.ipd import missing_text
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
-from bayes_stenosis.validation import CompiledFitter, binomial_interval, draw_truths_from_prior
 
 WIDE = {"scale_min": -1000, "scale_max": 1000}
 OUTCOMES = (
@@ -219,7 +219,7 @@ def test_predictive_draws_have_the_data_shape_and_the_model_covariance(tmp_path)
     SE(s_jk)^2 = (Sigma_jk^2 + Sigma_jj Sigma_kk) / n."""
     import pymc as pm
 
-    from bayes_stenosis.model_ipd import _mvnormal_random
+    from bayes_stenosis.model.terms.ipd import _mvnormal_random
 
     folder = _ipd_folder(tmp_path / "p", _truth(n=15, dropout=0.2), seed=5)
     model, _ = _model(folder)
@@ -242,7 +242,7 @@ def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
     group-by of ipd.csv (missing visits left out), and the observed_data summaries are the same."""
     import arviz as az
 
-    from bayes_stenosis.model_ipd import ipd_observed_summary, ipd_predictive_summary
+    from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 
     folder = _ipd_folder(tmp_path / "c", _truth(n=15, dropout=0.3), seed=6)
     model, inputs = _model(folder)
@@ -271,7 +271,7 @@ def test_chunked_predictive_redraws_only_the_observed_nodes(tmp_path, caplog):
 
     import pymc as pm
 
-    from bayes_stenosis.inference import _chunked_predictive
+    from bayes_stenosis.inference.sampling import _chunked_predictive
 
     folder = _ipd_folder(tmp_path / "p", _truth(n=5), seed=2)
     model, _ = _model(folder, prior_sampling=True)
@@ -291,8 +291,8 @@ def test_chunked_predictive_equals_summary_of_whole(tmp_path):
     the draws."""
     import pymc as pm
 
-    from bayes_stenosis.inference import _chunked_predictive, _draws_per_chunk
-    from bayes_stenosis.model_ipd import ipd_predictive_summary
+    from bayes_stenosis.inference.sampling import _chunked_predictive, _draws_per_chunk
+    from bayes_stenosis.model.terms.ipd import ipd_predictive_summary
 
     folder = _ipd_folder(tmp_path / "c", _truth(n=6, dropout=0.3), seed=2)
     model, inputs = _model(folder)
@@ -500,7 +500,7 @@ def test_fit_reports_missing_values(tmp_path):
 
     import arviz as az
 
-    from bayes_stenosis.api import fit
+    from bayes_stenosis.run import fit
 
     folder = _ipd_folder(tmp_path / "f", _truth(n=15, dropout=0.2), seed=8)
     result = fit(folder, seed=1, chains=2, draws=200, tune=200, out=tmp_path / "out", progress=False, plots=True)

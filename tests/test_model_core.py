@@ -12,7 +12,7 @@ import pytest
 from helpers import spec_variant
 from scipy import stats
 
-from bayes_stenosis import simulate as sim
+from bayes_stenosis import simulation as sim
 from bayes_stenosis.model import (
     EVENT_KIND_CODES,
     build_model,

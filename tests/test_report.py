@@ -21,9 +21,9 @@ import pytest
 from helpers import write_study
 from typer.testing import CliRunner
 
-from bayes_stenosis.api import fit
 from bayes_stenosis.cli import app
 from bayes_stenosis.diagnostics import decision_probability_table
+from bayes_stenosis.run import fit
 
 runner = CliRunner()
 

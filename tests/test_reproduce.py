@@ -13,14 +13,14 @@ from scipy import stats
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 from typer.testing import CliRunner
 
-from bayes_stenosis.cli import app
-from bayes_stenosis.reproduce import (
+from bayes_stenosis.analyses import (
     decimals,
     one_sample,
     reproduce_table,
     tost,
     two_sample,
 )
+from bayes_stenosis.cli import app
 from bayes_stenosis.resources import bundled_study_ids
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
@@ -200,7 +200,7 @@ def test_cli_writes_the_folder_and_refuses_to_overwrite(tmp_path):
 
 @pytest.mark.slow
 def test_fit_writes_reproduce_csv_into_the_run_folder(tmp_path):
-    from bayes_stenosis.api import fit
+    from bayes_stenosis.run import fit
 
     rec = {
         "outcome": "ODI",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_stenosis import sbc
+from bayes_stenosis.calibration import sbc
 
 ALPHA = 0.001
 QUICK_CASES = ("contrast", "arm_summary_change")
@@ -101,7 +101,7 @@ def test_wrong_variant_shrinks_the_standard_errors_by_root_n():
 
 
 def test_first_within_scale_keeps_the_first_draws_that_fit_and_counts_the_rest():
-    from bayes_stenosis.validation import first_within_scale
+    from bayes_stenosis.calibration import first_within_scale
 
     # draws x (arm, outcome); widths 100 and 24, slack 2 on the second outcome only
     change = np.array(
@@ -120,7 +120,7 @@ def test_first_within_scale_keeps_the_first_draws_that_fit_and_counts_the_rest()
 
 
 def test_change_score_correlation_matches_its_closed_form_and_simulated_patients():
-    from bayes_stenosis import simulate as sim
+    from bayes_stenosis import simulation as sim
 
     r = 0.75
     truth = sim.default_truth(
@@ -143,7 +143,7 @@ def test_change_score_correlation_matches_its_closed_form_and_simulated_patients
 
 
 def test_coverage_summary_counts_each_time_x_outcome_cell_with_exact_intervals(tmp_path):
-    from bayes_stenosis.validation import binomial_interval
+    from bayes_stenosis.calibration import binomial_interval
 
     rows = [
         {

@@ -13,10 +13,11 @@ from helpers import write_study
 from scipy import stats
 from typer.testing import CliRunner
 
+from bayes_stenosis.analyses import FitConfig, margin_sets, plot_sensitivity
+from bayes_stenosis.analyses.sensitivity import COLUMNS
 from bayes_stenosis.cli import app
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.resources import resolve_spec
-from bayes_stenosis.sensitivity import COLUMNS, FitConfig, margin_sets, plot_sensitivity
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
 
@@ -127,8 +128,8 @@ def test_swept_priors_match_the_conjugate_normal_answer_for_every_margin_set(tmp
     """One contrast, one cell: delta_natural = s * Delta, Delta ~ N(mu0, sigma0) (sceptical, enthusiastic and
     vague are normal: one compile, hyperparameters swapped), the estimate ~ N(delta, SE): P(|delta| < m) is
     a normal CDF difference. Correlation assumptions cannot matter here and must collapse to one fit."""
+    from bayes_stenosis.analyses import run_sensitivity
     from bayes_stenosis.model import prepare_inputs, resolve_prior
-    from bayes_stenosis.sensitivity import run_sensitivity
 
     est, se = -3.0, 4.0
     rec = {
@@ -170,8 +171,8 @@ def test_a_swapped_fixed_correlation_gives_the_draws_of_a_freshly_compiled_model
     one compiled model must give exactly what compiling the model for that rho gives (same seed)."""
     import nutpie
 
+    from bayes_stenosis.analyses.sensitivity import _spec_for, run_sensitivity
     from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-    from bayes_stenosis.sensitivity import _spec_for, run_sensitivity
 
     rows = []
     for arm, b, f in (("reference_arm", 45.0, 30.0), ("new_arm", 44.0, 37.0)):

@@ -15,7 +15,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from bayes_stenosis import __version__
-from bayes_stenosis import simulate as sim
+from bayes_stenosis import simulation as sim
 from bayes_stenosis.study import load_study
 
 SEED = 20240611
@@ -367,7 +367,7 @@ def test_write_study_each_level_loads(tmp_path, writable, level):
     assert files == sorted(["study.toml", "truth.json", EXPECTED_FILE[level]])
     study = load_study(folder)
     assert study.simulated and study.id == "simulated"
-    assert "SIMULATED trial (bayes_stenosis.simulate, seed 11)" in study.meta.study.title
+    assert "SIMULATED trial (bayes_stenosis.simulation, seed 11)" in study.meta.study.title
     assert "SIMULATED" in study.meta.study.citation
     assert study.arms == ["reference_arm", "new_arm"]
     assert study.arm_sizes() == {"reference_arm": 20, "new_arm": 20}

@@ -19,8 +19,7 @@ from bayes_stenosis import __version__
 from bayes_stenosis.cli import app
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.resources import bundled_study_ids
-from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS, load_study
-from bayes_stenosis.template import STUDY_TOML, TEMPLATE_LEVELS, write_template
+from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS, STUDY_TOML, TEMPLATE_LEVELS, load_study, write_template
 
 runner = CliRunner()
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bayes_stenosis import sbc
+from bayes_stenosis import calibration as sbc
 from bayes_stenosis.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,13 +49,13 @@ def test_validation_subcommand_and_module_reach_the_calibration_studies(tmp_path
     result = CliRunner().invoke(app, ["validation", "plot", str(folder)])
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # redrawn from the saved ranks
-    # the same parser as `python -m bayes_stenosis.validation`; bad input: one line, exit 2
+    # the same parser as `python -m bayes_stenosis.calibration`; bad input: one line, exit 2
     proc = subprocess.run(
-        [sys.executable, "-m", "bayes_stenosis.validation", "sbc", "--cases", "no_such_case"],
+        [sys.executable, "-m", "bayes_stenosis.calibration", "sbc", "--cases", "no_such_case"],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: python -m bayes_stenosis.validation: unknown case(s): no_such_case"
+        "error: python -m bayes_stenosis.calibration: unknown case(s): no_such_case"
     ]

@@ -67,7 +67,7 @@ from pymc.distributions.dist_math import normal_lcdf
 from scipy import special, stats
 
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.model_ipd import (
+from bayes_stenosis.model.terms.ipd import (
     IPDInputs,
     add_ipd_followups,
     add_ipd_terms,

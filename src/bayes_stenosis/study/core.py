@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bayes_stenosis import conversions
+from bayes_stenosis import stats as conversions
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.resources import resolve_study
 

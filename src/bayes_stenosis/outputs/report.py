@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_stenosis import __version__
-from bayes_stenosis.outputs import check_run_folder, read_manifest
+from bayes_stenosis.run import check_run_folder, read_manifest
 
 REPORT_NAME = "report.html"
 
@@ -299,7 +299,7 @@ def ppc_table(idata, folder: Path) -> pd.DataFrame | None:
     labels = _read_csv(folder / "observed_quantities.csv")
     rows = []
     if "posterior_predictive" in idata.groups() and "observed_data" in idata.groups():
-        from bayes_stenosis.plots import _item_labels, _natural
+        from bayes_stenosis.outputs.plots import _item_labels, _natural
 
         for var in idata.posterior_predictive.data_vars:
             if var == "threshold_event" or var not in idata.observed_data:
@@ -322,7 +322,7 @@ def ppc_table(idata, folder: Path) -> pd.DataFrame | None:
                     }
                 )
     if "threshold_log_prob" in idata.posterior:
-        from bayes_stenosis.plots import _item_labels
+        from bayes_stenosis.outputs.plots import _item_labels
 
         lp = idata.posterior["threshold_log_prob"]
         coords = lp.coords["threshold_row"].values
@@ -629,7 +629,7 @@ def render_report(run: str | Path, out: str | Path | None = None, *, make_plots:
     """
     folder = check_run_folder(run)
     if make_plots and not (folder / "plots" / "forest.png").is_file():
-        from bayes_stenosis.plots import write_plots
+        from bayes_stenosis.outputs.plots import write_plots
 
         write_plots(folder)
     context = build_context(folder)

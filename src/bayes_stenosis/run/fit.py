@@ -22,12 +22,8 @@ from bayes_stenosis.diagnostics import decision_probability_table, parameter_tab
 from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import build_model, prepare_inputs, prior_sampling_model, resolve_prior
-from bayes_stenosis.model_ipd import ipd_observed_summary, ipd_predictive_summary, missing_text
-from bayes_stenosis.outputs import (
-    atomic_run_folder,
-    provenance,
-    write_json,
-)
+from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary, missing_text
+from bayes_stenosis.run.folder import atomic_run_folder, provenance, write_json
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import Study, load_study
 
@@ -98,7 +94,7 @@ def fit(
     Notes
     -----
     With ``report=True`` (the default) the run folder also gets ``report.html``, the
-    self-contained reviewer report (:mod:`bayes_stenosis.report`).
+    self-contained reviewer report (:mod:`bayes_stenosis.outputs`).
     """
     t_start = time.perf_counter()
     loaded: Study = load_study(study)
@@ -166,7 +162,7 @@ def fit(
         samp.to_csv(tmp / "diagnostics_sampler.csv", index=False)
         decision_diag.to_csv(tmp / "diagnostics_decisions.csv", index=False)
         from bayes_stenosis.resources import resolve_spec
-        from bayes_stenosis.run_inputs import write_run_inputs
+        from bayes_stenosis.run.inputs import write_run_inputs
 
         write_run_inputs(tmp, loaded, resolve_spec(spec), inputs)
         usable.to_csv(tmp / "evidence.csv", index=False)
@@ -175,7 +171,7 @@ def fit(
         write_results(tmp, results)
         # the published tests recomputed from the entered data (reproduce.py; cheap): the report
         # includes RUN/reproduce.csv when present
-        from bayes_stenosis.reproduce import write_reproduce
+        from bayes_stenosis.analyses import write_reproduce
 
         write_reproduce(tmp, loaded, model_spec)
         manifest = {
@@ -229,7 +225,7 @@ def fit(
         }
         write_json(tmp / "manifest.json", manifest)
         if plots:
-            from bayes_stenosis.plots import write_plots
+            from bayes_stenosis.outputs.plots import write_plots
 
             start = time.perf_counter()
             write_plots(tmp)
@@ -238,7 +234,7 @@ def fit(
         manifest["timings_seconds"] = timings
         write_json(tmp / "manifest.json", manifest)
         if report:
-            from bayes_stenosis.report import render_report
+            from bayes_stenosis.outputs import render_report
 
             start = time.perf_counter()
             render_report(tmp, make_plots=plots)

@@ -81,7 +81,7 @@ def _root(
 @_handle_errors
 def info() -> None:
     """Print the versions of Python and the key dependencies."""
-    from bayes_stenosis.outputs import package_versions
+    from bayes_stenosis.run import package_versions
 
     table = Table(title="bayes-stenosis environment")
     table.add_column("component")
@@ -153,7 +153,7 @@ def data_template(
     out_dir: Annotated[Path, typer.Argument(help="Folder to create (must not exist or be empty).")],
 ) -> None:
     """Write an empty, valid study folder with comments, to fill in."""
-    from bayes_stenosis.template import write_template
+    from bayes_stenosis.study import write_template
 
     write_template(out_dir)
     console.print(f"wrote a study template to {out_dir}; fill it in, then run: bayes-stenosis data validate {out_dir}")
@@ -247,8 +247,8 @@ def fit(
 ) -> None:
     """Fit a study (default: the flagship farpour2022) and write a run folder."""
     _quiet_warnings()
-    from bayes_stenosis.api import fit as run_fit
-    from bayes_stenosis.api import parse_margins
+    from bayes_stenosis.run import fit as run_fit
+    from bayes_stenosis.run import parse_margins
 
     margins = parse_margins(margin)
     with console.status("[bold]loading PyMC...[/]"):
@@ -302,7 +302,7 @@ def _load_run(run: Path):
     import pandas as pd
 
     from bayes_stenosis.errors import RunFolderError
-    from bayes_stenosis.outputs import check_run_folder, read_manifest
+    from bayes_stenosis.run import check_run_folder, read_manifest
 
     folder = check_run_folder(run)
     manifest = read_manifest(folder)
@@ -411,7 +411,7 @@ def diagnose(
     from rich.markup import escape
 
     from bayes_stenosis.diagnostics import load_run_diagnostics, near_threshold_note
-    from bayes_stenosis.outputs import check_run_folder, read_manifest
+    from bayes_stenosis.run import check_run_folder, read_manifest
 
     folder = check_run_folder(run)
     manifest = read_manifest(folder)
@@ -500,7 +500,7 @@ def report(
     Reads only the run folder (and RUN/../sensitivity/ when present); draws missing plots first.
     """
     _quiet_warnings()
-    from bayes_stenosis.report import render_report
+    from bayes_stenosis.outputs import render_report
 
     with _status("writing the report"):
         path = render_report(run, out)
@@ -527,7 +527,7 @@ def sensitivity(
 ) -> None:
     """Refit over the spec's [sensitivity] grid (prior sets x correlations; margin sets on the same draws)."""
     _quiet_warnings()
-    from bayes_stenosis.sensitivity import run_sensitivity
+    from bayes_stenosis.analyses import run_sensitivity
 
     with console.status("[bold]loading PyMC...[/]"):
         import pymc  # noqa: F401
@@ -597,7 +597,7 @@ def reproduce(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing reproduce folder.")] = False,
 ) -> None:
     """Recompute the published frequentist tests (t, Welch, paired t, TOST) from the entered data."""
-    from bayes_stenosis.reproduce import run_reproduce
+    from bayes_stenosis.analyses import run_reproduce
 
     result = run_reproduce(study, spec=model, out=out, overwrite=overwrite)
     table = Table(title=f"{result.study_id}: published vs recomputed")
@@ -622,7 +622,7 @@ def reproduce(
 )
 def validation(ctx: typer.Context) -> None:
     """Calibration (SBC) and coverage studies: sbc | coverage | coverage-merge | plot (add --help)."""
-    from bayes_stenosis.sbc import main as study_main
+    from bayes_stenosis.calibration import main as study_main
 
     raise typer.Exit(study_main(ctx.args, prog="bayes-stenosis validation"))
 

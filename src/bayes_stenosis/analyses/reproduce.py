@@ -48,8 +48,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_stenosis.conversions import sd_change
 from bayes_stenosis.spec import ModelSpec, load_spec
+from bayes_stenosis.stats import sd_change
 from bayes_stenosis.study import Study, contrast_standard_errors, load_study
 
 #: Columns of reproduce.csv, in order (the report reads it by these names).
@@ -781,7 +781,7 @@ def run_reproduce(
     overwrite: bool = False,
 ) -> ReproduceResult:
     """Write ``out/<study>/reproduce/`` (reproduce.csv, reproduce.md) atomically."""
-    from bayes_stenosis.outputs import atomic_run_folder
+    from bayes_stenosis.run import atomic_run_folder
 
     loaded = load_study(study)
     model_spec, _ = load_spec(spec)

@@ -41,8 +41,8 @@ deviation (contrasts: :math:`SE / \sqrt{n_1 n_2 / (n_1 + n_2)}`; arm summaries: 
 replaced by :math:`s / \sqrt n`). The posterior is then too narrow and the ranks pile up at 0 and
 L; the test suite checks that the quick SBC detects it.
 
-Run ``python -m bayes_stenosis.sbc sbc --mode quick|full [--cases ...] [--out DIR]`` and
-``python -m bayes_stenosis.sbc coverage [--trials 500] [--out DIR]``.
+Run ``python -m bayes_stenosis.calibration sbc --mode quick|full [--cases ...] [--out DIR]`` and
+``python -m bayes_stenosis.calibration coverage [--trials 500] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_stenosis import simulate as sim
+from bayes_stenosis import simulation as sim
 from bayes_stenosis.spec import ModelSpec, load_spec
 
 PRIOR_SET = "weakly_informative"
@@ -200,7 +200,7 @@ def _exchangeable(k: int, r: float) -> np.ndarray:
 
 
 def _build(folder: Path, spec: ModelSpec, prior_sampling: bool = False):
-    from bayes_stenosis.validation import model_for
+    from bayes_stenosis.calibration.coverage import model_for
 
     return model_for(folder, spec, PRIOR_SET, prior_sampling=prior_sampling)
 
@@ -292,8 +292,8 @@ def wrong_data(values: dict[str, np.ndarray], inputs, variant: str | None) -> di
 
 def _fitter(model, mode: Mode):
     """A compiled nutpie model refitted with new data (compile once, ``with_data`` per replicate)."""
+    from bayes_stenosis.calibration.coverage import CompiledFitter
     from bayes_stenosis.inference import SamplerSettings
-    from bayes_stenosis.validation import CompiledFitter
 
     settings = SamplerSettings(
         name="nutpie", chains=mode.chains, draws=mode.draws, tune=mode.tune, target_accept=TARGET_ACCEPT, seed=0
@@ -688,8 +688,13 @@ def coverage_run(
     """
     from arviz import rhat
 
+    from bayes_stenosis.calibration.coverage import (
+        CompiledFitter,
+        draw_truths_from_prior,
+        first_within_scale,
+        model_for,
+    )
     from bayes_stenosis.inference import SamplerSettings
-    from bayes_stenosis.validation import CompiledFitter, draw_truths_from_prior, first_within_scale, model_for
 
     spec, _ = load_spec()
     threshold = spec.decision.threshold
@@ -874,7 +879,7 @@ def _coverage_summary(
     rows, out: Path, truth_kind: str, trials: int, n: int, level: str, prob: float, start: float, commit: str
 ):
     """Coverage and equivalence-declaration rates with Clopper-Pearson intervals; writes the CSV + JSON."""
-    from bayes_stenosis.validation import binomial_interval
+    from bayes_stenosis.calibration.coverage import binomial_interval
 
     reps = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
@@ -914,7 +919,7 @@ def _coverage_summary(
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line: python -m bayes_stenosis.sbc {sbc,coverage}
+# Command line: python -m bayes_stenosis.calibration {sbc,coverage}
 # ---------------------------------------------------------------------------------------------
 
 
@@ -925,10 +930,10 @@ class _OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message}\n")
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "python -m bayes_stenosis.sbc") -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m bayes_stenosis.calibration") -> int:
     """Run ``sbc``, ``coverage``, ``coverage-merge`` or ``plot``; returns the exit code.
 
-    Also reached as ``python -m bayes_stenosis.validation`` and ``bayes-stenosis validation``.
+    Also reached as ``python -m bayes_stenosis.calibration`` and ``bayes-stenosis validation``.
     """
     parser = _OneLineErrors(prog=prog, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)

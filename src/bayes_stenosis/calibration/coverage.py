@@ -5,8 +5,8 @@ names and shapes (:func:`bayes_stenosis.model.data_values`), so the sampler is c
 each replicate only swaps the data (nutpie's ``with_data``): a replicate costs its sampling time,
 not a compile (shared/research/perf.md: ~5-15 s per compile vs well under a second per small fit).
 
-``python -m bayes_stenosis.validation {sbc,coverage,coverage-merge,plot} ...`` runs the calibration
-and coverage studies of :mod:`bayes_stenosis.sbc` (the same as ``bayes-stenosis validation ...``).
+``python -m bayes_stenosis.calibration {sbc,coverage,coverage-merge,plot} ...`` runs the calibration
+and coverage studies of :mod:`bayes_stenosis.calibration` (the same as ``bayes-stenosis validation ...``).
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ __all__ = [
 ]
 
 
-if __name__ == "__main__":  # python -m bayes_stenosis.validation ...
-    from bayes_stenosis.sbc import main
+if __name__ == "__main__":  # python -m bayes_stenosis.calibration ...
+    from bayes_stenosis.calibration.sbc import main
 
-    raise SystemExit(main(prog="python -m bayes_stenosis.validation"))
+    raise SystemExit(main(prog="python -m bayes_stenosis.calibration"))

@@ -1,0 +1,3 @@
+from bayes_stenosis.cli.app import main
+
+main()

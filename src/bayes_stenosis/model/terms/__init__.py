@@ -1,0 +1,1 @@
+"""Likelihood terms: one module per evidence level."""

@@ -1,0 +1,43 @@
+"""``simulation``: public API (re-exported from its modules)."""
+
+from bayes_stenosis.simulation.core import (
+    ARMS,
+    INSTRUMENTS,
+    LEVELS,
+    NEW_ARM,
+    REFERENCE_ARM,
+    TRUTH_FILE,
+    OutcomeTruth,
+    TrialTruth,
+    change_covariance,
+    contrasts_from_patients,
+    default_truth,
+    expected_scores,
+    read_truth,
+    score_correlation,
+    simulate_patients,
+    summarise_arms,
+    thresholds_from_patients,
+    write_study,
+)
+
+__all__ = [
+    "ARMS",
+    "INSTRUMENTS",
+    "LEVELS",
+    "NEW_ARM",
+    "OutcomeTruth",
+    "REFERENCE_ARM",
+    "TRUTH_FILE",
+    "TrialTruth",
+    "change_covariance",
+    "contrasts_from_patients",
+    "default_truth",
+    "expected_scores",
+    "read_truth",
+    "score_correlation",
+    "simulate_patients",
+    "summarise_arms",
+    "thresholds_from_patients",
+    "write_study",
+]
