@@ -23,8 +23,7 @@ import numpy as np
 from divergences import divergent_draw_quantiles
 
 from bayes_stenosis import calibration as sbc
-from bayes_stenosis.calibration import CompiledFitter
-from bayes_stenosis.inference import SamplerSettings
+from bayes_stenosis.inference import CompiledModel, SamplerSettings
 from bayes_stenosis.model import data_values
 from bayes_stenosis.spec import load_spec
 
@@ -78,7 +77,7 @@ def main() -> None:
     settings = SamplerSettings(
         name="nutpie", chains=mode.chains, draws=mode.draws, tune=mode.tune, target_accept=args.target_accept, seed=0
     )
-    fitter = CompiledFitter(model, settings)
+    fitter = CompiledModel(model, settings)
     label = args.set or "default spec"
     print(f"{label}, target_accept {args.target_accept}, compile {fitter.compile_seconds:.0f} s")
     divergent_fits = total = 0

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_coverage as tc  # noqa: E402
 from helpers import spec_variant  # noqa: E402
 
-from bayes_stenosis.calibration import CompiledFitter, model_for  # noqa: E402
+from bayes_stenosis.calibration import model_for  # noqa: E402
+from bayes_stenosis.inference import CompiledModel  # noqa: E402
 
 PARAMETERS = ["tau", "sigma_change", "rho", "Delta", "threshold_latent", "threshold_chi2", "trial_sd_ratio"]
 
@@ -35,7 +36,7 @@ def main(trials: int) -> None:
     fitter = None
     for k in range(trials):
         model, _ = model_for(make(k)[0], spec, "weakly_informative")
-        fitter = fitter or CompiledFitter(model, tc.SETTINGS)
+        fitter = fitter or CompiledModel(model, tc.SETTINGS)
         idata = fitter.fit(model, seed=k)  # the seed coverage_study gives replicate k
         div = idata.sample_stats["diverging"].values.ravel()
         if not div.any():

@@ -21,10 +21,10 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from bayes_stenosis import simulation as sim
-from bayes_stenosis.calibration import CompiledFitter, binomial_interval, draw_truths_from_prior
+from bayes_stenosis.calibration import binomial_interval, draw_truths_from_prior
 from bayes_stenosis.cli import app
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.inference import SamplerSettings
+from bayes_stenosis.inference import CompiledModel, SamplerSettings
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
 from bayes_stenosis.model.terms.ipd import missing_text
 from bayes_stenosis.spec import load_spec
@@ -412,7 +412,7 @@ def test_agreement_with_the_arm_summary_model(tmp_path):
         ):
             model, _ = _model(folder, spec)
             if key not in fitters:
-                fitters[key] = CompiledFitter(model, settings)
+                fitters[key] = CompiledModel(model, settings)
             fits[key] = _posterior(fitters[key], model, seed)[:2]
         (m_i, s_i), (m_a, s_a), (_, s_anc) = fits["ipd_change"], fits["arm"], fits["ipd_ancova"]
         z = (m_i - m_a) / s_a
@@ -446,7 +446,7 @@ def _coverage(tmp_path, dropout: float, replicates: int, seed: int = 2026, prob:
         model, inputs = _model(folder, spec)
         key = tuple(sorted(v.name for v in model.data_vars))
         if key not in fitters:
-            fitters[key] = CompiledFitter(model, SMALL)
+            fitters[key] = CompiledModel(model, SMALL)
         idata = fitters[key].fit(model, seed=seed + k)
         draws = idata.posterior["delta_natural"]
         lower = draws.quantile(lo_q, dim=("chain", "draw")).values

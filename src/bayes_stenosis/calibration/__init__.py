@@ -1,7 +1,6 @@
 """``calibration``: public API (re-exported from its modules)."""
 
 from bayes_stenosis.calibration.coverage import (
-    CompiledFitter,
     CoverageResult,
     binomial_interval,
     coverage_study,
@@ -43,7 +42,6 @@ from bayes_stenosis.calibration.sbc import (
 __all__ = [
     "CASES",
     "Case",
-    "CompiledFitter",
     "CoverageResult",
     "MODES",
     "Mode",

@@ -11,7 +11,6 @@ and coverage studies of :mod:`bayes_stenosis.calibration` (the same as ``bayes-s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,50 +21,16 @@ import pymc as pm
 from arviz import rhat
 from scipy import stats
 
-from bayes_stenosis.inference import SamplerSettings, compile_nutpie, nutpie_sample
+from bayes_stenosis.inference import CompiledModel, SamplerSettings
 from bayes_stenosis.model import (
     ModelInputs,
     build_model,
     check_forward_sampling,
-    data_values,
     prepare_inputs,
     resolve_prior,
 )
 from bayes_stenosis.spec import ModelSpec
 from bayes_stenosis.study import load_study
-
-
-class CompiledFitter:
-    """One compiled nutpie model, refitted to new data of the same design.
-
-    Parameters
-    ----------
-    model
-        A model of the design (any replicate's); its data are replaced at each :meth:`fit`.
-    settings
-        Chains, draws, tuning and target acceptance (the seed is given per fit).
-    """
-
-    def __init__(self, model: pm.Model, settings: SamplerSettings) -> None:
-        self.settings = settings
-        start = time.perf_counter()
-        self.compiled = compile_nutpie(model)
-        self.compile_seconds = time.perf_counter() - start
-        self.data_names = set(data_values(model))
-
-    def fit(self, model: pm.Model, seed: int):
-        """Sample the compiled design with ``model``'s data."""
-        return self.fit_values(data_values(model), seed)
-
-    def fit_values(self, values: dict | None, seed: int):
-        """Sample with the data containers set to ``values`` (None: the compiled model's own data)."""
-        if values is not None and set(values) != self.data_names:
-            raise ValueError("the model's data do not match the compiled design")
-        compiled = self.compiled.with_data(**values) if values else self.compiled
-        s = self.settings
-        return nutpie_sample(
-            compiled, chains=s.chains, draws=s.draws, tune=s.tune, seed=seed, target_accept=s.target_accept
-        )
 
 
 def model_for(
@@ -129,7 +94,7 @@ def coverage_study(
         folder, truth = make_folder(int(seed))
         model, inputs = model_for(folder, spec, prior_set)
         if fitter is None:
-            fitter = CompiledFitter(model, settings)
+            fitter = CompiledModel(model, settings)
         idata = fitter.fit(model, seed=int(seed))
         draws = idata.posterior["delta_natural"]
         lower = draws.quantile(lo_q, dim=("chain", "draw")).values
@@ -234,7 +199,6 @@ def expected_coverage_band(prob: float, n: int, level: float = 0.99) -> tuple[fl
 
 
 __all__ = [
-    "CompiledFitter",
     "CoverageResult",
     "binomial_interval",
     "coverage_study",

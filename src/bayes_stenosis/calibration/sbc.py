@@ -292,13 +292,12 @@ def wrong_data(values: dict[str, np.ndarray], inputs, variant: str | None) -> di
 
 def _fitter(model, mode: Mode):
     """A compiled nutpie model refitted with new data (compile once, ``with_data`` per replicate)."""
-    from bayes_stenosis.calibration.coverage import CompiledFitter
-    from bayes_stenosis.inference import SamplerSettings
+    from bayes_stenosis.inference import CompiledModel, SamplerSettings
 
     settings = SamplerSettings(
         name="nutpie", chains=mode.chains, draws=mode.draws, tune=mode.tune, target_accept=TARGET_ACCEPT, seed=0
     )
-    return CompiledFitter(model, settings)
+    return CompiledModel(model, settings)
 
 
 def _thin(draws: np.ndarray, keep: int) -> np.ndarray:
@@ -689,12 +688,11 @@ def coverage_run(
     from arviz import rhat
 
     from bayes_stenosis.calibration.coverage import (
-        CompiledFitter,
         draw_truths_from_prior,
         first_within_scale,
         model_for,
     )
-    from bayes_stenosis.inference import SamplerSettings
+    from bayes_stenosis.inference import CompiledModel, SamplerSettings
 
     spec, _ = load_spec()
     threshold = spec.decision.threshold
@@ -755,7 +753,7 @@ def coverage_run(
             )
             m, inputs = model_for(folder, spec, PRIOR_SET)
             if fitter is None:
-                fitter = CompiledFitter(m, settings)
+                fitter = CompiledModel(m, settings)
             idata = fitter.fit(m, seed=s)
             d = idata.posterior["delta_natural"]
             lower = d.quantile(lo_q, dim=("chain", "draw")).values

@@ -1,5 +1,6 @@
 """``inference``: public API (re-exported from its modules)."""
 
+from bayes_stenosis.inference.compiled import CompiledModel
 from bayes_stenosis.inference.sampling import (
     SamplerSettings,
     compile_nutpie,
@@ -8,6 +9,7 @@ from bayes_stenosis.inference.sampling import (
 )
 
 __all__ = [
+    "CompiledModel",
     "SamplerSettings",
     "compile_nutpie",
     "nutpie_sample",
