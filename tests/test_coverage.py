@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from helpers import spec_variant
+from bayes_stenosis.testing import spec_variant
 from scipy import stats
 
 from bayes_stenosis import simulation as sim

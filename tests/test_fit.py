@@ -8,7 +8,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import write_study
+from bayes_stenosis.testing import write_study
 from typer.testing import CliRunner
 
 from bayes_stenosis import decisions

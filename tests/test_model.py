@@ -8,7 +8,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from helpers import spec_variant, write_study
+from bayes_stenosis.testing import spec_variant, write_study
 from scipy import stats
 
 from bayes_stenosis.errors import InputError

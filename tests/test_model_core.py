@@ -9,7 +9,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from helpers import spec_variant
+from bayes_stenosis.testing import spec_variant
 from scipy import stats
 
 from bayes_stenosis import simulation as sim

@@ -10,7 +10,7 @@ import dataclasses
 import arviz as az
 import numpy as np
 import pytest
-from helpers import spec_variant, write_study
+from bayes_stenosis.testing import spec_variant, write_study
 from scipy import special, stats
 
 from bayes_stenosis.inference import SamplerSettings, sample

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import write_study
+from bayes_stenosis.testing import write_study
 from scipy import stats
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 from typer.testing import CliRunner

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import write_study
+from bayes_stenosis.testing import write_study
 from scipy import stats
 from typer.testing import CliRunner
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import TEST_SOURCE, write_study
+from bayes_stenosis.testing import TEST_SOURCE, write_study
 from typer.testing import CliRunner
 
 from bayes_stenosis import __version__
@@ -48,7 +48,7 @@ def csv(level: str, *rows: str) -> str:
 
 
 def records(level: str, *rows: str) -> list[dict[str, str]]:
-    """CSV data lines as dicts for :func:`helpers.write_study`."""
+    """CSV data lines as dicts for :func:`bayes_stenosis.testing.write_study`."""
     names = [c.name for c in SCHEMAS[level]]
     return [dict(zip(names, next(csvlib.reader([row])), strict=True)) for row in rows]
 

@@ -1,4 +1,4 @@
-"""Small builders for test study folders and spec variants (no sampling here)."""
+"""Small in-memory builders for tests and notebooks: study folders and spec variants (no sampling here)."""
 
 from __future__ import annotations
 
