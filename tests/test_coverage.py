@@ -12,7 +12,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from bayes_stenosis.testing import spec_variant
 from scipy import stats
 
 from bayes_stenosis import simulation as sim
@@ -26,6 +25,7 @@ from bayes_stenosis.calibration import (
 from bayes_stenosis.inference import SamplerSettings
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
+from bayes_stenosis.testing import spec_variant
 
 pytestmark = pytest.mark.slow
 

@@ -8,12 +8,12 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
-from bayes_stenosis.testing import write_study
 from typer.testing import CliRunner
 
 from bayes_stenosis import decisions
 from bayes_stenosis.cli import app
 from bayes_stenosis.run import fit
+from bayes_stenosis.testing import write_study
 
 runner = CliRunner()
 

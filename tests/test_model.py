@@ -8,7 +8,6 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from bayes_stenosis.testing import spec_variant, write_study
 from scipy import stats
 
 from bayes_stenosis.errors import InputError
@@ -22,6 +21,7 @@ from bayes_stenosis.model import (
 )
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
+from bayes_stenosis.testing import spec_variant, write_study
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from bayes_stenosis.testing import spec_variant
 from scipy import stats
 
 from bayes_stenosis import simulation as sim
@@ -24,6 +23,7 @@ from bayes_stenosis.model import (
     resolve_prior,
 )
 from bayes_stenosis.study import load_study
+from bayes_stenosis.testing import spec_variant
 
 
 def _model(folder: Path, spec):

@@ -10,12 +10,12 @@ import dataclasses
 import arviz as az
 import numpy as np
 import pytest
-from bayes_stenosis.testing import spec_variant, write_study
 from scipy import special, stats
 
 from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
 from bayes_stenosis.study import load_study
+from bayes_stenosis.testing import spec_variant, write_study
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from bayes_stenosis.testing import write_study
 from scipy import stats
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 from typer.testing import CliRunner
@@ -24,6 +23,7 @@ from bayes_stenosis.cli import app
 from bayes_stenosis.resources import bundled_study_ids
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
+from bayes_stenosis.testing import write_study
 
 runner = CliRunner()
 SPEC, _ = load_spec("default")

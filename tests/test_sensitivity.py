@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from bayes_stenosis.testing import write_study
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -20,6 +19,7 @@ from bayes_stenosis.errors import InputError
 from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
+from bayes_stenosis.testing import write_study
 
 runner = CliRunner()
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from bayes_stenosis.testing import TEST_SOURCE, write_study
 from typer.testing import CliRunner
 
 from bayes_stenosis import __version__
@@ -20,6 +19,7 @@ from bayes_stenosis.cli import app
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.resources import bundled_study_ids
 from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS, STUDY_TOML, TEMPLATE_LEVELS, load_study, write_template
+from bayes_stenosis.testing import TEST_SOURCE, write_study
 
 runner = CliRunner()
 

@@ -208,7 +208,8 @@ def run_sensitivity(
 
     from bayes_stenosis.diagnostics import parameter_table, sampler_table, verdict
     from bayes_stenosis.model import build_model, data_values, prepare_inputs, prior_sampling_model, resolve_prior
-    from bayes_stenosis.run import atomic_run_folder, provenance, write_json
+    from bayes_stenosis.provenance import provenance
+    from bayes_stenosis.run import atomic_run_folder, write_json
 
     say = status or (lambda _msg: None)
     t_start = time.perf_counter()

@@ -52,7 +52,6 @@ import dataclasses
 import itertools
 import json
 import math
-import subprocess
 import tempfile
 import time
 import warnings
@@ -65,6 +64,7 @@ import pandas as pd
 from scipy import stats
 
 from bayes_stenosis import simulation as sim
+from bayes_stenosis.provenance import git_commit
 from bayes_stenosis.spec import ModelSpec, load_spec
 
 PRIOR_SET = "weakly_informative"
@@ -561,23 +561,6 @@ def replot(folder: Path) -> list[Path]:
         plot_ranks(result, folder / f"{run_label(result.case, result.wrong)}_ranks.png")
         for result in load_results(folder)
     ]
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "."], capture_output=True, text=True, cwd=Path(__file__).parent
-        ).stdout.strip()
-        return out + ("+uncommitted-src-changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def run_sbc(

@@ -81,7 +81,7 @@ def _root(
 @_handle_errors
 def info() -> None:
     """Print the versions of Python and the key dependencies."""
-    from bayes_stenosis.run import package_versions
+    from bayes_stenosis.provenance import package_versions
 
     table = Table(title="bayes-stenosis environment")
     table.add_column("component")

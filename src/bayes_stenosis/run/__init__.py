@@ -9,15 +9,9 @@ from bayes_stenosis.run.fit import (
     write_results,
 )
 from bayes_stenosis.run.folder import (
-    KEY_PACKAGES,
     REQUIRED_FILES,
     atomic_run_folder,
     check_run_folder,
-    command_line,
-    git_commit,
-    now_utc,
-    package_versions,
-    provenance,
     read_manifest,
     write_json,
 )
@@ -28,22 +22,16 @@ from bayes_stenosis.run.inputs import (
 )
 
 __all__ = [
-    "KEY_PACKAGES",
     "OBSERVED_COLUMNS",
     "REQUIRED_FILES",
     "RunResult",
     "atomic_run_folder",
     "check_run_folder",
-    "command_line",
     "decide",
     "default_run_name",
     "fit",
-    "git_commit",
-    "now_utc",
     "observed_quantities",
-    "package_versions",
     "parse_margins",
-    "provenance",
     "read_manifest",
     "write_json",
     "write_results",

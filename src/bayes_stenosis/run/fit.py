@@ -23,7 +23,8 @@ from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import build_model, prepare_inputs, prior_sampling_model, resolve_prior
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary, missing_text
-from bayes_stenosis.run.folder import atomic_run_folder, provenance, write_json
+from bayes_stenosis.provenance import provenance
+from bayes_stenosis.run.folder import atomic_run_folder, write_json
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import Study, load_study
 
