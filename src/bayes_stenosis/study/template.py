@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.study.core import EVIDENCE_FILES, SCHEMAS
+from bayes_stenosis.study.schema import EVIDENCE_FILES, SCHEMAS
 
 STUDY_TOML = """\
 # A bayes-stenosis study folder: this file (design) plus one CSV per evidence level
