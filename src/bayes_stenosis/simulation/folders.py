@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from bayes_stenosis import __version__
 from bayes_stenosis.simulation.evidence import (
     arm_arrays,
     contrasts_from_patients,
@@ -20,53 +21,13 @@ from bayes_stenosis.simulation.evidence import (
 )
 from bayes_stenosis.simulation.expected import expected_scores
 from bayes_stenosis.simulation.truths import ARMS, NEW_ARM, REFERENCE_ARM, TrialTruth
-from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS, StudyFile
+from bayes_stenosis.study import EVIDENCE_FILES, StudyFile
+from bayes_stenosis.study.writer import dumps_toml, evidence_csv, write_folder
 
 LEVELS = ("ipd", "arm_summary", "arm_summary_change", "contrast", "threshold")
 TRUTH_FILE = "truth.json"
 
 _STUDY_ID = re.compile(r"^[a-z0-9_]+$")
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        if not math.isfinite(value):
-            raise ValueError(f"cannot write a non-finite number to study.toml ({value!r})")
-        return repr(float(value))
-    if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)  # a valid TOML basic string...
-        return text.replace("\x7f", "\\u007f")  # ...once DEL is escaped too
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to study.toml")
-
-
-def _toml_dumps(doc: dict[str, Any], header: str) -> str:
-    lines = [f"# {line}" for line in header.splitlines()]
-    tables: list[tuple[str, dict]] = []
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
-
-    def emit(name: str, table: dict) -> None:
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        subtables = [(f"{name}.{k}", v) for k, v in table.items() if isinstance(v, dict)]
-        if scalars or not subtables:  # a table of tables needs no header of its own
-            lines.append("")
-            lines.append(f"[{name}]")
-            lines.extend(f"{key} = {_toml_value(value)}" for key, value in scalars.items())
-        for sub_name, sub in subtables:
-            emit(sub_name, sub)
-
-    for name, table in tables:
-        emit(name, table)
-    return "\n".join(lines) + "\n"
 
 
 _LEVEL_FILE = {
@@ -108,10 +69,195 @@ def _check_levels(levels: Sequence[str]) -> str:
     return levels[0]
 
 
-def _csv_frame(frame: pd.DataFrame, file_level: str) -> pd.DataFrame:
-    """Columns in the loader's schema order, numbers unrounded, integers as integers."""
-    columns = [c.name for c in SCHEMAS[file_level] if c.name in frame.columns]
-    return frame[columns]
+def _check_request(truth: TrialTruth, patients: pd.DataFrame, levels: Sequence[str], seed: int, study_id: str) -> str:
+    """The one evidence level asked for, after checking the study id, the seed and the patients."""
+    level = _check_levels(levels)
+    if not isinstance(study_id, str) or not _STUDY_ID.match(study_id):
+        raise ValueError(f"study_id must be lower-case letters, digits and '_' (got {study_id!r})")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed must be an integer (got {seed!r})")
+    attr_seed = patients.attrs.get("seed")
+    if attr_seed is not None and int(attr_seed) != int(seed):
+        raise ValueError(f"seed {int(seed)} does not match the patients' seed {attr_seed}")
+    arrays = arm_arrays(patients, truth)
+    for arm in ARMS:
+        if arrays[arm].shape[0] != truth.n(arm):
+            raise ValueError(f"{arm}: {arrays[arm].shape[0]} patients, the truth says {truth.n(arm)}")
+    return level
+
+
+def _ipd_frame(truth: TrialTruth, patients: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The patients as ``ipd.csv`` rows, refusing scores the loader would refuse (outside the scale)."""
+    frame = patients[["patient", "arm", "outcome", "time", "value"]].copy()
+    for out in truth.outcomes:
+        vals = frame.loc[frame["outcome"] == out.name, "value"]
+        bad = vals[(vals < out.scale_min) | (vals > out.scale_max)]
+        if len(bad):
+            raise ValueError(
+                f"{len(bad)} simulated {out.name} scores lie outside the scale "
+                f"{out.scale_min:g}-{out.scale_max:g} (e.g. {bad.iloc[0]:g}); the study loader "
+                "refuses them in ipd.csv: simulate with clip=True"
+            )
+    frame["source"] = source
+    frame["note"] = np.where(frame["value"].isna(), "missed visit (simulated MCAR dropout)", "")
+    return frame
+
+
+def _evidence_frame(
+    level: str,
+    truth: TrialTruth,
+    patients: pd.DataFrame,
+    *,
+    seed: int,
+    contrast_method: Literal["change_t", "ancova"],
+    ci_level: float,
+    alpha: float,
+) -> pd.DataFrame:
+    """The rows of the level's CSV; an underflowed p-value is left empty (the loader wants p in (0, 1])."""
+    if level == "ipd":
+        frame = _ipd_frame(truth, patients, f"SIMULATED (seed {seed})")
+    elif level in ("arm_summary", "arm_summary_change"):
+        kind = "score" if level == "arm_summary" else "change"
+        frame = summarise_arms(patients, truth, kind=kind, seed=seed)
+    elif level == "contrast":
+        frame = contrasts_from_patients(patients, truth, method=contrast_method, ci_level=ci_level, seed=seed)
+    else:
+        frame = thresholds_from_patients(patients, truth, alpha=alpha, seed=seed)
+    if "p_value" in frame.columns:
+        under = frame["p_value"] <= 0
+        frame.loc[under, "note"] = frame.loc[under, "note"] + "; exact p below floating-point range"
+        frame.loc[under, "p_value"] = math.nan
+    return frame
+
+
+def _study_notes(truth: TrialTruth, level: str, seed: int) -> list[str]:
+    """``study.notes``: what generated the data, the level and the generative model's settings."""
+    rounding = "none" if truth.round_to is None else f"{truth.round_to:g}"
+    clipping = "yes (biases the means; truth.json gives the expected observed changes)" if truth.clip else "no"
+    return [
+        "SIMULATED data, not patients: generated by bayes_stenosis.simulation "
+        f"(version {__version__}) with seed {seed}; the truth is in {TRUTH_FILE} beside this file.",
+        f"Evidence level: {level} ({_LEVEL_TEXT[level]}).",
+        "Generative model: baseline b = mu + sd*z, follow-up y = mu + change[arm,t] + "
+        "sd*(rho*z + sqrt(1-rho^2)*u), z ~ N(0, outcome_corr), u ~ N(0, time_corr (x) C); "
+        "true mean change = change_reference (+ delta in the new arm).",
+        f"time_corr = {truth.time_corr:g}; dropout (MCAR, per patient x visit) = "
+        f"{truth.dropout:g}; round_to = {rounding}; clip to scale = {clipping}.",
+    ]
+
+
+def _study_doc(truth: TrialTruth, level: str, seed: int, study_id: str) -> dict[str, Any]:
+    """The ``study.toml`` document of a simulated study (checked against the loader's schema)."""
+    tag = _tag(seed)
+    n_ref, n_new = truth.n_per_arm
+    notes = _study_notes(truth, level, seed)
+    doc: dict[str, Any] = {
+        "schema_version": 1,
+        "study": {
+            "id": study_id,
+            "title": tag,
+            "citation": f"{tag}. Not a real trial: no patients were enrolled.",
+            "design": "parallel",
+            "n_randomised_total": n_ref + n_new,
+            "n_randomised_total_source": "simulated",
+            "allocation": f"simulated: {n_ref} reference, {n_new} new",
+            "simulated": True,
+            "notes": notes,
+        },
+        "arms": {
+            REFERENCE_ARM: {
+                "label": "Reference arm (SIMULATED)",
+                "role": "reference",
+                "n_randomised": n_ref,
+                "n_source": "simulated",
+            },
+            NEW_ARM: {
+                "label": "New arm (SIMULATED)",
+                "role": "new",
+                "n_randomised": n_new,
+                "n_source": "simulated",
+            },
+        },
+        "outcomes": {
+            out.name: {
+                "label": f"{out.name} (SIMULATED)",
+                "instrument": out.instrument,
+                "unit": out.unit,
+                "scale_min": out.scale_min,
+                "scale_max": out.scale_max,
+                "scale_source": "simulation truth",
+                "direction": "lower_is_better",
+                "margin": out.margin,
+                "margin_source": "simulation truth",
+                "reference_sd": out.sd,
+                "reference_sd_source": "simulation truth",
+            }
+            for out in truth.outcomes
+        },
+        "times": {
+            "unit": "weeks",
+            "baseline": 0.0,
+            "follow_up": list(truth.follow_up),
+            "source": "simulation design",
+        },
+    }
+    StudyFile.model_validate(doc)  # the loader's own schema, before anything is written
+    return doc
+
+
+def _tag(seed: int) -> str:
+    return f"SIMULATED trial (bayes_stenosis.simulation, seed {seed})"
+
+
+def _truth_record(truth: TrialTruth, level: str, seed: int, study_id: str) -> dict[str, Any]:
+    """``truth.json``: the truth, the seed, the package version and the expected observed changes."""
+    expected = expected_scores(truth)
+    follow = expected[expected["time"] > 0]
+    shape = (len(truth.follow_up), len(truth.outcomes))
+    change_obs = {
+        arm: follow[follow["arm"] == arm]
+        .pivot(index="time", columns="outcome", values="change")
+        .reindex(index=list(truth.follow_up), columns=truth.outcome_names)
+        .to_numpy()
+        .reshape(shape)
+        for arm in ARMS
+    }
+    record = {
+        "generator": "bayes_stenosis.simulation",
+        "package_version": __version__,
+        "seed": seed,
+        "study_id": study_id,
+        "level": level,
+        "arms": {"reference": REFERENCE_ARM, "new": NEW_ARM},
+        "truth": truth.to_dict(),
+        "expected": {
+            "note": (
+                "exact expected observed mean changes after rounding and clipping (equal to the "
+                "truth when neither is applied); MCAR dropout does not change them"
+            ),
+            "change_reference": change_obs[REFERENCE_ARM].tolist(),
+            "delta": (change_obs[NEW_ARM] - change_obs[REFERENCE_ARM]).tolist(),
+        },
+    }
+    return record
+
+
+def _clear_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless ``overwrite``, and then only one holding write_study's own files."""
+    ours = {"study.toml", TRUTH_FILE, *EVIDENCE_FILES.values()}
+    if folder.exists():
+        if not folder.is_dir():
+            raise FileExistsError(f"{folder} exists and is not a folder")
+        present = {p.name for p in folder.iterdir()}
+        if present and not overwrite:
+            raise FileExistsError(f"{folder} is not empty (pass overwrite=True to replace a simulated study)")
+        if present - ours:
+            raise FileExistsError(
+                f"{folder} holds files write_study did not write "
+                f"({', '.join(sorted(present - ours))}); refusing to overwrite"
+            )
+        for name in present:
+            (folder / name).unlink()
 
 
 def read_truth(folder: str | Path) -> tuple[TrialTruth, dict[str, Any]]:
@@ -176,167 +322,22 @@ def write_study(
     FileExistsError
         ``folder`` is not empty and ``overwrite`` is false.
     """
-    from bayes_stenosis import __version__
-
-    level = _check_levels(levels)
-    if not isinstance(study_id, str) or not _STUDY_ID.match(study_id):
-        raise ValueError(f"study_id must be lower-case letters, digits and '_' (got {study_id!r})")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise ValueError(f"seed must be an integer (got {seed!r})")
+    level = _check_request(truth, patients, levels, seed, study_id)
     seed = int(seed)
-    attr_seed = patients.attrs.get("seed")
-    if attr_seed is not None and int(attr_seed) != seed:
-        raise ValueError(f"seed {seed} does not match the patients' seed {attr_seed}")
-    arrays = arm_arrays(patients, truth)
-    for arm in ARMS:
-        if arrays[arm].shape[0] != truth.n(arm):
-            raise ValueError(f"{arm}: {arrays[arm].shape[0]} patients, the truth says {truth.n(arm)}")
-    source = f"SIMULATED (seed {seed})"
-    tag = f"SIMULATED trial (bayes_stenosis.simulation, seed {seed})"
-
-    # --- the evidence -------------------------------------------------------------------------
-    if level == "ipd":
-        frame = patients[["patient", "arm", "outcome", "time", "value"]].copy()
-        for out in truth.outcomes:
-            vals = frame.loc[frame["outcome"] == out.name, "value"]
-            bad = vals[(vals < out.scale_min) | (vals > out.scale_max)]
-            if len(bad):
-                raise ValueError(
-                    f"{len(bad)} simulated {out.name} scores lie outside the scale "
-                    f"{out.scale_min:g}-{out.scale_max:g} (e.g. {bad.iloc[0]:g}); the study loader "
-                    "refuses them in ipd.csv: simulate with clip=True"
-                )
-        frame["source"] = source
-        frame["note"] = np.where(frame["value"].isna(), "missed visit (simulated MCAR dropout)", "")
-    elif level in ("arm_summary", "arm_summary_change"):
-        kind = "score" if level == "arm_summary" else "change"
-        frame = summarise_arms(patients, truth, kind=kind, seed=seed)
-    elif level == "contrast":
-        frame = contrasts_from_patients(patients, truth, method=contrast_method, ci_level=ci_level, seed=seed)
-    else:
-        frame = thresholds_from_patients(patients, truth, alpha=alpha, seed=seed)
-    if "p_value" in frame.columns:  # the loader wants p in (0, 1]: an underflowed p is left empty
-        under = frame["p_value"] <= 0
-        frame.loc[under, "note"] = frame.loc[under, "note"] + "; exact p below floating-point range"
-        frame.loc[under, "p_value"] = math.nan
+    frame = _evidence_frame(
+        level, truth, patients, seed=seed, contrast_method=contrast_method, ci_level=ci_level, alpha=alpha
+    )
     file_level = _LEVEL_FILE[level]
-    frame = _csv_frame(frame, file_level)
-
-    # --- study.toml ---------------------------------------------------------------------------
-    n_ref, n_new = truth.n_per_arm
-    rounding = "none" if truth.round_to is None else f"{truth.round_to:g}"
-    clipping = "yes (biases the means; truth.json gives the expected observed changes)" if truth.clip else "no"
-    notes = [
-        "SIMULATED data, not patients: generated by bayes_stenosis.simulation "
-        f"(version {__version__}) with seed {seed}; the truth is in {TRUTH_FILE} beside this file.",
-        f"Evidence level: {level} ({_LEVEL_TEXT[level]}).",
-        "Generative model: baseline b = mu + sd*z, follow-up y = mu + change[arm,t] + "
-        "sd*(rho*z + sqrt(1-rho^2)*u), z ~ N(0, outcome_corr), u ~ N(0, time_corr (x) C); "
-        "true mean change = change_reference (+ delta in the new arm).",
-        f"time_corr = {truth.time_corr:g}; dropout (MCAR, per patient x visit) = "
-        f"{truth.dropout:g}; round_to = {rounding}; clip to scale = {clipping}.",
-    ]
-    doc: dict[str, Any] = {
-        "schema_version": 1,
-        "study": {
-            "id": study_id,
-            "title": tag,
-            "citation": f"{tag}. Not a real trial: no patients were enrolled.",
-            "design": "parallel",
-            "n_randomised_total": n_ref + n_new,
-            "n_randomised_total_source": "simulated",
-            "allocation": f"simulated: {n_ref} reference, {n_new} new",
-            "simulated": True,
-            "notes": notes,
-        },
-        "arms": {
-            REFERENCE_ARM: {
-                "label": "Reference arm (SIMULATED)",
-                "role": "reference",
-                "n_randomised": n_ref,
-                "n_source": "simulated",
-            },
-            NEW_ARM: {
-                "label": "New arm (SIMULATED)",
-                "role": "new",
-                "n_randomised": n_new,
-                "n_source": "simulated",
-            },
-        },
-        "outcomes": {
-            out.name: {
-                "label": f"{out.name} (SIMULATED)",
-                "instrument": out.instrument,
-                "unit": out.unit,
-                "scale_min": out.scale_min,
-                "scale_max": out.scale_max,
-                "scale_source": "simulation truth",
-                "direction": "lower_is_better",
-                "margin": out.margin,
-                "margin_source": "simulation truth",
-                "reference_sd": out.sd,
-                "reference_sd_source": "simulation truth",
-            }
-            for out in truth.outcomes
-        },
-        "times": {
-            "unit": "weeks",
-            "baseline": 0.0,
-            "follow_up": list(truth.follow_up),
-            "source": "simulation design",
-        },
-    }
-    StudyFile.model_validate(doc)  # the loader's own schema, before anything is written
-    toml_text = _toml_dumps(doc, f"{tag}.\nWritten by bayes_stenosis.simulation.write_study; not real data.")
-
-    expected = expected_scores(truth)
-    follow = expected[expected["time"] > 0]
-    shape = (len(truth.follow_up), len(truth.outcomes))
-    change_obs = {
-        arm: follow[follow["arm"] == arm]
-        .pivot(index="time", columns="outcome", values="change")
-        .reindex(index=list(truth.follow_up), columns=truth.outcome_names)
-        .to_numpy()
-        .reshape(shape)
-        for arm in ARMS
-    }
-    record = {
-        "generator": "bayes_stenosis.simulation",
-        "package_version": __version__,
-        "seed": seed,
-        "study_id": study_id,
-        "level": level,
-        "arms": {"reference": REFERENCE_ARM, "new": NEW_ARM},
-        "truth": truth.to_dict(),
-        "expected": {
-            "note": (
-                "exact expected observed mean changes after rounding and clipping (equal to the "
-                "truth when neither is applied); MCAR dropout does not change them"
-            ),
-            "change_reference": change_obs[REFERENCE_ARM].tolist(),
-            "delta": (change_obs[NEW_ARM] - change_obs[REFERENCE_ARM]).tolist(),
-        },
-    }
-    truth_text = json.dumps(record, indent=2, allow_nan=False) + "\n"
-
-    # --- write --------------------------------------------------------------------------------
+    toml_text = dumps_toml(
+        _study_doc(truth, level, seed, study_id),
+        f"{_tag(seed)}.\nWritten by bayes_stenosis.simulation.write_study; not real data.",
+    )
+    truth_text = json.dumps(_truth_record(truth, level, seed, study_id), indent=2, allow_nan=False) + "\n"
     folder = Path(folder)
-    ours = {"study.toml", TRUTH_FILE, *EVIDENCE_FILES.values()}
-    if folder.exists():
-        if not folder.is_dir():
-            raise FileExistsError(f"{folder} exists and is not a folder")
-        present = {p.name for p in folder.iterdir()}
-        if present and not overwrite:
-            raise FileExistsError(f"{folder} is not empty (pass overwrite=True to replace a simulated study)")
-        if present - ours:
-            raise FileExistsError(
-                f"{folder} holds files write_study did not write "
-                f"({', '.join(sorted(present - ours))}); refusing to overwrite"
-            )
-        for name in present:
-            (folder / name).unlink()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "study.toml").write_text(toml_text, encoding="utf-8")
-    frame.to_csv(folder / EVIDENCE_FILES[file_level], index=False, lineterminator="\n")
-    (folder / TRUTH_FILE).write_text(truth_text, encoding="utf-8")
-    return folder
+    _clear_folder(folder, overwrite)
+    files = {
+        "study.toml": toml_text,
+        EVIDENCE_FILES[file_level]: evidence_csv(file_level, frame),
+        TRUTH_FILE: truth_text,
+    }
+    return write_folder(folder, files)
