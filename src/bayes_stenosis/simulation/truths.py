@@ -183,7 +183,6 @@ class TrialTruth:
         object.__setattr__(self, "clip", bool(self.clip))
         latent_factors(self)  # refuses a truth that cannot be generated
 
-    # --- convenience ------------------------------------------------------------------------
     @property
     def outcome_names(self) -> list[str]:
         return [o.name for o in self.outcomes]
@@ -207,7 +206,6 @@ class TrialTruth:
             raise ValueError(f"arm must be {REFERENCE_ARM!r} or {NEW_ARM!r} (got {arm!r})")
         return self.n_per_arm[ARMS.index(arm)]
 
-    # --- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form; :meth:`from_dict` inverts it exactly."""
         return {
@@ -318,8 +316,3 @@ def default_truth(
         round_to=round_to,
         clip=clip,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Patients
-# ---------------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ class Study:
     evidence: dict[str, pd.DataFrame]
     files: dict[str, Path] = field(default_factory=dict)
 
-    # --- design ---------------------------------------------------------------------------
     @property
     def id(self) -> str:
         return self.meta.study.id
@@ -74,7 +73,6 @@ class Study:
         """Randomised n per arm where known, else ``None``."""
         return {k: a.n_randomised for k, a in self.meta.arms.items()}
 
-    # --- evidence ---------------------------------------------------------------------------
     def usable_arm_summaries(self) -> pd.DataFrame:
         """Arm-summary rows with ``n``, ``mean`` and ``sd`` all present."""
         df = self.evidence["arm_summary"]
@@ -116,8 +114,8 @@ class Study:
 
         Priority: ``ipd`` > ``arm_summary`` > ``contrast`` > ``threshold``. Validation has already
         refused double counting between ipd, arm summaries and contrasts; threshold rows of a cell
-        with richer evidence (between-arm and within-arm alike) are superseded: kept in the file,
-        not used, as DESIGN section 2 asks.
+        with richer evidence (between-arm and within-arm alike) are superseded: kept in the file as
+        reported facts, not used (richer evidence of the same patients would be counted twice).
         """
         ipd, arm, con = self.ipd_cells(), self.arm_summary_cells(), set()
         for t, o in self.evidence["contrast"][["time", "outcome"]].values:
