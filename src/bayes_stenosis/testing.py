@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from bayes_stenosis.spec import ModelSpec, load_spec
 from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS
 from bayes_stenosis.study.writer import dumps_toml, evidence_csv, write_folder
+
+if TYPE_CHECKING:  # only the type; the builders need no simulation
+    from bayes_stenosis.simulation import TrialTruth
 
 TEST_SOURCE = "TEST FIXTURE: simulated for tests, not trial data"
 
@@ -86,3 +91,12 @@ def spec_variant(**changes) -> ModelSpec:
             type(current).model_validate(current.model_dump() | values) if isinstance(values, dict) else values
         )
     return spec.model_copy(update=update)
+
+
+def wide_scores(patients: pd.DataFrame, arm: str, truth: TrialTruth) -> np.ndarray:
+    """One arm's simulated scores as a ``(patient, time, outcome)`` array, built independently of the
+    simulation's own reshaping so that tests can check it."""
+    sub = patients[patients.arm == arm].sort_values(["patient", "time", "outcome"])
+    cube = sub.set_index(["patient", "time", "outcome"])["value"].unstack(["time", "outcome"])
+    cube = cube[[(t, o) for t in truth.times for o in truth.outcome_names]]
+    return cube.to_numpy().reshape(len(cube), len(truth.times), len(truth.outcomes))
