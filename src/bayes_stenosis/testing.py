@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
 
 from bayes_stenosis.spec import ModelSpec, load_spec
+from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS
+from bayes_stenosis.study.writer import dumps_toml, evidence_csv, write_folder
+
+if TYPE_CHECKING:  # only the type; the builders need no simulation
+    from bayes_stenosis.simulation import TrialTruth
 
 TEST_SOURCE = "TEST FIXTURE: simulated for tests, not trial data"
-
-HEADERS = {
-    "thresholds.csv": [
-        "outcome",
-        "time",
-        "comparison",
-        "arm",
-        "relation",
-        "alpha",
-        "direction",
-        "test",
-        "p_value",
-        "source",
-        "note",
-    ],
-    "contrasts.csv": [
-        "outcome",
-        "time",
-        "measure",
-        "direction",
-        "estimate",
-        "ci_low",
-        "ci_high",
-        "ci_level",
-        "se",
-        "p_value",
-        "df",
-        "source",
-        "note",
-    ],
-    "arm_summaries.csv": ["arm", "outcome", "time", "kind", "n", "mean", "sd", "source", "note"],
-}
 
 
 def write_study(
@@ -51,58 +27,57 @@ def write_study(
     n_total: int | None = None,
     rows: dict[str, list[dict]] | None = None,
 ) -> Path:
-    """Write a minimal valid study folder; ``rows`` maps a CSV file name to row dicts."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write a minimal valid study folder; ``rows`` maps a CSV file name to row dicts.
+
+    Each row's ``source`` defaults to :data:`TEST_SOURCE`; columns a row leaves out are empty cells.
+    """
     outcomes = outcomes or {"ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16}}
-    lines = [
-        "schema_version = 1",
-        "[study]",
-        'id = "test_study"',
-        'title = "test study"',
-        f'citation = "{TEST_SOURCE}"',
-        "simulated = true",
-    ]
-    if n_total is not None:
-        lines += [f"n_randomised_total = {n_total}", f'n_randomised_total_source = "{TEST_SOURCE}"']
-    for arm, role, n in (
-        ("reference_arm", "reference", n_per_arm[0]),
-        ("new_arm", "new", n_per_arm[1]),
-    ):
-        lines += [f"[arms.{arm}]", f'label = "{arm}"', f'role = "{role}"']
-        if n is not None:
-            lines += [f"n_randomised = {n}", f'n_source = "{TEST_SOURCE}"']
-    lines += [
-        "[times]",
-        "baseline = 0",
-        f"follow_up = [{', '.join(str(t) for t in follow_up)}]",
-        f'source = "{TEST_SOURCE}"',
-    ]
-    for name, o in outcomes.items():
-        lines += [
-            f"[outcomes.{name}]",
-            f'label = "{name}"',
-            f'instrument = "{o.get("instrument", "other")}"',
-            'unit = "points"',
-            "scale_min = 0",
-            f"scale_max = {o.get('scale_max', 100)}",
-            f'scale_source = "{TEST_SOURCE}"',
-            'direction = "lower_is_better"',
-            f"margin = {o['margin']}",
-            f'margin_source = "{TEST_SOURCE}"',
-        ]
-        if o.get("reference_sd") is not None:
-            lines += [
-                f"reference_sd = {o['reference_sd']}",
-                f'reference_sd_source = "{TEST_SOURCE}"',
-            ]
-    (folder / "study.toml").write_text("\n".join(lines) + "\n")
+    files = {"study.toml": dumps_toml(_study_doc(outcomes, follow_up, n_per_arm, n_total))}
+    level_of = {name: level for level, name in EVIDENCE_FILES.items()}
     for name, records in (rows or {}).items():
-        with open(folder / name, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=HEADERS[name], lineterminator="\n")
-            writer.writeheader()
-            for rec in records:
-                writer.writerow({"source": TEST_SOURCE, **rec})
-    return folder
+        level = level_of[name]
+        columns = [c.name for c in SCHEMAS[level]]
+        for rec in records:
+            unknown = set(rec) - set(columns)
+            if unknown:
+                raise ValueError(f"{name}: no column(s) {sorted(unknown)} (expected: {', '.join(columns)})")
+        frame = pd.DataFrame([{"source": TEST_SOURCE, **rec} for rec in records], columns=columns)
+        files[name] = evidence_csv(level, frame)
+    return write_folder(folder, files)
+
+
+def _study_doc(
+    outcomes: dict[str, dict],
+    follow_up: tuple[float, ...],
+    n_per_arm: tuple[int | None, int | None],
+    n_total: int | None,
+) -> dict:
+    """The ``study.toml`` document of :func:`write_study`: two arms, one baseline, the given outcomes."""
+    info: dict = {"id": "test_study", "title": "test study", "citation": TEST_SOURCE, "simulated": True}
+    if n_total is not None:
+        info |= {"n_randomised_total": n_total, "n_randomised_total_source": TEST_SOURCE}
+    arms = {}
+    for arm, role, n in (("reference_arm", "reference", n_per_arm[0]), ("new_arm", "new", n_per_arm[1])):
+        arms[arm] = {"label": arm, "role": role}
+        if n is not None:
+            arms[arm] |= {"n_randomised": n, "n_source": TEST_SOURCE}
+    times = {"baseline": 0, "follow_up": list(follow_up), "source": TEST_SOURCE}
+    tables = {}
+    for name, o in outcomes.items():
+        tables[name] = {
+            "label": name,
+            "instrument": o.get("instrument", "other"),
+            "unit": "points",
+            "scale_min": 0,
+            "scale_max": o.get("scale_max", 100),
+            "scale_source": TEST_SOURCE,
+            "direction": "lower_is_better",
+            "margin": o["margin"],
+            "margin_source": TEST_SOURCE,
+        }
+        if o.get("reference_sd") is not None:
+            tables[name] |= {"reference_sd": o["reference_sd"], "reference_sd_source": TEST_SOURCE}
+    return {"schema_version": 1, "study": info, "arms": arms, "times": times, "outcomes": tables}
 
 
 def spec_variant(**changes) -> ModelSpec:
@@ -116,3 +91,12 @@ def spec_variant(**changes) -> ModelSpec:
             type(current).model_validate(current.model_dump() | values) if isinstance(values, dict) else values
         )
     return spec.model_copy(update=update)
+
+
+def wide_scores(patients: pd.DataFrame, arm: str, truth: TrialTruth) -> np.ndarray:
+    """One arm's simulated scores as a ``(patient, time, outcome)`` array, built independently of the
+    simulation's own reshaping so that tests can check it."""
+    sub = patients[patients.arm == arm].sort_values(["patient", "time", "outcome"])
+    cube = sub.set_index(["patient", "time", "outcome"])["value"].unstack(["time", "outcome"])
+    cube = cube[[(t, o) for t in truth.times for o in truth.outcome_names]]
+    return cube.to_numpy().reshape(len(cube), len(truth.times), len(truth.outcomes))

@@ -1,20 +1,17 @@
 """``study``: public API (re-exported from its modules)."""
 
-from bayes_stenosis.study.core import (
+from bayes_stenosis.study.schema import (
     EVIDENCE_FILES,
     SCHEMAS,
     Arm,
     Column,
     KeyRuleError,
     Outcome,
-    Study,
     StudyFile,
     StudyInfo,
     Times,
-    contrast_standard_errors,
-    describe,
-    load_study,
 )
+from bayes_stenosis.study.study import Study, contrast_standard_errors, load_study
 from bayes_stenosis.study.template import (
     STUDY_TOML,
     TEMPLATE_LEVELS,
@@ -35,7 +32,6 @@ __all__ = [
     "TEMPLATE_LEVELS",
     "Times",
     "contrast_standard_errors",
-    "describe",
     "load_study",
     "write_template",
 ]

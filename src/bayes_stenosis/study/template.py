@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.study.core import EVIDENCE_FILES, SCHEMAS
+from bayes_stenosis.study.schema import EVIDENCE_FILES
+from bayes_stenosis.study.writer import evidence_csv, write_folder
 
 STUDY_TOML = """\
 # A bayes-stenosis study folder: this file (design) plus one CSV per evidence level
@@ -88,6 +89,14 @@ margin_source = "Ostelo RW et al. Spine 2008;33(1):90-4, doi:10.1097/BRS.0b013e3
 TEMPLATE_LEVELS = ("arm_summary", "contrast", "threshold")
 
 
+def template_files() -> dict[str, str]:
+    """The empty preset of the study writer: file name -> text of ``study.toml`` and the header-only CSVs."""
+    files = {"study.toml": STUDY_TOML}
+    for level in TEMPLATE_LEVELS:
+        files[EVIDENCE_FILES[level]] = evidence_csv(level)
+    return files
+
+
 def write_template(out_dir: Path) -> None:
     """Write ``study.toml`` and header-only evidence CSVs into a new (or empty) folder.
 
@@ -103,13 +112,7 @@ def write_template(out_dir: Path) -> None:
         if any(out_dir.iterdir()):
             raise InputError(out_dir, "exists and is not empty; nothing was written (a template never overwrites)")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        files = {"study.toml": STUDY_TOML}
-        for level in TEMPLATE_LEVELS:
-            files[EVIDENCE_FILES[level]] = ",".join(col.name for col in SCHEMAS[level]) + "\n"
-        for name, text in files.items():
-            # "x": fail rather than overwrite should a file appear meanwhile
-            with open(out_dir / name, "x", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
+        # exclusive: fail rather than overwrite should a file appear meanwhile
+        write_folder(out_dir, template_files(), exclusive=True)
     except OSError as exc:
         raise InputError(out_dir, f"cannot write the template ({exc.strerror or exc})") from None

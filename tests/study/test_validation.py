@@ -55,7 +55,7 @@ def records(level: str, *rows: str) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def minimal_folder(tmp_path_factory) -> Path:
-    """A minimal valid study folder (``helpers.write_study``), written once and copied by :func:`study`."""
+    """A minimal valid study folder (``testing.write_study``), written once and copied by :func:`study`."""
     folder = tmp_path_factory.mktemp("minimal") / "mini"
     write_study(
         folder,
