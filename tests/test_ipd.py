@@ -219,7 +219,7 @@ def test_predictive_draws_have_the_data_shape_and_the_model_covariance(tmp_path)
     SE(s_jk)^2 = (Sigma_jk^2 + Sigma_jj Sigma_kk) / n."""
     import pymc as pm
 
-    from bayes_stenosis.model.terms.ipd import _mvnormal_random
+    from bayes_stenosis.model.terms.ipd import mvnormal_random
 
     folder = _ipd_folder(tmp_path / "p", _truth(n=15, dropout=0.2), seed=5)
     model, _ = _model(folder)
@@ -229,7 +229,7 @@ def test_predictive_draws_have_the_data_shape_and_the_model_covariance(tmp_path)
     chol = np.linalg.cholesky(sigma)[None]  # (1, d, d)
     n = 40_000
     mu = np.tile([1.0, -2.0, 0.5], (n, 1))
-    draws = _mvnormal_random(mu, chol, rng=np.random.default_rng(3), size=(n,))
+    draws = mvnormal_random(mu, chol, rng=np.random.default_rng(3), size=(n,))
     assert draws.shape == (n, 3)
     se = np.sqrt((sigma**2 + np.outer(np.diag(sigma), np.diag(sigma))) / n)
     assert np.all(np.abs(np.cov(draws.T) - sigma) < 4 * se)
@@ -271,7 +271,7 @@ def test_chunked_predictive_redraws_only_the_observed_nodes(tmp_path, caplog):
 
     import pymc as pm
 
-    from bayes_stenosis.inference.sampling import _chunked_predictive
+    from bayes_stenosis.inference.sampling import chunked_predictive
 
     folder = _ipd_folder(tmp_path / "p", _truth(n=5), seed=2)
     model, _ = _model(folder, prior_sampling=True)
@@ -279,7 +279,7 @@ def test_chunked_predictive_redraws_only_the_observed_nodes(tmp_path, caplog):
     with model:
         params = pm.sample_prior_predictive(draws=4, random_seed=1, var_names=[v.name for v in model.free_RVs]).prior
         with caplog.at_level(logging.INFO, logger="pymc"):
-            _chunked_predictive(params, observed, lambda ds: ds, 2, seed=5)
+            chunked_predictive(params, observed, lambda ds: ds, 2, seed=5)
     sampled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Sampling:")]
     assert sampled == [f"Sampling: [{', '.join(sorted(observed))}]"] * 2
 
@@ -291,7 +291,7 @@ def test_chunked_predictive_equals_summary_of_whole(tmp_path):
     the draws."""
     import pymc as pm
 
-    from bayes_stenosis.inference.sampling import _chunked_predictive, _draws_per_chunk
+    from bayes_stenosis.inference.sampling import chunked_predictive, draws_per_chunk
     from bayes_stenosis.model.terms.ipd import ipd_predictive_summary
 
     folder = _ipd_folder(tmp_path / "c", _truth(n=6, dropout=0.3), seed=2)
@@ -301,8 +301,8 @@ def test_chunked_predictive_equals_summary_of_whole(tmp_path):
         prior = pm.sample_prior_predictive(draws=7, random_seed=1, var_names=[v.name for v in model.free_RVs])
         params = prior.prior
         reduce = lambda ds: ipd_predictive_summary(ds, inputs.ipd, list(inputs.coords["arm"]))  # noqa: E731
-        whole, obs = _chunked_predictive(params, observed, lambda ds: ds, 3, seed=5)
-        chunked, _ = _chunked_predictive(params, observed, reduce, 3, seed=5)
+        whole, obs = chunked_predictive(params, observed, lambda ds: ds, 3, seed=5)
+        chunked, _ = chunked_predictive(params, observed, reduce, 3, seed=5)
     assert list(chunked["draw"].values) == list(params["draw"].values) == list(range(7))
     expected = reduce(whole)
     for name in ("ipd_cell_mean", "ipd_cell_sd"):
@@ -310,8 +310,8 @@ def test_chunked_predictive_equals_summary_of_whole(tmp_path):
     assert set(obs.data_vars) == set(observed)
     # chunks are as many draws as fit the memory budget: values per draw = the observed patient values
     values = sum(v.size for v in inputs.ipd.observed_arrays().values())
-    assert _draws_per_chunk(model, observed, 2, 1.0) == 2**20 // (8 * 2 * values)
-    assert _draws_per_chunk(model, observed, 4, 1e-9) == 1
+    assert draws_per_chunk(model, observed, 2, 1.0) == 2**20 // (8 * 2 * values)
+    assert draws_per_chunk(model, observed, 4, 1e-9) == 1
 
 
 def test_mixed_evidence_each_cell_once(tmp_path):
@@ -500,7 +500,7 @@ def test_fit_reports_missing_values(tmp_path):
 
     import arviz as az
 
-    from bayes_stenosis.run import fit
+    from bayes_stenosis.workflow import fit
 
     folder = _ipd_folder(tmp_path / "f", _truth(n=15, dropout=0.2), seed=8)
     result = fit(folder, seed=1, chains=2, draws=200, tune=200, out=tmp_path / "out", progress=False, plots=True)

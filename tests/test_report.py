@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from bayes_stenosis.cli import app
 from bayes_stenosis.diagnostics import decision_probability_table
-from bayes_stenosis.run import fit
 from bayes_stenosis.testing import write_study
+from bayes_stenosis.workflow import fit
 
 runner = CliRunner()
 

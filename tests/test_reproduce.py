@@ -200,7 +200,7 @@ def test_cli_writes_the_folder_and_refuses_to_overwrite(tmp_path):
 
 @pytest.mark.slow
 def test_fit_writes_reproduce_csv_into_the_run_folder(tmp_path):
-    from bayes_stenosis.run import fit
+    from bayes_stenosis.workflow import fit
 
     rec = {
         "outcome": "ODI",

@@ -76,7 +76,7 @@ def test_uniformity_test_bins_ranks_and_flags_a_u_shape():
 
 def test_thinning_keeps_evenly_spaced_draws_over_pooled_chains():
     draws = np.arange(2 * 100).reshape(2, 100)
-    kept = sbc._thin(draws, 50)
+    kept = sbc.thin_draws(draws, 50)
     assert kept.shape == (50,)
     assert kept[0] == 0 and kept[-1] == 199
     assert np.all(np.diff(kept) > 0)
@@ -125,7 +125,7 @@ def test_change_score_correlation_matches_its_closed_form_and_simulated_patients
     r = 0.75
     truth = sim.default_truth(
         outcomes=(sbc.ODI, sbc.RMDQ),
-        outcome_corr=sbc._exchangeable(2, r),
+        outcome_corr=sbc.exchangeable_correlation(2, r),
         follow_up=(8.0,),
         change_reference=np.zeros((1, 2)),
         n_per_arm=(20_000, 20_000),
@@ -158,7 +158,7 @@ def test_coverage_summary_counts_each_time_x_outcome_cell_with_exact_intervals(t
         for k in range(6)
         for j, (t, o) in enumerate([(4.0, "ODI"), (4.0, "RMDQ"), (8.0, "ODI")])
     ]
-    summary = sbc._coverage_summary(rows, tmp_path, "prior", 6, 20, "ipd", 0.9, 0.0, "abc")
+    summary = sbc.coverage_summary(rows, tmp_path, "prior", 6, 20, "ipd", 0.9, 0.0, "abc")
     assert list(summary["cells"]) == ["week 4 ODI", "week 4 RMDQ", "week 8 ODI"]
     cell = summary["cells"]["week 4 RMDQ"]  # covered when (k + 1) % 3 != 0: k = 0, 1, 3, 4
     assert cell["coverage"] == 4 / 6 and cell["coverage_ci95"] == binomial_interval(4, 6)
@@ -202,13 +202,13 @@ def test_merged_coverage_parts_equal_the_whole_run_and_refuse_conflicting_overla
         for k in range(10)
         for j, o in enumerate(["ODI", "RMDQ"])
     ]
-    whole = sbc._coverage_summary(rows, tmp_path / "whole", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")
-    sbc._coverage_summary(rows[:12], tmp_path / "a", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")  # trials 0-5
-    sbc._coverage_summary(rows[8:], tmp_path / "b", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")  # 4-9: 4, 5 twice
+    whole = sbc.coverage_summary(rows, tmp_path / "whole", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")
+    sbc.coverage_summary(rows[:12], tmp_path / "a", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")  # trials 0-5
+    sbc.coverage_summary(rows[8:], tmp_path / "b", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")  # 4-9: 4, 5 twice
     merged = sbc.merge_coverage([tmp_path / "a", tmp_path / "b"], "zero", tmp_path / "m")
     assert merged["trials_done"] == 10 and merged["cells"] == whole["cells"]
     assert merged["overall_coverage_ci95_by_trial"] == whole["overall_coverage_ci95_by_trial"]
     conflicting = [dict(r, covered=not r["covered"]) if r["trial"] == 5 else r for r in rows[8:]]
-    sbc._coverage_summary(conflicting, tmp_path / "c", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")
+    sbc.coverage_summary(conflicting, tmp_path / "c", "zero", 10, 20, "ipd", 0.9, 0.0, "abc")
     with pytest.raises(ValueError, match=r"trials \[5\] were fitted in two parts"):
         sbc.merge_coverage([tmp_path / "a", tmp_path / "c"], "zero", tmp_path / "m2")

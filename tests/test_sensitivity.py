@@ -171,7 +171,7 @@ def test_a_swapped_fixed_correlation_gives_the_draws_of_a_freshly_compiled_model
     one compiled model must give exactly what compiling the model for that rho gives (same seed)."""
     import nutpie
 
-    from bayes_stenosis.analyses.sensitivity import _spec_for, run_sensitivity
+    from bayes_stenosis.analyses.sensitivity import run_sensitivity, spec_for_correlation
     from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
 
     rows = []
@@ -187,7 +187,7 @@ def test_a_swapped_fixed_correlation_gives_the_draws_of_a_freshly_compiled_model
     spec, _ = load_spec(spec_path)
     inputs = prepare_inputs(load_study(folder), spec)
     cfg = FitConfig("vague", 0.8)
-    fresh = build_model(inputs, _spec_for(spec, 0.8), resolve_prior(spec, "vague", inputs))
+    fresh = build_model(inputs, spec_for_correlation(spec, 0.8), resolve_prior(spec, "vague", inputs))
     idata = nutpie.sample(
         nutpie.compile_pymc_model(fresh),
         seed=cfg.seed(9),

@@ -152,7 +152,7 @@ def margin_sets(study: Study, spec: ModelSpec) -> dict[str, dict[str, tuple[floa
     return out
 
 
-def _spec_for(spec: ModelSpec, correlation) -> ModelSpec:
+def spec_for_correlation(spec: ModelSpec, correlation) -> ModelSpec:
     """The spec with the baseline-follow-up correlation fixed (or left to its Beta priors)."""
     fixed = None if correlation == "uncertain" else float(correlation)
     corr = type(spec.correlation).model_validate(spec.correlation.model_dump() | {"fixed_baseline_followup": fixed})
@@ -271,7 +271,7 @@ def run_sensitivity(
         if key not in compiled:
             say(f"compiling the {key[0]} / {key[1]}-correlation model (numba)")
             start = time.perf_counter()
-            base = build_model(inputs, _spec_for(model_spec, cfg.correlation), prior)
+            base = build_model(inputs, spec_for_correlation(model_spec, cfg.correlation), prior)
             compiled[key] = (compile_nutpie(base), data_values(base))
             elapsed = time.perf_counter() - start
             timings["compile"] += elapsed

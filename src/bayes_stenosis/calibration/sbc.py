@@ -167,12 +167,12 @@ _EVENT_STATEMENT = {
 }
 
 
-def _template(case: Case, folder: Path, seed: int, events: Sequence[str] | None = None) -> Path:
+def case_template(case: Case, folder: Path, seed: int, events: Sequence[str] | None = None) -> Path:
     """Write the case's study folder (simulated, seeded). For thresholds, one between-arm statement
     per cell with the given event kinds."""
     truth = sim.default_truth(
         outcomes=case.outcomes,
-        outcome_corr=_exchangeable(len(case.outcomes), 0.75),
+        outcome_corr=exchangeable_correlation(len(case.outcomes), 0.75),
         follow_up=case.follow_up,
         change_reference=np.zeros((len(case.follow_up), len(case.outcomes))),
         n_per_arm=case.n_per_arm,
@@ -195,11 +195,11 @@ def _template(case: Case, folder: Path, seed: int, events: Sequence[str] | None 
     return folder
 
 
-def _exchangeable(k: int, r: float) -> np.ndarray:
+def exchangeable_correlation(k: int, r: float) -> np.ndarray:
     return (1 - r) * np.eye(k) + r * np.ones((k, k))
 
 
-def _build(folder: Path, spec: ModelSpec, prior_sampling: bool = False):
+def build_case_model(folder: Path, spec: ModelSpec, prior_sampling: bool = False):
     from bayes_stenosis.calibration.coverage import model_for
 
     return model_for(folder, spec, PRIOR_SET, prior_sampling=prior_sampling)
@@ -210,11 +210,11 @@ def _build(folder: Path, spec: ModelSpec, prior_sampling: bool = False):
 # ---------------------------------------------------------------------------------------------
 
 
-def _quantity_names(model, case: Case) -> list[str]:
+def quantity_names(model, case: Case) -> list[str]:
     return [q for q in case.quantities if q in model.named_vars]
 
 
-def _observed_data_names(model) -> dict[str, str]:
+def observed_data_names(model) -> dict[str, str]:
     """observed RV name -> the pm.Data container holding its observed value."""
     return {rv.name: model.rvs_to_values[rv].name for rv in model.observed_RVs}
 
@@ -300,7 +300,7 @@ def _fitter(model, mode: Mode):
     return CompiledModel(model, settings)
 
 
-def _thin(draws: np.ndarray, keep: int) -> np.ndarray:
+def thin_draws(draws: np.ndarray, keep: int) -> np.ndarray:
     """(chain, draw, ...) -> (keep, ...) evenly spaced over the pooled chains."""
     pooled = draws.reshape(-1, *draws.shape[2:])
     idx = np.linspace(0, pooled.shape[0] - 1, keep).round().astype(int)
@@ -328,7 +328,7 @@ def ranks_of_truth(idata, truth: dict[str, np.ndarray], names: Sequence[str], ke
     rows = []
     for name in names:
         arr = posterior[name]
-        thinned = _thin(arr.values, keep)
+        thinned = thin_draws(arr.values, keep)
         coords = {d: list(arr.coords[d].values) for d in arr.dims[2:]}
         labels = _element_labels(name, arr.shape[2:], coords, arr.dims[2:])
         t = np.asarray(truth[name]).reshape(-1)
@@ -421,12 +421,12 @@ def run_case(
     tmp = tempfile.TemporaryDirectory() if workdir is None else None
     root = Path(tmp.name) if tmp else Path(workdir)
     try:
-        template = _template(case, root / f"{case.name}_template", seed)
-        model, inputs = _build(template, spec)
+        template = case_template(case, root / f"{case.name}_template", seed)
+        model, inputs = build_case_model(template, spec)
         # truths and data from the generative (forward) form of the same model
-        forward, _ = _build(template, spec, prior_sampling=True)
-        names = _quantity_names(model, case)
-        observed = _observed_data_names(model)
+        forward, _ = build_case_model(template, spec, prior_sampling=True)
+        names = quantity_names(model, case)
+        observed = observed_data_names(model)
         extra = ["delta", "change_sd_ratio"] if case.level == "threshold" else []
         draws = prior_draws(forward, sorted({*names, *observed, *extra}), mode.replicates, prior_seed)
         base_values = None
@@ -446,8 +446,8 @@ def run_case(
         for r, v in ((r, v) for v in wrong for r in range(mode.replicates)):
             pattern = patterns[r]
             if pattern not in fitters:
-                folder = _template(case, root / f"{case.name}_{'_'.join(pattern)}", seed, events=pattern)
-                fitters[pattern] = _fitter(_build(folder, spec)[0], mode)
+                folder = case_template(case, root / f"{case.name}_{'_'.join(pattern)}", seed, events=pattern)
+                fitters[pattern] = _fitter(build_case_model(folder, spec)[0], mode)
             values = None
             if observed:
                 values = dict(base_values)
@@ -689,7 +689,7 @@ def coverage_run(
     follow_up = tuple(float(t) for t in follow_up)
     base = sim.default_truth(
         outcomes=outcomes,
-        outcome_corr=_exchangeable(len(outcomes), outcome_corr),
+        outcome_corr=exchangeable_correlation(len(outcomes), outcome_corr),
         follow_up=follow_up,
         change_reference=np.array([[-0.8 * o.sd for o in outcomes]] * len(follow_up)),
         n_per_arm=(n, n),
@@ -765,14 +765,14 @@ def coverage_run(
                 )
             if (k + 1) % 25 == 0:
                 log(f"  coverage {truth_kind}: {k + 1}/{trials} trials ({time.perf_counter() - start:.0f} s)")
-                _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)  # partial results
+                coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)  # partial results
             # each replicate folder is only needed for its fit
             for f in (root / f"rep{k}").iterdir():
                 f.unlink()
             (root / f"rep{k}").rmdir()
     finally:
         work.cleanup()
-    summary = _coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)
+    summary = coverage_summary(rows, out, truth_kind, trials, n, level, prob, start, commit)
     summary["settings"] = {"chains": chains, "draws": draws, "tune": tune, "target_accept": TARGET_ACCEPT, "seed": seed}
     summary["trial_range"] = [first, stop]
     summary["prior_draws_rejected_impossible_change"] = rejected
@@ -819,7 +819,7 @@ def merge_coverage(parts: Sequence[Path], truth_kind: str, out: Path) -> dict:
     elif len(conflicting):
         raise ValueError(f"trials {sorted(set(conflicting))} were fitted in two parts with different results")
     rows = rows.sort_values(["trial", "time", "outcome"], kind="stable")
-    summary = _coverage_summary(
+    summary = coverage_summary(
         rows.to_dict("records"),
         out,
         truth_kind,
@@ -856,7 +856,7 @@ def trial_clustered_interval(trial: pd.Series, covered: pd.Series, level: float 
     return float(max(0.0, mean - z * se)), float(min(1.0, mean + z * se))
 
 
-def _coverage_summary(
+def coverage_summary(
     rows, out: Path, truth_kind: str, trials: int, n: int, level: str, prob: float, start: float, commit: str
 ):
     """Coverage and equivalence-declaration rates with Clopper-Pearson intervals; writes the CSV + JSON."""

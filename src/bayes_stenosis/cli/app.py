@@ -247,8 +247,8 @@ def fit(
 ) -> None:
     """Fit a study (default: the flagship farpour2022) and write a run folder."""
     _quiet_warnings()
-    from bayes_stenosis.run import fit as run_fit
     from bayes_stenosis.run import parse_margins
+    from bayes_stenosis.workflow import fit as run_fit
 
     margins = parse_margins(margin)
     with console.status("[bold]loading PyMC...[/]"):

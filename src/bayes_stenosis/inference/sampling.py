@@ -158,8 +158,8 @@ def sample(
             if predictive_summary is not None and observed:
                 # replicates from the prior draws, chunked like the posterior predictive (own child seed)
                 child = np.random.SeedSequence(seeds["prior_predictive"]).spawn(1)[0]
-                chunk = _draws_per_chunk(forward, observed, prior.prior.sizes["chain"], predictive_chunk_mb)
-                reduced, _ = _chunked_predictive(
+                chunk = draws_per_chunk(forward, observed, prior.prior.sizes["chain"], predictive_chunk_mb)
+                reduced, _ = chunked_predictive(
                     prior.prior, observed, predictive_summary, chunk, int(child.generate_state(1)[0])
                 )
                 prior.add_groups(prior_predictive=reduced)
@@ -211,8 +211,8 @@ def sample(
                 )
                 idata.extend(ppc)
             elif observed:
-                chunk = _draws_per_chunk(model, observed, idata.posterior.sizes["chain"], predictive_chunk_mb)
-                reduced, observed_data = _chunked_predictive(
+                chunk = draws_per_chunk(model, observed, idata.posterior.sizes["chain"], predictive_chunk_mb)
+                reduced, observed_data = chunked_predictive(
                     idata.posterior, observed, predictive_summary, chunk, seeds["posterior_predictive"]
                 )
                 idata.add_groups(posterior_predictive=reduced)
@@ -226,13 +226,13 @@ def sample(
     return idata, timings
 
 
-def _draws_per_chunk(model: pm.Model, observed: list[str], chains: int, budget_mb: float) -> int:
+def draws_per_chunk(model: pm.Model, observed: list[str], chains: int, budget_mb: float) -> int:
     """How many draws (per chain) of replicates of ``observed`` fit in ``budget_mb`` (float64)."""
     values_per_draw = sum(int(np.prod(model[name].shape.eval())) for name in observed)
     return max(1, int(budget_mb * 2**20 // (8 * chains * max(values_per_draw, 1))))
 
 
-def _chunked_predictive(
+def chunked_predictive(
     draws: xr.Dataset,
     observed: list[str],
     summary: Callable[[xr.Dataset], xr.Dataset],

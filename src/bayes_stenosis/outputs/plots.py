@@ -215,13 +215,13 @@ def energy(idata: az.InferenceData, path: Path) -> Path:
     return path
 
 
-def _natural(values: np.ndarray, transform: str, scale: float) -> np.ndarray:
+def to_natural_units(values: np.ndarray, transform: str, scale: float) -> np.ndarray:
     if transform == "sqrt":
         return np.sqrt(np.clip(values, 0, None)) * scale
     return values * scale
 
 
-def _item_labels(variable: str, n: int, labels: pd.DataFrame | None, coord_values) -> list[dict]:
+def item_labels(variable: str, n: int, labels: pd.DataFrame | None, coord_values) -> list[dict]:
     """Per element of ``variable``: label, transform, scale, unit (generic when not described)."""
     generic = [
         {"label": f"{variable}[{c}]", "transform": "identity", "scale": 1.0, "unit": "", "statistic": variable}
@@ -273,7 +273,7 @@ def predictive_check(
         obs = observed[var].values.ravel()
         sample = rep.stack(sample=("chain", "draw")).transpose("sample", ...).values.reshape(-1, obs.size)
         coord_values = list(range(obs.size))
-        items = _item_labels(var, obs.size, labels, coord_values)
+        items = item_labels(var, obs.size, labels, coord_values)
         # one panel per statistic and arm (a patient-level summary holds both arms in one variable)
         by_stat: dict[tuple[str, str], list[int]] = {}
         for i, it in enumerate(items):
@@ -281,8 +281,8 @@ def predictive_check(
             arm = it.get("arm", "")
             by_stat.setdefault((stat, arm if isinstance(arm, str) else ""), []).append(i)
         for (stat, arm), idx in by_stat.items():
-            nat_rep = np.column_stack([_natural(sample[:, i], items[i]["transform"], items[i]["scale"]) for i in idx])
-            nat_obs = np.array([_natural(obs[i], items[i]["transform"], items[i]["scale"]) for i in idx])
+            nat_rep = np.column_stack([to_natural_units(sample[:, i], items[i]["transform"], items[i]["scale"]) for i in idx])
+            nat_obs = np.array([to_natural_units(obs[i], items[i]["transform"], items[i]["scale"]) for i in idx])
             title = f"{arm}: {stat}" if arm else f"{var.removeprefix('obs_')}: {stat}"
             names = [str(items[i]["label"]).split(": ", 1)[-1] for i in idx]
             panels.append((title, "continuous", (names, nat_rep, nat_obs)))
@@ -293,7 +293,7 @@ def predictive_check(
         prior_prob = None
         if source == "posterior" and "prior" in idata.groups() and "threshold_log_prob" in idata.prior:
             prior_prob = np.exp(idata.prior["threshold_log_prob"]).mean(("chain", "draw")).values
-        items = _item_labels("threshold_event", len(rows), labels, rows)
+        items = item_labels("threshold_event", len(rows), labels, rows)
         panels.append(("threshold statements", "event", ([str(it["label"]) for it in items], prob, prior_prob)))
 
     heights = [max(1.6, 0.28 * (len(p[2][0]) + 2)) for p in panels]

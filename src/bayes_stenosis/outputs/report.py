@@ -299,17 +299,17 @@ def ppc_table(idata, folder: Path) -> pd.DataFrame | None:
     labels = _read_csv(folder / "observed_quantities.csv")
     rows = []
     if "posterior_predictive" in idata.groups() and "observed_data" in idata.groups():
-        from bayes_stenosis.outputs.plots import _item_labels, _natural
+        from bayes_stenosis.outputs.plots import item_labels, to_natural_units
 
         for var in idata.posterior_predictive.data_vars:
             if var == "threshold_event" or var not in idata.observed_data:
                 continue
             obs = idata.observed_data[var].values.ravel()
             rep = idata.posterior_predictive[var].values.reshape(-1, obs.size)
-            items = _item_labels(var, obs.size, labels, list(range(obs.size)))
+            items = item_labels(var, obs.size, labels, list(range(obs.size)))
             for i, it in enumerate(items):
-                r = _natural(rep[:, i], it["transform"], it["scale"])
-                o = float(_natural(np.array(obs[i]), it["transform"], it["scale"]))
+                r = to_natural_units(rep[:, i], it["transform"], it["scale"])
+                o = float(to_natural_units(np.array(obs[i]), it["transform"], it["scale"]))
                 rows.append(
                     {
                         "quantity": it["label"],
@@ -322,11 +322,11 @@ def ppc_table(idata, folder: Path) -> pd.DataFrame | None:
                     }
                 )
     if "threshold_log_prob" in idata.posterior:
-        from bayes_stenosis.outputs.plots import _item_labels
+        from bayes_stenosis.outputs.plots import item_labels
 
         lp = idata.posterior["threshold_log_prob"]
         coords = lp.coords["threshold_row"].values
-        items = _item_labels("threshold_event", len(coords), labels, coords)
+        items = item_labels("threshold_event", len(coords), labels, coords)
         post = np.exp(lp).mean(("chain", "draw")).values
         prior = (
             np.exp(idata.prior["threshold_log_prob"]).mean(("chain", "draw")).values

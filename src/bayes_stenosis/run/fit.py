@@ -1,7 +1,9 @@
-"""The Python API behind the CLI verbs: ``fit`` a study into a run folder, read results back.
+"""Fit a study into a run folder: validate -> prepare inputs -> build the model -> sample -> diagnose
+-> decide -> write (atomically).
 
-``fit`` = validate -> prepare inputs -> build the model -> sample -> diagnose -> decide -> write
-(atomically) -> plot from the written files.
+Files made by higher layers (the frequentist reproduction, plots, the report) are written into the
+same temporary folder through callbacks, so that the run folder appears complete or not at all;
+:func:`bayes_stenosis.workflow.fit` passes them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bayes_stenosis.model import build_model, prepare_inputs, prior_sampling_mod
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary, missing_text
 from bayes_stenosis.provenance import provenance
 from bayes_stenosis.run.folder import atomic_run_folder, write_json
-from bayes_stenosis.spec import load_spec
+from bayes_stenosis.spec import ModelSpec, load_spec
 from bayes_stenosis.study import Study, load_study
 
 
@@ -75,8 +77,9 @@ def fit(
     margins: dict[str, float] | None = None,
     progress: bool = True,
     status: Callable[[str], object] | None = None,
-    plots: bool = True,
-    report: bool = True,
+    extra_files: Callable[[Path, Study, ModelSpec], None] | None = None,
+    figures: Callable[[Path], None] | None = None,
+    report: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Fit a study and write a complete run folder ``out/<study>/<run-name>/``.
 
@@ -94,8 +97,8 @@ def fit(
 
     Notes
     -----
-    With ``report=True`` (the default) the run folder also gets ``report.html``, the
-    self-contained reviewer report (:mod:`bayes_stenosis.outputs`).
+    ``extra_files(folder, study, spec)`` runs before the manifest is written, ``figures(folder)`` and
+    ``report(folder)`` after it (they read it); each gets the temporary folder of the run.
     """
     t_start = time.perf_counter()
     loaded: Study = load_study(study)
@@ -170,11 +173,8 @@ def fit(
         if inputs.ipd is not None:  # missing follow-up values per arm x time x outcome (model_ipd.py)
             inputs.ipd.missing.to_csv(tmp / "missing_ipd.csv", index=False)
         write_results(tmp, results)
-        # the published tests recomputed from the entered data (reproduce.py; cheap): the report
-        # includes RUN/reproduce.csv when present
-        from bayes_stenosis.analyses import write_reproduce
-
-        write_reproduce(tmp, loaded, model_spec)
+        if extra_files is not None:  # files of higher layers that the manifest and report refer to
+            extra_files(tmp, loaded, model_spec)
         manifest = {
             **provenance(__version__),
             "study": {
@@ -225,20 +225,16 @@ def fit(
             "timings_seconds": timings,
         }
         write_json(tmp / "manifest.json", manifest)
-        if plots:
-            from bayes_stenosis.outputs.plots import write_plots
-
+        if figures is not None:
             start = time.perf_counter()
-            write_plots(tmp)
+            figures(tmp)
             timings["plots"] = time.perf_counter() - start
         timings["total"] = time.perf_counter() - t_start
         manifest["timings_seconds"] = timings
         write_json(tmp / "manifest.json", manifest)
-        if report:
-            from bayes_stenosis.outputs import render_report
-
+        if report is not None:
             start = time.perf_counter()
-            render_report(tmp, make_plots=plots)
+            report(tmp)
             timings["report"] = time.perf_counter() - start
             manifest["timings_seconds"] = timings
             write_json(tmp / "manifest.json", manifest)

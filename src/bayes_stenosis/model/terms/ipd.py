@@ -443,7 +443,7 @@ def _mvnormal_logp(value, mu, chol):
     return -0.5 * pt.sum(z**2, axis=-1) + log_det - 0.5 * d * np.log(2 * np.pi)
 
 
-def _mvnormal_random(mu, chol, rng=None, size=None):
+def mvnormal_random(mu, chol, rng=None, size=None):
     """Draws mu + L z, z ~ N(0, I); ``size`` is the batch shape (the signature's core dim d excluded).
 
     The factor may arrive with leading broadcast dims, e.g. (1, d, d): only its last two axes are the matrix.
@@ -462,7 +462,7 @@ def _mvnormal_rows(name: str, mu, chol, observed, dims):
         mu,
         chol,
         logp=_mvnormal_logp,
-        random=_mvnormal_random,
+        random=mvnormal_random,
         signature="(d),(d,d)->(d)",
         observed=observed,
         dims=dims,

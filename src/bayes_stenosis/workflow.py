@@ -1,0 +1,72 @@
+"""What ``bayes-stenosis fit`` does: fit and write a run folder, then its reproduction, plots and report.
+
+The run layer fits and writes the folder; the reproduction of the published tests (``analyses``), the
+plots and the report (``outputs``) sit above it, so they are passed to it as callbacks that write into
+the run's temporary folder before it is renamed into place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bayes_stenosis.analyses import write_reproduce
+from bayes_stenosis.outputs import render_report
+from bayes_stenosis.outputs.plots import write_plots
+from bayes_stenosis.run import RunResult
+from bayes_stenosis.run import fit as fit_and_write
+
+
+def fit(
+    study: str | Path = "farpour2022",
+    *,
+    spec: str | Path = "default",
+    prior_set: str | None = None,
+    seed: int | None = None,
+    chains: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    sampler: str | None = None,
+    out: str | Path = "outputs",
+    run_name: str | None = None,
+    overwrite: bool = False,
+    strict: bool = False,
+    margins: dict[str, float] | None = None,
+    progress: bool = True,
+    status: Callable[[str], object] | None = None,
+    plots: bool = True,
+    report: bool = True,
+) -> RunResult:
+    """Fit a study and write the complete run folder ``out/<study>/<run-name>/``.
+
+    The arguments are those of :func:`bayes_stenosis.run.fit`; ``plots`` and ``report`` add the
+    figures and the self-contained ``report.html``. The reproduction of the published tests
+    (``reproduce.csv`` / ``.md``, cheap) is always written: the report includes it.
+
+    Raises
+    ------
+    InputError
+        Bad study, spec or options; raised before anything is written.
+    ConvergenceError
+        With ``strict=True``, when the diagnostics verdict is "fail" (the run folder is still written).
+    """
+    return fit_and_write(
+        study,
+        spec=spec,
+        prior_set=prior_set,
+        seed=seed,
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        sampler=sampler,
+        out=out,
+        run_name=run_name,
+        overwrite=overwrite,
+        strict=strict,
+        margins=margins,
+        progress=progress,
+        status=status,
+        extra_files=write_reproduce,
+        figures=write_plots if plots else None,
+        report=(lambda folder: render_report(folder, make_plots=plots)) if report else None,
+    )
