@@ -250,19 +250,6 @@ def _assumed_rho(spec: ModelSpec, instrument: str) -> float:
     return float(fixed) if fixed is not None else float(spec.correlation.baseline_followup(instrument).mean)
 
 
-def _arm_sizes(study: Study) -> tuple[dict[str, float], str]:
-    sizes = study.arm_sizes()
-    total = study.meta.study.n_randomised_total
-    if all(v is not None for v in sizes.values()):
-        return {k: float(v) for k, v in sizes.items()}, "randomised n per arm (study.toml)"
-    if total is not None:
-        known = {k: float(v) for k, v in sizes.items() if v is not None}
-        rest = [k for k in sizes if sizes[k] is None]
-        each = (total - sum(known.values())) / len(rest)
-        return known | dict.fromkeys(rest, each), f"equal split of the randomised total {total}"
-    return {}, "unknown"
-
-
 def reproduce_table(study: Study, spec: ModelSpec) -> pd.DataFrame:
     """The published-vs-recomputed table of a study (pure: reads the study, writes nothing)."""
     rows: list[dict] = []
@@ -438,7 +425,7 @@ def reproduce_table(study: Study, spec: ModelSpec) -> pd.DataFrame:
 
     # --- 2. contrasts: the printed p against the printed estimate and CI/SE; TOST ------------
     contrasts = contrast_standard_errors(study) if len(study.evidence["contrast"]) else pd.DataFrame()
-    sizes, size_source = _arm_sizes(study)
+    sizes, size_source = study.randomised_arm_sizes()
     for rec in contrasts.to_dict("records"):
         t, o = rec["time"], rec["outcome"]
         margin = study.outcome(o).margin

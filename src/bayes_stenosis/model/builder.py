@@ -190,21 +190,7 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
     new_better_sign = -1.0 if directions[0] == "lower_is_better" else 1.0
 
     # --- arm sizes --------------------------------------------------------------------------------
-    sizes = study.arm_sizes()
-    total = study.meta.study.n_randomised_total
-    if all(v is not None for v in sizes.values()):
-        arm_sizes = {k: float(v) for k, v in sizes.items()}
-        size_source = "n_randomised per arm from study.toml"
-    elif total is not None:
-        known = {k: v for k, v in sizes.items() if v is not None}
-        rest = [k for k in sizes if sizes[k] is None]
-        remaining = total - sum(known.values())
-        arm_sizes = {k: float(v) for k, v in known.items()}
-        arm_sizes.update({k: remaining / len(rest) for k in rest})
-        size_source = f"equal split of the randomised total {total} (per-arm n not reported)"
-    else:
-        arm_sizes = {}
-        size_source = "unknown"
+    arm_sizes, size_source = study.randomised_arm_sizes()
 
     # --- arm summary blocks ---------------------------------------------------------------------
     arm_cells = cells[cells.evidence == "arm_summary"]

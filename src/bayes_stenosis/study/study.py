@@ -73,6 +73,26 @@ class Study:
         """Randomised n per arm where known, else ``None``."""
         return {k: a.n_randomised for k, a in self.meta.arms.items()}
 
+    def randomised_arm_sizes(self) -> tuple[dict[str, float], str]:
+        """Randomised n per arm for the model and the reproduction, and where it came from.
+
+        Per-arm n from study.toml where every arm has one; otherwise, with a known randomised total, the
+        arms without an n share what the known arms leave equally (the usual reading of "39 patients were
+        randomised" in a two-arm abstract); otherwise unknown (an empty dict).
+        """
+        sizes = self.arm_sizes()
+        total = self.meta.study.n_randomised_total
+        if all(v is not None for v in sizes.values()):
+            return {k: float(v) for k, v in sizes.items()}, "randomised n per arm (study.toml)"
+        if total is None:
+            return {}, "unknown"
+        known = {k: float(v) for k, v in sizes.items() if v is not None}
+        rest = [k for k in sizes if sizes[k] is None]
+        each = (total - sum(known.values())) / len(rest)
+        return known | dict.fromkeys(
+            rest, each
+        ), f"equal split of the randomised total {total} (per-arm n not reported)"
+
     def usable_arm_summaries(self) -> pd.DataFrame:
         """Arm-summary rows with ``n``, ``mean`` and ``sd`` all present."""
         df = self.evidence["arm_summary"]
