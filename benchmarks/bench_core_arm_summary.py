@@ -5,8 +5,9 @@ Usage::
     python benchmarks/bench_core_arm_summary.py FOLDER [marginalised,noncentred] [DRAWS]
 
 FOLDER is a study folder (e.g. a simulated arm-summary trial from ``bayes_stenosis.simulation``:
-``default_truth(n_per_arm=(20, 20))``, seed 1, level ``arm_summary_change``). Prints one JSON line
-per parameterisation: compile and sampling seconds, divergences, leapfrog steps, worst R-hat and
+``default_truth(n_per_arm=(20, 20))``, seed 1, level ``arm_summary_change``). Fits go through
+``run.fit_study`` (the pipeline of ``bayes-stenosis fit``). Prints one JSON line per
+parameterisation: compile and sampling seconds, divergences, leapfrog steps, worst R-hat and
 bulk/tail ESS over delta, change and the hyperparameters, and the posterior of delta_natural.
 Timings depend on machine load (report ``uptime`` beside them); steps, divergences and ESS do not.
 """
@@ -15,14 +16,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import arviz as az
-import nutpie
 
-from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
+from bayes_stenosis.run import fit_study
 from bayes_stenosis.spec import load_spec
-from bayes_stenosis.study import load_study
 
 HYPER = ["delta", "change", "Delta", "mu_change", "sigma_change", "tau", "r_time", "r_outcome"]
 
@@ -35,23 +33,28 @@ def main() -> None:
     for param in params:
         hierarchy = spec.hierarchy.model_copy(update={"change_parameterisation": param})
         sp = spec.model_copy(update={"hierarchy": hierarchy})
-        inputs = prepare_inputs(load_study(folder), sp)
-        model = build_model(inputs, sp, resolve_prior(sp, "weakly_informative", inputs))
-        start = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model)
-        compiled_at = time.perf_counter()
-        idata = nutpie.sample(
-            compiled, chains=4, draws=draws, tune=1000, seed=3, target_accept=0.95, progress_bar=False, cores=2
+        sp = sp.model_copy(update={"sampler": sp.sampler.model_copy(update={"target_accept": 0.95})})
+        # the package's own pipeline (prior draws and posterior predictive skipped: not timed here)
+        fit = fit_study(
+            folder,
+            spec=sp,
+            prior_set="weakly_informative",
+            seed=3,
+            chains=4,
+            draws=draws,
+            tune=1000,
+            posterior_predictive=False,
+            prior_var_names=["delta_natural"],
         )
-        done = time.perf_counter()
+        idata = fit.idata
         stats = idata.sample_stats
         summary = az.summary(idata, var_names=[v for v in HYPER if v in idata.posterior])
         delta = idata.posterior["delta_natural"]
         record = {
             "folder": str(folder),
             "param": param,
-            "compile_s": round(compiled_at - start, 1),
-            "sample_s": round(done - compiled_at, 1),
+            "compile_s": round(fit.timings["compile"], 1),
+            "sample_s": round(fit.timings["sample"], 1),
             "divergences": int(stats.diverging.sum()),
             "steps_mean": round(float(stats.n_steps.mean()), 1),
             "max_rhat": float(summary.r_hat.max()),

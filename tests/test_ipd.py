@@ -271,7 +271,7 @@ def test_chunked_predictive_redraws_only_the_observed_nodes(tmp_path, caplog):
 
     import pymc as pm
 
-    from bayes_stenosis.inference.sampling import chunked_predictive
+    from bayes_stenosis.inference import chunked_predictive
 
     folder = _ipd_folder(tmp_path / "p", _truth(n=5), seed=2)
     model, _ = _model(folder, prior_sampling=True)
@@ -291,7 +291,7 @@ def test_chunked_predictive_equals_summary_of_whole(tmp_path):
     the draws."""
     import pymc as pm
 
-    from bayes_stenosis.inference.sampling import chunked_predictive, draws_per_chunk
+    from bayes_stenosis.inference import chunked_predictive, draws_per_chunk
     from bayes_stenosis.model.terms.ipd import ipd_predictive_summary
 
     folder = _ipd_folder(tmp_path / "c", _truth(n=6, dropout=0.3), seed=2)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_stenosis.decisions import scoped_event_indicators
 from bayes_stenosis.spec import Diagnostics
 
 #: Posterior variables summarised in diagnostics.csv (those present in a run).
@@ -196,17 +197,14 @@ def verdict(
 # decision probabilities: R-hat, ESS and MCSE of their indicator draws
 # ---------------------------------------------------------------------------------------------
 
-#: Decision-table events whose indicator draws are diagnosed (the columns of decisions.csv).
-DECISION_EVENTS = ("prob_equivalence", "prob_noninferiority", "prob_superiority", "prob_harm_beyond_margin")
+#: Events diagnosed per scope (the probability columns of decisions.csv; "any cell" is non-equivalence).
+DIAGNOSED_EVENTS = ("prob_equivalence", "prob_noninferiority", "prob_superiority", "prob_harm_beyond_margin")
 
 
-def _indicator_draws(delta: xr.DataArray, decisions: pd.DataFrame) -> dict[tuple[str, str], xr.DataArray]:
-    """``(scope, event) -> indicator draws`` rebuilt from ``delta_natural`` and decisions.csv's margins.
-
-    The events are those of :func:`bayes_stenosis.decisions.decision_table` (same definitions):
-    per cell, all outcomes at a time (``joint_time``), all cells (``joint_all``), any cell beyond
-    its margin.
-    """
+def indicator_draws(delta: xr.DataArray, decisions: pd.DataFrame) -> dict[tuple[str, str], xr.DataArray]:
+    """``(scope, event) -> indicator draws`` of the decision table's probabilities, from
+    ``delta_natural`` and decisions.csv's margins and directions
+    (:func:`bayes_stenosis.decisions.scoped_event_indicators`: the same definitions)."""
     cells = decisions[decisions["scope"] == "cell"]
     by_outcome = cells.drop_duplicates("outcome").set_index("outcome")
     outcomes = [str(o) for o in delta.coords["outcome"].values]
@@ -218,19 +216,11 @@ def _indicator_draws(delta: xr.DataArray, decisions: pd.DataFrame) -> dict[tuple
         dims="outcome",
         coords={"outcome": delta.outcome},
     )
-    benefit = sign * delta
-    cell = {
-        "prob_equivalence": abs(delta) < margin,
-        "prob_noninferiority": benefit > -margin,
-        "prob_superiority": benefit > 0,
-        "prob_harm_beyond_margin": benefit <= -margin,
+    events = scoped_event_indicators(delta, margin, sign)
+    out = {
+        (scope, name): events[scope][name] for scope in ("cell", "joint_time", "joint_all") for name in DIAGNOSED_EVENTS
     }
-    out = {("cell", k): v for k, v in cell.items()}
-    for scope, dims in (("joint_time", ("outcome",)), ("joint_all", ("time", "outcome"))):
-        for k in ("prob_equivalence", "prob_noninferiority", "prob_superiority"):
-            out[(scope, k)] = cell[k].all(dims)
-        out[(scope, "prob_harm_beyond_margin")] = ~out[(scope, "prob_noninferiority")]
-    out[("any_beyond_margin", "prob_not_equivalent")] = (~cell["prob_equivalence"]).any(("time", "outcome"))
+    out[("any_beyond_margin", "prob_not_equivalent")] = events["any_beyond_margin"]["prob_not_equivalent"]
     return out
 
 
@@ -270,7 +260,7 @@ def decision_probability_table(
         ``near_threshold``.
     """
     delta = delta_natural.transpose("chain", "draw", "time", "outcome")
-    indicators = _indicator_draws(delta, decisions)
+    indicators = indicator_draws(delta, decisions)
     rows = []
     for (scope, event), ind in indicators.items():
         x = ind.astype(float)

@@ -42,9 +42,9 @@ class Hierarchy(_Closed):
     # "marginalised": outcome deviations integrated out analytically where all their evidence is
     # Gaussian (arm summaries only, or patient data only: model.marginalises_change), non-centred
     # elsewhere. "centred" / "noncentred": that form of the reference-arm deviations everywhere
-    # (the treatment-difference deviations are always non-centred). "auto" builds the non-centred
-    # form (it was meant to choose per study; kept so older specs still load).
-    change_parameterisation: Literal["auto", "centred", "noncentred", "marginalised"] = "auto"
+    # (the treatment-difference deviations are always non-centred). Required: it changes the sampler's
+    # geometry, so a spec states it.
+    change_parameterisation: Literal["centred", "noncentred", "marginalised"]
 
 
 class Correlation(_Closed):

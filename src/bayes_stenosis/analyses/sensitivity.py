@@ -14,13 +14,16 @@ The grid is the spec's ``[sensitivity]`` table (``models/default.toml``), so it 
   inside a different margin?" and not "what if the prior had been built around another margin?"
   (the latter would mix two sensitivities in one number).
 
-Compile once, swap data. The Delta prior's hyperparameters (``prior_Delta_mu``, ``prior_Delta_sigma``,
-``prior_Delta_nu``) and a fixed correlation (``rho_fixed``) are ``pm.Data`` containers of the model
+Every fit is :func:`bayes_stenosis.run.fit_study`, the pipeline of ``bayes-stenosis fit`` (without
+the posterior predictive, which no decision uses). Compile once, swap data: the Delta prior's
+hyperparameters (``prior_Delta_mu``, ``prior_Delta_sigma``, ``prior_Delta_nu``) and a fixed
+correlation (``rho_fixed``) are ``pm.Data`` containers of the model
 (:func:`bayes_stenosis.model.build_model`), so one nutpie compile serves every prior set of a family
-(Student-t or normal) and every fixed value: a sweep compiles once per model *structure* (family x
-correlation mode: at most 4) and each further fit costs only its sampling (shared/research/perf.md:
-recompiling costs 5-30 s per fit). Each fit's chains run in parallel on up to 2 cores
-(nutpie ``cores``); running two fits at once would not help on a 2-core machine.
+(Student-t or normal) and every fixed value. A sweep compiles once per model *structure* (family x
+correlation mode: at most 4; one :class:`~bayes_stenosis.inference.CompileCache` across the sweep)
+and each further fit costs only its sampling (a compile costs 5-60 s, BENCHMARKS.md). Each fit's
+chains run in parallel on up to 2 cores (nutpie ``cores``); running two fits at once would not help
+on a 2-core machine.
 
 Each fit is diagnosed (R-hat, bulk/tail ESS, divergences; the spec's ``[diagnostics]`` limits) and
 its verdict is written beside its probabilities: failures are reported, not hidden.
@@ -29,7 +32,6 @@ its verdict is written beside its probabilities: failures are reported, not hidd
 from __future__ import annotations
 
 import time
-import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +43,10 @@ import pandas as pd
 from bayes_stenosis import __version__
 from bayes_stenosis import decisions as dec
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.inference import SamplerSettings, compile_nutpie, nutpie_sample
+from bayes_stenosis.inference import CompileCache, SamplerSettings
+from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
+from bayes_stenosis.provenance import provenance
+from bayes_stenosis.run import Fit, atomic_run_folder, fit_study, write_json
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
 
@@ -159,22 +164,6 @@ def spec_for_correlation(spec: ModelSpec, correlation) -> ModelSpec:
     return spec.model_copy(update={"correlation": corr})
 
 
-def _structure(prior: ResolvedPrior, correlation) -> tuple[str, str]:
-    return prior.family, "uncertain" if correlation == "uncertain" else "fixed"
-
-
-def _hyper_values(prior: ResolvedPrior, correlation, n_out: int, names: set[str]) -> dict[str, np.ndarray]:
-    values = {"prior_Delta_mu": np.asarray(prior.mu, dtype=float), "prior_Delta_sigma": np.asarray(prior.sigma)}
-    if prior.family == "student_t":
-        values["prior_Delta_nu"] = np.asarray(float(prior.nu))
-    if correlation != "uncertain" and "rho_fixed" in names:
-        values["rho_fixed"] = np.full(n_out, float(correlation))
-    missing = set(values) - names
-    if missing:  # pragma: no cover - guards against a model that stopped exposing its hyperparameters
-        raise RuntimeError(f"the model has no data container(s) {sorted(missing)} to swap")
-    return {k: v.astype(float) for k, v in values.items()}
-
-
 # ---------------------------------------------------------------------------------------------
 # The sweep
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +184,8 @@ def run_sensitivity(
 ) -> SensitivityResult:
     """Fit every (prior set, correlation) pair of the spec's grid; decide under every margin set.
 
+    Each fit is :func:`bayes_stenosis.run.fit_study` (the pipeline of ``bayes-stenosis fit``), with one
+    :class:`~bayes_stenosis.inference.CompileCache` across the sweep: one compile per model structure.
     Writes ``out/<study>/sensitivity/`` atomically (``sensitivity.csv``, ``fits.csv``,
     ``sensitivity.png``, ``manifest.json``); an existing folder is kept unless ``overwrite``.
 
@@ -204,13 +195,6 @@ def run_sensitivity(
         Bad study or spec, a spec without ``[sensitivity]``, or an existing output folder; raised
         before any sampling.
     """
-    import pymc as pm
-
-    from bayes_stenosis.diagnostics import parameter_table, sampler_table, verdict
-    from bayes_stenosis.model import build_model, data_values, prepare_inputs, prior_sampling_model, resolve_prior
-    from bayes_stenosis.provenance import provenance
-    from bayes_stenosis.run import atomic_run_folder, write_json
-
     say = status or (lambda _msg: None)
     t_start = time.perf_counter()
     loaded = load_study(study)
@@ -226,123 +210,50 @@ def run_sensitivity(
         raise InputError(destination, "sensitivity folder already exists; choose another --out or pass --overwrite")
 
     inputs = prepare_inputs(loaded, model_spec)
-    outcomes, times = inputs.coords["outcome"], inputs.coords["time"]
-    n_out = len(outcomes)
     msets = margin_sets(loaded, model_spec)
-    direction = dict(zip(outcomes, inputs.direction, strict=True))
-    rule = dec.DecisionRule(threshold=model_spec.decision.threshold)
     priors = {p: resolve_prior(model_spec, p, inputs) for p in sens.prior_sets}
-
     # does any likelihood term depend on rho? (contrast-only studies: no) -> then one assumption only
-    probe = build_model(inputs, model_spec, priors[sens.prior_sets[0]])
-    uses_rho = "rho" in probe.named_vars
+    uses_rho = "rho" in build_model(inputs, model_spec, priors[sens.prior_sets[0]]).named_vars
     correlations = list(sens.correlations) if uses_rho else ["uncertain"]
     configs = [FitConfig(p, c) for p in sens.prior_sets for c in correlations]
     reference = FitConfig(
         model_spec.prior.default if model_spec.prior.default in sens.prior_sets else sens.prior_sets[0],
         "uncertain" if "uncertain" in correlations else correlations[0],
     )
-    timings: dict[str, float] = {"prepare": time.perf_counter() - t_start}
+    timings: dict[str, float] = {"prepare": time.perf_counter() - t_start, "sampling": 0.0, "prior_draws": 0.0}
 
-    # --- prior-only draws of delta: depend on the prior set only (not on rho, not on the data) ---
-    prior_draws = {}
-    start = time.perf_counter()
-    for k, (name, prior) in enumerate(priors.items()):
-        say(f"prior draws: {name}")
-        with prior_sampling_model(inputs, model_spec, prior), warnings.catch_warnings():
-            # delta's prior does not involve the data terms: PyMC's note on Potentials is expected
-            warnings.filterwarnings("ignore", message=".*Potentials.*")
-            pp = pm.sample_prior_predictive(
-                draws=settings.prior_draws,
-                random_seed=int(np.random.SeedSequence([settings.seed, 7, k]).generate_state(1)[0]),
-                var_names=["delta_natural"],
-            )
-        prior_draws[name] = pp.prior["delta_natural"]
-    timings["prior_draws"] = time.perf_counter() - start
-
-    # --- compile once per structure, swap hyperparameters as data -----------------------------
-    compiled: dict[tuple[str, str], tuple[object, dict[str, np.ndarray]]] = {}
-    timings["compile"] = 0.0
-    timings["sampling"] = 0.0
+    cache = CompileCache(settings)
     fit_rows, table_parts = [], []
     for cfg in configs:
-        prior = priors[cfg.prior_set]
-        key = _structure(prior, cfg.correlation)
-        if key not in compiled:
-            say(f"compiling the {key[0]} / {key[1]}-correlation model (numba)")
-            start = time.perf_counter()
-            base = build_model(inputs, spec_for_correlation(model_spec, cfg.correlation), prior)
-            compiled[key] = (compile_nutpie(base), data_values(base))
-            elapsed = time.perf_counter() - start
-            timings["compile"] += elapsed
-            timings[f"compile_{key[0]}_{key[1]}"] = elapsed
-        model_c, base_values = compiled[key]
-        values = dict(base_values)
-        values.update(_hyper_values(prior, cfg.correlation, n_out, set(base_values)))
-        say(f"sampling {cfg.label}")
-        start = time.perf_counter()
-        idata = nutpie_sample(
-            model_c.with_data(**values),
+        say(f"fitting {cfg.label}")
+        fitted = fit_study(
+            loaded,
+            spec=spec_for_correlation(model_spec, cfg.correlation),
+            prior_set=cfg.prior_set,
+            seed=cfg.seed(settings.seed),
             chains=settings.chains,
             draws=settings.draws,
             tune=settings.tune,
-            seed=cfg.seed(settings.seed),
-            target_accept=settings.target_accept,
+            compiled=cache,
+            posterior_predictive=False,
+            prior_var_names=["delta_natural"],
         )
-        sampling = time.perf_counter() - start
-        timings["sampling"] += sampling
-
-        params = parameter_table(idata)
-        samp = sampler_table(idata)
-        v = verdict(params, samp, model_spec.diagnostics)
-        finite = params.dropna(subset=["r_hat"])
-        fit_info = {
-            "configuration": cfg.label,
-            "prior_set": cfg.prior_set,
-            "prior_on_Delta": prior.text(),
-            "correlation": cfg.correlation_label,
-            "seed": cfg.seed(settings.seed),
-            "diagnostics_status": v.status,
-            "diagnostics_reasons": "; ".join(v.reasons) if v.reasons else "all checks passed",
-            "divergences": int(np.nansum(samp["divergences"])),
-            "max_rhat": float(finite["r_hat"].max()) if len(finite) else np.nan,
-            "min_ess_bulk": float(finite["ess_bulk"].min()) if len(finite) else np.nan,
-            "min_ess_tail": float(finite["ess_tail"].min()) if len(finite) else np.nan,
-            "sampling_seconds": sampling,
-        }
+        timings["sampling"] += fitted.timings["sample"]
+        timings["prior_draws"] += fitted.timings["prior_predictive"]
+        fit_info = fit_summary(fitted, cfg, priors[cfg.prior_set])
         fit_rows.append(fit_info)
-        delta_nat = idata.posterior["delta_natural"]
-        post_mean = delta_nat.mean(("chain", "draw")).to_series()
-        post_sd = delta_nat.std(("chain", "draw"), ddof=1).to_series()
-        for mname, mvals in msets.items():
-            margins = {o: mvals[o][0] for o in outcomes}
-            table = dec.decision_table(
-                delta_nat, margins, direction, rule, prior_delta_natural=prior_draws[cfg.prior_set]
-            )
-            table = table[table["scope"] != "any_beyond_margin"].copy()
-            table["margin_set"] = mname
-            cell_keys = list(zip(table["time"], table["outcome"], strict=True))
-            table["delta_mean_natural"] = [post_mean.get(k, np.nan) for k in cell_keys]
-            table["delta_sd_natural"] = [post_sd.get(k, np.nan) for k in cell_keys]
-            table["margin_source"] = [mvals[o][1] if o in mvals else "" for o in table["outcome"]]
-            for k, val in fit_info.items():
-                if k not in ("seed",):
-                    table[k] = val
-            table_parts.append(table)
+        table_parts += [margin_set_table(fitted, mname, mvals, fit_info) for mname, mvals in msets.items()]
+    timings["compile"] = cache.compile_seconds
 
     result = pd.concat(table_parts, ignore_index=True)
-    evidence = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
-    result["evidence"] = [evidence.get((t, o), "joint") for t, o in zip(result["time"], result["outcome"], strict=True)]
     result["study"] = loaded.id
     result["reference_configuration"] = reference.label
-    ref = result[result["configuration"] == reference.label].set_index(["margin_set", "scope", "time", "outcome"])[
-        "decision"
-    ]
-    keys = list(zip(result["margin_set"], result["scope"], result["time"], result["outcome"], strict=True))
+    ref = result[(result["configuration"] == reference.label) & (result["margin_set"] == "study")]
     # the reference decision of a cell is the reference configuration's under the study margins
-    ref_study = {k[1:]: d for k, d in ref.items() if k[0] == "study"}
+    ref_decision = dict(zip(zip(ref["scope"], ref["time"], ref["outcome"], strict=True), ref["decision"], strict=True))
+    keys = zip(result["scope"], result["time"], result["outcome"], strict=True)
     result["decision_differs_from_reference"] = [
-        d != ref_study.get(k[1:], d) for d, k in zip(result["decision"], keys, strict=True)
+        d != ref_decision.get(k, d) for d, k in zip(result["decision"], keys, strict=True)
     ]
     result = result[list(COLUMNS)]
     fits = pd.DataFrame(fit_rows)
@@ -379,14 +290,14 @@ def run_sensitivity(
         ),
         "priors": {p: r.model_dump() | {"text": r.text()} for p, r in priors.items()},
         "reference_configuration": {"label": reference.label, "margin_set": "study"},
-        "decision_rule": rule.text,
-        "structures_compiled": [list(k) for k in compiled],
-        "compile_once": "one nutpie compile per (prior family, correlation mode); hyperparameters swapped with "
-        "compiled.with_data(...)",
+        "decision_rule": dec.DecisionRule(threshold=model_spec.decision.threshold).text,
+        "structures_compiled": len(cache.models),
+        "compile_once": "every fit is run.fit_study with one CompileCache: one nutpie compile per model structure "
+        "(prior family x correlation mode); prior hyperparameters and fixed correlations are swapped as data",
         "diagnostics_failures": [f["configuration"] for f in fit_rows if f["diagnostics_status"] == "fail"],
         "decision_flips": int(len(flips)),
         "timings_seconds": timings,
-        "times": list(times),
+        "times": list(inputs.coords["time"]),
     }
 
     with atomic_run_folder(destination, overwrite=overwrite) as tmp:
@@ -402,6 +313,55 @@ def run_sensitivity(
     return SensitivityResult(
         folder=destination, table=result, fits=fits, flips=flips, timings=timings, manifest=manifest
     )
+
+
+def fit_summary(fitted: Fit, cfg: FitConfig, prior: ResolvedPrior) -> dict:
+    """One row of ``fits.csv``: the configuration, its seed, its diagnostics and sampling time."""
+    params, samp, v = fitted.parameters, fitted.sampler_stats, fitted.verdict
+    finite = params.dropna(subset=["r_hat"])
+    return {
+        "configuration": cfg.label,
+        "prior_set": cfg.prior_set,
+        "prior_on_Delta": prior.text(),
+        "correlation": cfg.correlation_label,
+        "seed": fitted.settings.seed,
+        "diagnostics_status": v.status,
+        "diagnostics_reasons": "; ".join(v.reasons) if v.reasons else "all checks passed",
+        "divergences": int(np.nansum(samp["divergences"])),
+        "max_rhat": float(finite["r_hat"].max()) if len(finite) else np.nan,
+        "min_ess_bulk": float(finite["ess_bulk"].min()) if len(finite) else np.nan,
+        "min_ess_tail": float(finite["ess_tail"].min()) if len(finite) else np.nan,
+        "sampling_seconds": fitted.timings["sample"],
+    }
+
+
+def margin_set_table(fitted: Fit, name: str, margin_set: dict[str, tuple[float, str]], fit_info: dict) -> pd.DataFrame:
+    """The decision table of one fit under one margin set, with the fit's diagnostics on every row."""
+    outcomes = fitted.inputs.coords["outcome"]
+    direction = dict(zip(outcomes, fitted.inputs.direction, strict=True))
+    rule = dec.DecisionRule(threshold=fitted.spec.decision.threshold)
+    delta_nat = fitted.idata.posterior["delta_natural"]
+    table = dec.decision_table(
+        delta_nat,
+        {o: margin_set[o][0] for o in outcomes},
+        direction,
+        rule,
+        prior_delta_natural=fitted.idata.prior["delta_natural"],
+    )
+    table = table[table["scope"] != "any_beyond_margin"].copy()
+    table["margin_set"] = name
+    cell_keys = list(zip(table["time"], table["outcome"], strict=True))
+    post_mean = delta_nat.mean(("chain", "draw")).to_series()
+    post_sd = delta_nat.std(("chain", "draw"), ddof=1).to_series()
+    table["delta_mean_natural"] = [post_mean.get(k, np.nan) for k in cell_keys]
+    table["delta_sd_natural"] = [post_sd.get(k, np.nan) for k in cell_keys]
+    table["margin_source"] = [margin_set[o][1] if o in margin_set else "" for o in table["outcome"]]
+    evidence = fitted.inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
+    table["evidence"] = [evidence.get(k, "joint") for k in cell_keys]
+    for key, value in fit_info.items():
+        if key != "seed":
+            table[key] = value
+    return table
 
 
 # ---------------------------------------------------------------------------------------------

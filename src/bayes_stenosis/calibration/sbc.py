@@ -152,7 +152,6 @@ MODES = {
     "full": Mode(replicates=200, chains=2, draws=500, tune=500, thin_to=99, bins=10),
 }
 TARGET_ACCEPT = 0.95
-WRONG_VARIANTS = (None, "se_as_sd")
 
 
 # ---------------------------------------------------------------------------------------------

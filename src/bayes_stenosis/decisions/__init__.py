@@ -11,7 +11,7 @@ from bayes_stenosis.decisions.core import (
     decision_table,
     margin_curves,
     normal_approximation,
-    prob_and_mcse,
+    scoped_event_indicators,
     summarise_contrasts,
     validate_approximation,
 )
@@ -27,7 +27,7 @@ __all__ = [
     "decision_table",
     "margin_curves",
     "normal_approximation",
-    "prob_and_mcse",
+    "scoped_event_indicators",
     "summarise_contrasts",
     "validate_approximation",
 ]

@@ -218,28 +218,6 @@ def _prob_mcse(indicator: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     return prob, mcse
 
 
-def prob_and_mcse(indicator: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior probability of an event and its Monte Carlo standard error.
-
-    Parameters
-    ----------
-    indicator
-        Boolean (or 0/1) draws with dims ``("chain", "draw", ...)``; a missing ``chain`` dim is
-        read as one chain.
-
-    Returns
-    -------
-    prob, mcse : numpy.ndarray
-        Mean over (chain, draw), and ``az.mcse(method="mean")`` of the indicator draws; MCSE is 0
-        where the indicator is constant over all draws, NaN with fewer than 4 draws per chain.
-    """
-    if "chain" not in indicator.dims:
-        indicator = indicator.expand_dims("chain")
-    indicator = indicator.transpose(*SAMPLE_DIMS, ...)
-    prob, mcse = _prob_mcse(indicator)
-    return prob.values, mcse.values
-
-
 # --------------------------------------------------------------------------------------------
 # contrast summaries
 # --------------------------------------------------------------------------------------------
@@ -415,10 +393,20 @@ def summarise_contrasts(
 # --------------------------------------------------------------------------------------------
 
 
-def _event_indicators(delta: xr.DataArray, margin: xr.DataArray, sign: xr.DataArray) -> dict[str, xr.DataArray]:
-    """Indicator draws of every per-cell event, dims (chain, draw, time, outcome)."""
+def scoped_event_indicators(
+    delta: xr.DataArray, margin: xr.DataArray, sign: xr.DataArray
+) -> dict[str, dict[str, xr.DataArray]]:
+    """``scope -> event -> indicator draws``: the one definition of the decision events.
+
+    Per cell (dims chain, draw, time, outcome): equivalence :math:`|\\delta| < m`, non-inferiority
+    :math:`s\\delta > -m`, superiority :math:`s\\delta > 0`, harm beyond the margin
+    :math:`s\\delta \\le -m` and non-equivalence (``s`` = +1 where higher is better, -1 where lower
+    is). ``joint_time`` (all outcomes at a time) and ``joint_all`` (all cells) require the event in
+    every cell; ``any_beyond_margin`` is "some cell is outside its margin". The decision table and the
+    diagnostics of its probabilities (:mod:`bayes_stenosis.diagnostics`) both use these.
+    """
     benefit = sign * delta  # > 0: the new arm is better
-    return {
+    cell = {
         "prob_equivalence": abs(delta) < margin,
         "prob_noninferiority": benefit > -margin,
         "prob_superiority": benefit > 0,
@@ -426,26 +414,26 @@ def _event_indicators(delta: xr.DataArray, margin: xr.DataArray, sign: xr.DataAr
         "prob_not_equivalent": abs(delta) >= margin,
     }
 
+    def joint(dims: tuple[str, ...]) -> dict[str, xr.DataArray]:
+        out = {name: cell[name].all(dims) for name in ("prob_equivalence", "prob_noninferiority", "prob_superiority")}
+        out["prob_harm_beyond_margin"] = ~out["prob_noninferiority"]
+        out["prob_not_equivalent"] = ~out["prob_equivalence"]
+        return out
+
+    any_beyond = cell["prob_not_equivalent"].any(CELL_DIMS)
+    return {
+        "cell": cell,
+        "joint_time": joint(("outcome",)),
+        "joint_all": joint(CELL_DIMS),
+        "any_beyond_margin": {"prob_not_equivalent": any_beyond, "prob_equivalence": ~any_beyond},
+    }
+
 
 def _scoped_probabilities(
     delta: xr.DataArray, margin: xr.DataArray, sign: xr.DataArray
 ) -> dict[str, dict[str, tuple[xr.DataArray, xr.DataArray]]]:
     """``scope -> event -> (prob, mcse)`` for the four scopes of the decision table."""
-    ev = _event_indicators(delta, margin, sign)
-
-    def joint(dims: tuple[str, ...]) -> dict[str, xr.DataArray]:
-        out = {name: ev[name].all(dims) for name in ("prob_equivalence", "prob_noninferiority", "prob_superiority")}
-        out["prob_harm_beyond_margin"] = ~out["prob_noninferiority"]
-        out["prob_not_equivalent"] = ~out["prob_equivalence"]
-        return out
-
-    any_beyond = ev["prob_not_equivalent"].any(CELL_DIMS)
-    indicators = {
-        "cell": ev,
-        "joint_time": joint(("outcome",)),
-        "joint_all": joint(CELL_DIMS),
-        "any_beyond_margin": {"prob_not_equivalent": any_beyond, "prob_equivalence": ~any_beyond},
-    }
+    indicators = scoped_event_indicators(delta, margin, sign)
     return {scope: {name: _prob_mcse(ind) for name, ind in inds.items()} for scope, inds in indicators.items()}
 
 

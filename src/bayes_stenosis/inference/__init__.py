@@ -1,17 +1,28 @@
 """``inference``: public API (re-exported from its modules)."""
 
-from bayes_stenosis.inference.compiled import CompiledModel
-from bayes_stenosis.inference.sampling import (
-    SamplerSettings,
+from bayes_stenosis.inference.compiled import (
+    CompileCache,
+    CompiledModel,
     compile_nutpie,
     nutpie_sample,
-    sample,
+    structure_key,
 )
+from bayes_stenosis.inference.predictive import add_threshold_predictive, chunked_predictive, draws_per_chunk
+from bayes_stenosis.inference.sampling import draw_posterior, draw_posterior_predictive, draw_prior, sample
+from bayes_stenosis.inference.settings import SamplerSettings
 
 __all__ = [
+    "CompileCache",
     "CompiledModel",
     "SamplerSettings",
+    "add_threshold_predictive",
+    "chunked_predictive",
     "compile_nutpie",
+    "draw_posterior",
+    "draw_posterior_predictive",
+    "draw_prior",
+    "draws_per_chunk",
     "nutpie_sample",
     "sample",
+    "structure_key",
 ]

@@ -1,49 +1,145 @@
-"""Compiled-model reuse: compile a model structure once, swap its data, sample again.
+"""Compiling a model for nutpie, and reusing a compile: compile a model structure once, swap its data.
 
-Studies of one design (same cells, same evidence levels) give models with the same ``pm.Data``
-names and shapes (:func:`bayes_stenosis.model.data_values`), so the sampler is compiled once and
-each refit only swaps the data (nutpie's ``with_data``): a refit costs its sampling time, not a
-compile.
+Models of one structure (same variables, same ``pm.Data`` names and shapes: one study design under
+prior sets of one family, or simulated replicates of one design) differ only in their data
+containers (:func:`bayes_stenosis.model.data_values`), so the sampler is compiled once and each
+refit swaps the data (nutpie's ``with_data``): a refit costs its sampling time, not a compile.
 """
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
 import pymc as pm
+import pytensor
+from threadpoolctl import threadpool_limits
 
-from bayes_stenosis.inference.sampling import SamplerSettings, compile_nutpie, nutpie_sample
+from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import data_values
 
 
+def compile_nutpie(model: pm.Model):
+    """nutpie's numba compile of ``model``, with numba's fastmath off.
+
+    With fastmath on, LLVM may reassociate and fuse floating-point operations, and how far it does
+    depends on what gets inlined, which differs between a fresh compile and functions loaded from
+    pytensor's numba cache (``~/.pytensor``). The same seed then gave different draws on the first
+    run of a machine and on later ones (flagship: P(equiv) ODI week 8 0.981 cold vs 0.983 warm, one
+    divergence vs none). With fastmath off cold and warm runs give identical draws; sampling costs
+    about the same (flagship 23-26 s vs 20-23 s, BENCHMARKS.md).
+    """
+    import nutpie
+
+    with pytensor.config.change_flags(numba__fastmath=False):
+        return nutpie.compile_pymc_model(model)
+
+
+def nutpie_sample(compiled, *, chains: int, draws: int, tune: int, seed: int, target_accept: float, progress=False):
+    """``nutpie.sample`` on at most 2 cores, with BLAS limited to one thread per chain.
+
+    nutpie runs chains in threads; a multi-threaded BLAS inside each chain oversubscribes the cores
+    (flagship on 2 cores: 127 s of sampling with OpenBLAS's default threads, 20 s with one). The
+    draws do not depend on the BLAS thread count (checked: identical posterior).
+    """
+    import nutpie
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return nutpie.sample(
+            compiled,
+            chains=chains,
+            draws=draws,
+            tune=tune,
+            seed=seed,
+            target_accept=target_accept,
+            progress_bar=progress,
+            cores=min(chains, 2),
+        )
+
+
+def structure_key(model: pm.Model) -> tuple:
+    """What must be equal for two models to share one compile.
+
+    The free and observed variables (name, distribution, shape), potentials, deterministics and the
+    names and shapes of the data containers. Models equal in all of these differ only in data values
+    (a Student-t prior against a normal one changes a distribution; a fixed correlation against an
+    uncertain one changes the variables), so swapping data into another model's compile is safe.
+    """
+
+    def described(rvs) -> tuple:
+        return tuple((rv.name, type(rv.owner.op).__name__, rv.type.ndim) for rv in rvs)
+
+    data = tuple(sorted((name, np.shape(value)) for name, value in data_values(model).items()))
+    return (
+        described(model.free_RVs),
+        described(model.observed_RVs),
+        tuple(p.name for p in model.potentials),
+        tuple(d.name for d in model.deterministics),
+        data,
+    )
+
+
 class CompiledModel:
-    """One compiled nutpie model, refitted to new data of the same design.
+    """One compiled nutpie model, refitted to new data of the same structure.
 
     Parameters
     ----------
     model
-        A model of the design (any replicate's); its data are replaced at each :meth:`fit`.
+        A model of the structure (any replicate's); its data are replaced at each :meth:`fit`.
     settings
         Chains, draws, tuning and target acceptance (the seed is given per fit).
     """
 
     def __init__(self, model: pm.Model, settings: SamplerSettings) -> None:
         self.settings = settings
+        self.key = structure_key(model)
         start = time.perf_counter()
         self.compiled = compile_nutpie(model)
         self.compile_seconds = time.perf_counter() - start
         self.data_names = set(data_values(model))
 
-    def fit(self, model: pm.Model, seed: int):
-        """Sample the compiled design with ``model``'s data."""
-        return self.fit_values(data_values(model), seed)
+    def fit(self, model: pm.Model, seed: int, *, progress: bool = False):
+        """Sample the compiled structure with ``model``'s data."""
+        if structure_key(model) != self.key:
+            raise ValueError("the model's structure differs from the compiled one")
+        return self.fit_values(data_values(model), seed, progress=progress)
 
-    def fit_values(self, values: dict | None, seed: int):
+    def fit_values(self, values: dict | None, seed: int, *, progress: bool = False):
         """Sample with the data containers set to ``values`` (None: the compiled model's own data)."""
         if values is not None and set(values) != self.data_names:
             raise ValueError("the model's data do not match the compiled design")
         compiled = self.compiled.with_data(**values) if values else self.compiled
         s = self.settings
         return nutpie_sample(
-            compiled, chains=s.chains, draws=s.draws, tune=s.tune, seed=seed, target_accept=s.target_accept
+            compiled,
+            chains=s.chains,
+            draws=s.draws,
+            tune=s.tune,
+            seed=seed,
+            target_accept=s.target_accept,
+            progress=progress,
         )
+
+
+class CompileCache:
+    """Compiled models by structure: the first model of a structure is compiled, later ones reuse it.
+
+    ``compile_seconds`` sums the compiles paid; ``hits`` counts the fits that reused one.
+    """
+
+    def __init__(self, settings: SamplerSettings) -> None:
+        self.settings = settings
+        self.models: dict[tuple, CompiledModel] = {}
+        self.compile_seconds = 0.0
+        self.hits = 0
+
+    def get(self, model: pm.Model) -> tuple[CompiledModel, bool]:
+        """The compiled model for ``model``'s structure, and whether it was compiled just now."""
+        key = structure_key(model)
+        if key in self.models:
+            self.hits += 1
+            return self.models[key], False
+        compiled = CompiledModel(model, self.settings)
+        self.models[key] = compiled
+        self.compile_seconds += compiled.compile_seconds
+        return compiled, True

@@ -1,13 +1,7 @@
-"""``run``: public API (re-exported from its modules)."""
+"""``run``: one fit in memory (:func:`fit_study` -> :class:`Fit`), written as a run folder
+(:func:`write_run`), read back (:func:`load_run`)."""
 
-from bayes_stenosis.run.fit import (
-    RunResult,
-    decide,
-    default_run_name,
-    fit,
-    parse_margins,
-    write_results,
-)
+from bayes_stenosis.run.fit import Fit, fit_study, load_model_spec
 from bayes_stenosis.run.folder import (
     REQUIRED_FILES,
     atomic_run_folder,
@@ -20,20 +14,32 @@ from bayes_stenosis.run.inputs import (
     observed_quantities,
     write_run_inputs,
 )
+from bayes_stenosis.run.load import RunFolder, load_run
+from bayes_stenosis.run.manifest import MANIFEST_SCHEMA, run_manifest
+from bayes_stenosis.run.results import Results, decide
+from bayes_stenosis.run.write import RunResult, default_run_name, fit, parse_margins, write_run
 
 __all__ = [
+    "MANIFEST_SCHEMA",
     "OBSERVED_COLUMNS",
     "REQUIRED_FILES",
+    "Fit",
+    "Results",
+    "RunFolder",
     "RunResult",
     "atomic_run_folder",
     "check_run_folder",
     "decide",
     "default_run_name",
     "fit",
+    "fit_study",
+    "load_model_spec",
+    "load_run",
     "observed_quantities",
     "parse_margins",
     "read_manifest",
+    "run_manifest",
     "write_json",
-    "write_results",
+    "write_run",
     "write_run_inputs",
 ]

@@ -37,7 +37,7 @@ OBSERVED_COLUMNS = (
 )
 
 
-def write_run_inputs(folder: Path, study, spec_path: Path, inputs) -> None:
+def write_run_inputs(folder: Path, study, spec_path: Path | None, inputs) -> None:
     """Copy the study files and the spec into ``folder/inputs`` and write ``observed_quantities.csv``.
 
     Parameters
@@ -47,7 +47,7 @@ def write_run_inputs(folder: Path, study, spec_path: Path, inputs) -> None:
     study
         The loaded :class:`bayes_stenosis.study.Study` (its ``files`` are copied).
     spec_path
-        The model spec TOML that was loaded.
+        The model spec TOML that was loaded (None for a spec built in memory: not copied).
     inputs
         The :class:`bayes_stenosis.model.ModelInputs` the model was built from.
     """
@@ -55,7 +55,8 @@ def write_run_inputs(folder: Path, study, spec_path: Path, inputs) -> None:
     (target / "study").mkdir(parents=True, exist_ok=True)
     for name, path in sorted(study.files.items()):
         shutil.copyfile(path, target / "study" / Path(name).name)
-    shutil.copyfile(spec_path, target / "spec.toml")
+    if spec_path is not None:
+        shutil.copyfile(spec_path, target / "spec.toml")
     units = {o: study.outcome(o).unit for o in inputs.coords["outcome"]}
     observed_quantities(inputs, units).to_csv(Path(folder) / "observed_quantities.csv", index=False)
 

@@ -1,0 +1,106 @@
+"""What a fit decides, in memory: contrasts, the decision table, margin curves, the normal
+approximation and the contrast draws (:class:`Results`), and writing them into a run folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import arviz as az
+import pandas as pd
+
+from bayes_stenosis import __version__
+from bayes_stenosis import decisions as dec
+from bayes_stenosis.model import ModelInputs
+from bayes_stenosis.run.folder import write_json
+from bayes_stenosis.spec import ModelSpec
+from bayes_stenosis.study import Study
+
+
+@dataclass(frozen=True)
+class Results:
+    """The decision quantities of one fit (each written to the run folder file of the same name).
+
+    Attributes
+    ----------
+    contrasts
+        Posterior treatment differences per cell (natural and standardized units, intervals).
+    decisions
+        P(equivalence) per cell and jointly, with Monte Carlo SEs and the decision.
+    margin_curves
+        P(|delta| < m) over a grid of margins.
+    approximation
+        Normal approximation of the posterior of the differences (``approximations.json``).
+    draws
+        The contrast draws, one row per chain x draw x cell.
+    rule_text
+        The decision rule in words.
+    """
+
+    contrasts: pd.DataFrame
+    decisions: pd.DataFrame
+    margin_curves: pd.DataFrame
+    approximation: dict
+    draws: pd.DataFrame
+    rule_text: str
+
+    def write(self, folder: Path) -> None:
+        """Write ``contrasts.csv``, ``decisions.csv``, ``margin_curves.csv``, the draws (parquet and
+        csv) and ``approximations.json`` into ``folder``."""
+        self.contrasts.to_csv(folder / "contrasts.csv", index=False)
+        self.decisions.to_csv(folder / "decisions.csv", index=False)
+        self.margin_curves.to_csv(folder / "margin_curves.csv", index=False)
+        self.draws.to_parquet(folder / "draws_contrasts.parquet", index=False)
+        self.draws.to_csv(folder / "draws_contrasts.csv", index=False)
+        write_json(folder / "approximations.json", self.approximation)
+
+
+def decide(idata: az.InferenceData, study: Study, inputs: ModelInputs, spec: ModelSpec) -> Results:
+    """Contrasts, decision table, margin curves, draws and the normal approximation of a fit."""
+    interval = dec.IntervalSpec(kind=spec.decision.interval_kind, prob=spec.decision.interval_prob)
+    rule = dec.DecisionRule(threshold=spec.decision.threshold)
+    outcomes = inputs.coords["outcome"]
+    margins = dict(zip(outcomes, inputs.margins.tolist(), strict=True))
+    direction = dict(zip(outcomes, inputs.direction, strict=True))
+    labels = (study.meta.arms[study.new_arm].label, study.meta.arms[study.reference_arm].label)
+    delta_nat = idata.posterior["delta_natural"]
+    delta_std = idata.posterior["delta"]
+    prior_nat = idata.prior["delta_natural"] if "prior" in idata.groups() else None
+    contrasts = dec.summarise_contrasts(delta_nat, delta_std, interval, direction, labels)
+    decisions = dec.decision_table(delta_nat, margins, direction, rule, prior_delta_natural=prior_nat)
+    curves = dec.margin_curves(
+        delta_nat,
+        margins,
+        n_grid=spec.decision.margin_curve_points,
+        max_multiple=spec.decision.margin_curve_max_multiple,
+    )
+    units = {o: study.outcome(o).unit for o in outcomes}
+    approx = dec.normal_approximation(delta_nat, delta_std, margins, units)
+    approx["metadata"] = {
+        "study": study.id,
+        "simulated": study.simulated,
+        "contrast": f"{study.new_arm} minus {study.reference_arm}: change from baseline (follow-up minus baseline)",
+        "new_arm": study.new_arm,
+        "reference_arm": study.reference_arm,
+        "direction": direction,
+        "interval": {"kind": interval.kind, "prob": interval.prob},
+        "package_version": __version__,
+    }
+    dec.validate_approximation(approx)
+    draws = (
+        delta_nat.to_dataframe(name="delta_natural")
+        .join(delta_std.to_dataframe(name="delta_std"))
+        .reset_index()[["chain", "draw", "time", "outcome", "delta_natural", "delta_std"]]
+    )
+    evidence = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
+    for frame in (contrasts, decisions):
+        keys = list(zip(frame["time"], frame["outcome"], strict=True))
+        frame.insert(2, "evidence", [evidence.get(k, "joint") for k in keys])
+    return Results(
+        contrasts=contrasts,
+        decisions=decisions,
+        margin_curves=curves,
+        approximation=approx,
+        draws=draws,
+        rule_text=rule.text,
+    )

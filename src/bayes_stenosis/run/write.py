@@ -1,0 +1,191 @@
+"""Write a :class:`~bayes_stenosis.run.fit.Fit` as a run folder, atomically; and ``run.fit``: fit and
+write in one call.
+
+Files made by higher layers (the frequentist reproduction, plots, the report) are written into the
+same temporary folder through callbacks, so that the run folder appears complete or not at all;
+:func:`bayes_stenosis.workflow.fit` passes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bayes_stenosis.errors import ConvergenceError, InputError
+from bayes_stenosis.run.fit import Fit, fit_study, load_model_spec
+from bayes_stenosis.run.folder import atomic_run_folder, write_json
+from bayes_stenosis.run.inputs import write_run_inputs
+from bayes_stenosis.run.manifest import run_manifest
+from bayes_stenosis.spec import ModelSpec
+from bayes_stenosis.study import Study, load_study
+
+
+@dataclass
+class RunResult:
+    """What ``bayes-stenosis fit`` reports back: the folder written and the headline tables."""
+
+    folder: Path
+    decisions: pd.DataFrame
+    contrasts: pd.DataFrame
+    evidence: pd.DataFrame
+    verdict_line: str
+    verdict_status: str
+    timings: dict[str, float]
+
+
+def default_run_name(spec_name: str, prior_set: str, seed: int) -> str:
+    return f"{spec_name}-{prior_set}-seed{seed}"
+
+
+def parse_margins(items: list[str] | None) -> dict[str, float]:
+    """``["ODI=8", "VAS=10"]`` -> ``{"ODI": 8.0, "VAS": 10.0}``."""
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(None, f"--margin expects OUTCOME=VALUE (got {item!r})") from None
+    return out
+
+
+def run_destination(fit: Fit, out: str | Path, run_name: str | None) -> Path:
+    name = run_name or default_run_name(fit.spec.name, fit.prior_set, fit.settings.seed)
+    return Path(out) / fit.study.id / name
+
+
+def write_run(
+    fit: Fit,
+    out: str | Path = "outputs",
+    *,
+    run_name: str | None = None,
+    overwrite: bool = False,
+    extra_files: Callable[[Path, Study, ModelSpec], None] | None = None,
+    figures: Callable[[Path], None] | None = None,
+    report: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write ``fit`` to the run folder ``out/<study>/<run-name>/`` (complete, or not at all).
+
+    ``extra_files(folder, study, spec)`` runs before the manifest is written, ``figures(folder)`` and
+    ``report(folder)`` after it (they read it); each gets the temporary folder of the run.
+
+    Returns
+    -------
+    The run folder.
+
+    Raises
+    ------
+    InputError
+        The run folder exists and ``overwrite`` is false.
+    """
+    t_write = time.perf_counter()
+    destination = run_destination(fit, out, run_name)
+    timings = dict(fit.timings)
+    with atomic_run_folder(destination, overwrite=overwrite) as tmp:
+        start = time.perf_counter()
+        fit.idata.to_netcdf(str(tmp / "posterior.nc"))
+        timings["write_netcdf"] = time.perf_counter() - start
+        fit.parameters.to_csv(tmp / "diagnostics.csv", index=False)
+        fit.sampler_stats.to_csv(tmp / "diagnostics_sampler.csv", index=False)
+        fit.decision_diagnostics.to_csv(tmp / "diagnostics_decisions.csv", index=False)
+        write_run_inputs(tmp, fit.study, fit.spec_path, fit.inputs)
+        if fit.spec_path is None:  # a spec built in memory: its content, as validated
+            (tmp / "inputs" / "spec.json").write_text(fit.spec.model_dump_json(indent=2) + "\n")
+        fit.inputs.evidence_by_cell.to_csv(tmp / "evidence.csv", index=False)
+        if fit.inputs.ipd is not None:  # missing follow-up values per arm x time x outcome
+            fit.inputs.ipd.missing.to_csv(tmp / "missing_ipd.csv", index=False)
+        fit.results.write(tmp)
+        if extra_files is not None:  # files of higher layers that the manifest and report refer to
+            extra_files(tmp, fit.study, fit.spec)
+        manifest = run_manifest(fit, timings)
+        write_json(tmp / "manifest.json", manifest)
+        if figures is not None:
+            start = time.perf_counter()
+            figures(tmp)
+            timings["plots"] = time.perf_counter() - start
+        timings["total"] = timings.get("fit_total", 0.0) + time.perf_counter() - t_write
+        manifest["timings_seconds"] = timings
+        write_json(tmp / "manifest.json", manifest)
+        if report is not None:
+            start = time.perf_counter()
+            report(tmp)
+            timings["report"] = time.perf_counter() - start
+            manifest["timings_seconds"] = timings
+            write_json(tmp / "manifest.json", manifest)
+    fit.timings.update(timings)
+    return destination
+
+
+def fit(
+    study: str | Path | Study = "farpour2022",
+    *,
+    spec: str | Path | ModelSpec = "default",
+    prior_set: str | None = None,
+    seed: int | None = None,
+    chains: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    sampler: str | None = None,
+    out: str | Path = "outputs",
+    run_name: str | None = None,
+    overwrite: bool = False,
+    strict: bool = False,
+    margins: dict[str, float] | None = None,
+    progress: bool = True,
+    status: Callable[[str], object] | None = None,
+    extra_files: Callable[[Path, Study, ModelSpec], None] | None = None,
+    figures: Callable[[Path], None] | None = None,
+    report: Callable[[Path], None] | None = None,
+) -> RunResult:
+    """:func:`fit_study` then :func:`write_run`, refusing an existing run folder before sampling.
+
+    Raises
+    ------
+    InputError
+        Bad study, spec or options, or an existing run folder without ``overwrite``; before sampling.
+    ConvergenceError
+        With ``strict=True``, when the diagnostics verdict is "fail" (the run folder is still
+        written, so the failure can be inspected).
+    """
+    loaded = study if isinstance(study, Study) else load_study(study)
+    model_spec, _, _ = load_model_spec(spec)
+    name = run_name or default_run_name(
+        model_spec.name, prior_set or model_spec.prior.default, model_spec.sampler.seed if seed is None else seed
+    )
+    destination = Path(out) / loaded.id / name
+    if destination.exists() and not overwrite:
+        raise InputError(destination, "run folder already exists; choose another --out or pass --overwrite")
+    fitted = fit_study(
+        loaded,
+        spec=spec,
+        prior_set=prior_set,
+        seed=seed,
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        sampler=sampler,
+        margins=margins,
+        progress=progress,
+        status=status,
+    )
+    folder = write_run(
+        fitted, out, run_name=name, overwrite=overwrite, extra_files=extra_files, figures=figures, report=report
+    )
+    result = RunResult(
+        folder=folder,
+        decisions=fitted.decisions,
+        contrasts=fitted.contrasts,
+        evidence=fitted.inputs.evidence_by_cell,
+        verdict_line=fitted.verdict.line(),
+        verdict_status=fitted.verdict.status,
+        timings=fitted.timings,
+    )
+    if strict and fitted.verdict.status == "fail":
+        raise ConvergenceError(f"{fitted.verdict.line()}; run folder written to {folder}")
+    return result
