@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PRIORS = ["weakly_informative", "sceptical", "enthusiastic", "vague"]
+PRIORS = ["weakly_informative", "small_difference", "enthusiastic", "vague"]
 CORRELATIONS = ["uncertain", 0.25, 0.75]
 
 

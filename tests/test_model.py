@@ -51,7 +51,7 @@ def test_build_model_leaves_inputs_unchanged(flagship):
     study, spec, inputs = flagship
     before_thr = study.evidence["threshold"].copy()
     before_inputs = copy.deepcopy(inputs.__dict__)
-    build_model(inputs, spec, resolve_prior(spec, "sceptical", inputs))
+    build_model(inputs, spec, resolve_prior(spec, "small_difference", inputs))
     assert study.evidence["threshold"].equals(before_thr)
     for key, value in before_inputs.items():
         now = inputs.__dict__[key]
@@ -72,10 +72,15 @@ def test_flagship_assumptions(flagship):
 def test_prior_sets_resolve_from_the_smallest_margin(flagship):
     _, spec, inputs = flagship
     m = 10 / 16  # ODI has the smallest standardized margin
-    sceptical = resolve_prior(spec, "sceptical", inputs)
-    assert sceptical.mu == 0 and sceptical.sigma == pytest.approx(m / stats.norm.ppf(0.975))
+    small = resolve_prior(spec, "small_difference", inputs)
+    assert small.mu == 0 and small.sigma == pytest.approx(m / stats.norm.ppf(0.975))
     # 5 % prior mass beyond the margin, by construction
-    assert 2 * stats.norm.sf(m, 0, sceptical.sigma) == pytest.approx(0.05)
+    assert 2 * stats.norm.sf(m, 0, small.sigma) == pytest.approx(0.05)
+    # sceptical of equivalence: half the prior mass beyond the margin, P(|Delta| < m) = 0.5
+    neutral = resolve_prior(spec, "sceptical_of_equivalence", inputs)
+    assert neutral.mu == 0 and 2 * stats.norm.sf(m, 0, neutral.sigma) == pytest.approx(0.5)
+    with pytest.raises(InputError, match="renamed 'small_difference'"):
+        resolve_prior(spec, "sceptical", inputs)
     enthusiastic = resolve_prior(spec, "enthusiastic", inputs)
     assert enthusiastic.mu == pytest.approx(-m)  # favours the new arm: lower is better
     assert stats.norm.sf(0, enthusiastic.mu, enthusiastic.sigma) == pytest.approx(0.05)

@@ -24,9 +24,10 @@ from bayes_stenosis.testing import write_study
 runner = CliRunner()
 
 
-def _spec_with_grid(tmp_path, prior_sets, correlations, extra: str = "") -> str:
+def _spec_with_grid(tmp_path, prior_sets, correlations, extra: str = "", pooling=("spec",)) -> str:
     """A copy of the default spec with another [sensitivity] grid (the grid is data, not code)."""
     text = resolve_spec("default").read_text()
+    text = re.sub(r"(?m)^outcome_pooling = \[.*\]$", f"outcome_pooling = {json.dumps(list(pooling))}", text)
     text = re.sub(r"(?m)^prior_sets = \[.*\]$", f"prior_sets = {json.dumps(prior_sets)}", text)
     text = re.sub(r"(?m)^correlations = \[.*\]$", f"correlations = {json.dumps(correlations)}", text)
     text = text.replace("[sensitivity]\n", "[sensitivity]\n" + extra, 1)
@@ -35,10 +36,30 @@ def _spec_with_grid(tmp_path, prior_sets, correlations, extra: str = "") -> str:
     return str(path)
 
 
-def test_default_grid_is_four_priors_by_four_correlations():
+def test_default_grid_crosses_priors_with_correlations_and_with_pooling():
+    from bayes_stenosis.analyses.sensitivity import grid
+
     spec, _ = load_spec("default")
-    assert spec.sensitivity.prior_sets == ["weakly_informative", "sceptical", "enthusiastic", "vague"]
+    assert spec.sensitivity.prior_sets == [
+        "weakly_informative",
+        "small_difference",
+        "sceptical_of_equivalence",
+        "enthusiastic",
+        "vague",
+    ]
     assert spec.sensitivity.correlations == ["uncertain", 0.25, 0.5, 0.75]
+    configs, reference = grid(spec, uses_rho=True)
+    assert reference == FitConfig("weakly_informative", "uncertain")
+    # 5 x 4 with the spec's pooling; then each prior set that pools (not vague: never pooled) x 2
+    # alternative poolings at the reference correlation
+    assert len(configs) == 20 + 4 * 2 and len({c.label for c in configs}) == len(configs)
+    assert FitConfig("vague", "uncertain", "none") not in configs
+    # a grid without the pooling axis keeps its labels, so its seeds
+    assert FitConfig("vague", 0.25).label == "vague | rho fixed 0.25"
+    wide = FitConfig("weakly_informative", "uncertain", 0.5).spec(spec).hierarchy
+    assert (wide.outcome_pooling, wide.tau_scale) == ("partial", 0.5)
+    assert FitConfig("enthusiastic", "uncertain", "none").spec(spec).hierarchy.outcome_pooling == "none"
+    assert FitConfig("vague", 0.5).spec(spec).correlation.fixed_baseline_followup == 0.5
 
 
 @pytest.mark.parametrize(
@@ -125,9 +146,10 @@ def _normal_posterior_prob(prior_mu, prior_sd, estimate, se, margin):
 
 @pytest.mark.slow
 def test_swept_priors_match_the_conjugate_normal_answer_for_every_margin_set(tmp_path):
-    """One contrast, one cell: delta_natural = s * Delta, Delta ~ N(mu0, sigma0) (sceptical, enthusiastic and
-    vague are normal: one compile, hyperparameters swapped), the estimate ~ N(delta, SE): P(|delta| < m) is
-    a normal CDF difference. Correlation assumptions cannot matter here and must collapse to one fit."""
+    """One contrast, one cell: delta_natural = s * Delta, Delta ~ N(mu0, sigma0) (small_difference,
+    enthusiastic and vague are normal: one compile, hyperparameters swapped), the estimate ~ N(delta,
+    SE): P(|delta| < m) is a normal CDF difference. Correlation assumptions cannot matter here and must
+    collapse to one fit."""
     from bayes_stenosis.analyses import run_sensitivity
     from bayes_stenosis.model import prepare_inputs, resolve_prior
 
@@ -141,10 +163,10 @@ def test_swept_priors_match_the_conjugate_normal_answer_for_every_margin_set(tmp
         "se": se,
     }
     folder = write_study(tmp_path / "study", rows={"contrasts.csv": [rec]})
-    spec_path = _spec_with_grid(tmp_path, ["sceptical", "enthusiastic", "vague"], ["uncertain", 0.5])
+    spec_path = _spec_with_grid(tmp_path, ["small_difference", "enthusiastic", "vague"], ["uncertain", 0.5])
     res = run_sensitivity(folder, spec=spec_path, seed=5, out=tmp_path / "out", **SWEEP)
     manifest = json.loads((res.folder / "manifest.json").read_text())
-    assert manifest["n_fits"] == 3 and manifest["structures_compiled"] == [["normal", "uncertain"]]
+    assert manifest["n_fits"] == 3 and manifest["structures_compiled"] == 1
     assert list(pd.read_csv(res.folder / "sensitivity.csv").columns) == list(COLUMNS)
     assert (res.folder / "sensitivity.png").is_file()
     spec, _ = load_spec(spec_path)
@@ -157,7 +179,7 @@ def test_swept_priors_match_the_conjugate_normal_answer_for_every_margin_set(tmp
         truth = _normal_posterior_prob(scale * prior.mu, scale * prior.sigma, est, se, rec["margin"])
         assert abs(rec["prob_equivalence"] - truth) < 4 * rec["mcse_prob_equivalence"] + 0.005, rec
         prior_truth = _normal_posterior_prob(scale * prior.mu, scale * prior.sigma, 0.0, 1e9, rec["margin"])
-        binomial_sd = np.sqrt(prior_truth * (1 - prior_truth) / 1000)
+        binomial_sd = np.sqrt(prior_truth * (1 - prior_truth) / 20000)  # prior_draws_decisions
         assert abs(rec["prob_equivalence_prior"] - prior_truth) < 4 * binomial_sd + 1e-3, rec
         assert rec["diagnostics_status"] in ("ok", "warning", "fail")
     # margins change only the decisions: the same draws under every margin set
@@ -169,10 +191,9 @@ def test_swept_priors_match_the_conjugate_normal_answer_for_every_margin_set(tmp
 def test_a_swapped_fixed_correlation_gives_the_draws_of_a_freshly_compiled_model(tmp_path):
     """With baseline and follow-up scores the change SD depends on rho: sweeping rho_fixed as data through
     one compiled model must give exactly what compiling the model for that rho gives (same seed)."""
-    import nutpie
-
-    from bayes_stenosis.analyses.sensitivity import run_sensitivity, spec_for_correlation
-    from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
+    from bayes_stenosis.analyses.sensitivity import run_sensitivity
+    from bayes_stenosis.model import prepare_inputs
+    from bayes_stenosis.run import fit_study
 
     rows = []
     for arm, b, f in (("reference_arm", 45.0, 30.0), ("new_arm", 44.0, 37.0)):
@@ -182,20 +203,13 @@ def test_a_swapped_fixed_correlation_gives_the_draws_of_a_freshly_compiled_model
     spec_path = _spec_with_grid(tmp_path, ["vague"], [0.2, 0.8])
     settings = {"chains": 2, "draws": 300, "tune": 300}
     res = run_sensitivity(folder, spec=spec_path, seed=9, out=tmp_path / "out", plots=False, **settings)
-    assert res.manifest["structures_compiled"] == [["normal", "fixed"]]
+    assert res.manifest["structures_compiled"] == 1
 
     spec, _ = load_spec(spec_path)
     inputs = prepare_inputs(load_study(folder), spec)
     cfg = FitConfig("vague", 0.8)
-    fresh = build_model(inputs, spec_for_correlation(spec, 0.8), resolve_prior(spec, "vague", inputs))
-    idata = nutpie.sample(
-        nutpie.compile_pymc_model(fresh),
-        seed=cfg.seed(9),
-        target_accept=spec.sampler.target_accept,
-        progress_bar=False,
-        cores=2,
-        **settings,
-    )
+    fresh = fit_study(folder, spec=cfg.spec(spec), prior_set="vague", seed=cfg.seed(9), **settings)
+    idata = fresh.idata
     draws = idata.posterior["delta_natural"].values.ravel()
     margin = float(inputs.margins[0])
     swept = res.table[(res.table.configuration == cfg.label) & (res.table.scope == "cell")]

@@ -39,6 +39,10 @@ class Hierarchy(_Closed):
     # Psychometrika 2013): with 2-4 outcomes the centred hierarchy otherwise has a funnel at 0.
     sigma_change_prior: Literal["halfnormal", "gamma2", "fixed"] = "gamma2"
     tau_scale: float = Field(gt=0)
+    # "partial": delta[t, o] = Delta[t] + tau z[t, o], tau ~ HalfNormal(tau_scale): outcomes of one time
+    # share a treatment difference up to tau. "none": delta[t, o] = Delta[t, o], each cell its own draw
+    # from the prior set (no pooling across outcomes). A prior set may override it.
+    outcome_pooling: Literal["partial", "none"]
     # "marginalised": outcome deviations integrated out analytically where all their evidence is
     # Gaussian (arm summaries only, or patient data only: model.marginalises_change), non-centred
     # elsewhere. "centred" / "noncentred": that form of the reference-arm deviations everywhere
@@ -95,6 +99,11 @@ class FromMargin(_Closed):
 
 
 class PriorSet(_Closed):
+    # what the set says, in words, with its source and its prior P(equivalence) per outcome
+    description: str = ""
+    # "spec": the spec's [hierarchy] outcome_pooling; "none": no pooling across outcomes whatever the
+    # spec says (the vague set: a frequentist answer per cell needs independent cells)
+    outcome_pooling: Literal["spec", "none"] = "spec"
     family: Literal["student_t", "normal"]
     nu: float | None = Field(default=None, gt=0)
     mu: float | None = None
@@ -112,10 +121,11 @@ class PriorSet(_Closed):
             raise ValueError("a student_t prior needs nu")
         return self
 
-    def resolve(self, margin_std: float, new_better_sign: float) -> ResolvedPrior:
+    def resolve(self, margin_std: float, new_better_sign: float, outcome_pooling: str) -> ResolvedPrior:
         """Concrete location and scale, given the reference standardized margin.
 
-        ``new_better_sign`` is -1 when a negative delta favours the new arm (lower is better).
+        ``new_better_sign`` is -1 when a negative delta favours the new arm (lower is better);
+        ``outcome_pooling`` is the spec's (used unless the set says ``"none"``).
         """
         if self.sigma_from_margin is not None:
             tail = self.sigma_from_margin.tail_mass
@@ -124,7 +134,8 @@ class PriorSet(_Closed):
         else:
             sigma = float(self.sigma)
         mu = new_better_sign * margin_std if self.mu_from_margin == "favours_new" else float(self.mu)
-        return ResolvedPrior(family=self.family, nu=self.nu, mu=mu, sigma=sigma)
+        pooling = "none" if self.outcome_pooling == "none" else outcome_pooling
+        return ResolvedPrior(family=self.family, nu=self.nu, mu=mu, sigma=sigma, outcome_pooling=pooling)
 
 
 class ResolvedPrior(_Closed):
@@ -132,11 +143,16 @@ class ResolvedPrior(_Closed):
     nu: float | None
     mu: float
     sigma: float
+    outcome_pooling: Literal["partial", "none"]
 
     def text(self) -> str:
         if self.family == "student_t":
-            return f"Student-t(df={self.nu:g}, mu={self.mu:.4g}, sigma={self.sigma:.4g})"
-        return f"Normal(mu={self.mu:.4g}, sigma={self.sigma:.4g})"
+            dist = f"Student-t(df={self.nu:g}, mu={self.mu:.4g}, sigma={self.sigma:.4g})"
+        else:
+            dist = f"Normal(mu={self.mu:.4g}, sigma={self.sigma:.4g})"
+        if self.outcome_pooling == "none":
+            return f"{dist} per cell (no pooling across outcomes)"
+        return f"{dist} per time, outcomes pooled (tau)"
 
 
 class Decision(_Closed):
@@ -194,6 +210,9 @@ class Sensitivity(_Closed):
     prior_sets: list[str] = Field(min_length=1)
     # "uncertain" = the Beta priors of [correlation]; a number = rho fixed at that value
     correlations: list[Literal["uncertain"] | float] = Field(min_length=1)
+    # outcome pooling of the treatment difference: "spec" (the [hierarchy] choice), "none", or a tau
+    # scale (SMD); crossed with the prior sets at the reference correlation
+    outcome_pooling: list[Literal["spec", "none"] | float] = ["spec"]
     instrument_range: dict[Instrument, float]
     margin_sets: dict[str, MarginSet] = {}
 
@@ -203,6 +222,11 @@ class Sensitivity(_Closed):
             raise ValueError("prior_sets are listed twice")
         if len(set(map(str, self.correlations))) != len(self.correlations):
             raise ValueError("correlations are listed twice")
+        if len(set(map(str, self.outcome_pooling))) != len(self.outcome_pooling):
+            raise ValueError("outcome_pooling values are listed twice")
+        for t in self.outcome_pooling:
+            if t not in ("spec", "none") and not t > 0:
+                raise ValueError(f"a tau scale must be > 0 (got {t})")
         for c in self.correlations:
             if c != "uncertain" and not -1 < c < 1:
                 raise ValueError(f"a fixed correlation must be in (-1, 1) (got {c})")

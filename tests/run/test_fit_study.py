@@ -68,11 +68,11 @@ def test_reused_compile_gives_the_same_draws_as_a_fresh_one(tmp_path):
     spec, _ = bs.load_spec("default")
     cache = CompileCache(SamplerSettings.from_spec(spec.sampler, **SETTINGS))
     first = bs.fit_study(study, prior_set="vague", seed=2, compiled=cache, **SETTINGS)
-    reused = bs.fit_study(study, prior_set="sceptical", seed=3, compiled=cache, **SETTINGS)
+    reused = bs.fit_study(study, prior_set="small_difference", seed=3, compiled=cache, **SETTINGS)
     assert len(cache.models) == 1 and cache.hits == 1
-    fresh = bs.fit_study(study, prior_set="sceptical", seed=3, **SETTINGS)
+    fresh = bs.fit_study(study, prior_set="small_difference", seed=3, **SETTINGS)
     np.testing.assert_array_equal(reused.idata.posterior["delta"].values, fresh.idata.posterior["delta"].values)
-    # and the swap took effect: the sceptical prior pulls delta toward 0 more than the vague one
+    # and the swap took effect: the small-difference prior pulls delta toward 0 more than the vague one
     assert float(abs(reused.idata.posterior["delta"]).mean()) < float(abs(first.idata.posterior["delta"]).mean())
 
 

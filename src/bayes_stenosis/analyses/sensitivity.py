@@ -3,16 +3,18 @@ r"""Sensitivity analysis: refit a study over prior sets x correlation assumption
 The grid is the spec's ``[sensitivity]`` table (``models/default.toml``), so it changes without code:
 
 * every **prior set** on the time-point treatment difference :math:`\Delta_t` (weakly informative,
-  sceptical, enthusiastic, vague, or any set the spec defines) is combined with every
-  **baseline-follow-up correlation assumption** (``"uncertain"``: the Beta priors of
-  ``[correlation]``; a number: :math:`\rho_o` fixed at that value for every outcome): each pair is
+  small difference, sceptical of equivalence, enthusiastic, vague, or any set the spec defines) is
+  combined with every **baseline-follow-up correlation assumption** (``"uncertain"``: the Beta priors
+  of ``[correlation]``; a number: :math:`\rho_o` fixed at that value for every outcome): each pair is
   one fit;
+* every prior set that follows the spec's pooling is refitted under every alternative **outcome
+  pooling** (``[sensitivity] outcome_pooling``: a tau scale, or none), at the reference correlation;
 * every **margin set** (the study's own margins, plus the alternatives of methods.md section 1a) is
   applied to the draws of every fit. Margins change no posterior here: they enter only the
-  decisions. The sceptical and enthusiastic priors stay calibrated to the study's pre-specified
-  margin (the spec's ``reference_margin``), so that a margin set asks "is the same posterior
-  inside a different margin?" and not "what if the prior had been built around another margin?"
-  (the latter would mix two sensitivities in one number).
+  decisions. The margin-based priors (small difference, sceptical of equivalence, enthusiastic) stay
+  calibrated to the study's pre-specified margin (the spec's ``reference_margin``), so that a margin
+  set asks "is the same posterior inside a different margin?" and not "what if the prior had been
+  built around another margin?" (the latter would mix two sensitivities in one number).
 
 Every fit is :func:`bayes_stenosis.run.fit_study`, the pipeline of ``bayes-stenosis fit`` (without
 the posterior predictive, which no decision uses). Compile once, swap data: the Delta prior's
@@ -47,7 +49,7 @@ from bayes_stenosis.inference import CompileCache, SamplerSettings
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
 from bayes_stenosis.provenance import provenance
 from bayes_stenosis.run import Fit, atomic_run_folder, fit_study, write_json
-from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
+from bayes_stenosis.spec import ModelSpec, load_spec
 from bayes_stenosis.study import Study, load_study
 
 #: Columns of sensitivity.csv, in order (the report reads it by these names).
@@ -57,6 +59,7 @@ COLUMNS = (
     "prior_set",
     "prior_on_Delta",
     "correlation",
+    "outcome_pooling",
     "margin_set",
     "scope",
     "time",
@@ -91,24 +94,70 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class FitConfig:
-    """One fit of the grid: a prior set and a correlation assumption."""
+    """One fit of the grid: a prior set, a correlation assumption and an outcome pooling."""
 
     prior_set: str
     correlation: str | float  # "uncertain" or a fixed value
+    pooling: str | float = "spec"  # "spec" (the spec's [hierarchy]), "none", or a tau scale (SMD)
 
     @property
     def correlation_label(self) -> str:
         return "uncertain" if self.correlation == "uncertain" else f"fixed {float(self.correlation):g}"
 
     @property
+    def pooling_label(self) -> str:
+        if self.pooling in ("spec", "none"):
+            return str(self.pooling)
+        return f"tau scale {float(self.pooling):g}"
+
+    @property
     def label(self) -> str:
-        return f"{self.prior_set} | rho {self.correlation_label}"
+        base = f"{self.prior_set} | rho {self.correlation_label}"
+        # the spec's pooling keeps the label (and so the seed) of grids without a pooling axis
+        return base if self.pooling == "spec" else f"{base} | pooling {self.pooling_label}"
 
     def seed(self, run_seed: int) -> int:
         """A seed for this fit from the run seed and the configuration's name: the same fit gets
         the same draws whatever else is in the grid."""
         ss = np.random.SeedSequence([int(run_seed), zlib.crc32(self.label.encode())])
         return int(ss.generate_state(1)[0])
+
+    def spec(self, spec: ModelSpec) -> ModelSpec:
+        """``spec`` with this configuration's correlation and outcome pooling."""
+        out = spec_for_correlation(spec, self.correlation)
+        if self.pooling == "spec":
+            return out
+        change = (
+            {"outcome_pooling": "none"}
+            if self.pooling == "none"
+            else {
+                "outcome_pooling": "partial",
+                "tau_scale": float(self.pooling),
+            }
+        )
+        hierarchy = type(spec.hierarchy).model_validate(spec.hierarchy.model_dump() | change)
+        return out.model_copy(update={"hierarchy": hierarchy})
+
+
+def grid(spec: ModelSpec, uses_rho: bool) -> tuple[list[FitConfig], FitConfig]:
+    """The fits of the sweep, and the reference one.
+
+    Every prior set x every correlation assumption (the spec's pooling); then every prior set that
+    follows the spec's pooling x every alternative pooling, at the reference correlation (one axis at
+    a time: a full cross would multiply the fits without asking a new question).
+    """
+    sens = spec.sensitivity
+    correlations = list(sens.correlations) if uses_rho else ["uncertain"]
+    reference = FitConfig(
+        spec.prior.default if spec.prior.default in sens.prior_sets else sens.prior_sets[0],
+        "uncertain" if "uncertain" in correlations else correlations[0],
+    )
+    configs = [FitConfig(p, c) for p in sens.prior_sets for c in correlations]
+    for pooling in sens.outcome_pooling:
+        for p in sens.prior_sets:
+            if pooling != "spec" and spec.prior_sets[p].outcome_pooling == "spec":
+                configs.append(FitConfig(p, reference.correlation, pooling))
+    return configs, reference
 
 
 @dataclass
@@ -214,12 +263,7 @@ def run_sensitivity(
     priors = {p: resolve_prior(model_spec, p, inputs) for p in sens.prior_sets}
     # does any likelihood term depend on rho? (contrast-only studies: no) -> then one assumption only
     uses_rho = "rho" in build_model(inputs, model_spec, priors[sens.prior_sets[0]]).named_vars
-    correlations = list(sens.correlations) if uses_rho else ["uncertain"]
-    configs = [FitConfig(p, c) for p in sens.prior_sets for c in correlations]
-    reference = FitConfig(
-        model_spec.prior.default if model_spec.prior.default in sens.prior_sets else sens.prior_sets[0],
-        "uncertain" if "uncertain" in correlations else correlations[0],
-    )
+    configs, reference = grid(model_spec, uses_rho)
     timings: dict[str, float] = {"prepare": time.perf_counter() - t_start, "sampling": 0.0, "prior_draws": 0.0}
 
     cache = CompileCache(settings)
@@ -228,7 +272,7 @@ def run_sensitivity(
         say(f"fitting {cfg.label}")
         fitted = fit_study(
             loaded,
-            spec=spec_for_correlation(model_spec, cfg.correlation),
+            spec=cfg.spec(model_spec),
             prior_set=cfg.prior_set,
             seed=cfg.seed(settings.seed),
             chains=settings.chains,
@@ -240,7 +284,8 @@ def run_sensitivity(
         )
         timings["sampling"] += fitted.timings["sample"]
         timings["prior_draws"] += fitted.timings["prior_predictive"]
-        fit_info = fit_summary(fitted, cfg, priors[cfg.prior_set])
+        fit_info = fit_summary(fitted, cfg)
+
         fit_rows.append(fit_info)
         table_parts += [margin_set_table(fitted, mname, mvals, fit_info) for mname, mvals in msets.items()]
     timings["compile"] = cache.compile_seconds
@@ -284,7 +329,8 @@ def run_sensitivity(
         "margin_sets": {m: {o: {"margin": v[0], "source": v[1]} for o, v in vals.items()} for m, vals in msets.items()},
         "margin_note": (
             "Margins enter only the decisions: each margin set is applied to the same posterior draws of each fit. "
-            "The sceptical and enthusiastic priors stay calibrated to the study's pre-specified margin "
+            "The margin-based priors (small_difference, sceptical_of_equivalence, enthusiastic) stay "
+            "calibrated to the study's pre-specified margin "
             f"(smallest standardized margin {float(np.min(inputs.margin_std)):.4g} SD), whatever margin set is "
             "applied, so that margin sets and priors are separate sensitivities."
         ),
@@ -293,7 +339,8 @@ def run_sensitivity(
         "decision_rule": dec.DecisionRule(threshold=model_spec.decision.threshold).text,
         "structures_compiled": len(cache.models),
         "compile_once": "every fit is run.fit_study with one CompileCache: one nutpie compile per model structure "
-        "(prior family x correlation mode); prior hyperparameters and fixed correlations are swapped as data",
+        "(prior family x correlation mode x outcome pooling); prior hyperparameters, fixed correlations and "
+        "tau scales are swapped as data",
         "diagnostics_failures": [f["configuration"] for f in fit_rows if f["diagnostics_status"] == "fail"],
         "decision_flips": int(len(flips)),
         "timings_seconds": timings,
@@ -315,15 +362,16 @@ def run_sensitivity(
     )
 
 
-def fit_summary(fitted: Fit, cfg: FitConfig, prior: ResolvedPrior) -> dict:
+def fit_summary(fitted: Fit, cfg: FitConfig) -> dict:
     """One row of ``fits.csv``: the configuration, its seed, its diagnostics and sampling time."""
     params, samp, v = fitted.parameters, fitted.sampler_stats, fitted.verdict
     finite = params.dropna(subset=["r_hat"])
     return {
         "configuration": cfg.label,
         "prior_set": cfg.prior_set,
-        "prior_on_Delta": prior.text(),
+        "prior_on_Delta": fitted.prior.text(),
         "correlation": cfg.correlation_label,
+        "outcome_pooling": outcome_pooling_text(fitted),
         "seed": fitted.settings.seed,
         "diagnostics_status": v.status,
         "diagnostics_reasons": "; ".join(v.reasons) if v.reasons else "all checks passed",
@@ -333,6 +381,12 @@ def fit_summary(fitted: Fit, cfg: FitConfig, prior: ResolvedPrior) -> dict:
         "min_ess_tail": float(finite["ess_tail"].min()) if len(finite) else np.nan,
         "sampling_seconds": fitted.timings["sample"],
     }
+
+
+def outcome_pooling_text(fitted: Fit) -> str:
+    if fitted.prior.outcome_pooling == "none":
+        return "none"
+    return f"partial, tau ~ HalfNormal({fitted.spec.hierarchy.tau_scale:g} SMD)"
 
 
 def margin_set_table(fitted: Fit, name: str, margin_set: dict[str, tuple[float, str]], fit_info: dict) -> pd.DataFrame:
@@ -346,7 +400,7 @@ def margin_set_table(fitted: Fit, name: str, margin_set: dict[str, tuple[float, 
         {o: margin_set[o][0] for o in outcomes},
         direction,
         rule,
-        prior_delta_natural=fitted.idata.prior["delta_natural"],
+        prior_delta_natural=fitted.prior_delta_natural,
     )
     table = table[table["scope"] != "any_beyond_margin"].copy()
     table["margin_set"] = name

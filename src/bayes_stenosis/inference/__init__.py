@@ -8,7 +8,13 @@ from bayes_stenosis.inference.compiled import (
     structure_key,
 )
 from bayes_stenosis.inference.predictive import add_threshold_predictive, chunked_predictive, draws_per_chunk
-from bayes_stenosis.inference.sampling import draw_posterior, draw_posterior_predictive, draw_prior, sample
+from bayes_stenosis.inference.sampling import (
+    draw_posterior,
+    draw_posterior_predictive,
+    draw_prior,
+    draw_prior_delta,
+    sample,
+)
 from bayes_stenosis.inference.settings import SamplerSettings
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "draw_posterior",
     "draw_posterior_predictive",
     "draw_prior",
+    "draw_prior_delta",
     "draws_per_chunk",
     "nutpie_sample",
     "sample",

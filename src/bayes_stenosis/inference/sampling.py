@@ -115,6 +115,7 @@ def draw_prior(
 ) -> az.InferenceData:
     """Prior draws (and prior predictive replicates) from the prior stream of the run seed."""
     seed = settings.seeds()["prior_predictive"]
+    draws = settings.prior_draws
     check_forward_sampling(forward)
     observed = [rv.name for rv in forward.observed_RVs]
     with forward:
@@ -131,7 +132,7 @@ def draw_prior(
             # the prior is wanted without the data terms: PyMC's note that Potentials
             # (the threshold likelihood) are ignored here is expected
             warnings.filterwarnings("ignore", message=".*Potentials.*")
-            prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=seed, var_names=names)
+            prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=names)
         if predictive_summary is not None and observed:
             # replicates from the prior draws, chunked like the posterior predictive (own child seed)
             child = np.random.SeedSequence(seed).spawn(1)[0]
@@ -141,6 +142,20 @@ def draw_prior(
             )
             prior.add_groups(prior_predictive=reduced)
     return prior
+
+
+def draw_prior_delta(forward: pm.Model, settings: SamplerSettings) -> xr.DataArray:
+    """``settings.prior_draws_decisions`` prior draws of ``delta_natural`` alone (own child stream):
+    the prior probabilities of the decision table, to a Monte Carlo SE of at most 0.0036."""
+    check_forward_sampling(forward)
+    with forward, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Potentials.*")
+        prior = pm.sample_prior_predictive(
+            draws=settings.prior_draws_decisions,
+            random_seed=settings.seeds()["prior_decisions"],
+            var_names=["delta_natural"],
+        )
+    return prior.prior["delta_natural"]
 
 
 def draw_posterior(

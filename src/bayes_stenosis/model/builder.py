@@ -273,9 +273,12 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
 def resolve_prior(spec: ModelSpec, prior_set: str, inputs: ModelInputs) -> ResolvedPrior:
     """The concrete prior on Delta[t] for a named prior set and this study's margins."""
     if prior_set not in spec.prior_sets:
-        raise InputError(None, f"unknown prior set {prior_set!r} (the spec has: {', '.join(spec.prior_sets)})")
+        hint = ""
+        if prior_set == "sceptical":
+            hint = "; 'sceptical' was renamed 'small_difference' (it favours equivalence)"
+        raise InputError(None, f"unknown prior set {prior_set!r} (the spec has: {', '.join(spec.prior_sets)}){hint}")
     reference_margin = float(np.min(inputs.margin_std))
-    return spec.prior_sets[prior_set].resolve(reference_margin, inputs.new_better_sign)
+    return spec.prior_sets[prior_set].resolve(reference_margin, inputs.new_better_sign, spec.hierarchy.outcome_pooling)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,7 +501,10 @@ def build_model(
     with pm.Model(coords=coords) as model:
         # --- latent change in the reference arm and the treatment difference -------------------
         mu_change = pm.Normal("mu_change", 0.0, h.mu_change_sigma, dims="time")
-        Delta = _prior_rv("Delta", prior, dims="time")
+        # no pooling across outcomes: one prior draw per cell; partial pooling: Delta[t] + tau z[t, o]
+        pooled = prior.outcome_pooling == "partial" or n_out == 1
+        Delta = _prior_rv("Delta", prior, dims="time" if pooled else ("time", "outcome"))
+        Delta_cells = Delta[:, None] if pooled else Delta  # broadcasts to (time, outcome)
         if n_out > 1:
             if h.sigma_change_prior == "fixed":
                 sigma_change = pt.constant(h.sigma_change_scale)
@@ -513,10 +519,15 @@ def build_model(
             else:
                 z_theta = pm.Normal("z_theta", 0.0, 1.0, dims=("time", "outcome"))
                 theta_ref = mu_change[:, None] + sigma_change * z_theta
-            tau = pm.HalfNormal("tau", h.tau_scale)
+            tau = None
+            if pooled:  # the scale is a data container: a sweep over it reuses one compile
+                tau = pm.HalfNormal("tau", pm.Data("tau_scale", float(h.tau_scale)))
             if not (marginalised or marginalised_ipd):
-                z_delta = pm.Normal("z_delta", 0.0, 1.0, dims=("time", "outcome"))
-                delta = Delta[:, None] + tau * z_delta
+                if pooled:
+                    z_delta = pm.Normal("z_delta", 0.0, 1.0, dims=("time", "outcome"))
+                    delta = Delta_cells + tau * z_delta
+                else:
+                    delta = Delta_cells
         else:
             theta_ref = pt.shape_padright(mu_change)
             delta = pt.shape_padright(Delta)
@@ -555,7 +566,9 @@ def build_model(
             R_time, R_out = _error_correlations(inputs, spec, design)
         if marginalised:
             delta, change = latent_outputs(
-                *_add_marginal_arm_summary_terms(inputs, spec, mu_change, Delta, sigma_change, tau, rho, R_time, R_out)
+                *_add_marginal_arm_summary_terms(
+                    inputs, spec, mu_change, Delta_cells, sigma_change, tau, rho, R_time, R_out
+                )
             )
         elif inputs.arm_blocks:
             _add_arm_summary_terms(model, inputs, spec, change, rho, R_time, R_out)
@@ -567,7 +580,9 @@ def build_model(
             patterns = ipd_followup_patterns(
                 inputs.ipd, spec.ipd, eta=spec.correlation.outcome_lkj_eta, sd_log_sigma=spec.scale.sd_log_sigma
             )
-            delta, change = latent_outputs(*_marginal_ipd_change(inputs, patterns, mu_change, Delta, sigma_change, tau))
+            delta, change = latent_outputs(
+                *_marginal_ipd_change(inputs, patterns, mu_change, Delta_cells, sigma_change, tau)
+            )
             add_ipd_followups(inputs.ipd, patterns, change)
         elif inputs.ipd is not None:
             add_ipd_terms(
@@ -702,7 +717,7 @@ def _symmetric(matrix):
 
 
 def _add_marginal_arm_summary_terms(
-    inputs: ModelInputs, spec: ModelSpec, mu_change, Delta, sigma_change, tau, rho, R_time, R_out
+    inputs: ModelInputs, spec: ModelSpec, mu_change, Delta_cells, sigma_change, tau, rho, R_time, R_out
 ):
     r"""Arm summaries with the outcome deviations of :math:`\theta_{ref}` and :math:`\delta` integrated out.
 
@@ -732,6 +747,8 @@ def _add_marginal_arm_summary_terms(
     """
     n_time, n_out = len(inputs.coords["time"]), len(inputs.coords["outcome"])
     n_cells = n_time * n_out
+    n_dev = n_cells if tau is None else 2 * n_cells  # no delta deviations without outcome pooling
+    Delta_full = pt.broadcast_to(Delta_cells, (n_time, n_out))
     arms = inputs.coords["arm"]
     blocks = sorted(inputs.arm_blocks, key=lambda b: b.arm_index)
     parts = []
@@ -741,8 +758,8 @@ def _add_marginal_arm_summary_terms(
         select = np.zeros((len(cell), n_cells))
         select[np.arange(len(cell)), cell] = 1.0
         is_new = float(block.arm_index == 1)
-        design_matrix = pt.concatenate([sigma_change * select, tau * is_new * select], axis=1)
-        mean = mu_change[block.time_index] + is_new * Delta[block.time_index]
+        design_matrix = deviation_design(sigma_change, tau, select, is_new)
+        mean = mu_change[block.time_index] + is_new * Delta_full[block.time_index, block.outcome_index]
         parts.append((block, cov, observed, design_matrix, mean))
 
     # likelihood: the first arm marginally, the second given the first (chain rule)
@@ -762,16 +779,24 @@ def _add_marginal_arm_summary_terms(
         observed_rvs.append(obs1)
 
     # exact conditional draw of the deviations given the (observed or replicated) means
-    precision = pt.eye(2 * n_cells)
-    shift = pt.zeros(2 * n_cells)
+    precision = pt.eye(n_dev)
+    shift = pt.zeros(n_dev)
     for (_, cov, _, a, b), y in zip(parts, observed_rvs, strict=True):
         chol = pt.linalg.cholesky(cov)
         w = pt.linalg.solve_triangular(chol, a, lower=True)
         r = pt.linalg.solve_triangular(chol, y - b, lower=True)
         precision = precision + w.T @ w
         shift = shift + w.T @ r
-    x, _, _ = _conditional_deviations(precision, shift, 2 * n_cells)
-    return _change_from_deviations(x, mu_change, Delta, sigma_change, tau, n_time, n_out)
+    x, _, _ = _conditional_deviations(precision, shift, n_dev)
+    return _change_from_deviations(x, mu_change, Delta_cells, sigma_change, tau, n_time, n_out)
+
+
+def deviation_design(sigma_change, tau, select: np.ndarray, is_new: float):
+    """Columns of the deviations x = (z_theta, z_delta) in the cells ``select`` picks; without outcome
+    pooling (``tau`` None) there are no delta deviations."""
+    if tau is None:
+        return sigma_change * select
+    return pt.concatenate([sigma_change * select, tau * is_new * select], axis=1)
 
 
 def _conditional_deviations(precision, shift, size: int):
@@ -783,12 +808,13 @@ def _conditional_deviations(precision, shift, size: int):
     return post_mean + pt.linalg.solve_triangular(chol_p.T, eps, lower=False), eps, chol_p
 
 
-def _change_from_deviations(x, mu_change, Delta, sigma_change, tau, n_time: int, n_out: int):
+def _change_from_deviations(x, mu_change, Delta_cells, sigma_change, tau, n_time: int, n_out: int):
     """theta_ref, delta (time, outcome) from the stacked deviations x = (z_theta, z_delta)."""
     n_cells = n_time * n_out
     theta_ref = mu_change[:, None] + sigma_change * x[:n_cells].reshape((n_time, n_out))
-    delta = Delta[:, None] + tau * x[n_cells:].reshape((n_time, n_out))
-    return theta_ref, delta
+    if tau is None:
+        return theta_ref, pt.broadcast_to(Delta_cells, (n_time, n_out))
+    return theta_ref, Delta_cells + tau * x[n_cells:].reshape((n_time, n_out))
 
 
 MARGINAL_IPD_POTENTIAL = "ipd_change_marginal"
@@ -811,7 +837,7 @@ def prior_sampling_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPr
     return model if model is not None else build_model(inputs, spec, prior)
 
 
-def _marginal_ipd_change(inputs: ModelInputs, patterns, mu_change, Delta, sigma_change, tau):
+def _marginal_ipd_change(inputs: ModelInputs, patterns, mu_change, Delta_cells, sigma_change, tau):
     r"""Patient data with the outcome deviations of :math:`\theta_{ref}` and :math:`\delta` integrated out.
 
     As in :func:`_add_marginal_arm_summary_terms`, :math:`x = (z^\theta, z^\delta) \sim N(0, I)` and
@@ -846,27 +872,28 @@ def _marginal_ipd_change(inputs: ModelInputs, patterns, mu_change, Delta, sigma_
     ipd = inputs.ipd
     n_time, n_out = len(inputs.coords["time"]), len(inputs.coords["outcome"])
     n_cells = n_time * n_out
-    precision = pt.eye(2 * n_cells)
-    shift = pt.zeros(2 * n_cells)
-    base = pt.stack([mu_change, mu_change + Delta])  # (arm, time): b without the outcome axis
+    n_dev = n_cells if tau is None else 2 * n_cells  # no delta deviations without outcome pooling
+    precision = pt.eye(n_dev)
+    shift = pt.zeros(n_dev)
+    ref = pt.broadcast_to(mu_change[:, None], (n_time, n_out))
+    base = pt.stack([ref, ref + Delta_cells])  # (arm, time, outcome)
     for p in patterns:
         model_cell = ipd.time_index[p.time_of] * n_out + ipd.outcome_index[p.outcome_of]
         select = np.zeros((len(p.cells), n_cells))
         select[np.arange(len(p.cells)), model_cell] = 1.0
-        b_cells = base[:, ipd.time_index[p.time_of]]  # (arm, cells)
+        b_cells = base[:, ipd.time_index[p.time_of], ipd.outcome_index[p.outcome_of]]  # (arm, cells)
         residual = p.observed - p.offset - b_cells[p.arm]  # (patients, cells)
         chol_inv = pt.linalg.solve_triangular(p.chol, pt.eye(len(p.cells)), lower=True)
         for arm in (0, 1):
             in_arm = pt.eq(p.arm, arm)  # from the data container, so swapped data stay consistent
-            design_matrix = pt.concatenate([sigma_change * select, tau * float(arm) * select], axis=1)
-            w = chol_inv @ design_matrix
+            w = chol_inv @ deviation_design(sigma_change, tau, select, float(arm))
             precision = precision + pt.sum(in_arm) * (w.T @ w)
             shift = shift + w.T @ (chol_inv @ pt.sum(residual * in_arm[:, None], axis=0))
-    x, eps, chol_p = _conditional_deviations(precision, shift, 2 * n_cells)
+    x, eps, chol_p = _conditional_deviations(precision, shift, n_dev)
     pm.Potential(
         MARGINAL_IPD_POTENTIAL, -0.5 * pt.sum(x**2) + 0.5 * pt.sum(eps**2) - pt.sum(pt.log(pt.diagonal(chol_p)))
     )
-    return _change_from_deviations(x, mu_change, Delta, sigma_change, tau, n_time, n_out)
+    return _change_from_deviations(x, mu_change, Delta_cells, sigma_change, tau, n_time, n_out)
 
 
 def _reported_sd(name: str, n, reported: np.ndarray, log_sigma: float):

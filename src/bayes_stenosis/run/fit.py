@@ -16,6 +16,7 @@ from pathlib import Path
 
 import arviz as az
 import pandas as pd
+import xarray as xr
 
 from bayes_stenosis.diagnostics import (
     Verdict,
@@ -25,7 +26,7 @@ from bayes_stenosis.diagnostics import (
     verdict,
 )
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.inference import CompileCache, SamplerSettings, sample
+from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_delta, sample
 from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, prior_sampling_model, resolve_prior
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
@@ -49,6 +50,9 @@ class Fit:
         Margins given on the command line instead of the study's (outcome -> natural units).
     idata
         The InferenceData (posterior, prior, predictive groups, sample stats).
+    prior_delta_natural
+        ``settings.prior_draws_decisions`` prior draws of delta (natural units): the decision table's
+        prior column.
     parameters, sampler_stats, decision_diagnostics
         R-hat / ESS / MCSE per parameter, sampler health per chain, and R-hat / ESS of every decision
         probability's indicator draws.
@@ -70,6 +74,7 @@ class Fit:
     settings: SamplerSettings
     margin_overrides: dict[str, float]
     idata: az.InferenceData
+    prior_delta_natural: xr.DataArray
     parameters: pd.DataFrame
     sampler_stats: pd.DataFrame
     decision_diagnostics: pd.DataFrame
@@ -188,11 +193,15 @@ def fit_study(
         idata.observed_data = idata.observed_data.assign(ipd_observed_summary(inputs.ipd, arms))
 
     start = time.perf_counter()
+    prior_delta = draw_prior_delta(forward_model, settings)
+    timings["prior_draws_decisions"] = time.perf_counter() - start
+
+    start = time.perf_counter()
     params = parameter_table(idata)
     samp = sampler_table(idata)
     timings["diagnostics"] = time.perf_counter() - start
     start = time.perf_counter()
-    results = decide(idata, loaded, inputs, model_spec)
+    results = decide(idata, loaded, inputs, model_spec, prior_delta)
     timings["decisions"] = time.perf_counter() - start
     # the verdict also covers every decision probability (R-hat / ESS of its indicator draws)
     decision_diag = decision_probability_table(
@@ -210,6 +219,7 @@ def fit_study(
         settings=settings,
         margin_overrides=dict(margins or {}),
         idata=idata,
+        prior_delta_natural=prior_delta,
         parameters=params,
         sampler_stats=samp,
         decision_diagnostics=decision_diag,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import arviz as az
 import pandas as pd
+import xarray as xr
 
 from bayes_stenosis import __version__
 from bayes_stenosis import decisions as dec
@@ -55,8 +56,18 @@ class Results:
         write_json(folder / "approximations.json", self.approximation)
 
 
-def decide(idata: az.InferenceData, study: Study, inputs: ModelInputs, spec: ModelSpec) -> Results:
-    """Contrasts, decision table, margin curves, draws and the normal approximation of a fit."""
+def decide(
+    idata: az.InferenceData,
+    study: Study,
+    inputs: ModelInputs,
+    spec: ModelSpec,
+    prior_delta_natural: xr.DataArray | None = None,
+) -> Results:
+    """Contrasts, decision table, margin curves, draws and the normal approximation of a fit.
+
+    ``prior_delta_natural``: prior draws of delta for the table's prior column (default: the
+    InferenceData's prior group, if any).
+    """
     interval = dec.IntervalSpec(kind=spec.decision.interval_kind, prob=spec.decision.interval_prob)
     rule = dec.DecisionRule(threshold=spec.decision.threshold)
     outcomes = inputs.coords["outcome"]
@@ -65,7 +76,9 @@ def decide(idata: az.InferenceData, study: Study, inputs: ModelInputs, spec: Mod
     labels = (study.meta.arms[study.new_arm].label, study.meta.arms[study.reference_arm].label)
     delta_nat = idata.posterior["delta_natural"]
     delta_std = idata.posterior["delta"]
-    prior_nat = idata.prior["delta_natural"] if "prior" in idata.groups() else None
+    prior_nat = prior_delta_natural
+    if prior_nat is None and "prior" in idata.groups():
+        prior_nat = idata.prior["delta_natural"]
     contrasts = dec.summarise_contrasts(delta_nat, delta_std, interval, direction, labels)
     decisions = dec.decision_table(delta_nat, margins, direction, rule, prior_delta_natural=prior_nat)
     curves = dec.margin_curves(
