@@ -52,7 +52,10 @@ def test_fit_in_memory_writes_and_reads_back_the_same_numbers(tmp_path):
     assert isinstance(fit, bs.Fit)
     folder = bs.write_run(fit, tmp_path / "out")
     run = bs.load_run(folder)
-    pd.testing.assert_frame_equal(run.decisions, fit.decisions.reset_index(drop=True), check_dtype=False)
+    numbers = fit.decisions.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(run.decisions[numbers], fit.decisions[numbers].reset_index(drop=True))
+    # the "any cell beyond its margin" row has no decision: None in memory, an empty cell in the CSV
+    assert run.decisions["decision"].fillna("").tolist() == fit.decisions["decision"].fillna("").tolist()
     np.testing.assert_array_equal(run.idata.posterior["delta"].values, fit.idata.posterior["delta"].values)
     assert run.verdict == fit.verdict.status
     assert run.manifest["sampler"]["seed"] == 4 and run.manifest["prior_set"] == "vague"
