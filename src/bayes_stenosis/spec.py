@@ -62,7 +62,9 @@ class Correlation(_Closed):
     outcome_lkj_eta: float = Field(gt=0)
     # "exchangeable": one correlation r_outcome ~ Beta(outcome) shared by every pair of outcomes;
     # "lkj": a full matrix with an LKJ(outcome_lkj_eta) prior.
-    outcome_structure: Literal["exchangeable", "lkj"] = "exchangeable"
+    # "independent": no correlation between outcomes' sampling errors (R_outcome = I): a robustness
+    # reference only; outcomes measured on the same patients are correlated
+    outcome_structure: Literal["exchangeable", "lkj", "independent"] = "exchangeable"
     outcome: BetaPrior = BetaPrior(alpha=6.0, beta=4.0)
     # r_time and r_outcome are max_error_correlation x Beta(...): the sampling errors of two different
     # cells are never perfectly correlated, and near 1 the Kronecker covariance is near-singular
@@ -295,19 +297,16 @@ class ModelSpec(_Closed):
 def load_spec(spec: str | Path = "default") -> tuple[ModelSpec, str]:
     """Load a model spec (a bundled name such as ``default`` or a TOML path).
 
+    A spec may start with ``extends = "NAME_OR_PATH"``: its tables are then merged onto that spec's
+    (key by key; a key it gives replaces the base's), so a variant states only what it changes.
+
     Returns
     -------
     spec, sha256
-        The validated spec and the SHA-256 of the file's bytes.
+        The validated spec and the SHA-256 of the file's bytes (with its base's, when it extends one).
     """
+    data, digest = _read_spec_toml(resolve_spec(spec), seen=())
     path = resolve_spec(spec)
-    if not path.is_file():
-        raise InputError(path, "model spec not found (give a bundled spec name or a .toml path)")
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(path, f"unreadable TOML: {exc}") from None
     try:
         parsed = ModelSpec.model_validate(data)
     except ValidationError as exc:
@@ -315,4 +314,34 @@ def load_spec(spec: str | Path = "default") -> tuple[ModelSpec, str]:
         loc = ".".join(str(p) for p in err["loc"])
         msg = "unknown key (the schema is closed)" if err["type"] == "extra_forbidden" else err["msg"]
         raise InputError(path, msg, field=loc or None) from None
-    return parsed, hashlib.sha256(raw).hexdigest()
+    return parsed, digest
+
+
+def _read_spec_toml(path: Path, seen: tuple[Path, ...]) -> tuple[dict, str]:
+    """The spec's TOML as a dict with its ``extends`` chain merged in, and the SHA-256 of the bytes."""
+    if not path.is_file():
+        raise InputError(path, "model spec not found (give a bundled spec name or a .toml path)")
+    if path.resolve() in seen:
+        raise InputError(path, "spec extends itself (a cycle of extends)", field="extends")
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(path, f"unreadable TOML: {exc}") from None
+    digest = hashlib.sha256(raw)
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data, digest.hexdigest()
+    base_path = Path(base_name) if str(base_name).endswith(".toml") else resolve_spec(base_name)
+    if not base_path.is_absolute() and str(base_name).endswith(".toml"):
+        base_path = path.parent / base_path
+    base, base_digest = _read_spec_toml(base_path, (*seen, path.resolve()))
+    digest.update(base_digest.encode())
+    return _merged(base, data), digest.hexdigest()
+
+
+def _merged(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out

@@ -76,3 +76,26 @@ def test_vague_prior_gives_the_normal_likelihood_answer_for_two_outcomes(tmp_pat
         assert abs(float(d.std()) - sd) < 3 * float(mcse_sd.sel(time=t, outcome=o)), (t, o, "sd")
         row = cells.loc[(t, o)]
         assert abs(row["prob_equivalence"] - p_equiv) < 3 * row["mcse_prob_equivalence"], (t, o, "P(equiv)")
+
+
+def test_independent_spec_shares_nothing_across_outcomes(tmp_path):
+    """``--model independent`` extends the default: no tau, no cross-outcome error correlation, and
+    every other value the default's."""
+    default, default_sha = bs.load_spec("default")
+    spec, sha = bs.load_spec("independent")
+    assert sha != default_sha and spec.name == "independent"
+    assert (spec.hierarchy.outcome_pooling, spec.correlation.outcome_structure) == ("none", "independent")
+    assert spec.prior_sets == default.prior_sets and spec.decision == default.decision
+    model = _model(_study(tmp_path), spec, "weakly_informative")
+    assert "tau" not in model.named_vars and "r_outcome" not in model.named_vars
+    assert "r_time" in model.named_vars  # times still share patients
+    assert "r_outcome" in _model(_study(tmp_path / "d"), default, "weakly_informative").named_vars
+
+
+def test_a_spec_that_extends_itself_is_refused(tmp_path):
+    from bayes_stenosis.errors import InputError
+
+    path = tmp_path / "loop.toml"
+    path.write_text('extends = "loop.toml"\n')
+    with pytest.raises(InputError, match="extends itself"):
+        bs.load_spec(path)

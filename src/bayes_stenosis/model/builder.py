@@ -648,7 +648,7 @@ def _error_correlations(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFra
         R_time = (1 - r_time) * pt.eye(n_time) + r_time * pt.ones((n_time, n_time))
     else:
         R_time = pt.eye(n_time)
-    if len(outs_used) > 1:
+    if len(outs_used) > 1 and spec.correlation.outcome_structure != "independent":
         k = len(outs_used)
         if spec.correlation.outcome_structure == "lkj":
             R_out_used = lkj_correlation("outcome_error_corr", k, spec.correlation.outcome_lkj_eta)

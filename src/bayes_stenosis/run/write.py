@@ -95,8 +95,8 @@ def write_run(
         fit.sampler_stats.to_csv(tmp / "diagnostics_sampler.csv", index=False)
         fit.decision_diagnostics.to_csv(tmp / "diagnostics_decisions.csv", index=False)
         write_run_inputs(tmp, fit.study, fit.spec_path, fit.inputs)
-        if fit.spec_path is None:  # a spec built in memory: its content, as validated
-            (tmp / "inputs" / "spec.json").write_text(fit.spec.model_dump_json(indent=2) + "\n")
+        # the spec as validated (a spec that extends another, or one built in memory, in full)
+        (tmp / "inputs" / "spec.json").write_text(fit.spec.model_dump_json(indent=2) + "\n")
         fit.inputs.evidence_by_cell.to_csv(tmp / "evidence.csv", index=False)
         if fit.inputs.ipd is not None:  # missing follow-up values per arm x time x outcome
             fit.inputs.ipd.missing.to_csv(tmp / "missing_ipd.csv", index=False)
