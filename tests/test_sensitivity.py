@@ -220,3 +220,31 @@ def test_a_swapped_fixed_correlation_gives_the_draws_of_a_freshly_compiled_model
     # and rho did change the fit: with rho 0.8 the change SD, and so the posterior spread, is smaller
     low = res.table[(res.table.configuration == FitConfig("vague", 0.2).label) & (res.table.scope == "cell")]
     assert low.iloc[0]["delta_sd_natural"] > 1.2 * swept["delta_sd_natural"]
+
+
+def test_robustness_table_reports_the_range_and_who_breaks_equivalence():
+    from bayes_stenosis.analyses import robustness_table
+
+    rows = []
+    for cfg, p, status in (("ref", 0.98, "ok"), ("a", 0.96, "ok"), ("b", 0.99, "fail")):
+        for margin_set, shift in (("study", 0.0), ("methods_lower", -0.3)):
+            rows.append(
+                {
+                    "configuration": cfg,
+                    "margin_set": margin_set,
+                    "scope": "cell",
+                    "time": 4.0,
+                    "outcome": "ODI",
+                    "evidence": "threshold",
+                    "prob_equivalence": p + shift,
+                    "decision": "equivalent" if p + shift >= 0.975 else "undecided",
+                    "diagnostics_status": status,
+                }
+            )
+    out = robustness_table(pd.DataFrame(rows), "ref").iloc[0]
+    # only the study margins count; the other margin set is a separate question
+    assert (out["prob_equivalence_reference"], out["decision_reference"]) == (0.98, "equivalent")
+    assert (out["prob_equivalence_min"], out["configuration_min"]) == (0.96, "a")
+    assert (out["prob_equivalence_max"], out["configuration_max"]) == (0.99, "b")
+    assert (out["n_fits"], out["n_equivalent"], out["n_failed_diagnostics"]) == (3, 2, 1)
+    assert not out["equivalent_in_every_fit"]

@@ -21,6 +21,7 @@ from bayes_stenosis.analyses.sensitivity import (
     SensitivityResult,
     margin_sets,
     plot_sensitivity,
+    robustness_table,
     run_sensitivity,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "plot_sensitivity",
     "reproduce_table",
     "run_reproduce",
+    "robustness_table",
     "run_sensitivity",
     "tost",
     "two_sample",

@@ -164,6 +164,7 @@ def grid(spec: ModelSpec, uses_rho: bool) -> tuple[list[FitConfig], FitConfig]:
 class SensitivityResult:
     folder: Path
     table: pd.DataFrame
+    robustness: pd.DataFrame  # per cell and joint row: P(equiv) range over the fits, study margins
     fits: pd.DataFrame  # one row per fit: configuration, diagnostics, timings
     flips: pd.DataFrame  # cell rows whose decision differs from the reference configuration
     timings: dict[str, float]
@@ -302,6 +303,7 @@ def run_sensitivity(
     ]
     result = result[list(COLUMNS)]
     fits = pd.DataFrame(fit_rows)
+    robust = robustness_table(result, reference.label)
     flips = result[(result["scope"] == "cell") & result["decision_differs_from_reference"]]
     timings["sweep_total"] = time.perf_counter() - t_start
 
@@ -350,6 +352,7 @@ def run_sensitivity(
     with atomic_run_folder(destination, overwrite=overwrite) as tmp:
         result.to_csv(tmp / "sensitivity.csv", index=False)
         fits.to_csv(tmp / "fits.csv", index=False)
+        robust.to_csv(tmp / "robustness.csv", index=False)
         if plots:
             start = time.perf_counter()
             plot_sensitivity(result, tmp / "sensitivity.png", title=f"{loaded.id}: sensitivity of the decisions")
@@ -358,8 +361,46 @@ def run_sensitivity(
         manifest["timings_seconds"] = timings
         write_json(tmp / "manifest.json", manifest)
     return SensitivityResult(
-        folder=destination, table=result, fits=fits, flips=flips, timings=timings, manifest=manifest
+        folder=destination,
+        table=result,
+        robustness=robust,
+        fits=fits,
+        flips=flips,
+        timings=timings,
+        manifest=manifest,
     )
+
+
+def robustness_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Does "equivalent" survive the assumptions? Per cell and joint row, under the study's margins:
+    P(equiv) of the reference fit, its smallest and largest value over all fits (with the fit that
+    gives it), and how many fits call it equivalent. Fits that failed their diagnostics are counted
+    and named, not dropped."""
+    study = table[(table["margin_set"] == "study") & (table["scope"] != "any_beyond_margin")]
+    rows = []
+    for (scope, week, outcome), group in study.groupby(["scope", "time", "outcome"], sort=False, dropna=False):
+        ref = group[group["configuration"] == reference]
+        low = group.loc[group["prob_equivalence"].idxmin()]
+        high = group.loc[group["prob_equivalence"].idxmax()]
+        rows.append(
+            {
+                "scope": scope,
+                "time": week,
+                "outcome": outcome,
+                "evidence": group["evidence"].iloc[0],
+                "prob_equivalence_reference": float(ref["prob_equivalence"].iloc[0]) if len(ref) else float("nan"),
+                "decision_reference": ref["decision"].iloc[0] if len(ref) else "",
+                "prob_equivalence_min": float(low["prob_equivalence"]),
+                "configuration_min": low["configuration"],
+                "prob_equivalence_max": float(high["prob_equivalence"]),
+                "configuration_max": high["configuration"],
+                "n_fits": len(group),
+                "n_equivalent": int((group["decision"] == "equivalent").sum()),
+                "n_failed_diagnostics": int((group["diagnostics_status"] == "fail").sum()),
+                "equivalent_in_every_fit": bool((group["decision"] == "equivalent").all()),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def fit_summary(fitted: Fit, cfg: FitConfig) -> dict:
@@ -498,4 +539,13 @@ def plot_sensitivity(table: pd.DataFrame, path: Path, title: str = "sensitivity"
     plt.close(fig)
 
 
-__all__ = ["COLUMNS", "FitConfig", "SensitivityResult", "margin_sets", "plot_sensitivity", "run_sensitivity"]
+__all__ = [
+    "COLUMNS",
+    "FitConfig",
+    "SensitivityResult",
+    "grid",
+    "margin_sets",
+    "plot_sensitivity",
+    "robustness_table",
+    "run_sensitivity",
+]

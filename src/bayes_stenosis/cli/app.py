@@ -525,7 +525,8 @@ def sensitivity(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing sensitivity folder.")] = False,
     plots: Annotated[bool, typer.Option(help="Write sensitivity.png.")] = True,
 ) -> None:
-    """Refit over the spec's [sensitivity] grid (prior sets x correlations; margin sets on the same draws)."""
+    """Refit over the spec's sensitivity grid (prior sets x correlations, x outcome pooling; margin sets on the
+    same draws) and show whether each decision survives."""
     _quiet_warnings()
     from bayes_stenosis.analyses import run_sensitivity
 
@@ -551,6 +552,23 @@ def sensitivity(
             plots=plots,
             status=status,
         )
+    robust = Table(
+        title=f"{result.manifest['study']['id']}: does the answer survive its assumptions? "
+        f"P(equiv) over {len(result.fits)} fits, study margins"
+    )
+    for col in ("week", "outcome", "reference", "lowest (fit)", "highest", "equivalent in"):
+        robust.add_column(col, justify="left" if col in ("outcome", "lowest (fit)") else "right")
+    for rec in result.robustness.to_dict("records"):
+        week = "all" if rec["time"] != rec["time"] else f"{rec['time']:g}"
+        robust.add_row(
+            week,
+            str(rec["outcome"]),
+            f"{rec['prob_equivalence_reference']:.3f} {rec['decision_reference']}",
+            f"{rec['prob_equivalence_min']:.3f} ({rec['configuration_min']})",
+            f"{rec['prob_equivalence_max']:.3f}",
+            f"{rec['n_equivalent']} of {rec['n_fits']}",
+        )
+    console.print(robust)
     table = Table(title=f"{result.manifest['study']['id']}: fits of the sensitivity grid")
     for col in ("configuration", "diagnostics", "divergences", "max R-hat", "min bulk ESS", "sampling s"):
         table.add_column(col, justify="left" if col in ("configuration", "diagnostics") else "right")

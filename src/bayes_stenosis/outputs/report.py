@@ -411,11 +411,13 @@ def _optional_results(folder: Path) -> dict:
         frame = _read_csv(candidate)
         if frame is not None:
             png = candidate.with_name("sensitivity.png")
+            robust = _read_csv(candidate.with_name("robustness.csv"))
             out["sensitivity"] = {
                 "path": str(candidate),
                 "table": _table(frame.head(400)),
                 "n_rows": len(frame),
                 "image": _png_data_uri(png) if png.is_file() else None,
+                "robustness": None if robust is None else _table(robust),
             }
             break
     reproduce = _read_csv(folder / "reproduce.csv")
