@@ -67,7 +67,7 @@ def _spec(**ipd):
 
 def test_marginalised_density_is_the_noncentred_density_integrated_over_the_deviations(tmp_path):
     """With patient data only, the default model integrates the outcome deviations x = (z_theta, z_delta)
-    out (model._marginal_ipd_change). Its log density at (phi, epsilon) must be exactly
+    out (model.marginal.marginal_ipd_change). Its log density at (phi, epsilon) must be exactly
     log p(y | phi) + log p(phi) + log N(epsilon; 0, I): the non-centred model's log density integrated
     over x. That log joint is quadratic in x, so the integral is its maximum plus
     (k/2) log 2 pi - 1/2 log|H| (exact), with the gradient and Hessian from unit-step central

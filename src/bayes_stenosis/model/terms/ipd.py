@@ -51,7 +51,7 @@ the :math:`N\times O` patient effects (non-centred) instead, with independent re
 the measurements in ``benchmarks/bench_ipd.py``.
 
 When patient data are a study's only evidence, the outcome deviations of the change are integrated
-out as well (``bayes_stenosis.model._marginal_ipd_change``, from the per-pattern pieces of
+out as well (``bayes_stenosis.model.marginal.marginal_ipd_change``, from the per-pattern pieces of
 :func:`ipd_followup_patterns`); :func:`add_ipd_followups` then adds the follow-up likelihood given the
 drawn change.
 """
