@@ -15,12 +15,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from scipy import stats
 
-from bayes_stenosis.errors import InputError
+from bayes_stenosis.errors import InputError, decode_utf8, validation_message
 from bayes_stenosis.resources import resolve_spec
 
 
 class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # strict: a TOML string is never turned into a number or a boolean (draws = "1000" is an error)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class BetaPrior(_Closed):
@@ -310,9 +311,7 @@ def load_spec(spec: str | Path = "default") -> tuple[ModelSpec, str]:
     try:
         parsed = ModelSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key (the schema is closed)" if err["type"] == "extra_forbidden" else err["msg"]
+        loc, msg = validation_message(exc.errors())
         raise InputError(path, msg, field=loc or None) from None
     return parsed, digest
 
@@ -325,8 +324,8 @@ def _read_spec_toml(path: Path, seen: tuple[Path, ...]) -> tuple[dict, str]:
         raise InputError(path, "spec extends itself (a cycle of extends)", field="extends")
     raw = path.read_bytes()
     try:
-        data = tomllib.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(decode_utf8(path, raw))
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"unreadable TOML: {exc}") from None
     digest = hashlib.sha256(raw)
     base_name = data.pop("extends", None)

@@ -360,7 +360,8 @@ def test_empty_csv_file(study, name):
 
 def test_not_utf8_csv(study):
     folder = study({CON: csv("contrast", CON_ROW.replace(",s,", ",M\xfcller,")).encode("latin-1")})
-    assert_one_line_error(folder, at(folder, CON), "not UTF-8")
+    # the row of the bad byte (issue 23: it used to say only "not UTF-8")
+    assert_one_line_error(folder, f"{folder / CON} row 2", "not UTF-8", "byte 0xfc")
 
 
 def test_unknown_evidence_file(study):

@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # Study is built from these checks' inputs; only its type is 
 def check_rows(path: Path, level: str, df: pd.DataFrame, meta: StudyFile) -> None:
     """Check one evidence frame against ``study.toml``: ids, times, scale ranges, each level's row rules,
     duplicate cells and (IPD) every patient's baseline."""
-    arms, outcomes = set(meta.arms), set(meta.outcomes)
+    # lists in study.toml's order: the allowed values are printed in the order the user wrote them
+    arms, outcomes = list(meta.arms), list(meta.outcomes)
     follow = set(meta.times.follow_up)
     all_times = follow | {meta.times.baseline}
     for rec in df.to_dict("records"):

@@ -17,39 +17,31 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from bayes_stenosis.errors import InputError
+from bayes_stenosis.errors import InputError, decode_utf8, validation_message
 from bayes_stenosis.study.schema import SCHEMAS, Column, KeyRuleError, StudyFile
 
 
 def read_study_toml(path: Path) -> StudyFile:
-    """Parse and validate ``study.toml``; the first schema error becomes an ``InputError`` at ``table.key``."""
+    """Parse and validate ``study.toml``; the first schema error becomes an ``InputError`` at ``table.key``.
+
+    Types are strict: ``margin = "10"`` (a string) is an error, not the number 10.
+    """
     raw = path.read_bytes()
     if not raw.strip():
         raise InputError(path, "file is empty")
+    text = decode_utf8(path, raw)
     try:
-        text = raw.decode("utf-8-sig")
         data = tomllib.loads(text)
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"unreadable TOML: {exc}") from None
     try:
         return StudyFile.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        parts = [str(p) for p in err["loc"]]
-        rule = err.get("ctx", {}).get("error")
-        msg = err["msg"]
-        if isinstance(rule, KeyRuleError):
-            parts.append(rule.key)
-            msg = str(rule)
-        loc = ".".join(parts)
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (the schema is closed)"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif "input" in err and not isinstance(err["input"], dict):
-            msg = f"{msg} (got {err['input']!r})"
+        errors = exc.errors()
+        loc, msg = validation_message(errors)
+        rule = errors[0].get("ctx", {}).get("error")
+        if isinstance(rule, KeyRuleError):  # a cross-key rule names the key it blames
+            loc, msg = ".".join(p for p in (loc, rule.key) if p), str(rule)
         raise InputError(path, msg, field=loc or None) from None
 
 
@@ -71,11 +63,7 @@ def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     spreadsheet shows), a BOM and CRLF line ends are accepted, and a record with the wrong number
     of fields is reported at its own row.
     """
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason})") from None
+    text = decode_utf8(path, path.read_bytes(), rows=True)
     if not text.strip():
         raise InputError(path, "file is empty (expected at least a header row)")
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -90,6 +78,7 @@ def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
             if header is None:
                 header = [cell.strip() for cell in record]
                 header_row = start
+                _refuse_other_delimiters(path, header, start)
                 continue
             if len(record) != len(header):
                 raise InputError(
@@ -104,6 +93,25 @@ def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     if header_row != 1:
         raise InputError(path, "the header must be the first line", row=header_row)
     return header, records, rows
+
+
+#: Delimiters a spreadsheet may have exported instead of commas (a ';' with decimal commas, tabs).
+OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "vertical bar"}
+
+
+def _refuse_other_delimiters(path: Path, header: list[str], row: int) -> None:
+    """A header read as one column that another delimiter would split: say so, instead of an
+    "unknown column" or an "unquoted comma?" later on."""
+    if len(header) != 1:
+        return
+    for delimiter, name in OTHER_DELIMITERS.items():
+        if delimiter in header[0]:
+            raise InputError(
+                path,
+                f"the header is one column {header[0]!r}: the file looks {name}-delimited ({delimiter!r}); "
+                "save it as comma-separated CSV (decimal point, not comma)",
+                row=row,
+            )
 
 
 def read_evidence_csv(path: Path, level: str) -> pd.DataFrame:

@@ -35,8 +35,10 @@ EVIDENCE_FILES = {
 
 
 class _Closed(BaseModel):
-    # inf/nan are never valid study numbers (a margin or SD of inf would pass gt=0)
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # inf/nan are never valid study numbers (a margin or SD of inf would pass gt=0). Strict: a TOML
+    # string is never turned into a number or a boolean (margin = "10" is a typo to report, not 10),
+    # nor a float into a count (n_randomised = 20.0); an integer is still a valid float.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class KeyRuleError(ValueError):
