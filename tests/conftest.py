@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +37,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _quiet_blas_warning():
     warnings.filterwarnings("ignore", message=".*PyTensor could not link to a BLAS.*")
     yield
+
+
+@pytest.fixture(scope="session")
+def pristine_run(tmp_path_factory) -> Path:
+    """A complete run folder written by ``write_run`` from a synthetic fit (no sampling, about a second):
+    for the tests of run folders and of the commands that read them. Copy it (``run_copy``) to damage it."""
+    from bayes_stenosis.run import write_run
+    from bayes_stenosis.testing import synthetic_fit, write_study
+
+    root = tmp_path_factory.mktemp("synthetic_run")
+    rows = [
+        {"outcome": o, "time": t, "measure": "change", "direction": "new_minus_reference", "estimate": -1, "se": 3}
+        for o in ("ODI", "VAS")
+        for t in (4, 8)
+    ]
+    study = write_study(
+        root / "study",
+        outcomes={
+            "ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16},
+            "VAS": {"instrument": "VAS", "scale_max": 100, "margin": 15, "reference_sd": 20},
+        },
+        follow_up=(4.0, 8.0),
+        rows={"contrasts.csv": rows},
+    )
+    return write_run(synthetic_fit(study), root / "out")
+
+
+@pytest.fixture
+def run_copy(pristine_run, tmp_path) -> Path:
+    """A fresh copy of :func:`pristine_run` at ``tmp_path/out/test_study/<name>`` (its checksums still hold)."""
+    destination = tmp_path / "out" / "test_study" / pristine_run.name
+    shutil.copytree(pristine_run, destination)
+    return destination

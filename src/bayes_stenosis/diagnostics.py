@@ -19,6 +19,7 @@ folder only (``posterior.nc``, ``decisions.csv``, ``manifest.json``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_stenosis.decisions import scoped_event_indicators
+from bayes_stenosis.errors import RunFolderError
 from bayes_stenosis.spec import Diagnostics
 
 #: Posterior variables summarised in diagnostics.csv (those present in a run).
@@ -331,26 +333,32 @@ def load_run_diagnostics(run: str | Path) -> RunDiagnostics:
     """Read a run folder's diagnostics (``diagnostics.csv``, ``diagnostics_sampler.csv``), recompute
     the decision-probability diagnostics from ``posterior.nc`` and ``decisions.csv``, and the verdict
     with the thresholds recorded in ``manifest.json``. Reads nothing outside the folder.
+
+    The run layer checks these files against the manifest's checksums first
+    (:meth:`bayes_stenosis.run.RunFolder.diagnostics`); an unreadable one is still a one-line
+    :class:`~bayes_stenosis.errors.RunFolderError` naming it here.
     """
-    import json
-
-    from bayes_stenosis.errors import RunFolderError
-
     folder = Path(run)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    params = pd.read_csv(folder / "diagnostics.csv")
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(folder / "manifest.json", f"unreadable ({exc})") from None
+    params = read_run_table(folder / "diagnostics.csv")
     sampler_path = folder / "diagnostics_sampler.csv"
     if not sampler_path.is_file():
         raise RunFolderError(folder, "not a complete run folder: missing diagnostics_sampler.csv")
-    sampler = pd.read_csv(sampler_path)
+    sampler = read_run_table(sampler_path)
     limits = Diagnostics.model_validate(manifest["spec"]["content"]["diagnostics"])
     cached = folder / "diagnostics_decisions.csv"
     if cached.is_file():
-        probs = pd.read_csv(cached)
+        probs = read_run_table(cached)
     elif (folder / "decisions.csv").is_file():
-        post = az.from_netcdf(str(folder / "posterior.nc")).posterior
+        try:
+            post = az.from_netcdf(str(folder / "posterior.nc")).posterior
+        except Exception as exc:  # h5py / netCDF errors of a damaged file
+            raise RunFolderError(folder / "posterior.nc", f"unreadable NetCDF ({exc})") from None
         probs = decision_probability_table(
-            post["delta_natural"], pd.read_csv(folder / "decisions.csv"), manifest["decision_rule"]["threshold"]
+            post["delta_natural"], read_run_table(folder / "decisions.csv"), manifest["decision_rule"]["threshold"]
         )
     else:
         probs = None
@@ -362,3 +370,13 @@ def load_run_diagnostics(run: str | Path) -> RunDiagnostics:
         verdict=v,
         limits=limits,
     )
+
+
+def read_run_table(path: Path) -> pd.DataFrame:
+    """A CSV of a run folder; a one-line error naming it when it is missing or unreadable."""
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise RunFolderError(path, "missing") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise RunFolderError(path, f"unreadable CSV ({str(exc).splitlines()[0]}); the file is damaged") from None

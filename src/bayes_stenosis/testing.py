@@ -12,7 +12,8 @@ from bayes_stenosis.spec import ModelSpec, load_spec
 from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS
 from bayes_stenosis.study.writer import dumps_toml, evidence_csv, write_folder
 
-if TYPE_CHECKING:  # only the type; the builders need no simulation
+if TYPE_CHECKING:  # only the types; the builders need no simulation and no sampler
+    from bayes_stenosis.run import Fit
     from bayes_stenosis.simulation import TrialTruth
 
 TEST_SOURCE = "TEST FIXTURE: simulated for tests, not trial data"
@@ -100,3 +101,67 @@ def wide_scores(patients: pd.DataFrame, arm: str, truth: TrialTruth) -> np.ndarr
     cube = sub.set_index(["patient", "time", "outcome"])["value"].unstack(["time", "outcome"])
     cube = cube[[(t, o) for t in truth.times for o in truth.outcome_names]]
     return cube.to_numpy().reshape(len(cube), len(truth.times), len(truth.outcomes))
+
+
+def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chains: int = 2, draws: int = 300) -> Fit:
+    """A :class:`~bayes_stenosis.run.Fit` of ``study`` made without sampling, for tests of run folders and
+    of the commands that read them (``write_run`` writes it like any fit, in about a second).
+
+    The "posterior" is normal noise, delta ~ N(0, 0.2) standardized units per cell, and the "prior"
+    N(0, 1): NOT a posterior of the study. The decision table, diagnostics and verdict are computed
+    from these draws by the package's own functions.
+    """
+    # the run layer pulls in PyMC; imported here so that the study builders above stay light
+    import arviz as az
+
+    from bayes_stenosis.diagnostics import decision_probability_table, parameter_table, sampler_table, verdict
+    from bayes_stenosis.inference import SamplerSettings
+    from bayes_stenosis.model import prepare_inputs, resolve_prior
+    from bayes_stenosis.run import Fit, decide, load_model_spec
+    from bayes_stenosis.study import load_study
+
+    loaded = load_study(study)
+    spec, spec_path, spec_sha = load_model_spec("default")
+    settings = SamplerSettings.from_spec(spec.sampler, seed=seed, chains=chains, draws=draws, tune=draws)
+    inputs = prepare_inputs(loaded, spec)
+    rng = np.random.default_rng(seed)
+    cells = (len(inputs.coords["time"]), len(inputs.coords["outcome"]))
+    delta = rng.normal(0.0, 0.2, (chains, draws, *cells))
+    prior = rng.normal(0.0, 1.0, (1, 4 * draws, *cells))
+    dims = {"delta": ["time", "outcome"], "delta_natural": ["time", "outcome"]}
+    coords = {"time": list(inputs.coords["time"]), "outcome": list(inputs.coords["outcome"])}
+    idata = az.from_dict(
+        posterior={"delta": delta, "delta_natural": delta * inputs.scale},
+        prior={"delta": prior, "delta_natural": prior * inputs.scale},
+        sample_stats={
+            "diverging": np.zeros((chains, draws), dtype=bool),
+            "energy": rng.normal(size=(chains, draws)),
+            "maxdepth_reached": np.zeros((chains, draws), dtype=bool),
+        },
+        coords=coords,
+        dims=dims,
+    )
+    prior_delta = idata.prior["delta_natural"]
+    results = decide(idata, loaded, inputs, spec, prior_delta)
+    params, samp = parameter_table(idata), sampler_table(idata)
+    threshold = spec.decision.threshold
+    decision_diag = decision_probability_table(idata.posterior["delta_natural"], results.decisions, threshold)
+    return Fit(
+        study=loaded,
+        spec=spec,
+        spec_path=spec_path,
+        spec_sha256=spec_sha,
+        prior_set=prior_set,
+        prior=resolve_prior(spec, prior_set, inputs),
+        inputs=inputs,
+        settings=settings,
+        margin_overrides={},
+        idata=idata,
+        prior_delta_natural=prior_delta,
+        parameters=params,
+        sampler_stats=samp,
+        decision_diagnostics=decision_diag,
+        results=results,
+        verdict=verdict(params, samp, spec.diagnostics, decision_diag),
+        timings={"fit_total": 0.0},
+    )

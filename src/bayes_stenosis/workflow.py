@@ -68,5 +68,5 @@ def fit(
         status=status,
         extra_files=write_reproduce,
         figures=write_plots if plots else None,
-        report=(lambda folder: render_report(folder, make_plots=plots)) if report else None,
+        report=(lambda folder: render_report(folder, make_plots=plots, staging=True)) if report else None,
     )

@@ -48,6 +48,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bayes_stenosis import __version__
+from bayes_stenosis.provenance import provenance
 from bayes_stenosis.spec import ModelSpec, load_spec
 from bayes_stenosis.stats import sd_change
 from bayes_stenosis.study import Study, contrast_standard_errors, load_study
@@ -767,15 +769,23 @@ def run_reproduce(
     out: str | Path = "outputs",
     overwrite: bool = False,
 ) -> ReproduceResult:
-    """Write ``out/<study>/reproduce/`` (reproduce.csv, reproduce.md) atomically."""
-    from bayes_stenosis.run import atomic_run_folder
+    """Write ``out/<study>/reproduce/`` (reproduce.csv, reproduce.md, manifest.json with their checksums)
+    atomically; an existing folder is replaced only with ``overwrite``."""
+    from bayes_stenosis.run import atomic_run_folder, check_output_folder, write_json
 
     loaded = load_study(study)
-    model_spec, _ = load_spec(spec)
-    destination = Path(out) / loaded.id / "reproduce"
+    model_spec, spec_sha = load_spec(spec)
+    destination = check_output_folder(Path(out) / loaded.id / "reproduce", overwrite=overwrite, what="reproduce folder")
     table = reproduce_table(loaded, model_spec)
-    with atomic_run_folder(destination, overwrite=overwrite) as tmp:
+    with atomic_run_folder(destination, overwrite=overwrite, what="reproduce folder") as tmp:
         write_reproduce(tmp, loaded, model_spec, table)
+        manifest = {
+            **provenance(__version__),
+            "kind": "reproduce",
+            "study": {"id": loaded.id, "folder": str(loaded.folder), "sha256": loaded.sha256()},
+            "spec": {"name": model_spec.name, "path": str(spec), "sha256": spec_sha},
+        }
+        write_json(tmp / "manifest.json", manifest)
     return ReproduceResult(study_id=loaded.id, folder=destination, table=table)
 
 

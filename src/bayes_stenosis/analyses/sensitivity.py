@@ -48,7 +48,15 @@ from bayes_stenosis.errors import InputError
 from bayes_stenosis.inference import CompileCache, SamplerSettings
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
 from bayes_stenosis.provenance import provenance
-from bayes_stenosis.run import Fit, atomic_run_folder, fit_study, write_json
+from bayes_stenosis.run import (
+    Fit,
+    atomic_run_folder,
+    check_output_folder,
+    destination_lock,
+    fit_study,
+    make_parents,
+    write_json,
+)
 from bayes_stenosis.spec import ModelSpec, load_spec
 from bayes_stenosis.study import Study, load_study
 
@@ -237,13 +245,16 @@ def run_sensitivity(
     Each fit is :func:`bayes_stenosis.run.fit_study` (the pipeline of ``bayes-stenosis fit``), with one
     :class:`~bayes_stenosis.inference.CompileCache` across the sweep: one compile per model structure.
     Writes ``out/<study>/sensitivity/`` atomically (``sensitivity.csv``, ``fits.csv``,
-    ``sensitivity.png``, ``manifest.json``); an existing folder is kept unless ``overwrite``.
+    ``sensitivity.png``, ``manifest.json`` with the checksums); an existing folder is kept unless
+    ``overwrite``. The folder's lock is held from before the first fit.
 
     Raises
     ------
     InputError
-        Bad study or spec, a spec without ``[sensitivity]``, or an existing output folder; raised
-        before any sampling.
+        Bad study or spec, a spec without ``[sensitivity]``, an output folder that cannot be written
+        or exists (without ``overwrite``); raised before any sampling.
+    DestinationLockedError
+        Another live process is writing the same sensitivity folder; before any sampling.
     """
     say = status or (lambda _msg: None)
     t_start = time.perf_counter()
@@ -251,14 +262,41 @@ def run_sensitivity(
     model_spec, spec_sha = load_spec(spec)
     if model_spec.sensitivity is None:
         raise InputError(spec, "the model spec has no [sensitivity] table (see models/default.toml)")
-    sens = model_spec.sensitivity
     settings = SamplerSettings.from_spec(model_spec.sampler, seed=seed, chains=chains, draws=draws, tune=tune)
     if settings.name != "nutpie":
         raise InputError(spec, "the sensitivity sweep needs the nutpie sampler (compile once, swap data)")
-    destination = Path(out) / loaded.id / "sensitivity"
-    if destination.exists() and not overwrite:
-        raise InputError(destination, "sensitivity folder already exists; choose another --out or pass --overwrite")
+    what = "sensitivity folder"
+    destination = check_output_folder(Path(out) / loaded.id / "sensitivity", overwrite=overwrite, what=what)
+    make_parents(destination, what)
+    # held from before the first fit to the publish: a second sweep into this folder is refused at once
+    with destination_lock(destination, what=what):
+        return sweep(
+            loaded,
+            (model_spec, spec, spec_sha),
+            settings,
+            destination,
+            overwrite=overwrite,
+            plots=plots,
+            say=say,
+            t_start=t_start,
+        )
 
+
+def sweep(
+    loaded: Study,
+    specs: tuple[ModelSpec, str | Path, str],
+    settings: SamplerSettings,
+    destination: Path,
+    *,
+    overwrite: bool,
+    plots: bool,
+    say: Callable[[str], object],
+    t_start: float,
+) -> SensitivityResult:
+    """The body of :func:`run_sensitivity` once its output folder is checked and locked; ``specs`` is
+    (the validated spec, the name or path given, its SHA-256)."""
+    model_spec, spec, spec_sha = specs
+    sens = model_spec.sensitivity
     inputs = prepare_inputs(loaded, model_spec)
     msets = margin_sets(loaded, model_spec)
     priors = {p: resolve_prior(model_spec, p, inputs) for p in sens.prior_sets}
@@ -349,7 +387,7 @@ def run_sensitivity(
         "times": list(inputs.coords["time"]),
     }
 
-    with atomic_run_folder(destination, overwrite=overwrite) as tmp:
+    with atomic_run_folder(destination, overwrite=overwrite, what="sensitivity folder") as tmp:
         result.to_csv(tmp / "sensitivity.csv", index=False)
         fits.to_csv(tmp / "fits.csv", index=False)
         robust.to_csv(tmp / "robustness.csv", index=False)

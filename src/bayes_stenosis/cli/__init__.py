@@ -3,28 +3,24 @@
 from bayes_stenosis.cli.app import (
     DEFAULT_STUDY,
     app,
-    console,
     data_app,
     data_list,
     data_template,
     data_validate,
-    diagnose,
-    err_console,
-    export,
     fit,
     info,
     main,
-    print_decisions,
-    report,
     reproduce,
     sensitivity,
-    summarize,
     validation,
 )
+from bayes_stenosis.cli.common import console, err_console, handle_errors, print_decisions
+from bayes_stenosis.cli.runs import clean, diagnose, export, report, summarize
 
 __all__ = [
     "DEFAULT_STUDY",
     "app",
+    "clean",
     "console",
     "data_app",
     "data_list",
@@ -34,6 +30,7 @@ __all__ = [
     "err_console",
     "export",
     "fit",
+    "handle_errors",
     "info",
     "main",
     "print_decisions",

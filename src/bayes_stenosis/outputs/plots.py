@@ -5,7 +5,6 @@ Every figure is labelled with units and arm names and saved under ``plots/``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +14,8 @@ import arviz as az  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from bayes_stenosis.run import RunFolder  # noqa: E402
 
 #: Parameter groups for trace and rank plots: one figure each, so every panel stays readable.
 PARAMETER_GROUPS = {
@@ -32,19 +33,24 @@ GROUP_UNITS = {
 }
 
 
-def write_plots(run: Path) -> list[Path]:
-    """Write every plot of a run folder; return the paths written."""
-    run = Path(run)
+def write_plots(run: Path | RunFolder) -> list[Path]:
+    """Write every plot of a run folder; return the paths written.
+
+    A path is the writer's own folder (``fit`` draws into the run's temporary folder); a
+    :class:`~bayes_stenosis.run.RunFolder` is a published run, whose files are checked as they are read.
+    """
+    loaded = run if isinstance(run, RunFolder) else RunFolder(Path(run), staging=True)
+    run = loaded.path
     out = run / "plots"
     out.mkdir(exist_ok=True)
-    manifest = json.loads((run / "manifest.json").read_text())
-    idata = az.from_netcdf(str(run / "posterior.nc"))
+    manifest = loaded.manifest
+    idata = loaded.idata
     written = []
     written += trace_and_rank(idata, out)
-    if (run / "contrasts.csv").exists():
-        written.append(forest(pd.read_csv(run / "contrasts.csv"), manifest, out / "forest.png"))
-    if (run / "margin_curves.csv").exists():
-        written.append(margin_curve_plot(pd.read_csv(run / "margin_curves.csv"), manifest, out / "margin_curves.png"))
+    if loaded.has("contrasts.csv"):
+        written.append(forest(loaded.table("contrasts"), manifest, out / "forest.png"))
+    if loaded.has("margin_curves.csv"):
+        written.append(margin_curve_plot(loaded.table("margin_curves"), manifest, out / "margin_curves.png"))
     written.append(prior_posterior(idata, manifest, out / "prior_posterior.png"))
     written += diagnostic_and_check_plots(idata, run, manifest, out)
     plt.close("all")

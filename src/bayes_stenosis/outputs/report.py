@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_stenosis import __version__
-from bayes_stenosis.run import check_run_folder, read_manifest
+from bayes_stenosis.run import RunFolder, load_run, published_file
 
 REPORT_NAME = "report.html"
 
@@ -86,8 +86,8 @@ def _table(frame: pd.DataFrame | None, columns: list[str] | None = None, digits:
     return {"columns": [str(c) for c in frame.columns], "rows": rows}
 
 
-def _read_csv(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
+def _read_csv(path: Path | None) -> pd.DataFrame | None:
+    if path is None or not path.is_file():
         return None
     try:
         return pd.read_csv(path, keep_default_na=True)
@@ -408,15 +408,16 @@ def rerun_command(manifest: dict, folder: Path) -> str:
 def _optional_results(folder: Path) -> dict:
     out: dict = {}
     for candidate in (folder / "sensitivity.csv", folder.parent / "sensitivity" / "sensitivity.csv"):
-        frame = _read_csv(candidate)
+        # the sweep's folder has its own manifest: its files are checked against it before they are shown
+        frame = _read_csv(published_file(candidate))
         if frame is not None:
-            png = candidate.with_name("sensitivity.png")
-            robust = _read_csv(candidate.with_name("robustness.csv"))
+            png = published_file(candidate.with_name("sensitivity.png"))
+            robust = _read_csv(published_file(candidate.with_name("robustness.csv")))
             out["sensitivity"] = {
                 "path": str(candidate),
                 "table": _table(frame.head(400)),
                 "n_rows": len(frame),
-                "image": _png_data_uri(png) if png.is_file() else None,
+                "image": _png_data_uri(png) if png is not None else None,
                 "robustness": None if robust is None else _table(robust),
             }
             break
@@ -430,16 +431,15 @@ def _optional_results(folder: Path) -> dict:
     return out
 
 
-def build_context(run: str | Path) -> dict:
-    """Everything the template shows, from the run folder only."""
-    import arviz as az
+def build_context(run: str | Path | RunFolder) -> dict:
+    """Everything the template shows, from the run folder only (its files checked as they are read)."""
+    from bayes_stenosis.diagnostics import near_threshold_note
 
-    from bayes_stenosis.diagnostics import load_run_diagnostics, near_threshold_note
-
-    folder = check_run_folder(run)
-    manifest = read_manifest(folder)
-    idata = az.from_netcdf(str(folder / "posterior.nc"))
-    diag = load_run_diagnostics(folder)
+    run = run if isinstance(run, RunFolder) else load_run(run)
+    folder = run.path
+    manifest = run.manifest
+    idata = run.idata
+    diag = run.diagnostics()
     decisions = _read_csv(folder / "decisions.csv")
     contrasts = _read_csv(folder / "contrasts.csv")
     evidence = _read_csv(folder / "evidence.csv")
@@ -607,37 +607,3 @@ def build_context(run: str | Path) -> dict:
     }
     context.update(_optional_results(folder))
     return context
-
-
-def _environment():
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("bayes_stenosis", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["pct"] = lambda v: "" if v is None or v != v else f"{v:.1%}"
-    return env
-
-
-def render_report(run: str | Path, out: str | Path | None = None, *, make_plots: bool = True) -> Path:
-    """Write ``report.html`` (default: into the run folder) and return its path.
-
-    Plots missing from ``RUN/plots`` are drawn first (from the run folder) unless ``make_plots`` is
-    false; the report shows whatever plots exist.
-    """
-    folder = check_run_folder(run)
-    if make_plots and not (folder / "plots" / "forest.png").is_file():
-        from bayes_stenosis.outputs.plots import write_plots
-
-        write_plots(folder)
-    context = build_context(folder)
-    page = _environment().get_template("report.html.j2").render(**context)
-    target = Path(out) if out is not None else folder / REPORT_NAME
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(target)
-    return target

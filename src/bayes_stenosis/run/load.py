@@ -1,38 +1,84 @@
 """Read a run folder back: :func:`load_run` -> :class:`RunFolder` (the manifest, the tables, the
-InferenceData), for notebooks, the report and the CLI."""
+InferenceData), for notebooks, the report and the CLI.
+
+Every file is checked against the manifest's checksums before it is read (once per
+:class:`RunFolder`), so a damaged or truncated file is a one-line :class:`RunFolderError` naming it,
+never a traceback or a silently wrong table. :meth:`RunFolder.verify` checks the whole folder.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import warnings
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import arviz as az
 import pandas as pd
 
-from bayes_stenosis.errors import RunFolderError
+from bayes_stenosis.diagnostics import RunDiagnostics, load_run_diagnostics
+from bayes_stenosis.errors import RunFolderError, UnverifiedRunWarning
 from bayes_stenosis.run.folder import check_run_folder, read_manifest
+from bayes_stenosis.run.integrity import FILES_KEY, FileProblem, check_file, verify_folder
+from bayes_stenosis.run.paths import MANIFEST_NAME
 
 
 @dataclass(frozen=True)
 class RunFolder:
-    """A complete run folder; tables and draws are read on first use."""
+    """A complete run folder; tables and draws are read, and checked, on first use.
+
+    ``staging=True`` is the writer's own view of its temporary folder (plots and the report are drawn
+    from it before it is published): no checksums yet, so files get the structural checks only.
+    """
 
     path: Path
+    staging: bool = False
+    checked: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
     def manifest(self) -> dict:
-        return read_manifest(self.path)
+        return read_manifest(self.path, staging=self.staging)
+
+    @property
+    def checksums(self) -> dict | None:
+        """The manifest's ``files`` table (None: a run written before checksums were recorded)."""
+        return self.manifest.get(FILES_KEY)
+
+    def has(self, name: str) -> bool:
+        """Whether the run has the file ``name`` (``plots/forest.png``-style paths)."""
+        return (self.path / name).is_file() or name in (self.checksums or {})
+
+    def file(self, name: str) -> Path:
+        """The path of ``name``, after checking it against the manifest.
+
+        Raises
+        ------
+        RunFolderError
+            Naming the file: missing, truncated or damaged.
+        """
+        if name not in self.checked:
+            self.checked[name] = check_file(self.path, name, self.checksums)
+        problem = self.checked[name]
+        if problem is not None:
+            raise RunFolderError(self.path / name, problem)
+        return self.path / name
 
     def table(self, name: str) -> pd.DataFrame:
         """``<name>.csv`` of the run (``decisions``, ``contrasts``, ``margin_curves``, ``diagnostics``, ...)."""
-        path = self.path / f"{name}.csv"
-        if not path.is_file():
-            raise RunFolderError(path, "not in this run folder")
+        path = self.file(f"{name}.csv")
         try:
             return pd.read_csv(path)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-            raise RunFolderError(path, f"unreadable CSV: {exc}") from None
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise RunFolderError(path, f"unreadable CSV ({str(exc).splitlines()[0]}); the file is damaged") from None
+
+    def read_json(self, name: str) -> dict:
+        """A JSON file of the run (``approximations.json``), checked."""
+        path = self.file(name)
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunFolderError(path, f"unreadable JSON ({exc}); the file is damaged") from None
 
     @property
     def decisions(self) -> pd.DataFrame:
@@ -44,18 +90,83 @@ class RunFolder:
 
     @cached_property
     def idata(self) -> az.InferenceData:
-        """The run's InferenceData (``posterior.nc``)."""
+        """The run's InferenceData (``posterior.nc``), checked."""
+        path = self.file("posterior.nc")
         try:
-            return az.from_netcdf(self.path / "posterior.nc")
-        except OSError as exc:
-            raise RunFolderError(self.path / "posterior.nc", f"unreadable NetCDF: {exc}") from None
+            return az.from_netcdf(str(path))
+        except Exception as exc:  # h5py / netCDF raise OSError, ValueError, KeyError... on a damaged file
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RunFolderError(path, f"unreadable NetCDF ({reason}); the file is damaged") from None
 
     @property
     def verdict(self) -> str:
         """The diagnostics verdict: ``ok``, ``warning`` or ``fail``."""
         return self.manifest["diagnostics_verdict"]["status"]
 
+    def diagnostics(self) -> RunDiagnostics:
+        """The diagnostics tables and verdict (:func:`bayes_stenosis.diagnostics.load_run_diagnostics`),
+        from checked files."""
+        names = ["diagnostics.csv", "diagnostics_sampler.csv"]
+        if self.has("diagnostics_decisions.csv"):
+            names.append("diagnostics_decisions.csv")
+        elif self.has("decisions.csv"):
+            names += ["posterior.nc", "decisions.csv"]
+        for name in names:
+            self.file(name)
+        return load_run_diagnostics(self.path)
+
+    def verify(self) -> list[FileProblem]:
+        """Every damaged, truncated or missing file of the run (empty: the run is intact)."""
+        return verify_folder(self.path, self.manifest)
+
+    def require_intact(self) -> None:
+        """Raise :class:`RunFolderError` naming the first damaged file (and how many more there are)."""
+        problems = self.verify()
+        if problems:
+            more = ""
+            if len(problems) > 1:
+                more = f" (and {len(problems) - 1} more file(s): bayes-stenosis diagnose --verify lists them)"
+            raise RunFolderError(problems[0].path, problems[0].problem + more)
+
 
 def load_run(path: str | Path) -> RunFolder:
-    """Open a complete run folder (one-line :class:`RunFolderError` otherwise)."""
-    return RunFolder(check_run_folder(path))
+    """Open a complete run folder (one-line :class:`RunFolderError` otherwise).
+
+    Warns (:class:`~bayes_stenosis.errors.UnverifiedRunWarning`) when the run predates output
+    checksums: it still loads, and its files get the structural checks only.
+    """
+    run = RunFolder(check_run_folder(path))
+    if run.checksums is None:
+        warnings.warn(
+            UnverifiedRunWarning(
+                f"{run.path}: written without checksums (by an older bayes-stenosis); "
+                "its files are checked for completeness only, not for damage"
+            ),
+            stacklevel=2,
+        )
+    return run
+
+
+def published_file(path: str | Path) -> Path | None:
+    """A file of any folder this package published (the sensitivity folder beside a run, say), checked
+    against that folder's ``manifest.json``; None when it does not exist.
+
+    Raises
+    ------
+    RunFolderError
+        Naming the file (or the manifest) when it is damaged.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    manifest_path = path.parent / MANIFEST_NAME
+    recorded = None
+    if manifest_path.is_file():
+        try:
+            recorded = json.loads(manifest_path.read_text()).get(FILES_KEY)
+        except (ValueError, AttributeError):
+            raise RunFolderError(manifest_path, "unreadable manifest; the file is damaged") from None
+    problem = check_file(path.parent, path.name, recorded)
+    if problem is not None:
+        raise RunFolderError(path, problem)
+    return path

@@ -19,7 +19,9 @@ from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.run.fit import Fit, fit_study, load_model_spec
 from bayes_stenosis.run.folder import atomic_run_folder, write_json
 from bayes_stenosis.run.inputs import write_run_inputs
+from bayes_stenosis.run.lock import destination_lock
 from bayes_stenosis.run.manifest import run_manifest
+from bayes_stenosis.run.paths import check_output_folder, make_parents
 from bayes_stenosis.spec import ModelSpec
 from bayes_stenosis.study import Study, load_study
 
@@ -82,7 +84,10 @@ def write_run(
     Raises
     ------
     InputError
-        The run folder exists and ``overwrite`` is false.
+        The run folder cannot be written, or exists and ``overwrite`` is false (the new run is then
+        discarded; an existing run is never replaced without ``overwrite``).
+    DestinationLockedError
+        Another live process is writing the same run folder.
     """
     t_write = time.perf_counter()
     destination = run_destination(fit, out, run_name)
@@ -143,12 +148,15 @@ def fit(
     figures: Callable[[Path], None] | None = None,
     report: Callable[[Path], None] | None = None,
 ) -> RunResult:
-    """:func:`fit_study` then :func:`write_run`, refusing an existing run folder before sampling.
+    """:func:`fit_study` then :func:`write_run`, with the run folder checked and locked before sampling.
 
     Raises
     ------
     InputError
-        Bad study, spec or options, or an existing run folder without ``overwrite``; before sampling.
+        Bad study, spec or options, an output path that cannot be written, or an existing run folder
+        without ``overwrite``; before sampling.
+    DestinationLockedError
+        Another live process is writing the same run folder; before sampling.
     ConvergenceError
         With ``strict=True``, when the diagnostics verdict is "fail" (the run folder is still
         written, so the failure can be inspected).
@@ -158,25 +166,26 @@ def fit(
     name = run_name or default_run_name(
         model_spec.name, prior_set or model_spec.prior.default, model_spec.sampler.seed if seed is None else seed
     )
-    destination = Path(out) / loaded.id / name
-    if destination.exists() and not overwrite:
-        raise InputError(destination, "run folder already exists; choose another --out or pass --overwrite")
-    fitted = fit_study(
-        loaded,
-        spec=spec,
-        prior_set=prior_set,
-        seed=seed,
-        chains=chains,
-        draws=draws,
-        tune=tune,
-        sampler=sampler,
-        margins=margins,
-        progress=progress,
-        status=status,
-    )
-    folder = write_run(
-        fitted, out, run_name=name, overwrite=overwrite, extra_files=extra_files, figures=figures, report=report
-    )
+    destination = check_output_folder(Path(out) / loaded.id / name, overwrite=overwrite)
+    make_parents(destination, "run folder")
+    # held from before sampling to the publish: a second writer of this run is refused at once
+    with destination_lock(destination):
+        fitted = fit_study(
+            loaded,
+            spec=spec,
+            prior_set=prior_set,
+            seed=seed,
+            chains=chains,
+            draws=draws,
+            tune=tune,
+            sampler=sampler,
+            margins=margins,
+            progress=progress,
+            status=status,
+        )
+        folder = write_run(
+            fitted, out, run_name=name, overwrite=overwrite, extra_files=extra_files, figures=figures, report=report
+        )
     result = RunResult(
         folder=folder,
         decisions=fitted.decisions,

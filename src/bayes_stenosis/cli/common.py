@@ -1,0 +1,104 @@
+"""What every command shares: the consoles, the mapping of package errors to exit codes, the decision table.
+
+Exit codes: 0 success; 2 bad input (one line naming the file, row and field, or the output path, or the
+damaged file of a run; no traceback); 3 diagnostics failed under ``--strict``; 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bayes_stenosis.errors import ConvergenceError, InputError, UnverifiedRunWarning
+
+# Piped output (logs, CI) gets 120 columns so tables are not truncated at rich's default of 80.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+def handle_errors(func):
+    """Map package errors to exit codes with one line on stderr (works under CliRunner too); print a
+    run's :class:`~bayes_stenosis.errors.UnverifiedRunWarning` as one ``warning:`` line."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UnverifiedRunWarning)
+                return func(*args, **kwargs)
+        except InputError as exc:
+            err_console.print(f"error: {exc.one_line()}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except ConvergenceError as exc:
+            err_console.print(f"diagnostics failed: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(3) from None
+        finally:  # outside catch_warnings again: re-emitted warnings are shown, not recorded
+            for item in caught:
+                if issubclass(item.category, UnverifiedRunWarning):
+                    err_console.print(f"warning: {item.message}", markup=False, soft_wrap=True)
+                else:
+                    warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+
+    return wrapper
+
+
+def quiet_warnings() -> None:
+    # PyTensor's C backend warns once per process that it found no BLAS; it is irrelevant here
+    warnings.filterwarnings("ignore", message=".*PyTensor could not link to a BLAS.*")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def status(message: str):
+    return console.status(f"[bold]{message}...[/]")
+
+
+def print_decisions(decisions, rule_text: str, title: str) -> None:
+    """The decision table: one row per time x outcome, then the joint rows (fits 80 columns)."""
+    table = Table(title=title, caption=f"rule: {rule_text}", min_width=60)
+    headers = (
+        "week",
+        "outcome",
+        "margin",
+        "P(equiv)",
+        "MCSE",
+        "prior P(equiv)",
+        "P(non-inf)",
+        "P(superior)",
+        "decision",
+    )
+    for col in headers:
+        table.add_column(col, justify="left" if col in ("outcome", "decision") else "right", no_wrap=True)
+
+    def fmt(value, digits=3):
+        return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+    for rec in decisions.to_dict("records"):
+        scope = rec.get("scope", "cell")
+        time = "all" if rec["time"] != rec["time"] else f"{rec['time']:g}"
+        label = {"cell": rec["outcome"], "joint_time": "all outcomes", "joint_all": "all cells"}.get(
+            scope, "any cell >= m"
+        )
+        if scope == "any_beyond_margin":
+            table.add_row(
+                time, label, "", fmt(rec["prob_not_equivalent"]), fmt(rec["mcse_prob_not_equivalent"]), "", "", "", ""
+            )
+            continue
+        margin = rec.get("margin")
+        table.add_row(
+            time,
+            label,
+            "" if margin is None or margin != margin else f"{margin:g}",
+            fmt(rec["prob_equivalence"]),
+            fmt(rec.get("mcse_prob_equivalence")),
+            fmt(rec.get("prob_equivalence_prior")),
+            fmt(rec.get("prob_noninferiority")),
+            fmt(rec.get("prob_superiority")),
+            str(rec.get("decision", "")),
+        )
+    console.print(table)
