@@ -125,11 +125,10 @@ def test_clean_removes_leftovers_of_dead_writers_and_keeps_those_of_live_ones(tm
 def test_a_run_that_appears_during_the_write_is_never_replaced(tmp_path):
     # a program that takes no lock (an older version, a copy by hand) puts a run in place meanwhile
     dest = tmp_path / "runs" / "r"
-    with pytest.raises(OutputPathError, match="already exists"):
-        with atomic_run_folder(dest, overwrite=False) as tmp:
-            (tmp / "manifest.json").write_text('{"writer": "new"}\n')
-            dest.mkdir()
-            (dest / "manifest.json").write_text('{"writer": "foreign"}\n')
+    with pytest.raises(OutputPathError, match="already exists"), atomic_run_folder(dest, overwrite=False) as tmp:
+        (tmp / "manifest.json").write_text('{"writer": "new"}\n')
+        dest.mkdir()
+        (dest / "manifest.json").write_text('{"writer": "foreign"}\n')
     assert writer_of(dest) == "foreign"
     assert sorted(p.name for p in dest.parent.iterdir()) == ["r"]
 

@@ -30,7 +30,8 @@ def test_manifest_records_sha256_and_size_of_every_file_but_itself(pristine_run)
     on_disk = sorted(p.relative_to(pristine_run).as_posix() for p in pristine_run.rglob("*") if p.is_file())
     assert sorted(files) == [name for name in on_disk if name != "manifest.json"]
     for name in ("posterior.nc", "decisions.csv", "inputs/study/study.toml"):
-        assert files[name] == {"sha256": sha256_file(pristine_run / name), "bytes": (pristine_run / name).stat().st_size}
+        path = pristine_run / name
+        assert files[name] == {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     assert load_run(pristine_run).verify() == []
 
 
@@ -38,7 +39,7 @@ def test_zero_byte_decisions_csv_names_the_file(run_copy):
     # used to be a pandas EmptyDataError traceback
     (run_copy / "decisions.csv").write_bytes(b"")
     with pytest.raises(RunFolderError) as err:
-        load_run(run_copy).decisions
+        _ = load_run(run_copy).decisions
     assert str(err.value).startswith(f"{run_copy / 'decisions.csv'}: truncated: 0 bytes, the manifest records")
 
 
@@ -48,13 +49,13 @@ def test_truncated_decisions_csv_is_not_read_silently(run_copy):
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[: len(lines) // 2]))
     with pytest.raises(RunFolderError, match="decisions.csv: truncated"):
-        load_run(run_copy).decisions
+        _ = load_run(run_copy).decisions
 
 
 def test_truncated_posterior_nc_names_the_file(run_copy):
     truncate(run_copy / "posterior.nc")
     with pytest.raises(RunFolderError, match="posterior.nc: truncated"):
-        load_run(run_copy).idata
+        _ = load_run(run_copy).idata
 
 
 def test_a_changed_byte_of_the_same_size_is_caught_by_the_digest(run_copy):
@@ -63,7 +64,7 @@ def test_a_changed_byte_of_the_same_size_is_caught_by_the_digest(run_copy):
     data[-3] = ord("7") if data[-3] != ord("7") else ord("8")
     path.write_bytes(bytes(data))
     with pytest.raises(RunFolderError, match="contrasts.csv: damaged: its SHA-256 differs"):
-        load_run(run_copy).contrasts
+        _ = load_run(run_copy).contrasts
 
 
 def test_verify_lists_every_damaged_or_missing_file(run_copy):
@@ -89,11 +90,11 @@ def test_a_run_without_checksums_loads_with_a_warning_and_structural_checks(run_
         warnings.simplefilter("ignore", UnverifiedRunWarning)
         run = load_run(run_copy)
     with pytest.raises(RunFolderError, match="decisions.csv: empty file"):
-        run.decisions
+        _ = run.decisions
     with pytest.raises(RunFolderError, match="contrasts.csv: truncated"):
-        run.contrasts
+        _ = run.contrasts
     with pytest.raises(RunFolderError, match="posterior.nc: unreadable NetCDF"):
-        run.idata
+        _ = run.idata
 
 
 def test_a_damaged_manifest_is_a_one_line_error(run_copy):
