@@ -212,7 +212,7 @@ def test_diagnose_reads_checked_files_and_verify_checks_the_whole_run(run_copy):
 
 def test_a_run_without_checksums_still_reads_with_a_warning(run_copy):
     manifest = json.loads((run_copy / "manifest.json").read_text())
-    del manifest["files"]
+    del manifest["output_files"]
     (run_copy / "manifest.json").write_text(json.dumps(manifest) + "\n")
     result = invoke("summarize", run_copy)
     assert result.exit_code == 0, result.output

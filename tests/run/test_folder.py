@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -163,7 +164,7 @@ def test_the_manifest_records_every_file_and_is_written_last(tmp_path):
         (tmp / "plots").mkdir()
         (tmp / "plots" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\nxyz")
         (tmp / "decisions.csv").write_text("a,b\n1,2\n")
-    files = json.loads((dest / "manifest.json").read_text())["files"]
+    files = json.loads((dest / "manifest.json").read_text())["output_files"]
     assert sorted(files) == ["decisions.csv", "plots/a.png"]
     assert files["decisions.csv"]["bytes"] == 8 and len(files["decisions.csv"]["sha256"]) == 64
 
@@ -186,11 +187,11 @@ def test_a_lock_file_whose_owner_is_dead_is_taken_over(tmp_path, monkeypatch):
     dest = tmp_path / "r"
     # what a writer killed on a system without flock leaves: the file, naming a PID that is gone
     monkeypatch.setattr(lock_module, "fcntl", None)
-    lock_path(dest).write_text(json.dumps({"pid": 2**22 + 7, "host": os.uname().nodename}))
+    lock_path(dest).write_text(json.dumps({"pid": 2**22 + 7, "host": socket.gethostname()}))
     with destination_lock(dest):
         assert json.loads(lock_path(dest).read_text())["pid"] == os.getpid()
     # a live owner is respected
-    lock_path(dest).write_text(json.dumps({"pid": os.getppid(), "host": os.uname().nodename, "started_utc": "t"}))
+    lock_path(dest).write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "started_utc": "t"}))
     with pytest.raises(DestinationLockedError, match=f"PID {os.getppid()} since t"), destination_lock(dest):
         pass
 

@@ -21,12 +21,12 @@ def truncate(path, keep: float = 0.5) -> None:
 def drop_checksums(run) -> None:
     """Make ``run`` look like a run written before checksums were recorded."""
     manifest = json.loads((run / "manifest.json").read_text())
-    del manifest["files"]
+    del manifest["output_files"]
     (run / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def test_manifest_records_sha256_and_size_of_every_file_but_itself(pristine_run):
-    files = json.loads((pristine_run / "manifest.json").read_text())["files"]
+    files = json.loads((pristine_run / "manifest.json").read_text())["output_files"]
     on_disk = sorted(p.relative_to(pristine_run).as_posix() for p in pristine_run.rglob("*") if p.is_file())
     assert sorted(files) == [name for name in on_disk if name != "manifest.json"]
     for name in ("posterior.nc", "decisions.csv", "inputs/study/study.toml"):

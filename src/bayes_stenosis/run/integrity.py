@@ -1,13 +1,13 @@
 """Checksums of a run folder's files: recorded in the manifest when the folder is published, verified
 by every reader.
 
-``manifest.json`` holds, under ``files``, the SHA-256 and size in bytes of every file in the folder
+``manifest.json`` holds, under ``output_files``, the SHA-256 and size in bytes of every file in the folder
 except itself (``plots/forest.png``-style paths, ``/``-separated), taken just before the folder is
 renamed into place; a command that later adds a file to a run (``report``) records it the same way.
 A file whose size or digest differs is damaged, and the reader names it (:class:`RunFolderError`,
 exit 2) instead of reading it.
 
-Run folders written before checksums were recorded (no ``files`` key) still load, with an
+Run folders written before checksums were recorded (no ``output_files`` key) still load, with an
 :class:`~bayes_stenosis.errors.UnverifiedRunWarning`; their files get the structural checks below
 only, which catch an empty file and most truncated text files (every text file this package writes
 ends with a newline).
@@ -23,7 +23,7 @@ from pathlib import Path
 from bayes_stenosis.run.paths import MANIFEST_NAME, temporary_sibling
 
 #: The manifest key holding the checksums.
-FILES_KEY = "files"
+FILES_KEY = "output_files"
 
 #: Files that end with a newline when complete (what pandas, json and the templates write).
 TEXT_SUFFIXES = (".csv", ".json", ".md", ".html", ".toml")
@@ -95,7 +95,7 @@ def structural_problem(path: Path) -> str | None:
 def check_file(folder: Path, name: str, recorded: dict | None) -> str | None:
     """What is wrong with ``folder/name`` against its record (``None``: nothing).
 
-    ``recorded`` is the manifest's ``files`` table, or None for a run without checksums. A file the
+    ``recorded`` is the manifest's ``output_files`` table, or None for a run without checksums. A file the
     table does not list (added by hand, or by an older version) gets the structural checks only.
     """
     path = folder / name

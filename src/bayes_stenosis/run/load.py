@@ -42,7 +42,7 @@ class RunFolder:
 
     @property
     def checksums(self) -> dict | None:
-        """The manifest's ``files`` table (None: a run written before checksums were recorded)."""
+        """The manifest's ``output_files`` table (None: a run written before checksums were recorded)."""
         return self.manifest.get(FILES_KEY)
 
     def has(self, name: str) -> bool:
