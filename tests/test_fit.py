@@ -135,7 +135,7 @@ def test_same_seed_same_numbers_and_complete_run_folder(tmp_path):
     )
     # refusals: an existing file, and a folder that is not a run
     again = runner.invoke(app, ["export", str(folder), "--format", "csv", "--out", str(tmp_path / "x.csv")])
-    assert again.exit_code == 2 and "exists already" in again.output
+    assert again.exit_code == 2 and "already exists" in again.output  # the one wording of every command (issue 23)
     bad = runner.invoke(app, ["summarize", str(tmp_path)])
     assert bad.exit_code == 2 and "not a complete run folder" in bad.output
     summary = runner.invoke(app, ["summarize", str(folder)])
