@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 from bayes_stenosis.errors import RunFolderError, UnverifiedRunWarning
-from bayes_stenosis.run import load_run, sha256_file
+from bayes_stenosis.run import atomic_run_folder, load_run, published_file, sha256_file
 
 
 def truncate(path, keep: float = 0.5) -> None:
@@ -101,3 +101,16 @@ def test_a_damaged_manifest_is_a_one_line_error(run_copy):
     truncate(run_copy / "manifest.json")
     with pytest.raises(RunFolderError, match="manifest.json: unreadable JSON"):
         load_run(run_copy)
+
+
+def test_files_of_a_sibling_folder_are_checked_against_its_own_manifest(tmp_path):
+    # the report shows ../sensitivity/sensitivity.csv of a run: checked against the sweep's manifest
+    folder = tmp_path / "sensitivity"
+    with atomic_run_folder(folder, overwrite=False, what="sensitivity folder") as tmp:
+        (tmp / "sensitivity.csv").write_text("a,b\n1,2\n")
+        (tmp / "manifest.json").write_text("{}\n")
+    assert published_file(folder / "sensitivity.csv") == folder / "sensitivity.csv"
+    assert published_file(folder / "sensitivity.png") is None
+    (folder / "sensitivity.csv").write_text("a,b\n1,3\n")
+    with pytest.raises(RunFolderError, match="sensitivity.csv: damaged"):
+        published_file(folder / "sensitivity.csv")
