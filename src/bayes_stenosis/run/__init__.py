@@ -1,7 +1,7 @@
 """``run``: one fit in memory (:func:`fit_study` -> :class:`Fit`), written as a run folder
 (:func:`write_run`), read back (:func:`load_run`)."""
 
-from bayes_stenosis.run.fit import Fit, fit_study, load_model_spec
+from bayes_stenosis.run.fit import Fit, PreparedFit, fit_study, load_model_spec, prepare_fit
 from bayes_stenosis.run.folder import (
     REQUIRED_FILES,
     atomic_run_folder,
@@ -24,6 +24,7 @@ __all__ = [
     "OBSERVED_COLUMNS",
     "REQUIRED_FILES",
     "Fit",
+    "PreparedFit",
     "Results",
     "RunFolder",
     "RunResult",
@@ -37,6 +38,7 @@ __all__ = [
     "load_run",
     "observed_quantities",
     "parse_margins",
+    "prepare_fit",
     "read_manifest",
     "run_manifest",
     "write_json",
