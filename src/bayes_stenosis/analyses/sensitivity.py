@@ -48,7 +48,7 @@ from bayes_stenosis.errors import InputError
 from bayes_stenosis.inference import CompileCache, SamplerSettings
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
 from bayes_stenosis.provenance import provenance
-from bayes_stenosis.run import Fit, atomic_run_folder, fit_study, write_json
+from bayes_stenosis.run import Fit, atomic_run_folder, evidence_mask, fit_study, write_json
 from bayes_stenosis.spec import ModelSpec, load_spec
 from bayes_stenosis.study import Study, load_study
 
@@ -442,6 +442,7 @@ def margin_set_table(fitted: Fit, name: str, margin_set: dict[str, tuple[float, 
         direction,
         rule,
         prior_delta_natural=fitted.prior_delta_natural,
+        evidence=evidence_mask(fitted.inputs),
     )
     table = table[table["scope"] != "any_beyond_margin"].copy()
     table["margin_set"] = name

@@ -16,7 +16,7 @@ from bayes_stenosis.run.inputs import (
 )
 from bayes_stenosis.run.load import RunFolder, load_run
 from bayes_stenosis.run.manifest import MANIFEST_SCHEMA, run_manifest
-from bayes_stenosis.run.results import Results, decide
+from bayes_stenosis.run.results import Results, decide, evidence_mask
 from bayes_stenosis.run.write import RunResult, default_run_name, fit, parse_margins, write_run
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "check_run_folder",
     "decide",
     "default_run_name",
+    "evidence_mask",
     "fit",
     "fit_study",
     "load_model_spec",
