@@ -213,7 +213,7 @@ def print_decisions(decisions, rule_text: str, title: str, n_draws: int = 0, n_p
         return probability_text(rec.get(name, np.nan), rec.get(f"mcse_{name}", np.nan), n)
 
     def mcse(value):
-        return "-" if value is None or value != value else f"{value:.3f}"
+        return "-" if value is None or value != value else f"{value:.4f}"
 
     beyond = None
     for rec in decisions.to_dict("records"):
