@@ -171,9 +171,14 @@ def test_decisions_in_the_table_follow_the_rule():
     cells = dec.decision_table(clear, MARGINS, LOWER, dec.DecisionRule()).set_index("outcome")
     assert cells.loc["ODI", "decision"] == "equivalent"
     assert cells.loc["RMDQ", "decision"] == "not equivalent"
-    # constant indicators: probability exactly 0 / 1 and MCSE 0 by definition
-    assert cells.loc["RMDQ", "prob_equivalence"] == 0.0 and cells.loc["RMDQ", "mcse_prob_equivalence"] == 0.0
-    assert cells.loc["ODI", "prob_equivalence"] == 1.0 and cells.loc["ODI", "mcse_prob_equivalence"] == 0.0
+    # constant indicators: share exactly 0 / 1, no MCSE to estimate (NaN), shown as a bound
+    assert cells.loc["RMDQ", "prob_equivalence"] == 0.0 and np.isnan(cells.loc["RMDQ", "mcse_prob_equivalence"])
+    assert cells.loc["ODI", "prob_equivalence"] == 1.0 and np.isnan(cells.loc["ODI", "mcse_prob_equivalence"])
+    assert dec.probability_text(1.0, np.nan, 4000) == "> 0.999"
+    assert dec.probability_text(0.0, np.nan, 4000) == "< 0.001"
+    assert dec.probability_text(1.0, np.nan, 200) == "> 0.995"  # 200 draws cannot say more than 1 - 1/200
+    assert dec.probability_text(0.9996, 0.0003, 4000) == "> 0.999"  # rounds to 1.000: a bound, not certainty
+    assert dec.probability_text(0.97449, 0.003, 4000) == "0.974"
     assert cells.loc["ODI", "decision_rule"] == dec.DecisionRule().text
     assert (cells.decision_threshold == 0.975).all()
 
@@ -228,7 +233,7 @@ def test_joint_probabilities_on_hand_built_draws(hand_table):
     assert jt.loc[4.0, "prob_superiority"] == 1 / 4  # draw 4
     assert jt.loc[4.0, "prob_not_equivalent"] == 3 / 4
     assert jt.loc[4.0, "prob_harm_beyond_margin"] == 2 / 4  # draws 2, 3: some outcome harmed
-    assert jt.loc[8.0, "prob_equivalence"] == 1.0 and jt.loc[8.0, "mcse_prob_equivalence"] == 0.0  # constant
+    assert jt.loc[8.0, "prob_equivalence"] == 1.0 and np.isnan(jt.loc[8.0, "mcse_prob_equivalence"])  # constant
     assert jt.loc[8.0, "decision"] == "equivalent"
     assert jt.loc[8.0, "prob_superiority"] == 2 / 4  # draws 3, 4
     ja = t[t.scope == "joint_all"].iloc[0]
@@ -256,6 +261,34 @@ def test_joint_rows_match_their_definition_on_random_draws(delta, table):
     assert abs(ja.prob_equivalence - exact) < Z * ja.mcse_prob_equivalence
     anyb = table[table.scope == "any_beyond_margin"].iloc[0]
     assert anyb.prob_not_equivalent == pytest.approx(1 - expected, abs=1e-12)
+
+
+def test_cells_without_evidence_stay_out_of_joint_rows(delta):
+    """A cell without evidence keeps its row (decision "no evidence") but no joint row counts it; a
+    time point with no evidence at all has no joint row."""
+    times = [float(t) for t in delta.time.values]
+    evidence = xr.DataArray(
+        np.ones((len(times), len(MU)), bool), dims=("time", "outcome"), coords={"time": times, "outcome": list(MU)}
+    )
+    evidence.loc[{"time": times[0], "outcome": "RMDQ"}] = False
+    t = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule(), prior_delta_natural=delta, evidence=evidence)
+    cell = t[t.scope == "cell"].set_index(["time", "outcome"])
+    assert cell.loc[(times[0], "RMDQ"), "decision"] == "no evidence"
+    assert cell.loc[(times[0], "ODI"), "decision"] != "no evidence"
+    m = xr.DataArray([MARGINS[o] for o in MU], dims="outcome", coords={"outcome": list(MU)})
+    inside = (abs(delta) < m).where(evidence, True)
+    ja = t[t.scope == "joint_all"].iloc[0]
+    assert ja.prob_equivalence == pytest.approx(float(inside.all(("time", "outcome")).mean()), abs=1e-12)
+    assert ja.prob_equivalence_prior == pytest.approx(ja.prob_equivalence, abs=1e-12)  # same draws, same mask
+    jt = t[t.scope == "joint_time"].set_index("time")
+    assert jt.loc[times[0], "prob_equivalence"] == pytest.approx(float(inside.isel(time=0).all("outcome").mean()))
+    beyond = ((abs(delta) >= m) & evidence).any(("time", "outcome"))
+    anyb = t[t.scope == "any_beyond_margin"].iloc[0]
+    assert anyb.prob_not_equivalent == pytest.approx(float(beyond.mean()), abs=1e-12)
+    # no evidence at the first time point: its joint row goes
+    evidence.loc[{"time": times[0]}] = False
+    t = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule(), evidence=evidence)
+    assert list(t[t.scope == "joint_time"].time) == times[1:]
 
 
 def test_prior_columns(delta, table):
@@ -311,9 +344,9 @@ def test_margin_curve_matches_closed_form_at_every_grid_point(delta):
         np.testing.assert_allclose(c.margin, c.margin_multiple * MARGINS[o])
         dist = stats.norm(MU[o], SD[o])
         exact = dist.cdf(c.margin) - dist.cdf(-c.margin)
-        # every grid point within 4 MCSE; at multiple 0 the indicator is constant (p = 0, MCSE = 0)
-        assert np.all(np.abs(c.prob_equivalence - exact) <= Z * c.mcse), o
-        assert c.prob_equivalence.iloc[0] == 0.0 and c.mcse.iloc[0] == 0.0
+        # every grid point within 4 MCSE; at multiple 0 the indicator is constant (p = 0, no MCSE)
+        assert np.all(np.abs(c.prob_equivalence - exact) <= Z * c.mcse.fillna(0.0)), o
+        assert c.prob_equivalence.iloc[0] == 0.0 and np.isnan(c.mcse.iloc[0])
         assert np.all(np.diff(c.prob_equivalence) >= 0)
     # the curve at the default margin equals the decision table's cell probability
     table = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule())

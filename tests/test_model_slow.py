@@ -19,6 +19,8 @@ from bayes_stenosis.testing import spec_variant, write_study
 
 pytestmark = pytest.mark.slow
 
+# follow-up SD = baseline SD (the closed forms below use the change SD sqrt(2 (1 - rho)))
+EQUAL_SDS = {"followup_sd_ratio_median": 1.0, "followup_sd_ratio_log_sd": 0.0}
 SETTINGS = SamplerSettings(name="nutpie", chains=4, draws=2000, tune=1000, target_accept=0.95, seed=7, prior_draws=10)
 
 
@@ -84,7 +86,9 @@ def test_threshold_posterior_matches_brute_force_integration(tmp_path, relation,
         },
     )
     # fixed correlation and trial SD = reference SD: the posterior of delta is one-dimensional
-    spec = spec_variant(correlation={"fixed_baseline_followup": rho}, scale={"trial_sd_log_ratio_sigma": 0.0})
+    spec = spec_variant(
+        correlation={"fixed_baseline_followup": rho}, scale={"trial_sd_log_ratio_sigma": 0.0, **EQUAL_SDS}
+    )
     idata, inputs, prior = _fit(folder, spec, "weakly_informative")
     delta = idata.posterior["delta"].sel(time=4.0, outcome="ODI")
 
@@ -233,7 +237,9 @@ def _between_only(tmp_path, name, n_per_arm=(20, 20), n_total=None):
 
 
 def test_larger_trial_reporting_p_above_alpha_gives_a_narrower_posterior(tmp_path):
-    spec = spec_variant(correlation={"fixed_baseline_followup": 0.5}, scale={"trial_sd_log_ratio_sigma": 0.0})
+    spec = spec_variant(
+        correlation={"fixed_baseline_followup": 0.5}, scale={"trial_sd_log_ratio_sigma": 0.0, **EQUAL_SDS}
+    )
     widths = []
     for n in (20, 200):
         idata, _, _ = _fit(_between_only(tmp_path, f"n{n}", (n, n)), spec, "weakly_informative")
@@ -245,7 +251,9 @@ def test_larger_trial_reporting_p_above_alpha_gives_a_narrower_posterior(tmp_pat
 
 def test_unknown_split_of_the_total_matters_little(tmp_path):
     """Equal split (19.5/19.5 of 39) vs the extreme splits 15/24 and 24/15."""
-    spec = spec_variant(correlation={"fixed_baseline_followup": 0.5}, scale={"trial_sd_log_ratio_sigma": 0.0})
+    spec = spec_variant(
+        correlation={"fixed_baseline_followup": 0.5}, scale={"trial_sd_log_ratio_sigma": 0.0, **EQUAL_SDS}
+    )
     q90 = {}
     for label, sizes, total in (("equal", (None, None), 39), ("15/24", (15, 24), None), ("24/15", (24, 15), None)):
         idata, _, _ = _fit(_between_only(tmp_path, label.replace("/", "_"), sizes, total), spec, "weakly_informative")

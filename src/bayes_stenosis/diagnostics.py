@@ -218,7 +218,15 @@ def indicator_draws(delta: xr.DataArray, decisions: pd.DataFrame) -> dict[tuple[
         dims="outcome",
         coords={"outcome": delta.outcome},
     )
-    events = scoped_event_indicators(delta, margin, sign)
+    evidence = None
+    if "evidence" in cells:  # cells without evidence stay out of the joint events, as in the table
+        has = cells.set_index(["time", "outcome"])["evidence"] != "none"
+        evidence = xr.DataArray(
+            [[bool(has.get((float(t), o), True)) for o in outcomes] for t in delta.coords["time"].values],
+            dims=("time", "outcome"),
+            coords={"time": delta.time, "outcome": delta.outcome},
+        )
+    events = scoped_event_indicators(delta, margin, sign, evidence)
     out = {
         (scope, name): events[scope][name] for scope in ("cell", "joint_time", "joint_all") for name in DIAGNOSED_EVENTS
     }
@@ -258,7 +266,7 @@ def decision_probability_table(
         ``time``, ``outcome``, ``event``, ``mean`` (the probability: share of draws where the
         event holds; equals decisions.csv), ``mcse_mean`` (``az.mcse`` of the indicator),
         ``ess_bulk``, ``r_hat`` (rank-normalised split R-hat of the indicator), ``constant``
-        (the indicator never varies: R-hat and ESS undefined and NaN, MCSE 0) and
+        (the indicator never varies: R-hat, ESS and MCSE undefined and NaN) and
         ``near_threshold``.
     """
     delta = delta_natural.transpose("chain", "draw", "time", "outcome")
@@ -274,7 +282,6 @@ def decision_probability_table(
             ess = az.ess(ds, method="bulk")["x"].values
             mcse = az.mcse(ds, method="mean")["x"].values
         rhat, ess, mcse = (np.where(constant, np.nan, a) for a in (rhat, ess, mcse))
-        mcse = np.where(constant, 0.0, mcse)
         dims = [d for d in x.dims if d not in ("chain", "draw")]
         it = np.ndindex(*prob.shape) if prob.ndim else [()]
         for idx in it:
@@ -296,6 +303,8 @@ def decision_probability_table(
                 }
             )
     table = pd.DataFrame(rows)
+    reported = decisions[decisions["scope"] == "joint_time"]["time"].astype(float).tolist()
+    table = table[(table["scope"] != "joint_time") | table["time"].isin(reported)].reset_index(drop=True)
     table["near_threshold"] = False
     if threshold is not None:
         eq = table["event"] == "prob_equivalence"

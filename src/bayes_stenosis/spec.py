@@ -81,6 +81,10 @@ class Correlation(_Closed):
 class Scale(_Closed):
     trial_sd_log_ratio_sigma: float = Field(ge=0)
     sd_log_sigma: float = Field(gt=0)
+    # Follow-up SD / baseline SD of each outcome where the data do not give both (threshold cells):
+    # log r ~ N(log median, log_sd^2); log_sd 0 fixes r at the median (1: follow-up SD = baseline SD).
+    followup_sd_ratio_median: float = Field(default=1.0, gt=0)
+    followup_sd_ratio_log_sd: float = Field(default=0.0, ge=0)
 
 
 class Thresholds(_Closed):
@@ -89,6 +93,14 @@ class Thresholds(_Closed):
     # the event kind of each statement (P<alpha / P>alpha, direction) as data, not graph structure:
     # the same probabilities, one compiled model for every replicate of a coverage study
     kinds_as_data: bool = False
+    # The test assumed behind a between-arm statement: a t test on change scores ("change"), on
+    # follow-up scores ("follow_up"), or an ANCOVA of follow-up on baseline ("ancova"). The
+    # estimate's expectation is delta under randomisation in all three; its SD differs: change
+    # sqrt(1 + r^2 - 2 rho r), follow-up r, ANCOVA r sqrt(1 - rho^2) (baseline SD units).
+    between_test: Literal["change", "follow_up", "ancova"] = "change"
+    # Share of the randomised patients analysed in the tests behind the statements (completers);
+    # 1 = the reported (randomised) n.
+    analysed_fraction: float = Field(default=1.0, gt=0, le=1)
 
 
 class PriorChoice(_Closed):
@@ -216,6 +228,12 @@ class Sensitivity(_Closed):
     # outcome pooling of the treatment difference: "spec" (the [hierarchy] choice), "none", or a tau
     # scale (SMD); crossed with the prior sets at the reference correlation
     outcome_pooling: list[Literal["spec", "none"] | float] = ["spec"]
+    # threshold statements only, each crossed with the prior sets at the reference correlation: the
+    # test assumed behind between-arm statements, the follow-up / baseline SD ratio fixed at a value
+    # (instead of [scale]'s prior), the share of randomised patients analysed
+    between_tests: list[Literal["spec", "change", "follow_up", "ancova"]] = ["spec"]
+    followup_sd_ratios: list[Literal["spec"] | float] = ["spec"]
+    analysed_fractions: list[Literal["spec"] | float] = ["spec"]
     instrument_range: dict[Instrument, float]
     margin_sets: dict[str, MarginSet] = {}
 
@@ -230,6 +248,14 @@ class Sensitivity(_Closed):
         for t in self.outcome_pooling:
             if t not in ("spec", "none") and not t > 0:
                 raise ValueError(f"a tau scale must be > 0 (got {t})")
+        for name in ("between_tests", "followup_sd_ratios", "analysed_fractions"):
+            values = getattr(self, name)
+            if len(set(map(str, values))) != len(values):
+                raise ValueError(f"{name} values are listed twice")
+        if any(r != "spec" and not r > 0 for r in self.followup_sd_ratios):
+            raise ValueError("followup_sd_ratios must be > 0")
+        if any(f != "spec" and not 0 < f <= 1 for f in self.analysed_fractions):
+            raise ValueError("analysed_fractions must be in (0, 1]")
         for c in self.correlations:
             if c != "uncertain" and not -1 < c < 1:
                 raise ValueError(f"a fixed correlation must be in (-1, 1) (got {c})")

@@ -696,3 +696,12 @@ def test_unquoted_comma_is_reported_as_a_field_count_problem(study):
     folder = study({THR: csv("threshold", "ODI,8,between,,>,0.05,,two_sample_t,,Smith, table 2,")})
     line = assert_one_line_error(folder, at(folder, THR) + " row 2")
     assert "column time" not in line
+
+
+def test_validate_runs_the_checks_fit_runs(study, minimal_toml):
+    """`data validate` refuses what `fit` would refuse before sampling (here: outcomes with different
+    directions, which the model does not take yet), with the same one-line error."""
+    second = minimal_toml[minimal_toml.index("[outcomes.ODI]") :].replace("ODI", "RMDQ")
+    mixed = minimal_toml + "\n" + second.replace('"lower_is_better"', '"higher_is_better"')
+    folder = study({"study.toml": mixed})
+    assert_one_line_error(folder, at(folder, "study.toml", key="outcomes"), "share one direction")

@@ -53,6 +53,7 @@ from bayes_stenosis.run import (
     atomic_run_folder,
     check_output_folder,
     destination_lock,
+    evidence_mask,
     fit_study,
     make_parents,
     write_json,
@@ -68,6 +69,9 @@ COLUMNS = (
     "prior_on_Delta",
     "correlation",
     "outcome_pooling",
+    "between_test",
+    "followup_sd_ratio",
+    "analysed_fraction",
     "margin_set",
     "scope",
     "time",
@@ -102,11 +106,16 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class FitConfig:
-    """One fit of the grid: a prior set, a correlation assumption and an outcome pooling."""
+    """One fit of the grid: a prior set, a correlation assumption, an outcome pooling and, for threshold
+    statements, the test assumed, the follow-up / baseline SD ratio and the share of patients analysed
+    (``"spec"``: the spec's own choice)."""
 
     prior_set: str
     correlation: str | float  # "uncertain" or a fixed value
     pooling: str | float = "spec"  # "spec" (the spec's [hierarchy]), "none", or a tau scale (SMD)
+    between_test: str = "spec"  # "spec", "change", "follow_up" or "ancova"
+    followup_sd_ratio: str | float = "spec"  # "spec" ([scale]'s prior) or a fixed ratio
+    analysed_fraction: str | float = "spec"  # "spec" or a share of the randomised n
 
     @property
     def correlation_label(self) -> str:
@@ -120,9 +129,18 @@ class FitConfig:
 
     @property
     def label(self) -> str:
-        base = f"{self.prior_set} | rho {self.correlation_label}"
-        # the spec's pooling keeps the label (and so the seed) of grids without a pooling axis
-        return base if self.pooling == "spec" else f"{base} | pooling {self.pooling_label}"
+        # axes at the spec's value stay out of the label, so a fit keeps its label (and its seed)
+        # whatever other axes the grid has
+        parts = [f"{self.prior_set} | rho {self.correlation_label}"]
+        if self.pooling != "spec":
+            parts.append(f"pooling {self.pooling_label}")
+        if self.between_test != "spec":
+            parts.append(f"test {self.between_test}")
+        if self.followup_sd_ratio != "spec":
+            parts.append(f"SD ratio {float(self.followup_sd_ratio):g}")
+        if self.analysed_fraction != "spec":
+            parts.append(f"analysed {float(self.analysed_fraction):g}")
+        return " | ".join(parts)
 
     def seed(self, run_seed: int) -> int:
         """A seed for this fit from the run seed and the configuration's name: the same fit gets
@@ -131,28 +149,54 @@ class FitConfig:
         return int(ss.generate_state(1)[0])
 
     def spec(self, spec: ModelSpec) -> ModelSpec:
-        """``spec`` with this configuration's correlation and outcome pooling."""
+        """``spec`` with this configuration's correlation, outcome pooling and threshold assumptions."""
         out = spec_for_correlation(spec, self.correlation)
-        if self.pooling == "spec":
-            return out
-        change = (
-            {"outcome_pooling": "none"}
-            if self.pooling == "none"
-            else {
-                "outcome_pooling": "partial",
-                "tau_scale": float(self.pooling),
-            }
-        )
-        hierarchy = type(spec.hierarchy).model_validate(spec.hierarchy.model_dump() | change)
-        return out.model_copy(update={"hierarchy": hierarchy})
+        update = {}
+        if self.pooling != "spec":
+            change = (
+                {"outcome_pooling": "none"}
+                if self.pooling == "none"
+                else {"outcome_pooling": "partial", "tau_scale": float(self.pooling)}
+            )
+            update["hierarchy"] = type(spec.hierarchy).model_validate(spec.hierarchy.model_dump() | change)
+        thresholds = {}
+        if self.between_test != "spec":
+            thresholds["between_test"] = self.between_test
+        if self.analysed_fraction != "spec":
+            thresholds["analysed_fraction"] = float(self.analysed_fraction)
+        if thresholds:
+            update["thresholds"] = type(spec.thresholds).model_validate(spec.thresholds.model_dump() | thresholds)
+        if self.followup_sd_ratio != "spec":
+            fixed = {"followup_sd_ratio_median": float(self.followup_sd_ratio), "followup_sd_ratio_log_sd": 0.0}
+            update["scale"] = type(spec.scale).model_validate(spec.scale.model_dump() | fixed)
+        return out.model_copy(update=update)
 
 
-def grid(spec: ModelSpec, uses_rho: bool) -> tuple[list[FitConfig], FitConfig]:
+def threshold_assumptions(spec: ModelSpec, has_thresholds: bool = True) -> dict[str, str]:
+    """A fit's assumptions behind threshold statements, in words (three columns of the tables;
+    empty for a study without statements)."""
+    if not has_thresholds:
+        return {"between_test": "", "followup_sd_ratio": "", "analysed_fraction": ""}
+    ratio = (
+        f"{spec.scale.followup_sd_ratio_median:g} (fixed)"
+        if spec.scale.followup_sd_ratio_log_sd == 0
+        else f"LogNormal(log {spec.scale.followup_sd_ratio_median:g}, {spec.scale.followup_sd_ratio_log_sd:g})"
+    )
+    return {
+        "between_test": spec.thresholds.between_test,
+        "followup_sd_ratio": ratio,
+        "analysed_fraction": f"{spec.thresholds.analysed_fraction:g}",
+    }
+
+
+def grid(spec: ModelSpec, uses_rho: bool, uses_thresholds: bool = False) -> tuple[list[FitConfig], FitConfig]:
     """The fits of the sweep, and the reference one.
 
-    Every prior set x every correlation assumption (the spec's pooling); then every prior set that
-    follows the spec's pooling x every alternative pooling, at the reference correlation (one axis at
-    a time: a full cross would multiply the fits without asking a new question).
+    Every prior set x every correlation assumption (the spec's pooling); then, one axis at a time at
+    the reference correlation (a full cross would multiply the fits without asking a new question):
+    every prior set that follows the spec's pooling x every alternative pooling; and, when the study
+    has threshold statements, every prior set x every alternative test assumed, follow-up / baseline
+    SD ratio and share analysed.
     """
     sens = spec.sensitivity
     correlations = list(sens.correlations) if uses_rho else ["uncertain"]
@@ -165,6 +209,15 @@ def grid(spec: ModelSpec, uses_rho: bool) -> tuple[list[FitConfig], FitConfig]:
         for p in sens.prior_sets:
             if pooling != "spec" and spec.prior_sets[p].outcome_pooling == "spec":
                 configs.append(FitConfig(p, reference.correlation, pooling))
+    if uses_thresholds:
+        axes = (
+            ("between_test", [t for t in sens.between_tests if t not in ("spec", spec.thresholds.between_test)]),
+            ("followup_sd_ratio", [r for r in sens.followup_sd_ratios if r != "spec"]),
+            ("analysed_fraction", [f for f in sens.analysed_fractions if f != "spec"]),
+        )
+        for axis, values in axes:
+            for value in values:
+                configs += [FitConfig(p, reference.correlation, **{axis: value}) for p in sens.prior_sets]
     return configs, reference
 
 
@@ -301,8 +354,9 @@ def sweep(
     msets = margin_sets(loaded, model_spec)
     priors = {p: resolve_prior(model_spec, p, inputs) for p in sens.prior_sets}
     # does any likelihood term depend on rho? (contrast-only studies: no) -> then one assumption only
-    uses_rho = "rho" in build_model(inputs, model_spec, priors[sens.prior_sets[0]]).named_vars
-    configs, reference = grid(model_spec, uses_rho)
+    probe = build_model(inputs, model_spec, priors[sens.prior_sets[0]]).named_vars
+    uses_rho = "rho" in probe
+    configs, reference = grid(model_spec, uses_rho, uses_thresholds="threshold_se_factor" in probe)
     timings: dict[str, float] = {"prepare": time.perf_counter() - t_start, "sampling": 0.0, "prior_draws": 0.0}
 
     cache = CompileCache(settings)
@@ -451,6 +505,7 @@ def fit_summary(fitted: Fit, cfg: FitConfig) -> dict:
         "prior_on_Delta": fitted.prior.text(),
         "correlation": cfg.correlation_label,
         "outcome_pooling": outcome_pooling_text(fitted),
+        **threshold_assumptions(fitted.spec, len(fitted.inputs.thresholds) > 0),
         "seed": fitted.settings.seed,
         "diagnostics_status": v.status,
         "diagnostics_reasons": "; ".join(v.reasons) if v.reasons else "all checks passed",
@@ -480,6 +535,7 @@ def margin_set_table(fitted: Fit, name: str, margin_set: dict[str, tuple[float, 
         direction,
         rule,
         prior_delta_natural=fitted.prior_delta_natural,
+        evidence=evidence_mask(fitted.inputs),
     )
     table = table[table["scope"] != "any_beyond_margin"].copy()
     table["margin_set"] = name

@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from bayes_stenosis import __version__
-from bayes_stenosis.cli.common import console, handle_errors, print_decisions, quiet_warnings, status
+from bayes_stenosis.cli.common import console, draw_counts, handle_errors, print_decisions, quiet_warnings, status
 from bayes_stenosis.cli.runs import clean, diagnose, export, report, summarize
 from bayes_stenosis.errors import ConvergenceError
 
@@ -101,11 +101,18 @@ def data_list() -> None:
 @handle_errors
 def data_validate(
     study: Annotated[str, typer.Argument(help="A bundled study id or a study folder path.")] = DEFAULT_STUDY,
+    model: Annotated[str, typer.Option("--model", help="Bundled spec name or a spec .toml path.")] = "default",
 ) -> None:
-    """Check a study folder against the schema; print which evidence each cell would use."""
+    """Check a study folder as `fit` would (schema, rows, scales, margins, arm sizes, evidence);
+    print which evidence each cell would use."""
     from bayes_stenosis.study import load_study
 
     loaded = load_study(study)
+    if loaded.levels_present():  # an empty folder (a fresh template) is valid, with nothing to fit yet
+        with console.status("[bold]checking the study against the model spec...[/]"):
+            from bayes_stenosis.run import prepare_fit
+
+            prepare_fit(loaded, spec=model)
     cells = loaded.evidence_by_cell()
     table = Table(title=f"{loaded.id}: evidence per follow-up cell")
     for col in ("time", "outcome", "evidence used", "threshold rows (between/within)", "note"):
@@ -208,6 +215,7 @@ def fit(
         manifest["decision_rule"]["text"],
         f"{manifest['study']['id']}: decisions ({manifest['arms']['new']} vs "
         f"{manifest['arms']['reference']}; prior {manifest['prior_set']})",
+        *draw_counts(manifest),
     )
     colour = {"ok": "green", "warning": "yellow", "fail": "red"}[result.verdict_status]
     console.print(f"diagnostics: [{colour}]{result.verdict_line}[/]")

@@ -58,8 +58,16 @@ def status(message: str):
     return console.status(f"[bold]{message}...[/]")
 
 
-def print_decisions(decisions, rule_text: str, title: str) -> None:
-    """The decision table: one row per time x outcome, then the joint rows (fits 80 columns)."""
+def print_decisions(decisions, rule_text: str, title: str, n_draws: int = 0, n_prior_draws: int = 0) -> None:
+    """The decision table: one row per time x outcome, then the joint rows (fits 80 columns).
+
+    Probabilities whose draws never disagree print as bounds (``> 0.999``: see
+    :func:`bayes_stenosis.decisions.probability_text`); ``n_draws`` / ``n_prior_draws`` are the
+    posterior and prior draw counts behind them. "Some cell beyond its margin" goes under the table,
+    not in a P(equiv) column.
+    """
+    from bayes_stenosis.decisions import probability_text
+
     table = Table(title=title, caption=f"rule: {rule_text}", min_width=60)
     headers = (
         "week",
@@ -75,30 +83,41 @@ def print_decisions(decisions, rule_text: str, title: str) -> None:
     for col in headers:
         table.add_column(col, justify="left" if col in ("outcome", "decision") else "right", no_wrap=True)
 
-    def fmt(value, digits=3):
-        return "-" if value is None or value != value else f"{value:.{digits}f}"
+    def prob(rec, name, n):
+        return probability_text(rec.get(name, float("nan")), rec.get(f"mcse_{name}", float("nan")), n)
 
+    def mcse(value):
+        return "-" if value is None or value != value else f"{value:.4f}"
+
+    beyond = None
     for rec in decisions.to_dict("records"):
         scope = rec.get("scope", "cell")
-        time = "all" if rec["time"] != rec["time"] else f"{rec['time']:g}"
-        label = {"cell": rec["outcome"], "joint_time": "all outcomes", "joint_all": "all cells"}.get(
-            scope, "any cell >= m"
-        )
         if scope == "any_beyond_margin":
-            table.add_row(
-                time, label, "", fmt(rec["prob_not_equivalent"]), fmt(rec["mcse_prob_not_equivalent"]), "", "", "", ""
-            )
+            beyond = rec
             continue
+        time = "all" if rec["time"] != rec["time"] else f"{rec['time']:g}"
+        label = {"cell": rec["outcome"], "joint_time": "all outcomes", "joint_all": "all cells"}[scope]
         margin = rec.get("margin")
         table.add_row(
             time,
             label,
             "" if margin is None or margin != margin else f"{margin:g}",
-            fmt(rec["prob_equivalence"]),
-            fmt(rec.get("mcse_prob_equivalence")),
-            fmt(rec.get("prob_equivalence_prior")),
-            fmt(rec.get("prob_noninferiority")),
-            fmt(rec.get("prob_superiority")),
+            prob(rec, "prob_equivalence", n_draws),
+            mcse(rec.get("mcse_prob_equivalence")),
+            prob(rec, "prob_equivalence_prior", n_prior_draws),
+            prob(rec, "prob_noninferiority", n_draws),
+            prob(rec, "prob_superiority", n_draws),
             str(rec.get("decision", "")),
         )
     console.print(table)
+    if beyond is not None:
+        console.print(
+            "P(some cell with evidence lies beyond its margin) = "
+            f"{prob(beyond, 'prob_not_equivalent', n_draws)} (MCSE {mcse(beyond.get('mcse_prob_not_equivalent'))})"
+        )
+
+
+def draw_counts(manifest: dict) -> tuple[int, int]:
+    """Posterior and prior draw counts of a run (the decision table's two probability sources)."""
+    sampler = manifest.get("sampler", {})
+    return int(sampler.get("chains", 0)) * int(sampler.get("draws", 0)), int(sampler.get("prior_draws_decisions", 0))

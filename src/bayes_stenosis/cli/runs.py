@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bayes_stenosis.cli.common import console, handle_errors, print_decisions, quiet_warnings, status
+from bayes_stenosis.cli.common import console, draw_counts, handle_errors, print_decisions, quiet_warnings, status
 from bayes_stenosis.errors import ConvergenceError, RunFolderError
 
 OVERWRITE_HELP = "Replace the output file if it exists."
@@ -37,6 +37,7 @@ def summarize(
         manifest["decision_rule"]["text"],
         f"{manifest['study']['id']}: {manifest['arms']['new']} vs {manifest['arms']['reference']} "
         f"(prior {manifest['prior_set']}; {manifest['interval']['prob']:.0%} {manifest['interval']['kind'].upper()})",
+        *draw_counts(manifest),
     )
     for path in summary.written:
         console.print(f"wrote {path}")

@@ -1,20 +1,15 @@
-"""``decisions``: public API (re-exported from its modules)."""
+"""``decisions``: numbers from draws, pure (no PyMC, no files).
 
-from bayes_stenosis.decisions.core import (
-    APPROXIMATION_SCHEMA,
-    CELL_DIMS,
-    DIRECTIONS,
-    EVENTS,
-    SAMPLE_DIMS,
-    DecisionRule,
-    IntervalSpec,
-    decision_table,
-    margin_curves,
-    normal_approximation,
-    scoped_event_indicators,
-    summarise_contrasts,
-    validate_approximation,
-)
+``conventions`` (dims, events, interval convention, decision rule) -> ``draws`` (checks and MCSE) ->
+``contrasts`` | ``events`` -> ``table`` | ``curves`` | ``approximation``.
+"""
+
+from bayes_stenosis.decisions.approximation import APPROXIMATION_SCHEMA, normal_approximation, validate_approximation
+from bayes_stenosis.decisions.contrasts import summarise_contrasts
+from bayes_stenosis.decisions.conventions import CELL_DIMS, DIRECTIONS, EVENTS, SAMPLE_DIMS, DecisionRule, IntervalSpec
+from bayes_stenosis.decisions.curves import margin_curves
+from bayes_stenosis.decisions.events import scoped_event_indicators
+from bayes_stenosis.decisions.table import decision_table, probability_text
 
 __all__ = [
     "APPROXIMATION_SCHEMA",
@@ -27,6 +22,7 @@ __all__ = [
     "decision_table",
     "margin_curves",
     "normal_approximation",
+    "probability_text",
     "scoped_event_indicators",
     "summarise_contrasts",
     "validate_approximation",

@@ -60,21 +60,26 @@ def nutpie_sample(compiled, *, chains: int, draws: int, tune: int, seed: int, ta
 def structure_key(model: pm.Model) -> tuple:
     """What must be equal for two models to share one compile.
 
-    The free and observed variables (name, distribution, shape), potentials, deterministics and the
-    names and shapes of the data containers. Models equal in all of these differ only in data values
-    (a Student-t prior against a normal one changes a distribution; a fixed correlation against an
-    uncertain one changes the variables), so swapping data into another model's compile is safe.
+    The free and observed variables (name, distribution, static shape), potentials, deterministics,
+    the coordinate lengths, and the names and ranks of the data containers. Models equal in all of
+    these differ only in data values (a Student-t prior against a normal one changes a distribution;
+    a fixed correlation against an uncertain one changes the variables), so swapping data into another
+    model's compile is safe. Data lengths may differ: nutpie's ``with_data`` passes each container's
+    shape at run time (patient-level replicates differ in how many patients share a missingness
+    pattern), and what fixes a variable's shape (a coordinate) is compared.
     """
 
     def described(rvs) -> tuple:
-        return tuple((rv.name, type(rv.owner.op).__name__, rv.type.ndim) for rv in rvs)
+        return tuple((rv.name, type(rv.owner.op).__name__, rv.type.shape) for rv in rvs)
 
-    data = tuple(sorted((name, np.shape(value)) for name, value in data_values(model).items()))
+    data = tuple(sorted((name, np.ndim(value)) for name, value in data_values(model).items()))
+    coords = tuple((name, len(values)) for name, values in model.coords.items() if values is not None)
     return (
         described(model.free_RVs),
         described(model.observed_RVs),
         tuple(p.name for p in model.potentials),
         tuple(d.name for d in model.deterministics),
+        coords,
         data,
     )
 

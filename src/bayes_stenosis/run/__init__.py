@@ -2,7 +2,7 @@
 (:func:`write_run`: locked, atomic, checksummed), read back and verified (:func:`load_run`), and the
 leftovers of killed writers cleaned (:func:`clean_leftovers`)."""
 
-from bayes_stenosis.run.fit import Fit, fit_study, load_model_spec
+from bayes_stenosis.run.fit import Fit, PreparedFit, fit_study, load_model_spec, prepare_fit
 from bayes_stenosis.run.folder import (
     REQUIRED_FILES,
     amend_run,
@@ -21,7 +21,7 @@ from bayes_stenosis.run.load import RunFolder, load_run, published_file
 from bayes_stenosis.run.lock import destination_lock, lock_path
 from bayes_stenosis.run.manifest import MANIFEST_SCHEMA, run_manifest
 from bayes_stenosis.run.paths import check_output_file, check_output_folder, make_parents, write_output_file
-from bayes_stenosis.run.results import Results, decide
+from bayes_stenosis.run.results import Results, decide, evidence_mask
 from bayes_stenosis.run.stale import CleanReport, clean_leftovers
 from bayes_stenosis.run.write import RunResult, default_run_name, fit, parse_margins, write_run
 
@@ -32,6 +32,7 @@ __all__ = [
     "CleanReport",
     "FileProblem",
     "Fit",
+    "PreparedFit",
     "Results",
     "RunFolder",
     "RunResult",
@@ -44,6 +45,7 @@ __all__ = [
     "decide",
     "default_run_name",
     "destination_lock",
+    "evidence_mask",
     "fit",
     "fit_study",
     "load_model_spec",
@@ -52,6 +54,7 @@ __all__ = [
     "lock_path",
     "observed_quantities",
     "parse_margins",
+    "prepare_fit",
     "published_file",
     "read_manifest",
     "run_manifest",

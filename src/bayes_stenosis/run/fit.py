@@ -101,6 +101,50 @@ def load_model_spec(spec: str | Path | ModelSpec) -> tuple[ModelSpec, Path | Non
     return loaded, resolve_spec(spec), sha
 
 
+@dataclass(frozen=True)
+class PreparedFit:
+    """A study checked and turned into model inputs: everything :func:`fit_study` checks before sampling."""
+
+    study: Study
+    spec: ModelSpec
+    spec_path: Path | None
+    spec_sha256: str
+    prior_set: str
+    prior: ResolvedPrior
+    inputs: ModelInputs
+
+
+def prepare_fit(
+    study: Study | str | Path = "farpour2022",
+    *,
+    spec: str | Path | ModelSpec = "default",
+    prior_set: str | None = None,
+    margins: dict[str, float] | None = None,
+) -> PreparedFit:
+    """Load and check a study against a spec as a fit would, without building or sampling a model.
+
+    ``bayes-stenosis data validate`` runs this, so a study that validates is a study that fits
+    (scales, margins, directions, arm sizes, the prior set, usable evidence).
+
+    Raises
+    ------
+    InputError
+        The first problem found, naming the file and field.
+    """
+    loaded = study if isinstance(study, Study) else load_study(study)
+    model_spec, spec_path, spec_sha = load_model_spec(spec)
+    prior_name = prior_set or model_spec.prior.default
+    inputs = prepare_inputs(loaded, model_spec, margins)
+    prior = resolve_prior(model_spec, prior_name, inputs)
+    if (inputs.evidence_by_cell.evidence == "none").all():
+        raise InputError(
+            loaded.folder,
+            "no usable evidence: every cell lacks arm summaries, contrasts or threshold statements "
+            f"(run: bayes-stenosis data validate {loaded.folder})",
+        )
+    return PreparedFit(loaded, model_spec, spec_path, spec_sha, prior_name, prior, inputs)
+
+
 def fit_study(
     study: Study | str | Path = "farpour2022",
     *,
@@ -151,22 +195,13 @@ def fit_study(
         Bad study, spec or options, or a study with no usable evidence; before any sampling.
     """
     t_start = time.perf_counter()
-    loaded = study if isinstance(study, Study) else load_study(study)
-    model_spec, spec_path, spec_sha = load_model_spec(spec)
-    prior_name = prior_set or model_spec.prior.default
+    prepared = prepare_fit(study, spec=spec, prior_set=prior_set, margins=margins)
+    loaded, model_spec, inputs, prior = prepared.study, prepared.spec, prepared.inputs, prepared.prior
     settings = SamplerSettings.from_spec(
         model_spec.sampler, seed=seed, chains=chains, draws=draws, tune=tune, name=sampler
     )
     if settings.name not in ("nutpie", "pymc"):
         raise InputError(None, f"--sampler must be nutpie or pymc (got {settings.name!r})")
-    inputs = prepare_inputs(loaded, model_spec, margins)
-    prior = resolve_prior(model_spec, prior_name, inputs)
-    if (inputs.evidence_by_cell.evidence == "none").all():
-        raise InputError(
-            loaded.folder,
-            "no usable evidence: every cell lacks arm summaries, contrasts or threshold statements "
-            f"(run: bayes-stenosis data validate {loaded.folder})",
-        )
     timings: dict[str, float] = {"validate_and_prepare": time.perf_counter() - t_start}
 
     start = time.perf_counter()
@@ -211,9 +246,9 @@ def fit_study(
     return Fit(
         study=loaded,
         spec=model_spec,
-        spec_path=spec_path,
-        spec_sha256=spec_sha,
-        prior_set=prior_name,
+        spec_path=prepared.spec_path,
+        spec_sha256=prepared.spec_sha256,
+        prior_set=prepared.prior_set,
         prior=prior,
         inputs=inputs,
         settings=settings,

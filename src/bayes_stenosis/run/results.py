@@ -56,6 +56,14 @@ class Results:
         write_json(folder / "approximations.json", self.approximation)
 
 
+def evidence_mask(inputs: ModelInputs) -> xr.DataArray:
+    """Boolean (time, outcome): the cells with any evidence (arm summaries, contrasts, statements, IPD)."""
+    cells = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
+    times, outcomes = inputs.coords["time"], inputs.coords["outcome"]
+    values = [[cells.get((t, o), "none") != "none" for o in outcomes] for t in times]
+    return xr.DataArray(values, dims=("time", "outcome"), coords={"time": times, "outcome": outcomes})
+
+
 def decide(
     idata: az.InferenceData,
     study: Study,
@@ -80,7 +88,9 @@ def decide(
     if prior_nat is None and "prior" in idata.groups():
         prior_nat = idata.prior["delta_natural"]
     contrasts = dec.summarise_contrasts(delta_nat, delta_std, interval, direction, labels)
-    decisions = dec.decision_table(delta_nat, margins, direction, rule, prior_delta_natural=prior_nat)
+    decisions = dec.decision_table(
+        delta_nat, margins, direction, rule, prior_delta_natural=prior_nat, evidence=evidence_mask(inputs)
+    )
     curves = dec.margin_curves(
         delta_nat,
         margins,

@@ -102,9 +102,11 @@ def threshold_design(inputs: ModelInputs, spec: ModelSpec) -> pd.DataFrame:
     arms = inputs.coords["arm"]
     ref, new = arms[0], arms[1]
     lower_better = inputs.new_better_sign < 0
+    # completers: the tests were run on this share of the randomised patients
+    sizes = {arm: n * spec.thresholds.analysed_fraction for arm, n in inputs.arm_sizes.items()}
     for rec in inputs.thresholds.to_dict("records"):
         if rec["comparison"] == "between":
-            n1, n2 = inputs.arm_sizes[new], inputs.arm_sizes[ref]
+            n1, n2 = sizes[new], sizes[ref]
             se_factor = math.sqrt(1 / n1 + 1 / n2)
             if rec["test"] == "two_sample_t":
                 dof = n1 + n2 - 2
@@ -121,7 +123,7 @@ def threshold_design(inputs: ModelInputs, spec: ModelSpec) -> pd.DataFrame:
                 kind = "below" if new_better == lower_better else "above"
             arm_index = -1
         else:
-            n_a = inputs.arm_sizes[rec["arm"]]
+            n_a = sizes[rec["arm"]]
             se_factor = 1 / math.sqrt(n_a)
             dof = n_a - 1 if rec["test"] == "paired_t" else math.inf
             if rec["relation"] == ">":
@@ -151,17 +153,41 @@ def threshold_design(inputs: ModelInputs, spec: ModelSpec) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, R_time, R_out) -> None:
-    n_out = len(inputs.coords["outcome"])
+BETWEEN_TESTS = ("change", "follow_up", "ancova")
+
+
+def statistic_sd_ratios(spec: ModelSpec, rho, n_out: int):
+    r"""SDs of the change and of the between-arm test's outcome, relative to the reference SD.
+
+    With baseline SD :math:`\sigma_b = q_o s_o` (:math:`q_o` the trial's SD over the reference SD,
+    :math:`\log q_o \sim N(0, s_q^2)`), follow-up SD :math:`\sigma_f = r_o \sigma_b` and their
+    correlation :math:`\rho_o`: change :math:`q\sqrt{1 + r^2 - 2\rho r}`; follow-up :math:`q r`;
+    ANCOVA residual :math:`q r \sqrt{1 - \rho^2}`. Which one a between-arm statement uses is the
+    data container ``threshold_between_test`` (one-hot over :data:`BETWEEN_TESTS`), so a sweep over
+    the test assumed reuses one compiled model; so are the median and log-SD of :math:`r`.
+    """
     log_sigma = spec.scale.trial_sd_log_ratio_sigma
     if log_sigma > 0:
         z_ratio = pm.Normal("z_trial_sd_ratio", 0.0, 1.0, dims="outcome")
         sd_ratio = pm.Deterministic("trial_sd_ratio", pt.exp(log_sigma * z_ratio), dims="outcome")
     else:
         sd_ratio = pt.ones(n_out)
-    # SD of change relative to the reference SD, with follow-up SD = baseline SD
-    change_sd_ratio = sd_ratio * pt.sqrt(2 * (1 - rho))
+    log_median = pm.Data("followup_sd_ratio_log_median", np.log(spec.scale.followup_sd_ratio_median))
+    log_sd = pm.Data("followup_sd_ratio_log_sd", float(spec.scale.followup_sd_ratio_log_sd))
+    z_followup = pm.Normal("z_followup_sd_ratio", 0.0, 1.0, dims="outcome")
+    r = pm.Deterministic("followup_sd_ratio", pt.exp(log_median + log_sd * z_followup), dims="outcome")
+    change_sd_ratio = sd_ratio * pt.sqrt(1 + r**2 - 2 * rho * r)
     pm.Deterministic("change_sd_ratio", change_sd_ratio, dims="outcome")
+    forms = pt.stack([change_sd_ratio, sd_ratio * r, sd_ratio * r * pt.sqrt(1 - rho**2)])
+    one_hot = np.array([float(t == spec.thresholds.between_test) for t in BETWEEN_TESTS])
+    weights = pm.Data("threshold_between_test", one_hot)
+    between_sd_ratio = pm.Deterministic("between_sd_ratio", (weights[:, None] * forms).sum(0), dims="outcome")
+    return change_sd_ratio, between_sd_ratio
+
+
+def add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, R_time, R_out) -> None:
+    n_out = len(inputs.coords["outcome"])
+    change_sd_ratio, between_sd_ratio = statistic_sd_ratios(spec, rho, n_out)
 
     n_nodes = spec.thresholds.quadrature_nodes
     nodes = np.empty((len(design), n_nodes))
@@ -181,7 +207,8 @@ def add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, 
     crit = pm.Data("threshold_crit", design["crit"].to_numpy(dtype=float))
     nodes = pm.Data("threshold_nodes", nodes)
     log_w = pm.Data("threshold_log_weights", log_w)
-    lam = effect / (change_sd_ratio[o_idx] * se_factor)
+    sd_ratio = pt.switch(between, between_sd_ratio[o_idx], change_sd_ratio[o_idx])
+    lam = effect / (sd_ratio * se_factor)
     kinds = design["kind"].to_numpy()
     # event kinds as data (spec thresholds.kinds_as_data): one compiled model serves every design
     # with the same rows, whichever statements are P<alpha or P>alpha (coverage studies)
