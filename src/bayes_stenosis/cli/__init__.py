@@ -19,8 +19,8 @@ from bayes_stenosis.cli.app import (
     reproduce,
     sensitivity,
     summarize,
-    validation,
 )
+from bayes_stenosis.cli.validation import validation_app
 
 __all__ = [
     "DEFAULT_STUDY",
@@ -41,5 +41,5 @@ __all__ = [
     "reproduce",
     "sensitivity",
     "summarize",
-    "validation",
+    "validation_app",
 ]

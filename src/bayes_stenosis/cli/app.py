@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bayes_stenosis import __version__
+from bayes_stenosis.cli.validation import validation_app
 from bayes_stenosis.errors import ConvergenceError, InputError
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Check, list and create study folders.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(validation_app, name="validation")
 
 # Piped output (logs, CI) gets 120 columns so tables are not truncated at rich's default of 80.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -632,17 +634,6 @@ def reproduce(
         )
     console.print(table)
     console.print(f"wrote [bold]{result.folder}[/] (reproduce.csv, reproduce.md)")
-
-
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,  # --help goes to the study's own parser, which lists its options
-)
-def validation(ctx: typer.Context) -> None:
-    """Calibration (SBC) and coverage studies: sbc | coverage | coverage-merge | plot (add --help)."""
-    from bayes_stenosis.calibration import main as study_main
-
-    raise typer.Exit(study_main(ctx.args, prog="bayes-stenosis validation"))
 
 
 # ---------------------------------------------------------------------------------------------
