@@ -15,6 +15,7 @@ Usage (repository root)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -23,8 +24,7 @@ import numpy as np
 from divergences import divergent_draw_quantiles
 
 from bayes_stenosis import calibration as sbc
-from bayes_stenosis.inference import CompiledModel, SamplerSettings
-from bayes_stenosis.model import data_values
+from bayes_stenosis.inference import CompiledModel
 from bayes_stenosis.spec import load_spec
 
 PARAMETERS = [
@@ -62,37 +62,22 @@ def main() -> None:
         current = getattr(spec, section)
         spec = spec.model_copy(update={section: type(current).model_validate(current.model_dump() | {name: value})})
     case, mode = sbc.CASES["ipd"], sbc.MODES["full"]
-    # the same seeds as sbc.run_case, so replicate r is the SBC run's replicate r
-    seeds = np.random.SeedSequence(args.seed).spawn(3)
-    prior_seed = int(seeds[0].generate_state(1)[0])
-    fit_seeds = seeds[1].generate_state(mode.replicates)
-    root = Path(tempfile.mkdtemp())
-    template = sbc.case_template(case, root / "template", args.seed)
-    model, _ = sbc.build_case_model(template, spec)
-    forward, _ = sbc.build_case_model(template, spec, prior_sampling=True)
-    observed = sbc.observed_data_names(model)
-    names = sbc.quantity_names(model, case)
-    draws = sbc.prior_draws(forward, sorted({*names, *observed}), mode.replicates, prior_seed)
-    base_values = data_values(model)
-    settings = SamplerSettings(
-        name="nutpie", chains=mode.chains, draws=mode.draws, tune=mode.tune, target_accept=args.target_accept, seed=0
-    )
-    fitter = CompiledModel(model, settings)
+    # the replicates of the SBC run (same seeds), so replicate r is the SBC run's replicate r
+    template = sbc.case_template(case, Path(tempfile.mkdtemp()) / "template", args.seed)
+    reps = sbc.simulate_replicates(case, mode, spec, template, args.seed)
+    fitter = CompiledModel(reps.model, dataclasses.replace(mode.settings(), target_accept=args.target_accept))
     label = args.set or "default spec"
     print(f"{label}, target_accept {args.target_accept}, compile {fitter.compile_seconds:.0f} s")
     divergent_fits = total = 0
     start = time.perf_counter()
     for r in range(args.replicates):
-        values = dict(base_values)
-        for obs, data_name in observed.items():
-            values[data_name] = np.asarray(draws[obs][r], dtype=float)
-        idata = fitter.fit_values(values, seed=int(fit_seeds[r]))
+        idata = fitter.fit_values(reps.data(r, None), seed=int(reps.fit_seeds[r]))
         div = idata.sample_stats["diverging"].values.ravel()
         steps = float(idata.sample_stats["n_steps"].mean()) if "n_steps" in idata.sample_stats else float("nan")
         truth = ", ".join(
-            f"{n}={np.round(np.asarray(draws[n][r]).ravel(), 2).tolist()}"
+            f"{n}={np.round(np.asarray(reps.draws[n][r]).ravel(), 2).tolist()}"
             for n in ("ipd_patient_sd", "ipd_residual_sd")
-            if n in draws
+            if n in reps.draws
         )
         if not div.any():
             print(r, "no divergences", f"steps {steps:.0f};", truth, flush=True)

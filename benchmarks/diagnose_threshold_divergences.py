@@ -1,6 +1,6 @@
 """Where the divergent draws of simulated threshold fits sit in the posterior (a diagnosis, not a benchmark).
 
-Refits the first N trials of the threshold coverage test (``tests/test_coverage.py``,
+Refits the first N trials of the threshold coverage test (``tests/calibration/test_coverage.py``,
 ``coverage_design``: ODI + RMDQ, week 8, 20 per arm, truths from the prior, seed 2024, the test's
 sampler settings; prior predictive draws are taken one at a time, so the first N are the test's) and prints,
 per fit with divergences, the median quantile of the divergent draws among the others for each
@@ -15,12 +15,12 @@ from pathlib import Path
 
 from divergences import divergent_draw_quantiles  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "calibration"))
 import test_coverage as tc  # noqa: E402
-from helpers import spec_variant  # noqa: E402
 
 from bayes_stenosis.calibration import model_for  # noqa: E402
 from bayes_stenosis.inference import CompiledModel  # noqa: E402
+from bayes_stenosis.testing import spec_variant  # noqa: E402
 
 PARAMETERS = ["tau", "sigma_change", "rho", "Delta", "threshold_latent", "threshold_chi2", "trial_sd_ratio"]
 
@@ -35,9 +35,10 @@ def main(trials: int) -> None:
     )
     fitter = None
     for k in range(trials):
-        model, _ = model_for(make(k)[0], spec, "weakly_informative")
+        trial = make(k)
+        model, _ = model_for(trial.folder, spec, "weakly_informative")
         fitter = fitter or CompiledModel(model, tc.SETTINGS)
-        idata = fitter.fit(model, seed=k)  # the seed coverage_study gives replicate k
+        idata = fitter.fit(model, seed=trial.seed)  # the seed coverage_study gives trial k
         div = idata.sample_stats["diverging"].values.ravel()
         if not div.any():
             print(k, "no divergences")

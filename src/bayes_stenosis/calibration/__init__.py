@@ -1,15 +1,16 @@
-"""``calibration``: public API (re-exported from its modules)."""
+"""``calibration``: simulation-based calibration and coverage studies (public API, re-exported).
 
-from bayes_stenosis.calibration.coverage import (
-    CoverageResult,
-    binomial_interval,
-    coverage_study,
-    draw_truths_from_prior,
-    expected_coverage_band,
-    first_within_scale,
-    model_for,
-)
-from bayes_stenosis.calibration.sbc import (
+- ``cases``: the SBC cases and modes, their simulated template studies;
+- ``ranks``: ranks of the truth among posterior draws and their uniformity test;
+- ``sbc``: SBC replicates from the model's generative process, refitted with one compile per structure;
+- ``results``: SBC run folders (written per case, read back, rank histograms redrawn);
+- ``coverage``: the one coverage implementation (:func:`coverage_study`) and its intervals;
+- ``coverage_runs``: the published coverage runs, their files and merging of trial ranges.
+
+The command line is ``bayes-stenosis validation sbc | coverage | coverage-merge | plot``.
+"""
+
+from bayes_stenosis.calibration.cases import (
     CASES,
     MODES,
     ODI,
@@ -18,56 +19,91 @@ from bayes_stenosis.calibration.sbc import (
     TARGET_ACCEPT,
     Case,
     Mode,
-    SBCResult,
+    build_case_model,
+    case_template,
+    exchangeable_correlation,
+    model_for,
+)
+from bayes_stenosis.calibration.coverage import (
+    CoverageResult,
+    SimulatedTrial,
+    binomial_interval,
+    coverage_study,
+    draw_truths_from_prior,
+    expected_coverage_band,
+    first_within_scale,
+    summarise,
+    trial_clustered_interval,
+    trial_rows,
+)
+from bayes_stenosis.calibration.coverage_runs import (
+    COVERAGE_LEVELS,
+    COVERAGE_OUTCOMES,
+    TRUTH_KINDS,
     change_score_correlation,
     coverage_run,
-    load_results,
-    main,
+    coverage_summary,
     merge_coverage,
-    plot_ranks,
+)
+from bayes_stenosis.calibration.ranks import SBCResult, ranks_of_truth, run_label, thin_draws, uniformity
+from bayes_stenosis.calibration.results import load_results, plot_ranks, replot
+from bayes_stenosis.calibration.sbc import (
+    Replicates,
+    observed_data_names,
     prior_draws,
-    ranks_of_truth,
-    replot,
+    quantity_names,
     run_case,
-    run_label,
     run_sbc,
+    simulate_replicates,
     simulate_threshold_events,
-    trial_clustered_interval,
-    uniformity,
     wrong_data,
 )
 
 __all__ = [
     "CASES",
-    "Case",
-    "CoverageResult",
+    "COVERAGE_LEVELS",
+    "COVERAGE_OUTCOMES",
     "MODES",
-    "Mode",
     "ODI",
     "PRIOR_SET",
     "RMDQ",
-    "SBCResult",
+    "Replicates",
     "TARGET_ACCEPT",
+    "TRUTH_KINDS",
+    "Case",
+    "CoverageResult",
+    "Mode",
+    "SBCResult",
+    "SimulatedTrial",
     "binomial_interval",
+    "build_case_model",
+    "case_template",
     "change_score_correlation",
     "coverage_run",
     "coverage_study",
+    "coverage_summary",
     "draw_truths_from_prior",
+    "exchangeable_correlation",
     "expected_coverage_band",
     "first_within_scale",
     "load_results",
-    "main",
     "merge_coverage",
     "model_for",
+    "observed_data_names",
     "plot_ranks",
     "prior_draws",
+    "quantity_names",
     "ranks_of_truth",
     "replot",
     "run_case",
     "run_label",
     "run_sbc",
+    "simulate_replicates",
     "simulate_threshold_events",
+    "summarise",
+    "thin_draws",
     "trial_clustered_interval",
+    "trial_rows",
     "uniformity",
     "wrong_data",
 ]

@@ -1,19 +1,22 @@
-"""Repeated fits for calibration and coverage studies: compile once, swap data, refit.
+"""Interval coverage and equivalence declarations over simulated trials: the one coverage implementation.
 
-Studies of one design (same cells, same evidence levels) give models with the same ``pm.Data``
-names and shapes (:func:`bayes_stenosis.model.data_values`), so the sampler is compiled once and
-each replicate only swaps the data (nutpie's ``with_data``): a replicate costs its sampling time,
-not a compile (shared/research/perf.md: ~5-15 s per compile vs well under a second per small fit).
+:func:`coverage_study` fits each simulated trial and records, per time x outcome cell, whether the
+equal-tailed ``prob`` interval of delta covers the truth and whether "equivalent" is declared
+(P(|delta| < margin) >= the spec's decision threshold). The coverage tests give it their trials, and
+:func:`bayes_stenosis.calibration.coverage_run` (``bayes-stenosis validation coverage``) the published ones.
 
-``python -m bayes_stenosis.calibration {sbc,coverage,coverage-merge,plot} ...`` runs the calibration
-and coverage studies of :mod:`bayes_stenosis.calibration` (the same as ``bayes-stenosis validation ...``).
+Trials of one design give models of one structure (same variables, same ``pm.Data`` names and
+shapes), so the sampler is compiled once (:class:`~bayes_stenosis.inference.CompileCache`, keyed by
+``structure_key``) and each trial swaps its data into that compile: a trial costs its sampling time,
+not a compile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,25 +24,10 @@ import pymc as pm
 from arviz import rhat
 from scipy import stats
 
-from bayes_stenosis.inference import CompiledModel, SamplerSettings
-from bayes_stenosis.model import (
-    ModelInputs,
-    build_model,
-    check_forward_sampling,
-    prepare_inputs,
-    resolve_prior,
-)
+from bayes_stenosis.calibration.cases import model_for
+from bayes_stenosis.inference import CompileCache, SamplerSettings
+from bayes_stenosis.model import ModelInputs, check_forward_sampling
 from bayes_stenosis.spec import ModelSpec
-from bayes_stenosis.study import load_study
-
-
-def model_for(
-    folder: str | Path, spec: ModelSpec, prior_set: str, *, prior_sampling: bool = False
-) -> tuple[pm.Model, ModelInputs]:
-    """The model of a study folder (``prior_sampling``: the form for forward draws, see ``build_model``)."""
-    inputs = prepare_inputs(load_study(folder), spec)
-    prior = resolve_prior(spec, prior_set, inputs)
-    return build_model(inputs, spec, prior, prior_sampling=prior_sampling), inputs
 
 
 def binomial_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
@@ -50,13 +38,44 @@ def binomial_interval(successes: int, trials: int, level: float = 0.95) -> tuple
     return float(lower), float(upper)
 
 
+def expected_coverage_band(prob: float, n: int, level: float = 0.99) -> tuple[float, float]:
+    """Range of observed coverage consistent with nominal ``prob`` over ``n`` independent cells."""
+    lo = stats.binom.ppf((1 - level) / 2, n, prob) / n
+    hi = stats.binom.ppf(1 - (1 - level) / 2, n, prob) / n
+    return float(lo), float(hi)
+
+
+def trial_clustered_interval(trial: pd.Series, covered: pd.Series, level: float = 0.95) -> tuple[float, float]:
+    """Normal interval for the pooled coverage, with the trial as the independent unit.
+
+    A trial's cells (times x outcomes) share its patients, so their coverage indicators are
+    correlated and the pooled Clopper-Pearson interval is too narrow. Here the standard error is
+    that of the mean of the per-trial coverage shares (every trial has the same cells).
+    """
+    per_trial = covered.astype(float).groupby(trial).mean()
+    if len(per_trial) < 2:
+        return (0.0, 1.0)
+    z = stats.norm.ppf(1 - (1 - level) / 2)
+    se = per_trial.std(ddof=1) / np.sqrt(len(per_trial))
+    mean = per_trial.mean()
+    return float(max(0.0, mean - z * se)), float(min(1.0, mean + z * se))
+
+
+class SimulatedTrial(NamedTuple):
+    """One simulated trial: its study folder, the true delta_natural (time, outcome) and the fit's seed."""
+
+    folder: Path
+    truth: np.ndarray
+    seed: int
+
+
 @dataclass
 class CoverageResult:
-    """Interval coverage of each delta over replicates."""
+    """Interval coverage of each delta, and equivalence declarations, over trials."""
 
-    per_cell: pd.DataFrame  # time, outcome, covered, replicates, coverage, ci_low, ci_high
+    per_cell: pd.DataFrame  # time, outcome, covered, replicates, coverage, ci_low, ci_high, equivalent_*
     overall: dict
-    replicates: pd.DataFrame  # one row per replicate x cell: truth, lower, upper, covered, max_rhat
+    replicates: pd.DataFrame  # one row per trial x cell: truth, lower, upper, covered, max_rhat, ...
 
     def text(self) -> str:
         o = self.overall
@@ -66,74 +85,28 @@ class CoverageResult:
         )
 
 
-def coverage_study(
-    make_folder: Callable[[int], tuple[Path, np.ndarray]],
-    spec: ModelSpec,
-    prior_set: str,
-    replicates: Sequence[int],
-    settings: SamplerSettings,
-    prob: float = 0.9,
-    cell_summary: Callable[[object, ModelInputs, Path], dict[tuple, dict]] | None = None,
-) -> CoverageResult:
-    """Fit each replicate's study and record whether the equal-tailed interval covers the truth.
+def cell_columns(reps: pd.DataFrame) -> list[str]:
+    """The columns naming a cell (saved runs from before the time column have the outcome only)."""
+    return ["time", "outcome"] if "time" in reps else ["outcome"]
 
-    Parameters
-    ----------
-    make_folder
-        ``seed -> (study folder, true delta_natural array of shape (time, outcome))``.
-    replicates
-        The seeds, one per simulated trial.
-    cell_summary
-        Optional ``(idata, inputs, folder) -> {(time, outcome): {column: value}}``: extra columns
-        per replicate x cell (e.g. the reported threshold statement and a posterior probability).
+
+def summarise(reps: pd.DataFrame, prob: float) -> CoverageResult:
+    """Per cell and pooled: coverage and equivalence declarations with Clopper-Pearson intervals.
+
+    The pooled interval treats the cells as independent; ``overall["ci_by_trial"]`` takes the trial
+    as the unit (:func:`trial_clustered_interval`).
     """
-    fitter = None
-    rows = []
-    lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
-    for seed in replicates:
-        folder, truth = make_folder(int(seed))
-        model, inputs = model_for(folder, spec, prior_set)
-        if fitter is None:
-            fitter = CompiledModel(model, settings)
-        idata = fitter.fit(model, seed=int(seed))
-        draws = idata.posterior["delta_natural"]
-        lower = draws.quantile(lo_q, dim=("chain", "draw")).values
-        upper = draws.quantile(hi_q, dim=("chain", "draw")).values
-        max_rhat = float(np.nanmax(rhat(idata, var_names=["delta"])["delta"].values))
-        divergences = int(idata.sample_stats["diverging"].sum())
-        extra = cell_summary(idata, inputs, folder) if cell_summary is not None else {}
-        for i, t in enumerate(inputs.coords["time"]):
-            for j, o in enumerate(inputs.coords["outcome"]):
-                rows.append(
-                    extra.get((t, o), {})
-                    | {
-                        "seed": int(seed),
-                        "time": t,
-                        "outcome": o,
-                        "truth": float(truth[i, j]),
-                        "lower": float(lower[i, j]),
-                        "upper": float(upper[i, j]),
-                        "covered": bool(lower[i, j] <= truth[i, j] <= upper[i, j]),
-                        "max_rhat": max_rhat,
-                        "divergences": divergences,
-                    }
-                )
-    reps = pd.DataFrame(rows)
     per_cell = []
-    for (t, o), sub in reps.groupby(["time", "outcome"], sort=False):
+    columns = cell_columns(reps)
+    for key, sub in reps.groupby(columns, sort=False):
         k, n = int(sub["covered"].sum()), len(sub)
-        lo, hi = binomial_interval(k, n)
-        per_cell.append(
-            {
-                "time": t,
-                "outcome": o,
-                "covered": k,
-                "replicates": n,
-                "coverage": k / n,
-                "ci_low": lo,
-                "ci_high": hi,
-            }
-        )
+        row = dict(zip(columns, key, strict=True))
+        row |= {"covered": k, "replicates": n, "coverage": k / n}
+        row["ci_low"], row["ci_high"] = binomial_interval(k, n)
+        ke = int(sub["equivalent"].sum())
+        row |= {"equivalent": ke, "equivalent_declared": ke / n}
+        row["equivalent_ci_low"], row["equivalent_ci_high"] = binomial_interval(ke, n)
+        per_cell.append(row)
     k, n = int(reps["covered"].sum()), len(reps)
     lo, hi = binomial_interval(k, n)
     overall = {
@@ -141,12 +114,92 @@ def coverage_study(
         "coverage": k / n,
         "ci_low": lo,
         "ci_high": hi,
+        "ci_by_trial": trial_clustered_interval(reps["trial"], reps["covered"]),
         "cells": n,
-        "replicates": len(replicates),
+        "replicates": int(reps["trial"].nunique()),
         "max_rhat": float(reps["max_rhat"].max()),
-        "divergent_fits": int((reps.groupby("seed")["divergences"].first() > 0).sum()),
+        "divergent_fits": int((reps.groupby("trial")["divergences"].first() > 0).sum()),
     }
     return CoverageResult(per_cell=pd.DataFrame(per_cell), overall=overall, replicates=reps)
+
+
+def trial_rows(idata, inputs: ModelInputs, trial: int, truth: np.ndarray, prob: float, threshold: float) -> list[dict]:
+    """One fitted trial's rows, per time x outcome cell: interval, coverage, P(equivalence), diagnostics."""
+    lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
+    d = idata.posterior["delta_natural"]
+    lower = d.quantile(lo_q, dim=("chain", "draw")).values
+    upper = d.quantile(hi_q, dim=("chain", "draw")).values
+    margins = np.broadcast_to(inputs.margins, lower.shape)
+    p_eq = (np.abs(d) < margins).mean(dim=("chain", "draw")).values
+    max_rhat = float(np.nanmax(rhat(idata, var_names=["delta"])["delta"].values))
+    divergences = int(idata.sample_stats["diverging"].sum())
+    rows = []
+    for i, t in enumerate(inputs.coords["time"]):
+        for j, o in enumerate(inputs.coords["outcome"]):
+            rows.append(
+                {
+                    "trial": trial,
+                    "time": t,
+                    "outcome": o,
+                    "truth": float(truth[i, j]),
+                    "lower": float(lower[i, j]),
+                    "upper": float(upper[i, j]),
+                    "covered": bool(lower[i, j] <= truth[i, j] <= upper[i, j]),
+                    "prob_equivalence": float(p_eq[i, j]),
+                    "equivalent": bool(p_eq[i, j] >= threshold),
+                    "max_rhat": max_rhat,
+                    "divergences": divergences,
+                }
+            )
+    return rows
+
+
+CellSummary = Callable[[object, ModelInputs, Path], dict[tuple, dict]]
+
+
+def coverage_study(
+    make_trial: Callable[[int], SimulatedTrial],
+    spec: ModelSpec,
+    prior_set: str,
+    trials: Iterable[int],
+    settings: SamplerSettings,
+    *,
+    prob: float = 0.9,
+    cell_summary: CellSummary | None = None,
+    after_trial: Callable[[int, SimulatedTrial, list[dict]], object] | None = None,
+) -> CoverageResult:
+    """Fit each trial's study and record whether the equal-tailed interval covers the truth.
+
+    Parameters
+    ----------
+    make_trial
+        ``k -> SimulatedTrial(study folder, true delta_natural of shape (time, outcome), fit seed)``.
+    spec, prior_set
+        The model fitted to every trial.
+    trials
+        The trial numbers ``k`` to fit (the ``trial`` column of the rows).
+    settings
+        Chains, draws, tuning and target acceptance of every fit (the seed is the trial's).
+    cell_summary
+        Optional ``(idata, inputs, folder) -> {(time, outcome): {column: value}}``: extra columns
+        per trial x cell (e.g. the reported threshold statement and a posterior probability).
+    after_trial
+        Optional ``(k, trial, rows so far)`` callback after each fit (progress, partial results, cleanup).
+    """
+    cache = CompileCache(settings)
+    threshold = spec.decision.threshold
+    rows: list[dict] = []
+    for k in trials:
+        trial = make_trial(int(k))
+        model, inputs = model_for(trial.folder, spec, prior_set)
+        compiled, _ = cache.get(model)
+        idata = compiled.fit(model, seed=int(trial.seed))
+        extra = cell_summary(idata, inputs, trial.folder) if cell_summary is not None else {}
+        for row in trial_rows(idata, inputs, int(k), np.asarray(trial.truth), prob, threshold):
+            rows.append(extra.get((row["time"], row["outcome"]), {}) | row)
+        if after_trial is not None:
+            after_trial(int(k), trial, rows)
+    return summarise(pd.DataFrame(rows), prob)
 
 
 def draw_truths_from_prior(model: pm.Model, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -162,8 +215,7 @@ def draw_truths_from_prior(model: pm.Model, n: int, seed: int) -> dict[str, np.n
                 *(["rho"] if "rho" in model.named_vars else []),
             ],
         )
-    out = {name: prior.prior[name].values[0] for name in prior.prior.data_vars}
-    return out
+    return {name: prior.prior[name].values[0] for name in prior.prior.data_vars}
 
 
 def first_within_scale(
@@ -189,27 +241,3 @@ def first_within_scale(
     if len(keep) < count:
         raise ValueError(f"only {len(keep)} of {len(fits)} prior draws fit the scales; {count} are needed")
     return keep, int(np.sum(~fits[: keep[-1] + 1]))
-
-
-def expected_coverage_band(prob: float, n: int, level: float = 0.99) -> tuple[float, float]:
-    """Range of observed coverage consistent with nominal ``prob`` over ``n`` independent cells."""
-    lo = stats.binom.ppf((1 - level) / 2, n, prob) / n
-    hi = stats.binom.ppf(1 - (1 - level) / 2, n, prob) / n
-    return float(lo), float(hi)
-
-
-__all__ = [
-    "CoverageResult",
-    "binomial_interval",
-    "coverage_study",
-    "draw_truths_from_prior",
-    "expected_coverage_band",
-    "first_within_scale",
-    "model_for",
-]
-
-
-if __name__ == "__main__":  # python -m bayes_stenosis.calibration ...
-    from bayes_stenosis.calibration.sbc import main
-
-    raise SystemExit(main(prog="python -m bayes_stenosis.calibration"))

@@ -12,10 +12,10 @@ from bayes_stenosis.cli.app import (
     main,
     reproduce,
     sensitivity,
-    validation,
 )
 from bayes_stenosis.cli.common import console, err_console, handle_errors, print_decisions
 from bayes_stenosis.cli.runs import clean, diagnose, export, report, summarize
+from bayes_stenosis.cli.validation import validation_app
 
 __all__ = [
     "DEFAULT_STUDY",
@@ -38,5 +38,5 @@ __all__ = [
     "reproduce",
     "sensitivity",
     "summarize",
-    "validation",
+    "validation_app",
 ]

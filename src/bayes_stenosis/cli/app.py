@@ -20,6 +20,7 @@ from rich.table import Table
 from bayes_stenosis import __version__
 from bayes_stenosis.cli.common import console, draw_counts, handle_errors, print_decisions, quiet_warnings, status
 from bayes_stenosis.cli.runs import clean, diagnose, export, report, summarize
+from bayes_stenosis.cli.validation import validation_app
 from bayes_stenosis.errors import ConvergenceError
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Check, list and create study folders.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(validation_app, name="validation")
 
 DEFAULT_STUDY = "farpour2022"
 
@@ -359,17 +361,6 @@ def reproduce(
         )
     console.print(table)
     console.print(f"wrote [bold]{result.folder}[/] (reproduce.csv, reproduce.md)")
-
-
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,  # --help goes to the study's own parser, which lists its options
-)
-def validation(ctx: typer.Context) -> None:
-    """Calibration (SBC) and coverage studies: sbc | coverage | coverage-merge | plot (add --help)."""
-    from bayes_stenosis.calibration import main as study_main
-
-    raise typer.Exit(study_main(ctx.args, prog="bayes-stenosis validation"))
 
 
 # ---------------------------------------------------------------------------------------------

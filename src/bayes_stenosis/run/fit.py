@@ -1,8 +1,9 @@
 """Fit a study in memory: validate -> prepare inputs -> build the model -> sample -> diagnose -> decide.
 
-:func:`fit_study` is the one fit pipeline: ``bayes-stenosis fit`` (through :func:`write_run`), the
-sensitivity sweep and the calibration studies all call it. It writes nothing; :func:`Fit` holds
-everything a run folder is made of.
+:func:`fit_study` is the one fit pipeline: ``bayes-stenosis fit`` (through :func:`write_run`) and the
+sensitivity sweep call it (the calibration studies refit simulated data into one compile through
+``inference.CompiledModel`` instead). It writes nothing; :func:`Fit` holds everything a run folder is
+made of.
 """
 
 from __future__ import annotations

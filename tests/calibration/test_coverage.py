@@ -16,6 +16,7 @@ from scipy import stats
 
 from bayes_stenosis import simulation as sim
 from bayes_stenosis.calibration import (
+    SimulatedTrial,
     coverage_study,
     draw_truths_from_prior,
     expected_coverage_band,
@@ -55,11 +56,11 @@ def plausible_truths(change_natural: np.ndarray, replicates: int, n: int) -> np.
 
 
 def coverage_design(tmp_path, level: str, n: int, replicates: int = REPLICATES, seed: int = 2024, spec=None):
-    """The simulated trials of the coverage tests: ``(spec, make)`` with ``make(k) -> (study folder, true delta)``.
+    """The simulated trials of the coverage tests: ``(spec, make)`` with ``make(k) -> SimulatedTrial``.
 
     Truths are the first ``replicates`` prior draws that fit the scales (:func:`plausible_truths`);
-    replicate ``k``'s patients use seed ``seed + 1 + k``. ``benchmarks/diagnose_threshold_divergences.py``
-    refits the same trials.
+    replicate ``k``'s patients use seed ``seed + 1 + k`` and its fit seed ``k``.
+    ``benchmarks/diagnose_threshold_divergences.py`` refits the same trials.
     """
     if spec is None:
         spec, _ = load_spec()
@@ -88,7 +89,7 @@ def coverage_design(tmp_path, level: str, n: int, replicates: int = REPLICATES, 
             levels=[level],
             seed=seed + 1 + k,
         )
-        return folder, np.asarray(truth.delta)
+        return SimulatedTrial(folder, np.asarray(truth.delta), k)
 
     return spec, make
 
