@@ -8,11 +8,14 @@ refit swaps the data (nutpie's ``with_data``): a refit costs its sampling time, 
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import numpy as np
 import pymc as pm
 import pytensor
+from pytensor.graph.basic import Constant
+from pytensor.graph.traversal import toposort
 from threadpoolctl import threadpool_limits
 
 from bayes_stenosis.inference.settings import SamplerSettings
@@ -57,16 +60,39 @@ def nutpie_sample(compiled, *, chains: int, draws: int, tune: int, seed: int, ta
         )
 
 
+def graph_fingerprint(model: pm.Model) -> str:
+    """SHA-256 of the model's graph: every operation in order, with its constant inputs' values.
+
+    Two models with the same variables can still differ in their graph (a threshold statement's event
+    kind, P>alpha or P<alpha, is a constant index into the graph unless ``kinds_as_data``); this
+    fingerprint tells them apart. Data containers enter by name and type only (their values are what
+    a refit swaps; their lengths are dynamic).
+    """
+    outputs = [*model.free_RVs, *model.observed_RVs, *model.potentials, *model.deterministics]
+    nodes = list(toposort(outputs))
+    position = {out: i for i, node in enumerate(nodes) for out in node.outputs}
+    digest = hashlib.sha256()
+    for node in nodes:
+        digest.update(str(node.op).encode())
+        for var in node.inputs:
+            if var in position:
+                digest.update(f"<{position[var]}>".encode())
+            elif isinstance(var, Constant):
+                digest.update(f"{var.type}".encode() + np.asarray(var.data).tobytes())
+            else:
+                digest.update(f"[{var.name}:{var.type}]".encode())
+    return digest.hexdigest()
+
+
 def structure_key(model: pm.Model) -> tuple:
     """What must be equal for two models to share one compile.
 
     The free and observed variables (name, distribution, static shape), potentials, deterministics,
-    the coordinate lengths, and the names and ranks of the data containers. Models equal in all of
-    these differ only in data values (a Student-t prior against a normal one changes a distribution;
-    a fixed correlation against an uncertain one changes the variables), so swapping data into another
-    model's compile is safe. Data lengths may differ: nutpie's ``with_data`` passes each container's
-    shape at run time (patient-level replicates differ in how many patients share a missingness
-    pattern), and what fixes a variable's shape (a coordinate) is compared.
+    the coordinate lengths, the names and ranks of the data containers, and the graph itself
+    (:func:`graph_fingerprint`). Models equal in all of these differ only in data values, so swapping
+    data into another model's compile is safe. Data lengths may differ: nutpie's ``with_data`` passes
+    each container's shape at run time (patient-level replicates differ in how many patients share a
+    missingness pattern), and what fixes a variable's shape (a coordinate) is compared.
     """
 
     def described(rvs) -> tuple:
@@ -81,6 +107,7 @@ def structure_key(model: pm.Model) -> tuple:
         tuple(d.name for d in model.deterministics),
         coords,
         data,
+        graph_fingerprint(model),
     )
 
 
