@@ -266,8 +266,10 @@ def _add_joint_between_term(design: pd.DataFrame, lam, crit, R_time, R_out, kind
     finite = np.isfinite(dfs)
     scale = pt.ones(k)
     if finite.any():
-        chi2 = pm.ChiSquared("threshold_chi2", nu=dfs[finite], shape=int(finite.sum()))
-        scale = pt.set_subtensor(scale[np.flatnonzero(finite)], pt.sqrt(chi2 / dfs[finite]))
+        # the degrees of freedom as data: a sweep over the share analysed (which changes them) reuses a compile
+        df_data = pm.Data("threshold_chi2_df", dfs[finite])
+        chi2 = pm.ChiSquared("threshold_chi2", nu=df_data, shape=int(finite.sum()))
+        scale = pt.set_subtensor(scale[np.flatnonzero(finite)], pt.sqrt(chi2 / df_data))
     raw = pm.Flat("threshold_latent", shape=k)
     bound = crit * scale
     if kind_code is None:
