@@ -73,7 +73,9 @@ def test_reused_compile_gives_the_same_draws_as_a_fresh_one(tmp_path):
     first = bs.fit_study(study, prior_set="vague", seed=2, compiled=cache, **SETTINGS)
     reused = bs.fit_study(study, prior_set="small_difference", seed=3, compiled=cache, **SETTINGS)
     assert len(cache.models) == 1 and cache.hits == 1
-    fresh = bs.fit_study(study, prior_set="small_difference", seed=3, **SETTINGS)
+    fresh_cache = CompileCache(SamplerSettings.from_spec(spec.sampler, **SETTINGS))  # empty: a fresh compile
+    fresh = bs.fit_study(study, prior_set="small_difference", seed=3, compiled=fresh_cache, **SETTINGS)
+    assert fresh_cache.hits == 0 and len(fresh_cache.models) == 1
     np.testing.assert_array_equal(reused.idata.posterior["delta"].values, fresh.idata.posterior["delta"].values)
     # and the swap took effect: the small-difference prior pulls delta toward 0 more than the vague one
     assert float(abs(reused.idata.posterior["delta"]).mean()) < float(abs(first.idata.posterior["delta"]).mean())

@@ -17,7 +17,8 @@ template's baselines, which the fit conditions on too (the likelihood factorises
 exactly uniform). The threshold terms are Potentials (a censored likelihood), so their data are
 simulated by hand from the same model: :math:`T = (Z + \lambda)/S`, :math:`Z \sim N(0, 1)`,
 :math:`S = \sqrt{\chi^2_{df}/df}`, :math:`\lambda = \delta / (\sigma_c\,SE)` with the prior
-draw's :math:`\delta` and change SD :math:`\sigma_c` (``change_sd_ratio``); the reported statement is the event :math:`|T| < c` ("P>0.05") or
+draw's :math:`\delta` and change SD :math:`\sigma_c` (``change_sd_ratio``); the reported statement is the
+event :math:`|T| < c` ("P>0.05") or
 :math:`T < -c` / :math:`T > c` ("P<0.05" in a direction). The event kind is a constant of the
 compiled graph (``inference.structure_key`` tells patterns apart), so replicates are **grouped by their
 event pattern**, one :class:`~bayes_stenosis.inference.CompiledModel` per pattern; every replicate is

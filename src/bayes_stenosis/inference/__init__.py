@@ -1,6 +1,7 @@
 """``inference``: public API (re-exported from its modules)."""
 
 from bayes_stenosis.inference.compiled import (
+    PROCESS_COMPILES,
     CompileCache,
     CompiledModel,
     compile_nutpie,
@@ -18,6 +19,7 @@ from bayes_stenosis.inference.sampling import (
 from bayes_stenosis.inference.settings import SamplerSettings
 
 __all__ = [
+    "PROCESS_COMPILES",
     "CompileCache",
     "CompiledModel",
     "SamplerSettings",

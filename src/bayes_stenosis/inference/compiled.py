@@ -122,7 +122,7 @@ class CompiledModel:
         Chains, draws, tuning and target acceptance (the seed is given per fit).
     """
 
-    def __init__(self, model: pm.Model, settings: SamplerSettings) -> None:
+    def __init__(self, model: pm.Model, settings: SamplerSettings | None) -> None:
         self.settings = settings
         self.key = structure_key(model)
         start = time.perf_counter()
@@ -156,11 +156,13 @@ class CompiledModel:
 class CompileCache:
     """Compiled models by structure: the first model of a structure is compiled, later ones reuse it.
 
-    ``compile_seconds`` sums the compiles paid; ``hits`` counts the fits that reused one.
+    ``compile_seconds`` sums the compiles paid; ``hits`` counts the fits that reused one. At most
+    ``max_models`` compiles are kept (the least recently used goes first).
     """
 
-    def __init__(self, settings: SamplerSettings) -> None:
+    def __init__(self, settings: SamplerSettings | None = None, max_models: int = 16) -> None:
         self.settings = settings
+        self.max_models = max_models
         self.models: dict[tuple, CompiledModel] = {}
         self.compile_seconds = 0.0
         self.hits = 0
@@ -170,8 +172,17 @@ class CompileCache:
         key = structure_key(model)
         if key in self.models:
             self.hits += 1
+            self.models[key] = self.models.pop(key)  # most recently used last
             return self.models[key], False
         compiled = CompiledModel(model, self.settings)
         self.models[key] = compiled
         self.compile_seconds += compiled.compile_seconds
+        while len(self.models) > self.max_models:
+            self.models.pop(next(iter(self.models)))
         return compiled, True
+
+
+#: The compiles of this process, used by every fit not given a cache of its own: a notebook, a test
+#: session or a command that fits one structure twice pays its numba compile once. The draws do not
+#: depend on it (a reused compile gives bit-identical draws, tests/run/test_fit_study.py).
+PROCESS_COMPILES = CompileCache()

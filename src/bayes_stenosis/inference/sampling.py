@@ -16,7 +16,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from bayes_stenosis.inference.compiled import CompileCache, compile_nutpie, nutpie_sample
+from bayes_stenosis.inference.compiled import PROCESS_COMPILES, CompileCache, nutpie_sample, structure_key
 from bayes_stenosis.inference.predictive import add_threshold_predictive, chunked_predictive, draws_per_chunk
 from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import check_forward_sampling, data_values
@@ -64,7 +64,8 @@ def sample(
         can be sampled forward).
     compiled
         A cache of nutpie compiles by model structure (:class:`CompileCache`): a model whose structure
-        was compiled before swaps its data into that compile instead of compiling again.
+        was compiled before swaps its data into that compile instead of compiling again. ``None``:
+        this process's cache (``PROCESS_COMPILES``); a new empty cache forces a fresh compile.
     prior_var_names
         The prior variables to draw (default: every free variable and deterministic, and the
         observed replicates). A sweep that needs only the prior of the treatment difference names it.
@@ -171,13 +172,13 @@ def draw_posterior(
     seed = settings.seeds()["posterior"]
     if settings.name == "nutpie":
         start = time.perf_counter()
-        if compiled is None:
-            with phase("compiling the model (numba)"):
-                kernel = compile_nutpie(model)
+        cache = PROCESS_COMPILES if compiled is None else compiled
+        if structure_key(model) in cache.models:
+            reused, _ = cache.get(model)
         else:
             with phase("compiling the model (numba), once per model structure"):
-                reused, _fresh = compiled.get(model)
-            kernel = reused.compiled.with_data(**data_values(model))
+                reused, _ = cache.get(model)
+        kernel = reused.compiled.with_data(**data_values(model))
         timings["compile"] = time.perf_counter() - start
         start = time.perf_counter()
         idata = nutpie_sample(
