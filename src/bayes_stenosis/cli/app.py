@@ -18,7 +18,15 @@ import typer
 from rich.table import Table
 
 from bayes_stenosis import __version__
-from bayes_stenosis.cli.common import console, draw_counts, handle_errors, print_decisions, quiet_warnings, status
+from bayes_stenosis.cli.common import (
+    console,
+    draw_counts,
+    handle_errors,
+    print_decisions,
+    print_statement_checks,
+    quiet_warnings,
+    status,
+)
 from bayes_stenosis.cli.runs import clean, diagnose, export, report, summarize
 from bayes_stenosis.cli.validation import validation_app
 from bayes_stenosis.errors import ConvergenceError
@@ -219,6 +227,7 @@ def fit(
         f"{manifest['arms']['reference']}; prior {manifest['prior_set']})",
         *draw_counts(manifest),
     )
+    print_statement_checks(result.statement_checks)
     colour = {"ok": "green", "warning": "yellow", "fail": "red"}[result.verdict_status]
     console.print(f"diagnostics: [{colour}]{result.verdict_line}[/]")
     console.print(f"run folder: [bold]{result.folder}[/]")

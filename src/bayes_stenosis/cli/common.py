@@ -121,3 +121,15 @@ def draw_counts(manifest: dict) -> tuple[int, int]:
     """Posterior and prior draw counts of a run (the decision table's two probability sources)."""
     sampler = manifest.get("sampler", {})
     return int(sampler.get("chains", 0)) * int(sampler.get("draws", 0)), int(sampler.get("prior_draws_decisions", 0))
+
+
+def print_statement_checks(checks) -> None:
+    """One line on how probable the reported statements are under the prior and under the fitted model."""
+    if checks is None:
+        return
+    whole = checks[checks["scope"] == "all statements"].iloc[0]
+    console.print(
+        f"reported statements ({whole['statement']}): prior predictive P(all as reported) = "
+        f"{whole['prob_reproduced_prior']:.4f}, posterior predictive = {whole['prob_reproduced_posterior']:.3f} "
+        "(a small prior value is a prior-data conflict; statement_checks.csv has each statement)"
+    )

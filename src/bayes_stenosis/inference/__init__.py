@@ -8,7 +8,7 @@ from bayes_stenosis.inference.compiled import (
     nutpie_sample,
     structure_key,
 )
-from bayes_stenosis.inference.predictive import add_threshold_predictive, chunked_predictive, draws_per_chunk
+from bayes_stenosis.inference.predictive import chunked_predictive, draws_per_chunk
 from bayes_stenosis.inference.sampling import (
     draw_posterior,
     draw_posterior_predictive,
@@ -23,7 +23,6 @@ __all__ = [
     "CompileCache",
     "CompiledModel",
     "SamplerSettings",
-    "add_threshold_predictive",
     "chunked_predictive",
     "compile_nutpie",
     "draw_posterior",

@@ -59,31 +59,3 @@ def chunked_predictive(
             observed_data = ppc.observed_data
         del ppc  # else the next chunk is drawn while this one is still held (twice the memory)
     return xr.concat(parts, dim="draw"), observed_data
-
-
-def add_threshold_predictive(idata: az.InferenceData, seed: int) -> None:
-    """Threshold statements are events: their replicate is Bernoulli(P(event)), observed 1.
-
-    The pointwise log-likelihood of a statement is its log P(event) (``threshold_log_prob``).
-    """
-    if "threshold_log_prob" not in idata.posterior:
-        return
-    log_prob = idata.posterior["threshold_log_prob"]
-    rng = np.random.default_rng(seed + 1)  # a stream distinct from PyMC's replicate draws
-    replicate = (rng.random(log_prob.shape) < np.exp(log_prob.values)).astype("int8")
-    event = xr.DataArray(replicate, dims=log_prob.dims, coords=log_prob.coords, name="threshold_event")
-    observed = xr.DataArray(
-        np.ones(log_prob.sizes["threshold_row"], dtype="int8"),
-        dims=("threshold_row",),
-        coords={"threshold_row": log_prob.coords["threshold_row"]},
-    )
-    groups = {
-        "posterior_predictive": xr.Dataset({"threshold_event": event}),
-        "log_likelihood": xr.Dataset({"threshold_event": log_prob.rename("threshold_event")}),
-        "observed_data": xr.Dataset({"threshold_event": observed}),
-    }
-    for name, dataset in groups.items():
-        if name in idata.groups():
-            getattr(idata, name)["threshold_event"] = dataset["threshold_event"]
-        else:
-            idata.add_groups({name: dataset})

@@ -17,7 +17,7 @@ import pymc as pm
 import xarray as xr
 
 from bayes_stenosis.inference.compiled import PROCESS_COMPILES, CompileCache, nutpie_sample, structure_key
-from bayes_stenosis.inference.predictive import add_threshold_predictive, chunked_predictive, draws_per_chunk
+from bayes_stenosis.inference.predictive import chunked_predictive, draws_per_chunk
 from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import check_forward_sampling, data_values
 
@@ -231,4 +231,3 @@ def draw_posterior_predictive(
                 idata.add_groups(observed_data=observed_data)
         if observed:
             pm.compute_log_likelihood(idata, progressbar=False)
-    add_threshold_predictive(idata, seed)

@@ -39,6 +39,6 @@ class SamplerSettings:
     def seeds(self) -> dict[str, int]:
         """Independent child seeds derived from the one run seed."""
         # spawn keys are positional: adding a fourth stream left the first three unchanged
-        children = np.random.SeedSequence(self.seed).spawn(4)
-        names = ("prior_predictive", "posterior", "posterior_predictive", "prior_decisions")
+        children = np.random.SeedSequence(self.seed).spawn(5)
+        names = ("prior_predictive", "posterior", "posterior_predictive", "prior_decisions", "statement_checks")
         return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}

@@ -20,6 +20,7 @@ from bayes_stenosis.model.terms.threshold import (
     chi_nodes,
     log_prob_event,
     log_prob_event_coded,
+    simulate_statement_events,
     threshold_design,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "prepare_inputs",
     "prior_sampling_model",
     "resolve_prior",
+    "simulate_statement_events",
     "threshold_design",
 ]

@@ -146,6 +146,10 @@ def build_model(
     design = threshold_design(inputs, spec)
     if len(design):
         coords["threshold_row"] = [int(r) for r in design["row"]]
+        between_rows = [int(r) for r in design.loc[design["comparison"] == "between", "row"]]
+        if between_rows:  # the correlation of the between-arm statistics (a matrix over these rows)
+            coords["threshold_between_row"] = between_rows
+            coords["threshold_between_row_other"] = between_rows
     if len(inputs.contrasts):
         coords["contrast_row"] = [int(r) for r in inputs.contrasts["row"]]
     h = spec.hierarchy

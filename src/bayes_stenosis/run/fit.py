@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -32,6 +33,7 @@ from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, prior
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.run.results import Results, decide
+from bayes_stenosis.run.statements import statement_checks
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
 
@@ -59,6 +61,9 @@ class Fit:
         probability's indicator draws.
     results
         Contrasts, decision table, margin curves, normal approximation, draws.
+    statement_checks
+        Threshold statements: prior and posterior predictive probability of each reported statement and
+        of the whole set (:func:`bayes_stenosis.run.statements.statement_checks`); None without statements.
     verdict
         The diagnostics verdict (ok / warning / fail, with reasons).
     timings
@@ -82,6 +87,7 @@ class Fit:
     results: Results
     verdict: Verdict
     timings: dict[str, float]
+    statement_checks: pd.DataFrame | None = None
 
     @property
     def decisions(self) -> pd.DataFrame:
@@ -227,6 +233,9 @@ def fit_study(
     timings.update(sample_timings)
     if inputs.ipd is not None and posterior_predictive:  # the data's summaries, beside the replicates
         idata.observed_data = idata.observed_data.assign(ipd_observed_summary(inputs.ipd, arms))
+    checks, replicate = statement_checks(idata, inputs, model_spec, settings.seeds()["statement_checks"])
+    if replicate is not None and posterior_predictive:
+        add_statement_replicate(idata, replicate)
 
     start = time.perf_counter()
     prior_delta = draw_prior_delta(forward_model, settings)
@@ -262,4 +271,19 @@ def fit_study(
         results=results,
         verdict=verdict(params, samp, model_spec.diagnostics, decision_diag),
         timings=timings,
+        statement_checks=checks,
     )
+
+
+def add_statement_replicate(idata: az.InferenceData, replicate: xr.DataArray) -> None:
+    """The statements' posterior predictive replicate (1 = came out as reported) and the observed 1s."""
+    observed = xr.DataArray(
+        np.ones(replicate.sizes["threshold_row"], dtype="int8"),
+        dims=("threshold_row",),
+        coords={"threshold_row": replicate.threshold_row},
+    )
+    for name, value in (("posterior_predictive", replicate), ("observed_data", observed)):
+        if name in idata.groups():
+            getattr(idata, name)["threshold_event"] = value
+        else:
+            idata.add_groups({name: xr.Dataset({"threshold_event": value})})

@@ -37,6 +37,7 @@ class RunResult:
     verdict_line: str
     verdict_status: str
     timings: dict[str, float]
+    statement_checks: pd.DataFrame | None = None
 
 
 def default_run_name(spec_name: str, prior_set: str, seed: int) -> str:
@@ -106,6 +107,8 @@ def write_run(
         if fit.inputs.ipd is not None:  # missing follow-up values per arm x time x outcome
             fit.inputs.ipd.missing.to_csv(tmp / "missing_ipd.csv", index=False)
         fit.results.write(tmp)
+        if fit.statement_checks is not None:
+            fit.statement_checks.to_csv(tmp / "statement_checks.csv", index=False)
         if extra_files is not None:  # files of higher layers that the manifest and report refer to
             extra_files(tmp, fit.study, fit.spec)
         manifest = run_manifest(fit, timings)
@@ -194,6 +197,7 @@ def fit(
         verdict_line=fitted.verdict.line(),
         verdict_status=fitted.verdict.status,
         timings=fitted.timings,
+        statement_checks=fitted.statement_checks,
     )
     if strict and fitted.verdict.status == "fail":
         raise ConvergenceError(f"{fitted.verdict.line()}; run folder written to {folder}")

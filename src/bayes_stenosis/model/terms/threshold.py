@@ -208,7 +208,7 @@ def add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, 
     nodes = pm.Data("threshold_nodes", nodes)
     log_w = pm.Data("threshold_log_weights", log_w)
     sd_ratio = pt.switch(between, between_sd_ratio[o_idx], change_sd_ratio[o_idx])
-    lam = effect / (sd_ratio * se_factor)
+    lam = pm.Deterministic("threshold_noncentrality", effect / (sd_ratio * se_factor), dims="threshold_row")
     kinds = design["kind"].to_numpy()
     # event kinds as data (spec thresholds.kinds_as_data): one compiled model serves every design
     # with the same rows, whichever statements are P<alpha or P>alpha (coverage studies)
@@ -286,6 +286,50 @@ def _add_joint_between_term(design: pd.DataFrame, lam, crit, R_time, R_out, kind
     log_jac = pt.switch(is_inside, inside_jac, raw)
     t_idx = design["time_index"].to_numpy()
     o_idx = design["outcome_index"].to_numpy()
-    corr = R_time[t_idx[:, None], t_idx[None, :]] * R_out[o_idx[:, None], o_idx[None, :]]
+    corr = pm.Deterministic(
+        "threshold_between_corr",
+        R_time[t_idx[:, None], t_idx[None, :]] * R_out[o_idx[:, None], o_idx[None, :]],
+        dims=("threshold_between_row", "threshold_between_row_other"),
+    )
     mvn = pm.logp(pm.MvNormal.dist(mu=lam, cov=corr), u)
     pm.Potential("threshold_between_likelihood", mvn + log_jac.sum())
+
+
+def simulate_statement_events(
+    noncentrality: np.ndarray,
+    between_corr: np.ndarray | None,
+    design: pd.DataFrame,
+    rng: np.random.Generator,
+    replicates: int = 1,
+) -> np.ndarray:
+    r"""Replicate every statement of a study from the model's generative process, jointly.
+
+    Per parameter draw: :math:`T_k = (Z_k + \lambda_k) / S_k` with :math:`Z` of the between-arm rows
+    :math:`MVN(0, R)` (their correlation ``between_corr``), of the within-arm rows independent
+    :math:`N(0, 1)`, and :math:`S_k = \sqrt{\chi^2_{df_k}/df_k}` independent (1 for a normal test), as in
+    the likelihood. Returns whether each replicate reproduces each statement (``|T| < c`` for
+    "P>alpha", ``T < -c`` / ``T > c`` for "P<alpha" in its direction), shape
+    ``(draws, replicates, rows)``.
+
+    Parameters
+    ----------
+    noncentrality
+        :math:`\lambda`, shape ``(draws, rows)`` in the design's row order.
+    between_corr
+        Shape ``(draws, B, B)`` over the design's between-arm rows in order, or None (no such rows).
+    """
+    n, rows = noncentrality.shape
+    z = rng.standard_normal((n, replicates, rows))
+    between = np.flatnonzero((design["comparison"] == "between").to_numpy())
+    if len(between) > 1 and between_corr is not None:
+        chol = np.linalg.cholesky(between_corr)
+        z[:, :, between] = np.einsum("nij,nrj->nri", chol, z[:, :, between])
+    dfs = design["df"].to_numpy(dtype=float)
+    s = np.ones((n, replicates, rows))
+    finite = np.flatnonzero(np.isfinite(dfs))
+    if len(finite):
+        s[:, :, finite] = np.sqrt(rng.chisquare(dfs[finite], size=(n, replicates, len(finite))) / dfs[finite])
+    t_stat = (z + noncentrality[:, None, :]) / s
+    crit = design["crit"].to_numpy(dtype=float)
+    kinds = design["kind"].to_numpy()
+    return np.where(kinds == "inside", np.abs(t_stat) < crit, np.where(kinds == "below", t_stat < -crit, t_stat > crit))

@@ -1,0 +1,118 @@
+"""Model checks for threshold statements: how probable the reported statements are, one by one and as a set.
+
+A study known from "P>0.05 / P<0.05" statements has no data to plot against replicates; what can be
+checked is whether the model makes the reported statements probable. For each statement and for the
+whole set, :func:`statement_checks` simulates replicate statements from the model's joint generative
+process (:func:`bayes_stenosis.model.simulate_statement_events`: the between-arm statistics correlated
+as in the likelihood) and counts how often they come out as reported:
+
+* under the **prior** (prior predictive): a small probability of the whole set is a prior-data
+  conflict, the prior and the abstract disagree;
+* under the **posterior** (posterior predictive): the fitted model's own check.
+
+The per-statement probabilities are marginals; the joint likelihood that was fitted is that of the
+set, so per-statement values are not a pointwise log-likelihood and LOO is not offered for them.
+"""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_stenosis.model import ModelInputs, simulate_statement_events, threshold_design
+from bayes_stenosis.spec import ModelSpec
+
+#: Replicate statement sets per parameter draw (prior: 1,000 draws x 20; posterior: 4,000 x 5).
+PRIOR_REPLICATES = 20
+POSTERIOR_REPLICATES = 5
+
+
+def statement_text(rec: dict) -> str:
+    """A reported statement in words, e.g. ``"between arms: P>0.05"``."""
+    where = "between arms" if rec["comparison"] == "between" else f"within {rec['arm']}"
+    side = f" ({rec['direction'].replace('_', ' ')})" if isinstance(rec.get("direction"), str) else ""
+    return f"{where}: P{rec['relation']}{rec['alpha']:g}{side}"
+
+
+def _reproduced(group: xr.Dataset, design: pd.DataFrame, rng: np.random.Generator, replicates: int) -> np.ndarray:
+    """Replicates of every statement, shape ``(chain, draw, replicate, row)``."""
+    lam = group["threshold_noncentrality"].transpose("chain", "draw", "threshold_row").values
+    chains, draws, rows = lam.shape
+    corr = None
+    if "threshold_between_corr" in group:
+        values = group["threshold_between_corr"].values
+        corr = values.reshape(chains * draws, *values.shape[2:])
+    events = simulate_statement_events(lam.reshape(chains * draws, rows), corr, design, rng, replicates)
+    return events.reshape(chains, draws, replicates, rows)
+
+
+def _share_and_mcse(per_draw: np.ndarray) -> tuple[float, float]:
+    """Mean of per-draw shares (chain, draw) and its ArviZ MCSE (NaN when constant)."""
+    prob = float(per_draw.mean())
+    if np.ptp(per_draw) == 0 or per_draw.shape[1] < 4:
+        return prob, np.nan
+    return prob, float(az.mcse(xr.Dataset({"x": (("chain", "draw"), per_draw)}), method="mean")["x"])
+
+
+def _probabilities(events: np.ndarray, between: np.ndarray) -> list[tuple[float, float]]:
+    """Per statement, then all statements, then all between-arm statements: (probability, MCSE)."""
+    columns = [events[..., k] for k in range(events.shape[-1])]
+    columns.append(events.all(axis=-1))
+    columns.append(events[..., between].all(axis=-1) if len(between) else np.full(events.shape[:-1], np.nan))
+    return [_share_and_mcse(c.mean(axis=2)) if not np.isnan(c).any() else (np.nan, np.nan) for c in columns]
+
+
+def statement_checks(
+    idata: az.InferenceData, inputs: ModelInputs, spec: ModelSpec, seed: int
+) -> tuple[pd.DataFrame | None, xr.DataArray | None]:
+    """Prior and posterior predictive probabilities of each reported statement and of the whole set.
+
+    Returns
+    -------
+    table, replicate
+        ``statement_checks.csv`` (one row per statement, then ``all statements`` and ``all between-arm
+        statements``; columns ``prob_reproduced_prior``, ``prob_reproduced_posterior`` and their MCSE),
+        and one posterior predictive replicate per draw (1 = the statement came out as reported) for
+        the InferenceData. ``(None, None)`` for a study without statements.
+    """
+    design = threshold_design(inputs, spec)
+    if not len(design) or "threshold_noncentrality" not in idata.posterior:
+        return None, None
+    prior_rng, posterior_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    between = np.flatnonzero((design["comparison"] == "between").to_numpy())
+    post_events = _reproduced(idata.posterior, design, posterior_rng, POSTERIOR_REPLICATES)
+    post = _probabilities(post_events, between)
+    prior = [(np.nan, np.nan)] * len(post)
+    if "prior" in idata.groups() and "threshold_noncentrality" in idata.prior:
+        prior = _probabilities(_reproduced(idata.prior, design, prior_rng, PRIOR_REPLICATES), between)
+    records = inputs.thresholds.set_index("row").loc[design["row"]].reset_index().to_dict("records")
+    rows = [
+        {
+            "scope": "statement",
+            "row": int(rec["row"]),
+            "time": float(rec["time"]),
+            "outcome": rec["outcome"],
+            "statement": statement_text(rec),
+        }
+        for rec in records
+    ]
+    rows.append({"scope": "all statements", "statement": f"all {len(design)} statements together"})
+    rows.append({"scope": "all between-arm statements", "statement": f"the {len(between)} between-arm statements"})
+    table = pd.DataFrame(rows)
+    table["prob_reproduced_prior"] = [p for p, _ in prior]
+    table["mcse_prob_reproduced_prior"] = [m for _, m in prior]
+    table["prob_reproduced_posterior"] = [p for p, _ in post]
+    table["mcse_prob_reproduced_posterior"] = [m for _, m in post]
+    replicate = xr.DataArray(
+        post_events[:, :, 0, :].astype("int8"),
+        dims=("chain", "draw", "threshold_row"),
+        coords={
+            "chain": idata.posterior.chain,
+            "draw": idata.posterior.draw,
+            "threshold_row": idata.posterior["threshold_noncentrality"].threshold_row,
+        },
+        name="threshold_event",
+    )
+    return table, replicate
