@@ -62,6 +62,28 @@ def test_default_grid_crosses_priors_with_correlations_and_with_pooling():
     assert FitConfig("vague", 0.5).spec(spec).correlation.fixed_baseline_followup == 0.5
 
 
+def test_threshold_axes_cross_every_prior_set_one_axis_at_a_time():
+    """With threshold statements the grid adds, at the reference correlation and the spec's pooling, every
+    prior set x every alternative test assumed (2), fixed follow-up / baseline SD ratio (2) and share
+    analysed (1); each configuration's spec carries exactly its change."""
+    from bayes_stenosis.analyses.sensitivity import grid
+
+    spec, _ = load_spec("default")
+    base, _ = grid(spec, uses_rho=True)
+    configs, reference = grid(spec, uses_rho=True, uses_thresholds=True)
+    assert configs[: len(base)] == base  # the earlier fits keep their labels and seeds
+    extra = configs[len(base) :]
+    assert len(extra) == 5 * (2 + 2 + 1) and len({c.label for c in configs}) == len(configs)
+    assert all(c.correlation == reference.correlation and c.pooling == "spec" for c in extra)
+    ancova = FitConfig("vague", "uncertain", between_test="ancova").spec(spec)
+    assert ancova.thresholds.between_test == "ancova" and ancova.hierarchy == spec.hierarchy
+    fixed = FitConfig("weakly_informative", "uncertain", followup_sd_ratio=1.6).spec(spec).scale
+    assert (fixed.followup_sd_ratio_median, fixed.followup_sd_ratio_log_sd) == (1.6, 0.0)
+    completers = FitConfig("weakly_informative", "uncertain", analysed_fraction=0.8).spec(spec)
+    assert completers.thresholds.analysed_fraction == 0.8 and completers.scale == spec.scale
+    assert FitConfig("enthusiastic", "uncertain", between_test="follow_up").label.endswith("| test follow_up")
+
+
 @pytest.mark.parametrize(
     ("prior_sets", "correlations", "extra", "field"),
     [
