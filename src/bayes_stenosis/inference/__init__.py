@@ -14,6 +14,7 @@ from bayes_stenosis.inference.sampling import (
     draw_posterior_predictive,
     draw_prior,
     draw_prior_delta,
+    draw_prior_variables,
     sample,
 )
 from bayes_stenosis.inference.settings import SamplerSettings
@@ -29,6 +30,7 @@ __all__ = [
     "draw_posterior_predictive",
     "draw_prior",
     "draw_prior_delta",
+    "draw_prior_variables",
     "draws_per_chunk",
     "nutpie_sample",
     "sample",

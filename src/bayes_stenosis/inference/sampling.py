@@ -159,6 +159,15 @@ def draw_prior_delta(forward: pm.Model, settings: SamplerSettings) -> xr.DataArr
     return prior.prior["delta_natural"]
 
 
+def draw_prior_variables(forward: pm.Model, names: Sequence[str], draws: int, seed: int) -> xr.Dataset:
+    """``draws`` forward prior draws of the named variables alone (one chain), from ``seed``."""
+    check_forward_sampling(forward)
+    with forward, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Potentials.*")
+        prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=list(names))
+    return prior.prior
+
+
 def draw_posterior(
     model: pm.Model,
     settings: SamplerSettings,

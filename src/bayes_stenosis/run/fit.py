@@ -28,12 +28,13 @@ from bayes_stenosis.diagnostics import (
     verdict,
 )
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_delta, sample
+from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_delta, draw_prior_variables, sample
 from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, prior_sampling_model, resolve_prior
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.run.results import Results, decide
-from bayes_stenosis.run.statements import statement_checks
+from bayes_stenosis.run.statements import PRIOR_DRAWS as PRIOR_STATEMENT_DRAWS
+from bayes_stenosis.run.statements import STATEMENT_VARIABLES, statement_checks
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
 
@@ -192,7 +193,8 @@ def fit_study(
     compiled
         Reuse nutpie compiles across fits of one model structure (a sweep passes one cache).
     posterior_predictive
-        Draw the posterior predictive and log-likelihood (a sweep that only decides skips them).
+        Draw the posterior predictive and log-likelihood, and check threshold statements (a sweep that
+        only decides skips them).
     prior_var_names
         Prior variables to draw (default: all; a sweep needs only ``delta_natural``).
 
@@ -233,8 +235,13 @@ def fit_study(
     timings.update(sample_timings)
     if inputs.ipd is not None and posterior_predictive:  # the data's summaries, beside the replicates
         idata.observed_data = idata.observed_data.assign(ipd_observed_summary(inputs.ipd, arms))
-    checks, replicate = statement_checks(idata, inputs, model_spec, settings.seeds()["statement_checks"])
-    if replicate is not None and posterior_predictive:
+    checks = replicate = None
+    if posterior_predictive and "threshold_noncentrality" in model.named_vars:  # model checks, not decisions
+        draw_seed, check_seed = np.random.SeedSequence(settings.seeds()["statement_checks"]).generate_state(2)
+        names = [n for n in STATEMENT_VARIABLES if n in forward_model.named_vars]
+        prior_statements = draw_prior_variables(forward_model, names, PRIOR_STATEMENT_DRAWS, int(draw_seed))
+        checks, replicate = statement_checks(idata, prior_statements, inputs, model_spec, int(check_seed))
+    if replicate is not None:
         add_statement_replicate(idata, replicate)
 
     start = time.perf_counter()
