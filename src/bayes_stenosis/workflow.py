@@ -7,10 +7,11 @@ the run's temporary folder before it is renamed into place.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from bayes_stenosis.analyses import write_reproduce
+from bayes_stenosis.analyses import matching_robustness, write_reproduce
 from bayes_stenosis.outputs import render_report
 from bayes_stenosis.outputs.plots import write_plots
 from bayes_stenosis.run import RunResult
@@ -41,7 +42,9 @@ def fit(
 
     The arguments are those of :func:`bayes_stenosis.run.fit`; ``plots`` and ``report`` add the
     figures and the self-contained ``report.html``. The reproduction of the published tests
-    (``reproduce.csv`` / ``.md``, cheap) is always written: the report includes it.
+    (``reproduce.csv`` / ``.md``, cheap) is always written: the report includes it. When a sensitivity
+    sweep of the same study and spec sits beside the run (``out/<study>/sensitivity/``), its robustness
+    table comes back with the result (``RunResult.robustness``).
 
     Raises
     ------
@@ -50,7 +53,7 @@ def fit(
     ConvergenceError
         With ``strict=True``, when the diagnostics verdict is "fail" (the run folder is still written).
     """
-    return fit_and_write(
+    result = fit_and_write(
         study,
         spec=spec,
         prior_set=prior_set,
@@ -70,3 +73,8 @@ def fit(
         figures=write_plots if plots else None,
         report=(lambda folder: render_report(folder, make_plots=plots, staging=True)) if report else None,
     )
+    found = matching_robustness(result.folder)
+    if found is None:
+        return result
+    robust, sweep = found
+    return dataclasses.replace(result, robustness=robust, robustness_fits=int(sweep.get("n_fits", 0)))

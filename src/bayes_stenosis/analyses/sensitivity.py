@@ -33,6 +33,7 @@ its verdict is written beside its probabilities: failures are reported, not hidd
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 from collections.abc import Callable
@@ -56,6 +57,8 @@ from bayes_stenosis.run import (
     evidence_mask,
     fit_study,
     make_parents,
+    published_file,
+    read_manifest,
     write_json,
 )
 from bayes_stenosis.spec import ModelSpec, load_spec
@@ -495,6 +498,27 @@ def robustness_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def matching_robustness(run_folder: Path) -> tuple[pd.DataFrame, dict] | None:
+    """The robustness table of the sweep beside a run (``<out>/<study>/sensitivity/``), when that sweep
+    was made from the same study files and the same spec as the run; None otherwise.
+
+    Both checks use the SHA-256 recorded in the two manifests, so a sweep of other data or of an edited
+    spec is never shown as if it were this run's.
+    """
+    run = read_manifest(run_folder)
+    sweep_folder = Path(run_folder).parent / "sensitivity"
+    robust_path = published_file(sweep_folder / "robustness.csv")
+    manifest_path = published_file(sweep_folder / "manifest.json")
+    if robust_path is None or manifest_path is None:
+        return None
+    sweep = json.loads(manifest_path.read_text())
+    same_study = sweep.get("study", {}).get("sha256") == run["study"]["sha256"]
+    same_spec = sweep.get("spec", {}).get("sha256") == run["spec"]["sha256"]
+    if not (same_study and same_spec):
+        return None
+    return pd.read_csv(robust_path), sweep
+
+
 def fit_summary(fitted: Fit, cfg: FitConfig) -> dict:
     """One row of ``fits.csv``: the configuration, its seed, its diagnostics and sampling time."""
     params, samp, v = fitted.parameters, fitted.sampler_stats, fitted.verdict
@@ -638,6 +662,7 @@ __all__ = [
     "FitConfig",
     "SensitivityResult",
     "grid",
+    "matching_robustness",
     "margin_sets",
     "plot_sensitivity",
     "robustness_table",

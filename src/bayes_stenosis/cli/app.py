@@ -23,6 +23,7 @@ from bayes_stenosis.cli.common import (
     draw_counts,
     handle_errors,
     print_decisions,
+    print_robustness,
     print_statement_checks,
     quiet_warnings,
     status,
@@ -228,6 +229,7 @@ def fit(
         *draw_counts(manifest),
     )
     print_statement_checks(result.statement_checks)
+    print_robustness(result.robustness, result.robustness_fits, manifest["study"]["id"])
     colour = {"ok": "green", "warning": "yellow", "fail": "red"}[result.verdict_status]
     console.print(f"diagnostics: [{colour}]{result.verdict_line}[/]")
     console.print(f"run folder: [bold]{result.folder}[/]")

@@ -133,3 +133,33 @@ def print_statement_checks(checks) -> None:
         f"{whole['prob_reproduced_prior']:.4f}, posterior predictive = {whole['prob_reproduced_posterior']:.3f} "
         "(a small prior value is a prior-data conflict; statement_checks.csv has each statement)"
     )
+
+
+def print_robustness(robustness, n_fits: int, study: str) -> None:
+    """Does "equivalent" survive its assumptions? Per cell and joint row: P(equiv) of this fit's
+    configuration, its range over the sweep's fits, and how many fits call it equivalent. Without a sweep
+    of the same study and spec, say how to run one."""
+    if robustness is None:
+        console.print(
+            "[yellow]not yet checked against its assumptions[/]: `bayes-stenosis sensitivity "
+            f"{study}` refits over prior sets, outcome pooling, correlations and, for threshold statements, "
+            "the test assumed, the follow-up / baseline SD ratio and the share analysed; `fit` then shows "
+            "the range of each P(equiv)"
+        )
+        return
+    table = Table(title=f'Does "equivalent" survive its assumptions? ({n_fits} fits of the sensitivity sweep)')
+    for col in ("week", "outcome", "P(equiv) range", "equivalent in", "lowest under"):
+        table.add_column(col, justify="left" if col in ("outcome", "lowest under") else "right")
+    for rec in robustness.to_dict("records"):
+        label = {"cell": rec["outcome"], "joint_time": "all outcomes", "joint_all": "all cells"}.get(rec["scope"])
+        if label is None:
+            continue
+        time = "all" if rec["time"] != rec["time"] else f"{rec['time']:g}"
+        table.add_row(
+            time,
+            label,
+            f"{rec['prob_equivalence_min']:.3f}-{rec['prob_equivalence_max']:.3f}",
+            f"{rec['n_equivalent']} of {rec['n_fits']}",
+            str(rec["configuration_min"]),
+        )
+    console.print(table)

@@ -38,6 +38,9 @@ class RunResult:
     verdict_status: str
     timings: dict[str, float]
     statement_checks: pd.DataFrame | None = None
+    # the sweep of the same study and spec beside the run (analyses.matching_robustness), if one exists
+    robustness: pd.DataFrame | None = None
+    robustness_fits: int = 0
 
 
 def default_run_name(spec_name: str, prior_set: str, seed: int) -> str:
