@@ -174,18 +174,47 @@ def test_flagship_default_fit_through_the_cli(tmp_path):
 
 @pytest.mark.slow
 def test_same_seed_same_draws_with_a_cold_and_a_warm_compile_cache(tmp_path):
-    """The flagship fitted twice in fresh processes sharing one new pytensor cache: the first compiles
-    from nothing, the second loads the cached numba functions. The draws must be identical. (With
-    numba's fastmath on they were not: the two runs' posteriors differed from the first draw.)"""
+    """A threshold study of the flagship's kind (two outcomes, two times, between- and within-arm
+    statements: every operation of the flagship's graph) fitted twice in fresh processes sharing one new
+    pytensor cache: the first compiles from nothing, the second loads the cached numba functions. The
+    draws must be identical. (With numba's fastmath on they were not: the two runs' posteriors differed
+    from the first draw.) A smaller graph than the flagship's four outcomes, so a cheaper cold compile."""
     import os
     import subprocess
     import sys
+
+    outcomes = {
+        "ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16},
+        "RMDQ": {"instrument": "RMDQ", "scale_max": 24, "margin": 5, "reference_sd": 5},
+    }
+    statements = [
+        {"outcome": o, "time": t, "comparison": "between", "relation": ">", "alpha": 0.05, "test": "two_sample_t"}
+        for o in outcomes
+        for t in (4, 8)
+    ] + [
+        {
+            "outcome": o,
+            "time": t,
+            "comparison": "within",
+            "arm": arm,
+            "relation": "<",
+            "alpha": 0.05,
+            "direction": "improvement",
+            "test": "paired_t",
+        }
+        for o in outcomes
+        for t in (4, 8)
+        for arm in ("reference_arm", "new_arm")
+    ]
+    study = write_study(
+        tmp_path / "study", outcomes=outcomes, follow_up=(4.0, 8.0), rows={"thresholds.csv": statements}
+    )
 
     flags = [os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={tmp_path / 'pytensor'}"]
     env = {**os.environ, "PYTENSOR_FLAGS": ",".join(f for f in flags if f)}
     posteriors = []
     for run in ("cold", "warm"):
-        command = [sys.executable, "-m", "bayes_stenosis.cli", "fit", "farpour2022", "--chains", "2"]
+        command = [sys.executable, "-m", "bayes_stenosis.cli", "fit", str(study), "--chains", "2"]
         command += ["--draws", "200", "--tune", "200", "--no-plots", "--no-report", "--no-progress"]
         command += ["--out", str(tmp_path / run)]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
