@@ -14,6 +14,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -364,7 +365,8 @@ def test_bad_ipd_inputs_one_line_errors(tmp_path, edit, message):
 def _posterior(fitter, model, seed):
     idata = fitter.fit(model, seed=seed)
     draws = idata.posterior["delta"]
-    return draws.mean(("chain", "draw")).values, draws.std(("chain", "draw")).values, idata
+    mcse = az.mcse(draws.to_dataset(name="x"), method="mean")["x"].values
+    return draws.mean(("chain", "draw")).values, draws.std(("chain", "draw")).values, mcse
 
 
 AGREE_SEEDS = (11, 12, 13)
@@ -379,7 +381,9 @@ def test_agreement_with_the_arm_summary_model(tmp_path):
     (at rho = 0.5: 0.75 vs 1, SDs 13 % apart), and the arm-summary model only sees mean changes and
     their SDs. So the like-for-like comparison is the IPD model's change-score form
     (``baseline_adjustment = "change"``, slope fixed at 1: the same information the summaries carry),
-    which must agree in every delta's posterior mean (within 0.15 posterior SD) and SD (within 20 %).
+    which must agree in every delta's posterior mean (within 0.1 posterior SD plus 3 combined Monte
+    Carlo SEs of the two means: the models differ in their SD and correlation priors, and 12 compared
+    means at ESS ~1,500 scatter by up to ~0.1 SD from Monte Carlo error alone) and SD (within 20 %).
     The simulation makes the arm-summary model's error-correlation structure exact: equal rho (0.5)
     and an exchangeable outcome correlation (0.55) give a change covariance R_time (x) R_outcome with
     r_time = ((1 - rho) + time_corr (1 + rho)) / 2 = 0.59 at time_corr 0.45, both at their prior
@@ -413,9 +417,10 @@ def test_agreement_with_the_arm_summary_model(tmp_path):
             model, _ = _model(folder, spec)
             if key not in fitters:
                 fitters[key] = CompiledModel(model, settings)
-            fits[key] = _posterior(fitters[key], model, seed)[:2]
-        (m_i, s_i), (m_a, s_a), (_, s_anc) = fits["ipd_change"], fits["arm"], fits["ipd_ancova"]
+            fits[key] = _posterior(fitters[key], model, seed)
+        (m_i, s_i, e_i), (m_a, s_a, e_a), (_, s_anc, _) = fits["ipd_change"], fits["arm"], fits["ipd_ancova"]
         z = (m_i - m_a) / s_a
+        allowed = 0.1 + 3 * np.sqrt(e_i**2 + e_a**2) / s_a
         ratio = s_i / s_a
         rows.append((seed, np.abs(z).max(), np.abs(ratio - 1).max()))
         ratios.append(s_anc / s_i)
@@ -423,7 +428,7 @@ def test_agreement_with_the_arm_summary_model(tmp_path):
             f"\nseed {seed}: max |mean diff|/SD {np.abs(z).max():.3f}, SD ratio IPD/arm "
             f"{ratio.min():.3f}-{ratio.max():.3f}, ANCOVA/change SD ratio {np.mean(s_anc / s_i):.3f}"
         )
-        assert np.all(np.abs(z) < 0.15), (seed, z)
+        assert np.all(np.abs(z) < allowed), (seed, z, allowed)
         assert np.all(np.abs(ratio - 1) < 0.20), (seed, ratio)
     assert abs(np.mean(ratios) - math.sqrt(1.5 / 2)) < 0.06, np.mean(ratios)
 
