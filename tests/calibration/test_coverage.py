@@ -22,6 +22,7 @@ from bayes_stenosis.calibration import (
     expected_coverage_band,
     first_within_scale,
     model_for,
+    trial_clustered_interval,
 )
 from bayes_stenosis.inference import SamplerSettings
 from bayes_stenosis.spec import load_spec
@@ -159,15 +160,24 @@ def test_threshold_path_coverage_and_concentration(tmp_path, request):
     the posterior probability of the reported side matches how often the truth lies on it.
 
     A threshold fit costs ~20 s on 2 busy cores (per-statement quadrature), so CI runs 50 trials
-    (100 cells; the 99 % band is then 0.82-0.97) and ``--release`` the 100 the issue asks for.
+    (100 cells) and ``--release`` the 100 the issue asks for. The two cells of a trial share its
+    patients, so the coverage check uses the trial as the unit: the nominal 0.9 must lie in the 99 %
+    trial-clustered interval of the observed coverage (the binomial band over cells, which treats them
+    as independent, is too narrow: CI once saw 0.81 against a band from 0.82).
+
+    The simulated patients have equal baseline and follow-up SDs, so the model is fitted with that
+    assumption too (the default spec's prior on their ratio, centred on 1.3, would be a misspecified
+    prior here, not a property of the threshold machinery under test).
     """
-    spec = spec_variant(thresholds={"kinds_as_data": True})
+    spec = spec_variant(
+        thresholds={"kinds_as_data": True}, scale={"followup_sd_ratio_median": 1.0, "followup_sd_ratio_log_sd": 0.0}
+    )
     replicates = REPLICATES if request.config.getoption("--release") else REPLICATES // 2
     result = run_coverage(tmp_path, "threshold", 20, replicates=replicates, spec=spec, cell_summary=_threshold_cells)
-    lo, hi = expected_coverage_band(0.9, result.overall["cells"])
     reps = result.replicates
+    lo, hi = trial_clustered_interval(reps["trial"], reps["covered"], level=0.99)
     print(f"\nthreshold n=20/arm: {result.text()}; divergent fits {result.overall['divergent_fits']}")
-    assert lo <= result.overall["coverage"] <= hi, result.text()
+    assert lo <= 0.9 <= hi, (result.text(), lo, hi)
     for relation, sub in reps.groupby("relation"):
         if relation == ">":
             # posterior mass inside the non-significance region vs how often the truth is inside
