@@ -237,7 +237,15 @@ def fit_study(
     samp = sampler_table(idata)
     timings["diagnostics"] = time.perf_counter() - start
     start = time.perf_counter()
-    results = decide(idata, loaded, inputs, model_spec, prior_delta)
+    provenance = {
+        "seed": settings.seed,
+        "spec_name": model_spec.name,
+        "spec_sha256": prepared.spec_sha256,
+        "prior_set": prepared.prior_set,
+    }
+    results = decide(
+        idata, loaded, inputs, model_spec, prior_delta, prior=prior, prior_set=prepared.prior_set, provenance=provenance
+    )
     timings["decisions"] = time.perf_counter() - start
     # the verdict also covers every decision probability (R-hat / ESS of its indicator draws)
     decision_diag = decision_probability_table(
