@@ -121,3 +121,25 @@ def draw_counts(manifest: dict) -> tuple[int, int]:
     """Posterior and prior draw counts of a run (the decision table's two probability sources)."""
     sampler = manifest.get("sampler", {})
     return int(sampler.get("chains", 0)) * int(sampler.get("draws", 0)), int(sampler.get("prior_draws_decisions", 0))
+
+
+def print_headline(headline, labels: dict[str, str], title: str, rule_text: str, beyond: str | None = None) -> None:
+    """The headline (:func:`bayes_stenosis.outputs.headline_table`): each cell's delta with its interval,
+    P(equiv), the prior's and the decision, then the joint rows; the rule under it."""
+    from rich.markup import escape
+
+    columns = [c for c in headline.columns if c != "scope"]
+    caption = f"rule: {rule_text}"
+    if "sensitivity" in columns:  # its short header explained (the table must fit 120 columns)
+        caption += "; sweep: lowest-highest P(equiv) over the sensitivity fits (fits equivalent / fits)"
+    table = Table(title=escape(title), caption=escape(caption), min_width=60)
+    for col in columns:
+        left = col in ("outcome", "decision", "delta", "sensitivity")
+        # every value whole on one line: a cut interval or probability would mislead
+        table.add_column(labels[col], justify="left" if left else "right", no_wrap=True)
+    for rec in headline.to_dict("records"):
+        style = "bold" if rec["scope"] != "cell" else None
+        table.add_row(*(escape(str(rec[c])) for c in columns), style=style)
+    console.print(table)
+    if beyond:
+        console.print(beyond, markup=False)

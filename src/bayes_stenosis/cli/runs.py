@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bayes_stenosis.cli.common import console, draw_counts, handle_errors, print_decisions, quiet_warnings, status
+from bayes_stenosis.cli.common import console, draw_counts, handle_errors, print_headline, quiet_warnings, status
 from bayes_stenosis.errors import ConvergenceError, RunFolderError
 
 OVERWRITE_HELP = "Replace the output file if it exists."
@@ -23,24 +23,39 @@ OVERWRITE_HELP = "Replace the output file if it exists."
 @handle_errors
 def summarize(
     run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
-    markdown: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here.")] = None,
-    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV here.")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Also write the headline table as Markdown (headers in words) here.")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the decision table as CSV here.")] = None,
     overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
-    """Print the decision table of a saved run (reads only the run folder)."""
-    from bayes_stenosis.outputs import summarize_run
+    """Print the answer of a saved run: each cell's delta with its interval, P(equiv), the prior's P(equiv)
+    and the decision, then the joint rows (reads only the run folder, and a sensitivity sweep beside it)."""
+    from bayes_stenosis.decisions import probability_text
+    from bayes_stenosis.outputs import headline_labels, summarize_run
 
     summary = summarize_run(run, markdown=markdown, csv=csv, overwrite=overwrite)
     manifest = summary.manifest
-    print_decisions(
-        summary.decisions,
+    beyond = summary.decisions[summary.decisions["scope"] == "any_beyond_margin"]
+    n_draws, _ = draw_counts(manifest)
+    line = None
+    if len(beyond):
+        rec = beyond.iloc[0]
+        p = probability_text(rec["prob_not_equivalent"], rec["mcse_prob_not_equivalent"], n_draws)
+        line = f"P(some cell with evidence lies beyond its margin) = {p} (1 - the all-cells P(equiv))"
+    labels = headline_labels(manifest)
+    if "sensitivity" in summary.headline:  # short headers: the table must fit 120 columns
+        labels |= {"prior_p_equiv": "prior", "sensitivity": "sweep"}
+    print_headline(
+        summary.headline,
+        labels,
+        f"{manifest['study']['id']}: {manifest['arms']['new']} minus {manifest['arms']['reference']}, change from "
+        f"baseline (prior {manifest['prior_set']})",
         manifest["decision_rule"]["text"],
-        f"{manifest['study']['id']}: {manifest['arms']['new']} vs {manifest['arms']['reference']} "
-        f"(prior {manifest['prior_set']}; {manifest['interval']['prob']:.0%} {manifest['interval']['kind'].upper()})",
-        *draw_counts(manifest),
+        line,
     )
     for path in summary.written:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}")
 
 
 @handle_errors

@@ -247,6 +247,21 @@ def item_labels(variable: str, n: int, labels: pd.DataFrame | None, coord_values
     return rows.sort_values("index").to_dict("records")
 
 
+def predictive_content(idata: az.InferenceData, group: str = "posterior_predictive") -> tuple[list[str], bool]:
+    """What :func:`predictive_check` draws for ``group``: the continuous observed quantities (mean changes
+    and reported differences first, then SDs) and whether there are threshold statements (events)."""
+    pred = getattr(idata, group, None) if group in idata.groups() else None
+    observed = idata.observed_data if "observed_data" in idata.groups() else None
+    continuous = []
+    if pred is not None and observed is not None:
+        continuous = [v for v in pred.data_vars if v != "threshold_event" and v in observed]
+        # mean changes and reported differences first (what decisions rest on), then SDs
+        continuous.sort(key=lambda v: (0 if "mean_change" in v or "contrast" in v else 1, v))
+    source = "posterior" if group == "posterior_predictive" else "prior"
+    has_events = source in idata.groups() and "threshold_log_prob" in getattr(idata, source)
+    return continuous, has_events
+
+
 def predictive_check(
     idata: az.InferenceData,
     labels: pd.DataFrame | None,
@@ -264,13 +279,8 @@ def predictive_check(
     """
     pred = getattr(idata, group, None) if group in idata.groups() else None
     observed = idata.observed_data if "observed_data" in idata.groups() else None
-    continuous = []
-    if pred is not None and observed is not None:
-        continuous = [v for v in pred.data_vars if v != "threshold_event" and v in observed]
-        # mean changes and reported differences first (what decisions rest on), then SDs
-        continuous.sort(key=lambda v: (0 if "mean_change" in v or "contrast" in v else 1, v))
+    continuous, has_events = predictive_content(idata, group)
     source = "posterior" if group == "posterior_predictive" else "prior"
-    has_events = source in idata.groups() and "threshold_log_prob" in getattr(idata, source)
     if not continuous and not has_events:
         return None
     panels = []  # (title, kind, payload)

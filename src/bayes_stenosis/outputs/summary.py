@@ -1,5 +1,6 @@
-"""What ``bayes-stenosis summarize`` and ``export`` make from a saved run: the decision table as CSV or
-Markdown, and the draws or normal approximation for meta-analysts.
+"""What ``bayes-stenosis summarize`` and ``export`` make from a saved run: the headline (each cell's delta
+with its interval, P(equiv), the prior's, the decision; the range over a sensitivity sweep beside the run)
+printed and as Markdown, the decision table as CSV, and the draws or normal approximation for meta-analysts.
 
 Both check their output paths before reading the run (an existing file is replaced only with
 ``overwrite``), read only checked files of the run, and write each output completely or not at all.
@@ -16,7 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_stenosis.errors import InputError, RunFolderError
-from bayes_stenosis.run import RunFolder, check_output_file, load_run, sha256_file, write_output_file
+from bayes_stenosis.outputs.headline import headline_markdown, headline_table
+from bayes_stenosis.outputs.tables import read_csv_or_none
+from bayes_stenosis.run import RunFolder, check_output_file, load_run, published_file, sha256_file, write_output_file
 
 #: Columns of the summary table, in order (those the run has).
 SUMMARY_COLUMNS = (
@@ -41,10 +44,11 @@ EXPORT_FORMATS = (*EXPORT_FILES, "json")
 
 @dataclass
 class Summary:
-    """A run's decision table (all columns), its manifest, and the files written."""
+    """A run's decision table (all columns), its headline, its manifest, and the files written."""
 
     run: RunFolder
     decisions: pd.DataFrame
+    headline: pd.DataFrame
     written: list[Path] = field(default_factory=list)
 
     @property
@@ -52,31 +56,21 @@ class Summary:
         return self.run.manifest
 
 
-def markdown_table(table: pd.DataFrame, rule_text: str) -> str:
-    """The summary columns as a Markdown table, then the decision rule."""
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    for rec in table.to_dict("records"):
-        cells = ("" if v != v else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in rec.values())
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join([*lines, "", f"Rule: {rule_text}"]) + "\n"
-
-
-def table_writer(table: pd.DataFrame, rule_text: str, *, markdown: bool) -> Callable[[Path], None]:
-    """What writes the summary table to a (temporary) path, as Markdown or CSV."""
-
-    def write(path: Path) -> None:
-        if markdown:
-            path.write_text(markdown_table(table, rule_text))
-        else:
-            table.to_csv(path, index=False)
-
-    return write
+def sweep_robustness(folder: Path) -> pd.DataFrame | None:
+    """``robustness.csv`` of the study's sensitivity sweep beside the run (``RUN/../sensitivity/``), checked
+    against the sweep's manifest; None without one."""
+    for candidate in (folder / "robustness.csv", folder.parent / "sensitivity" / "robustness.csv"):
+        frame = read_csv_or_none(published_file(candidate))
+        if frame is not None:
+            return frame
+    return None
 
 
 def summarize_run(
     run: str | Path, *, markdown: str | Path | None = None, csv: str | Path | None = None, overwrite: bool = False
 ) -> Summary:
-    """Read a run's decision table; write it as Markdown and/or CSV when asked.
+    """Read a run's decision table and headline; write the headline as Markdown (headers in words) and/or
+    the decision table as CSV (the summary columns, machine names) when asked.
 
     Raises
     ------
@@ -91,12 +85,17 @@ def summarize_run(
         if t is not None
     ]
     loaded = load_run(run)
-    summary = Summary(run=loaded, decisions=loaded.decisions)
-    table = summary.decisions[[c for c in SUMMARY_COLUMNS if c in summary.decisions.columns]]
-    rule_text = loaded.manifest["decision_rule"]["text"]
+    decisions = loaded.decisions
+    headline = headline_table(decisions, loaded.contrasts, loaded.manifest, sweep_robustness(loaded.path))
+    summary = Summary(run=loaded, decisions=decisions, headline=headline)
+    table = decisions[[c for c in SUMMARY_COLUMNS if c in decisions.columns]]
+    markdown_text = headline_markdown(headline, loaded.manifest, loaded.manifest["decision_rule"]["text"])
+    writers: dict[str, Callable[[Path], object]] = {
+        "Markdown table": lambda tmp: tmp.write_text(markdown_text),
+        "CSV table": lambda tmp: table.to_csv(tmp, index=False),
+    }
     for target, kind in targets:
-        write = table_writer(table, rule_text, markdown=kind == "Markdown table")
-        summary.written.append(write_output_file(target, write, overwrite=overwrite, what=kind))
+        summary.written.append(write_output_file(target, writers[kind], overwrite=overwrite, what=kind))
     return summary
 
 
