@@ -87,3 +87,22 @@ def add_threshold_predictive(idata: az.InferenceData, seed: int) -> None:
             getattr(idata, name)["threshold_event"] = dataset["threshold_event"]
         else:
             idata.add_groups({name: dataset})
+
+
+def add_threshold_prior_predictive(idata: az.InferenceData, seed: int) -> None:
+    """The prior predictive of threshold statements: replicate ~ Bernoulli(P(event)) per prior draw.
+
+    A study whose only evidence is "P<alpha / P>alpha" statements has no observed random variables (its
+    likelihood is a Potential), so PyMC draws no prior predictive; this gives it one, like
+    :func:`add_threshold_predictive` does for the posterior.
+    """
+    if "prior" not in idata.groups() or "threshold_log_prob" not in idata.prior:
+        return
+    log_prob = idata.prior["threshold_log_prob"]
+    rng = np.random.default_rng(seed + 1)  # a stream distinct from PyMC's prior draws
+    replicate = (rng.random(log_prob.shape) < np.exp(log_prob.values)).astype("int8")
+    event = xr.DataArray(replicate, dims=log_prob.dims, coords=log_prob.coords, name="threshold_event")
+    if "prior_predictive" in idata.groups():
+        idata.prior_predictive["threshold_event"] = event
+    else:
+        idata.add_groups(prior_predictive=xr.Dataset({"threshold_event": event}))

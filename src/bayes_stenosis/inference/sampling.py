@@ -17,7 +17,12 @@ import pymc as pm
 import xarray as xr
 
 from bayes_stenosis.inference.compiled import PROCESS_COMPILES, CompileCache, nutpie_sample, structure_key
-from bayes_stenosis.inference.predictive import add_threshold_predictive, chunked_predictive, draws_per_chunk
+from bayes_stenosis.inference.predictive import (
+    add_threshold_predictive,
+    add_threshold_prior_predictive,
+    chunked_predictive,
+    draws_per_chunk,
+)
 from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import check_forward_sampling, data_values
 
@@ -95,6 +100,7 @@ def sample(
 
     idata = draw_posterior(model, settings, progress=progress, phase=phase, compiled=compiled, timings=timings)
     idata.extend(prior)
+    add_threshold_prior_predictive(idata, seeds["prior_predictive"])
     if posterior_predictive:
         with phase("posterior predictive and log-likelihood"):
             start = time.perf_counter()

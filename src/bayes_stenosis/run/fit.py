@@ -31,6 +31,7 @@ from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_d
 from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, prior_sampling_model, resolve_prior
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
+from bayes_stenosis.run.idata import tidy_inference_data
 from bayes_stenosis.run.results import Results, decide
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
@@ -227,6 +228,9 @@ def fit_study(
     timings.update(sample_timings)
     if inputs.ipd is not None and posterior_predictive:  # the data's summaries, beside the replicates
         idata.observed_data = idata.observed_data.assign(ipd_observed_summary(inputs.ipd, arms))
+
+    # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
+    tidy_inference_data(idata, loaded, inputs, model_spec)
 
     start = time.perf_counter()
     prior_delta = draw_prior_delta(forward_model, settings)
