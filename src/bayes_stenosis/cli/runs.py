@@ -14,7 +14,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bayes_stenosis.cli.common import console, draw_counts, handle_errors, print_headline, quiet_warnings, status
+from bayes_stenosis.cli.common import (
+    ExportFormat,
+    console,
+    draw_counts,
+    handle_errors,
+    print_headline,
+    quiet_warnings,
+    status,
+)
 from bayes_stenosis.errors import ConvergenceError, RunFolderError
 
 OVERWRITE_HELP = "Replace the output file if it exists."
@@ -61,14 +69,22 @@ def summarize(
 @handle_errors
 def export(
     run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
-    format: Annotated[str, typer.Option("--format", help="netcdf, parquet, csv or json.")],
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="netcdf: posterior.nc; parquet / csv: the contrast draws; json: the normal approximations "
+            "(posterior, and likelihood with the prior divided out); likelihood-csv: the likelihood "
+            "approximation as one row per cell (yi, sei and covariances, for metafor / bayesmeta).",
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="File to write (must not exist unless --overwrite).")],
     overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
     """Export posterior draws of the contrasts for meta-analysts (reads only the run folder)."""
     from bayes_stenosis.outputs import export_run
 
-    console.print(f"wrote {export_run(run, format, out, overwrite=overwrite)}")
+    console.print(f"wrote {escape(str(export_run(run, format.value, out, overwrite=overwrite)))}")
 
 
 @handle_errors

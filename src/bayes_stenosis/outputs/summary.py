@@ -39,7 +39,7 @@ SUMMARY_COLUMNS = (
 
 #: ``export --format``: the run file each format copies (json is built from approximations.json).
 EXPORT_FILES = {"netcdf": "posterior.nc", "parquet": "draws_contrasts.parquet", "csv": "draws_contrasts.csv"}
-EXPORT_FORMATS = (*EXPORT_FILES, "json")
+EXPORT_FORMATS = (*EXPORT_FILES, "json", "likelihood-csv")
 
 
 @dataclass
@@ -100,8 +100,9 @@ def summarize_run(
 
 
 def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Export the draws (``netcdf``, ``parquet``, ``csv``) or the normal approximation with the run's
-    settings (``json``) for meta-analysts; return the file written.
+    """Export the draws (``netcdf``, ``parquet``, ``csv``), the normal approximations with the run's
+    settings (``json``) or the likelihood approximation as a table (``likelihood-csv``: :func:`likelihood_table`)
+    for meta-analysts; return the file written.
 
     The run's file is checked against its manifest before it is copied, and the copy against the
     same digest after: a damaged file is never exported.
@@ -109,14 +110,18 @@ def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool
     Raises
     ------
     InputError
-        An unknown format; ``out`` exists (without ``overwrite``) or cannot be written, checked first.
+        An unknown format; ``out`` exists (without ``overwrite``) or cannot be written, checked first; the
+        run has no likelihood approximation (``likelihood-csv``).
     RunFolderError
         Not a run, or the file to export is damaged (named).
     """
     if format not in EXPORT_FORMATS:
-        raise InputError(None, f"--format must be {', '.join(EXPORT_FORMATS[:-1])} or json (got {format!r})")
+        raise InputError(None, f"--format must be {', '.join(EXPORT_FORMATS[:-1])} or {EXPORT_FORMATS[-1]} (got {format!r})")
     target = check_output_file(out, overwrite=overwrite, what="export")
     loaded = load_run(run)
+    if format == "likelihood-csv":
+        table = likelihood_table(loaded.read_json("approximations.json"), loaded.path)
+        return write_output_file(target, lambda tmp: table.to_csv(tmp, index=False), overwrite=overwrite, what="export")
     if format == "json":
         approx = loaded.read_json("approximations.json")
         approx.setdefault("metadata", {})["manifest"] = {
@@ -133,3 +138,40 @@ def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool
             raise RunFolderError(source, "changed while it was being exported; nothing was written")
 
     return write_output_file(target, copy, overwrite=overwrite, what="export")
+
+
+def likelihood_table(approximation: dict, run: Path) -> pd.DataFrame:
+    """The likelihood approximation (the prior divided out) as one row per cell, for metafor's ``rma.mv``
+    or bayesmeta: ``yi`` and ``sei`` (natural units), ``vi`` = ``sei``^2, the unit and direction, the
+    standardized estimate, then the covariance with every other cell (``cov:<name>``, the ``V`` matrix)
+    and what it is (``method``, ``exact``).
+
+    Raises
+    ------
+    InputError
+        The run has no likelihood approximation (its reason is named).
+    """
+    lik = approximation.get("likelihood") or {}
+    if lik.get("status") != "ok":
+        reason = lik.get("reason", "the run was written before likelihood approximations were kept")
+        raise InputError(run / "approximations.json", f"no likelihood approximation: {reason}")
+    index = {name: i for i, name in enumerate(approximation["names"])}
+    rows = []
+    for k, name in enumerate(lik["names"]):
+        i = index[name]
+        row = {
+            "name": name,
+            "time": approximation["cells"][i]["time"],
+            "outcome": approximation["cells"][i]["outcome"],
+            "unit": approximation["units"][i],
+            "direction": approximation["direction"][i],
+            "yi": lik["mean_natural"][k],
+            "sei": lik["se_natural"][k],
+            "vi": lik["covariance_natural"][k][k],
+            "yi_std": lik["mean_std"][k],
+            "sei_std": lik["covariance_std"][k][k] ** 0.5,
+        }
+        row |= {f"cov:{other}": lik["covariance_natural"][k][j] for j, other in enumerate(lik["names"])}
+        row |= {"approximates": "likelihood (prior divided out)", "exact": lik["exact"], "method": lik["method"]}
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -19,6 +19,9 @@ from bayes_stenosis.model.terms.threshold import BETWEEN_TESTS
 from bayes_stenosis.spec import ModelSpec
 from bayes_stenosis.study import Study
 
+#: The prior draws of delta behind the decision table's prior column (``Fit.prior_delta_natural``).
+PRIOR_DELTA_FILE = "prior_delta.nc"
+
 #: The sampler's unconstrained copies of bounded variables (``tau_log__``, ``rho_logodds__``, ...).
 TRANSFORMED = re.compile(r".+_(log|logodds|interval|lowerbound|upperbound|simplex|circular|ordered)__$")
 #: A dimension PyMC named by position (``threshold_chi2_dim_0``).
@@ -187,3 +190,19 @@ def tidy_inference_data(idata: az.InferenceData, study: Study, inputs: ModelInpu
         ds = ds.drop_dims(unused)
         ds = annotate(rename_dims(ds, dims), study, inputs)
         setattr(idata, group, ds)
+
+
+def prior_delta_dataset(fit) -> xr.Dataset:
+    """``prior_delta.nc``: the fit's prior draws of delta (natural units; ``settings.prior_draws_decisions``
+    of them, the decision table's prior column), with the units and labels of ``posterior.nc``.
+
+    ``fit`` is a :class:`~bayes_stenosis.run.Fit` (not imported here: the fit module imports this one).
+    """
+    draws = fit.prior_delta_natural.rename("delta_natural")
+    ds = xr.Dataset({"delta_natural": draws.drop_vars([c for c in draws.coords if c not in draws.dims])})
+    ds = annotate(ds, fit.study, fit.inputs)
+    ds.attrs.update(
+        description=f"prior draws of delta under prior set '{fit.prior_set}' ({fit.prior.text()})",
+        seed=int(fit.settings.seeds()["prior_decisions"]),
+    )
+    return ds
