@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
+from bayes_stenosis.decisions import probability_text
 from bayes_stenosis.outputs import plots
 from bayes_stenosis.run import load_run
 
@@ -75,7 +76,10 @@ def test_forest_writes_p_equiv_beside_each_interval(pristine_run, tmp_path, figu
     (fig,) = figures
     written = sorted(t.get_text() for ax in fig.axes for t in ax.texts)
     cells = decisions[decisions.scope == "cell"]
-    assert written == sorted(f"P(equiv) {p:.3f}" for p in cells.prob_equivalence)
+    n = run.manifest["sampler"]["chains"] * run.manifest["sampler"]["draws"]
+    expected = [probability_text(p, m, n) for p, m in zip(cells.prob_equivalence, cells.mcse_prob_equivalence)]
+    assert written == sorted(f"P(equiv) {p}" for p in expected)
+    assert any(p.startswith(">") for p in expected)  # a bound where no draw disagrees, as in the tables
     assert fig.axes[0].get_xlabel() == "δ, difference in change (points)"
 
 

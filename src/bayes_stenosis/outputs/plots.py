@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from bayes_stenosis.decisions import probability_text  # noqa: E402
 from bayes_stenosis.run import RunFolder  # noqa: E402
 
 #: Readable at the report's width: no label under 9 pt.
@@ -124,9 +125,13 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path, decisions: pd.Da
     margins, units = manifest["margins"], manifest.get("units", {})
     interval = manifest["interval"]
     p_equiv = {}
-    if decisions is not None:
+    if decisions is not None:  # as in every table: a bound where no draw disagrees
         cells = decisions[decisions["scope"] == "cell"]
-        p_equiv = {(float(t), str(o)): p for t, o, p in zip(cells.time, cells.outcome, cells.prob_equivalence)}
+        n = int(manifest["sampler"]["chains"]) * int(manifest["sampler"]["draws"])
+        p_equiv = {
+            (float(t), str(o)): probability_text(p, mc, n)
+            for t, o, p, mc in zip(cells.time, cells.outcome, cells.prob_equivalence, cells.mcse_prob_equivalence)
+        }
     fig, axes = plt.subplots(1, len(outcomes), figsize=(max(3.4 * len(outcomes), 6.5), 3.6), squeeze=False)
     for ax, o in zip(axes[0], outcomes, strict=True):
         rows = contrasts[contrasts["outcome"] == o].reset_index(drop=True)
@@ -139,7 +144,7 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path, decisions: pd.Da
         for yi, (t, hi) in enumerate(zip(rows["time"], rows["upper_natural"], strict=True)):
             p = p_equiv.get((float(t), str(o)))
             if p is not None:
-                ax.annotate(f"P(equiv) {p:.3f}", (0, yi), xytext=(0, 7), textcoords="offset points", ha="center")
+                ax.annotate(f"P(equiv) {p}", (0, yi), xytext=(0, 7), textcoords="offset points", ha="center")
         ax.set_yticks(y, [f"week {t:g}" for t in rows["time"]])
         ax.set_ylim(-0.6, len(rows) - 0.2)
         ax.set_xlabel(f"δ, difference in change ({units.get(o, 'natural units')})")

@@ -56,7 +56,7 @@ def prior_normal(
         return None
     draws = prior_delta_natural.transpose(..., "time", "outcome").values.reshape(-1, len(times) * len(outcomes))
     scale = np.tile(np.asarray(inputs.scale, dtype=float), len(times))
-    return dec.moment_matched_prior(draws / scale, f"{prior.text()}, Student-t")
+    return dec.moment_matched_prior(draws / scale, prior.text())
 
 
 def evidence_notes(inputs: ModelInputs) -> tuple[bool, list[str]]:
