@@ -226,7 +226,8 @@ def build_context(run: str | Path | RunFolder) -> dict:
         "param_table": table_context(diag.parameters, ["quantity", "mean", "sd", "r_hat", "ess_bulk", "ess_tail"]),
         "n_params": len(diag.parameters),
         "prob_table": table_context(
-            diag.decision_probabilities, ["quantity", "mean", "mcse_mean", "r_hat", "ess_bulk", "constant"]
+            diag.decision_probabilities,
+            ["quantity", "mean", "mcse_mean", "r_hat", "ess_bulk", "constant", "near_threshold"],
         ),
         "ppc_table": table_context(ppc_table(idata, folder)),
         **results_tables(run, decisions, contrasts),
