@@ -462,6 +462,8 @@ def test_normal_approximation_recovers_a_bivariate_normal(bivariate):
     # correlation within 4 SE of a sample correlation, (1 - rho^2) / sqrt(N)
     r = got[0, 1] / np.sqrt(got[0, 0] * got[1, 1])
     assert abs(r - 0.6) < Z * (1 - 0.6**2) / np.sqrt(N)
+    assert approx["correlation"][0][1] == pytest.approx(r, rel=1e-12) and approx["correlation"][0][0] == 1.0
+    assert approx["approximates"] == "posterior"
     # the standardised scale is the same approximation divided by the scales
     s = np.array([SCALE["ODI"], SCALE["RMDQ"]])
     np.testing.assert_allclose(approx["mean_std"], np.array(approx["mean_natural"]) / s, rtol=1e-10)
@@ -483,7 +485,18 @@ def test_normal_approximation_flags_a_skewed_marginal():
 
 
 def test_validate_approximation_accepts_output_and_rejects_broken(bivariate):
-    _, _, approx = bivariate
+    _, _, posterior = bivariate
+    with pytest.raises(ValueError, match="missing required key"):  # the posterior alone does not say enough
+        dec.validate_approximation(posterior)
+    prior = dec.normal_prior("normal", 0.0, 1.0, 1, 2, pooled=False, tau_scale=0.0)
+    approx = posterior | {
+        "description": "POSTERIOR (includes the prior)",
+        "direction": ["lower_is_better"] * 2,
+        "time_unit": "weeks",
+        "standardising_sds": [{"outcome": o, "sd": SCALE[o], "unit": "points", "source": "test"} for o in SCALE],
+        "prior": {"set": "test"},
+        "likelihood": dec.likelihood_block(posterior, prior, np.array([SCALE["ODI"], SCALE["RMDQ"]])),
+    }
     dec.validate_approximation(approx)
     # JSON round trip with caller metadata
     text = json.dumps(approx | {"metadata": {"study": "x", "simulated": True}}, allow_nan=False)

@@ -182,9 +182,32 @@ def _chromium() -> str:
     return path
 
 
+#: The layout a reader sees: the page's width, every element outside a scroll box that sticks out of
+#: it, scroll boxes wider than the text column, and where the headline table is.
+LAYOUT_JS = """() => {
+  const width = document.documentElement.clientWidth;
+  const column = document.body.getBoundingClientRect();
+  const outside = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('.scroll') && !el.classList.contains('scroll')) continue;
+    if (el.closest('details:not([open])')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.right > width + 1 || r.left < -1) outside.push(el.tagName + '.' + el.className + ' ' + Math.round(r.right));
+  }
+  const boxes = Array.from(document.querySelectorAll('.scroll')).filter(
+    e => e.getBoundingClientRect().right > column.right + 1);
+  const headline = document.querySelector('table.headline');
+  const h = headline ? headline.getBoundingClientRect() : null;
+  return {width, scroll_width: document.documentElement.scrollWidth, outside,
+          boxes_wider_than_column: boxes.length,
+          headline: h ? {top: h.top, bottom: h.bottom, rows: headline.tBodies[0].rows.length} : null};
+}"""
+
+
 def render_in_chromium(page_path: Path, screenshot: Path) -> dict:
-    """Open ``page_path`` in headless Chromium; return images' natural widths, console errors, failed
-    and non-local requests, and write a full-page screenshot."""
+    """Open ``page_path`` in headless Chromium at 1280 x 900; return images' natural widths, console
+    errors, failed and non-local requests and the layout (:data:`LAYOUT_JS`), and write a screenshot of
+    the first screen (``screenshot``) and of the full page (``*_full.png``)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) not installed")
     executable = _chromium()
     errors: list[str] = []
@@ -197,7 +220,7 @@ def render_in_chromium(page_path: Path, screenshot: Path) -> dict:
                 executable_path=executable,
                 headless=True,
                 args=CHROMIUM_ARGS,
-                viewport={"width": 1200, "height": 1400},
+                viewport={"width": 1280, "height": 900},
             )
         except sync_api.Error as exc:
             pytest.skip(f"Chromium at {executable} cannot be launched here: {str(exc).splitlines()[0]}")
@@ -212,23 +235,55 @@ def render_in_chromium(page_path: Path, screenshot: Path) -> dict:
                 "() => Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete, w: i.naturalWidth}))"
             )
             title = page.title()
-            page.screenshot(path=str(screenshot), full_page=True)
+            layout = page.evaluate(LAYOUT_JS)
+            page.screenshot(path=str(screenshot))
+            page.screenshot(path=str(screenshot.with_name(screenshot.stem + "_full.png")), full_page=True)
         finally:
             context.close()
-    return {"images": images, "errors": errors, "requests": requests, "failed": failed, "title": title}
+    return {
+        "images": images,
+        "errors": errors,
+        "requests": requests,
+        "failed": failed,
+        "title": title,
+        "layout": layout,
+    }
+
+
+def assert_reads_well(seen: dict, page_path: Path, n_plots: int) -> None:
+    """What a reviewer at 1280 x 900 needs: every image decoded, no console error or request, nothing
+    wider than the page, and the answer (the headline table) whole in the first screen."""
+    assert len(seen["images"]) == n_plots > 0
+    undecoded = [i["alt"] for i in seen["images"] if not (i["complete"] and i["w"] > 0)]
+    assert not undecoded, undecoded
+    # alt text says what the figure shows, not its file name
+    assert all(len(i["alt"]) > 30 and not i["alt"].endswith(".png") for i in seen["images"]), seen["images"]
+    assert seen["errors"] == [], seen["errors"]
+    assert seen["failed"] == [], seen["failed"]
+    # the page itself is the only request: images are data URIs, nothing is fetched
+    assert [u for u in seen["requests"] if not u.startswith("data:")] == [page_path.as_uri()]
+    layout = seen["layout"]
+    assert layout["scroll_width"] <= layout["width"], layout
+    assert layout["outside"] == [] and layout["boxes_wider_than_column"] == 0, layout
+    headline = layout["headline"]
+    assert headline is not None and headline["rows"] > 0
+    assert headline["top"] >= 0 and headline["bottom"] <= 900, headline
+
+
+def test_synthetic_report_reads_well_in_chromium(run_copy, tmp_path):
+    from bayes_stenosis.outputs import render_report
+
+    page = render_report(run_copy, tmp_path / "report.html")
+    shot = tmp_path / "first_screen.png"
+    seen = render_in_chromium(page, shot)
+    assert_reads_well(seen, page, len(list((run_copy / "plots").glob("*.png"))))
+    assert shot.stat().st_size > 20_000
 
 
 @pytest.mark.slow
 def test_report_opens_in_chromium_with_every_image_decoded(run_folder, tmp_path):
     shot = tmp_path / "report.png"
     seen = render_in_chromium(run_folder / "report.html", shot)
-    n_plots = len(list((run_folder / "plots").glob("*.png")))
-    assert len(seen["images"]) == n_plots > 0
-    undecoded = [i["alt"] for i in seen["images"] if not (i["complete"] and i["w"] > 0)]
-    assert not undecoded, undecoded
-    assert seen["errors"] == [], seen["errors"]
-    assert seen["failed"] == [], seen["failed"]
-    # the page itself is the only request: images are data URIs, nothing is fetched
-    assert [u for u in seen["requests"] if not u.startswith("data:")] == [(run_folder / "report.html").as_uri()]
+    assert_reads_well(seen, run_folder / "report.html", len(list((run_folder / "plots").glob("*.png"))))
     assert "test_study" in seen["title"]
-    assert shot.stat().st_size > 50_000  # a full page was drawn
+    assert shot.with_name("report_full.png").stat().st_size > 50_000  # a full page was drawn

@@ -19,6 +19,7 @@ folder only (``posterior.nc``, ``decisions.csv``, ``manifest.json``).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,23 @@ def _free_and_reported(idata: az.InferenceData) -> list[str]:
     return names + others
 
 
-def parameter_table(idata: az.InferenceData, var_names: list[str] | None = None) -> pd.DataFrame:
-    """R-hat, bulk/tail ESS, MCSE of mean and SD for every parameter and derived quantity."""
+def parameter_table(idata: az.InferenceData, var_names: list[str] | None = None, prob: float = 0.95) -> pd.DataFrame:
+    """Mean, SD, the equal-tailed ``prob`` interval (the package's one interval convention, not ArviZ's
+    94 % HDI), R-hat, bulk/tail ESS and the MCSE of mean and SD of every parameter and derived quantity."""
     names = var_names or _free_and_reported(idata)
     summary = az.summary(idata, var_names=names, kind="all", round_to="none", fmt="wide")
+    summary = summary.drop(columns=[c for c in summary.columns if c.startswith("hdi_")])
+    tails = [(1 - prob) / 2, (1 + prob) / 2]
+    quantiles = az.summary(
+        idata,
+        var_names=names,
+        kind="stats",
+        stat_funcs={f"eti_{q:.1%}": functools.partial(np.quantile, q=q) for q in tails},
+        extend=False,
+        round_to="none",
+        fmt="wide",
+    )
+    summary = pd.concat([summary.iloc[:, :2], quantiles, summary.iloc[:, 2:]], axis=1)
     summary.index.name = "quantity"
     return summary.reset_index()
 

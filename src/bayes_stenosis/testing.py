@@ -142,7 +142,11 @@ def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chain
         dims=dims,
     )
     prior_delta = idata.prior["delta_natural"]
-    results = decide(idata, loaded, inputs, spec, prior_delta)
+    resolved = resolve_prior(spec, prior_set, inputs)
+    provenance = {"seed": seed, "spec_name": spec.name, "spec_sha256": spec_sha, "prior_set": prior_set}
+    results = decide(
+        idata, loaded, inputs, spec, prior_delta, prior=resolved, prior_set=prior_set, provenance=provenance
+    )
     params, samp = parameter_table(idata), sampler_table(idata)
     threshold = spec.decision.threshold
     decision_diag = decision_probability_table(idata.posterior["delta_natural"], results.decisions, threshold)
@@ -152,7 +156,7 @@ def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chain
         spec_path=spec_path,
         spec_sha256=spec_sha,
         prior_set=prior_set,
-        prior=resolve_prior(spec, prior_set, inputs),
+        prior=resolved,
         inputs=inputs,
         settings=settings,
         margin_overrides={},

@@ -19,6 +19,9 @@ from rich.table import Table
 
 from bayes_stenosis import __version__
 from bayes_stenosis.cli.common import (
+    PRIOR_HELP,
+    Sampler,
+    complete_prior,
     console,
     draw_counts,
     handle_errors,
@@ -45,6 +48,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(validation_app, name="validation")
 
 DEFAULT_STUDY = "farpour2022"
+#: Help panels of ``fit``'s options.
+MODEL_PANEL, SAMPLER_PANEL, OUTPUT_PANEL, RUN_PANEL = "Model and prior", "Sampler", "Output", "While running"
 
 
 def _version_callback(value: bool) -> None:
@@ -166,24 +171,49 @@ def data_template(
 @handle_errors
 def fit(
     study: Annotated[str, typer.Argument(help="A bundled study id or a study folder path.")] = DEFAULT_STUDY,
-    model: Annotated[str, typer.Option("--model", help="Bundled spec name or a spec .toml path.")] = "default",
-    prior: Annotated[str | None, typer.Option("--prior", help="Named prior set (default: the spec's).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Run seed (default: the spec's).")] = None,
-    chains: Annotated[int | None, typer.Option(help="Chains (default: the spec's).")] = None,
-    draws: Annotated[int | None, typer.Option(help="Draws per chain (default: the spec's).")] = None,
-    tune: Annotated[int | None, typer.Option(help="Tuning steps per chain (default: the spec's).")] = None,
-    sampler: Annotated[str | None, typer.Option(help="nutpie or pymc (default: the spec's).")] = None,
+    model: Annotated[
+        str, typer.Option("--model", help="Bundled spec name or a spec .toml path.", rich_help_panel=MODEL_PANEL)
+    ] = "default",
+    prior: Annotated[
+        str | None,
+        typer.Option("--prior", help=PRIOR_HELP, autocompletion=complete_prior, rich_help_panel=MODEL_PANEL),
+    ] = None,
     margin: Annotated[
         list[str] | None,
-        typer.Option("--margin", help="Override a margin, OUTCOME=VALUE (natural units)."),
+        typer.Option("--margin", help="Override a margin, OUTCOME=VALUE (natural units).", rich_help_panel=MODEL_PANEL),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Root folder for run folders.")] = Path("outputs"),
-    name: Annotated[str | None, typer.Option("--name", help="Run folder name (default: spec-prior-seed).")] = None,
-    strict: Annotated[bool, typer.Option(help="Exit 3 when diagnostics fail.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
-    plots: Annotated[bool, typer.Option(help="Write plots.")] = True,
-    report: Annotated[bool, typer.Option(help="Write report.html (the self-contained reviewer report).")] = True,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    seed: Annotated[
+        int | None, typer.Option(help="Run seed (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
+    ] = None,
+    chains: Annotated[
+        int | None, typer.Option(help="Chains (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
+    ] = None,
+    draws: Annotated[
+        int | None, typer.Option(help="Draws per chain (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
+    ] = None,
+    tune: Annotated[
+        int | None, typer.Option(help="Tuning steps per chain (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
+    ] = None,
+    sampler: Annotated[
+        Sampler | None, typer.Option(help="NUTS implementation (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Root folder for run folders.", rich_help_panel=OUTPUT_PANEL)
+    ] = Path("outputs"),
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Run folder name (default: spec-prior-seed).", rich_help_panel=OUTPUT_PANEL),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing run folder.", rich_help_panel=OUTPUT_PANEL)
+    ] = False,
+    plots: Annotated[bool, typer.Option(help="Write plots.", rich_help_panel=OUTPUT_PANEL)] = True,
+    report: Annotated[
+        bool,
+        typer.Option(help="Write report.html (the self-contained reviewer report).", rich_help_panel=OUTPUT_PANEL),
+    ] = True,
+    strict: Annotated[bool, typer.Option(help="Exit 3 when diagnostics fail.", rich_help_panel=RUN_PANEL)] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.", rich_help_panel=RUN_PANEL)] = True,
 ) -> None:
     """Fit a study (default: the flagship farpour2022) and write a run folder."""
     quiet_warnings()
@@ -201,7 +231,7 @@ def fit(
         chains=chains,
         draws=draws,
         tune=tune,
-        sampler=sampler,
+        sampler=None if sampler is None else sampler.value,
         out=out,
         run_name=name,
         overwrite=overwrite,
@@ -265,8 +295,8 @@ def sensitivity(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing sensitivity folder.")] = False,
     plots: Annotated[bool, typer.Option(help="Write sensitivity.png.")] = True,
 ) -> None:
-    """Refit over the spec's sensitivity grid (prior sets x correlations, x outcome pooling; margin sets on the
-    same draws) and show whether each decision survives."""
+    """Refit over the grid of the spec's \\[sensitivity] table (prior sets x correlations, x outcome pooling;
+    margin sets on the same draws) and show whether each decision survives."""
     quiet_warnings()
     from bayes_stenosis.analyses import run_sensitivity
 

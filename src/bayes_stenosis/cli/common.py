@@ -6,8 +6,10 @@ damaged file of a run; no traceback); 3 diagnostics failed under ``--strict``; 1
 
 from __future__ import annotations
 
+import enum
 import functools
 import sys
+import tomllib
 import warnings
 
 import typer
@@ -15,10 +17,49 @@ from rich.console import Console
 from rich.table import Table
 
 from bayes_stenosis.errors import ConvergenceError, InputError, UnverifiedRunWarning
+from bayes_stenosis.resources import resolve_spec
 
 # Piped output (logs, CI) gets 120 columns so tables are not truncated at rich's default of 80.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+class Sampler(enum.StrEnum):
+    """``--sampler``: the NUTS implementation (nutpie, numba-compiled, is the spec's default)."""
+
+    nutpie = "nutpie"
+    pymc = "pymc"
+
+
+class ExportFormat(enum.StrEnum):
+    """``export --format``."""
+
+    netcdf = "netcdf"
+    parquet = "parquet"
+    csv = "csv"
+    json = "json"
+    likelihood_csv = "likelihood-csv"
+
+
+def bundled_prior_sets() -> list[str]:
+    """The prior sets of the bundled default spec (read with tomllib: ``--help`` stays fast)."""
+    try:
+        with open(resolve_spec("default"), "rb") as handle:
+            return list(tomllib.load(handle).get("prior_sets", {}))
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+
+
+def complete_prior(incomplete: str) -> list[str]:
+    """Shell completion of ``--prior``: the bundled spec's prior sets (a spec of your own may add others)."""
+    return [name for name in bundled_prior_sets() if name.startswith(incomplete)]
+
+
+PRIOR_HELP = (
+    "Named prior set on the treatment difference (default: the spec's): "
+    + " | ".join(bundled_prior_sets())
+    + " in the bundled specs; a spec of your own may define others."
+)
 
 
 def handle_errors(func):
@@ -163,3 +204,25 @@ def print_robustness(robustness, n_fits: int, study: str) -> None:
             str(rec["configuration_min"]),
         )
     console.print(table)
+
+
+def print_headline(headline, labels: dict[str, str], title: str, rule_text: str, beyond: str | None = None) -> None:
+    """The headline (:func:`bayes_stenosis.outputs.headline_table`): each cell's delta with its interval,
+    P(equiv), the prior's and the decision, then the joint rows; the rule under it."""
+    from rich.markup import escape
+
+    columns = [c for c in headline.columns if c != "scope"]
+    caption = f"rule: {rule_text}"
+    if "sensitivity" in columns:  # its short header explained (the table must fit 120 columns)
+        caption += "; sweep: lowest-highest P(equiv) over the sensitivity fits (fits equivalent / fits)"
+    table = Table(title=escape(title), caption=escape(caption), min_width=60)
+    for col in columns:
+        left = col in ("outcome", "decision", "delta", "sensitivity")
+        # every value whole on one line: a cut interval or probability would mislead
+        table.add_column(labels[col], justify="left" if left else "right", no_wrap=True)
+    for rec in headline.to_dict("records"):
+        style = "bold" if rec["scope"] != "cell" else None
+        table.add_row(*(escape(str(rec[c])) for c in columns), style=style)
+    console.print(table)
+    if beyond:
+        console.print(beyond, markup=False)

@@ -14,7 +14,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bayes_stenosis.cli.common import console, draw_counts, handle_errors, print_decisions, quiet_warnings, status
+from bayes_stenosis.cli.common import (
+    ExportFormat,
+    console,
+    draw_counts,
+    handle_errors,
+    print_headline,
+    quiet_warnings,
+    status,
+)
 from bayes_stenosis.errors import ConvergenceError, RunFolderError
 
 OVERWRITE_HELP = "Replace the output file if it exists."
@@ -23,37 +31,60 @@ OVERWRITE_HELP = "Replace the output file if it exists."
 @handle_errors
 def summarize(
     run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
-    markdown: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here.")] = None,
-    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV here.")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Also write the headline table as Markdown (headers in words) here.")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the decision table as CSV here.")] = None,
     overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
-    """Print the decision table of a saved run (reads only the run folder)."""
-    from bayes_stenosis.outputs import summarize_run
+    """Print the answer of a saved run: each cell's delta with its interval, P(equiv), the prior's P(equiv)
+    and the decision, then the joint rows (reads only the run folder, and a sensitivity sweep beside it)."""
+    from bayes_stenosis.decisions import probability_text
+    from bayes_stenosis.outputs import headline_labels, summarize_run
 
     summary = summarize_run(run, markdown=markdown, csv=csv, overwrite=overwrite)
     manifest = summary.manifest
-    print_decisions(
-        summary.decisions,
+    beyond = summary.decisions[summary.decisions["scope"] == "any_beyond_margin"]
+    n_draws, _ = draw_counts(manifest)
+    line = None
+    if len(beyond):
+        rec = beyond.iloc[0]
+        p = probability_text(rec["prob_not_equivalent"], rec["mcse_prob_not_equivalent"], n_draws)
+        line = f"P(some cell with evidence lies beyond its margin) = {p} (1 - the all-cells P(equiv))"
+    labels = headline_labels(manifest)
+    if "sensitivity" in summary.headline:  # short headers: the table must fit 120 columns
+        labels |= {"prior_p_equiv": "prior", "sensitivity": "sweep"}
+    print_headline(
+        summary.headline,
+        labels,
+        f"{manifest['study']['id']}: {manifest['arms']['new']} minus {manifest['arms']['reference']}, change from "
+        f"baseline (prior {manifest['prior_set']})",
         manifest["decision_rule"]["text"],
-        f"{manifest['study']['id']}: {manifest['arms']['new']} vs {manifest['arms']['reference']} "
-        f"(prior {manifest['prior_set']}; {manifest['interval']['prob']:.0%} {manifest['interval']['kind'].upper()})",
-        *draw_counts(manifest),
+        line,
     )
     for path in summary.written:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}")
 
 
 @handle_errors
 def export(
     run: Annotated[Path, typer.Argument(help="A run folder written by fit.")],
-    format: Annotated[str, typer.Option("--format", help="netcdf, parquet, csv or json.")],
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="netcdf: posterior.nc; parquet / csv: the contrast draws; json: the normal approximations "
+            "(posterior, and likelihood with the prior divided out); likelihood-csv: the likelihood "
+            "approximation as one row per cell (yi, sei and covariances, for metafor / bayesmeta).",
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="File to write (must not exist unless --overwrite).")],
     overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
     """Export posterior draws of the contrasts for meta-analysts (reads only the run folder)."""
     from bayes_stenosis.outputs import export_run
 
-    console.print(f"wrote {export_run(run, format, out, overwrite=overwrite)}")
+    console.print(f"wrote {escape(str(export_run(run, format.value, out, overwrite=overwrite)))}")
 
 
 @handle_errors

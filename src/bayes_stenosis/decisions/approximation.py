@@ -1,4 +1,9 @@
-"""Normal approximation of the contrasts for meta-analysts (``approximations.json``) and its schema check."""
+"""Normal approximation of the contrasts for meta-analysts (``approximations.json``) and its schema check.
+
+The file says what it approximates: top-level ``mean_*`` / ``covariance_*`` are the POSTERIOR (they
+include the run's prior, named in ``prior``); ``likelihood`` holds the same with the prior divided out
+(:mod:`bayes_stenosis.decisions.likelihood`), which is what a meta-analysis with its own prior needs.
+"""
 
 from __future__ import annotations
 
@@ -19,28 +24,37 @@ from bayes_stenosis.decisions.draws import (
 )
 
 APPROXIMATION_SCHEMA: dict[str, Any] = {
-    "schema_version": 1,
+    "schema_version": 2,
     # key -> type tag (see _TYPE_CHECKS); every required key must be present
     "required": {
         "schema_version": "int",
+        "approximates": "str",
+        "description": "str",
         "names": "list[str]",
         "cells": "list[cell]",
         "units": "list[str]",
+        "direction": "list[str]",
         "margins": "list[positive]",
+        "time_unit": "str",
+        "standardising_sds": "list[sd]",
+        "prior": "dict",
         "n_draws": "int",
         "mean_natural": "list[number]",
         "covariance_natural": "matrix",
         "mean_std": "list[number]",
         "covariance_std": "matrix",
+        "correlation": "matrix",
         "marginal_fit": "list[fit]",
+        "likelihood": "dict",
     },
     # optional keys; no other keys are allowed
-    "optional": {"description": "str", "metadata": "dict"},
+    "optional": {"metadata": "dict"},
     # lists that hold one entry per name, in the same order
-    "per_contrast": ("cells", "units", "margins", "mean_natural", "mean_std", "marginal_fit"),
+    "per_contrast": ("cells", "units", "direction", "margins", "mean_natural", "mean_std", "marginal_fit"),
     # square (len(names) x len(names)), symmetric, positive semi-definite
-    "covariances": ("covariance_natural", "covariance_std"),
+    "covariances": ("covariance_natural", "covariance_std", "correlation"),
     "cell_keys": {"time": "number", "outcome": "str"},
+    "sd_keys": {"outcome": "str", "sd": "positive", "unit": "str", "source": "str"},
     # fit measures are numbers, or null when undefined (constant draws)
     "marginal_fit_keys": {
         "name": "str",
@@ -49,6 +63,26 @@ APPROXIMATION_SCHEMA: dict[str, Any] = {
         "ks_distance": "number|null",
         "max_quantile_error_sd": "number|null",
     },
+    # the likelihood block: always these keys; with status "ok" also the "likelihood_ok" ones
+    "likelihood_keys": {
+        "approximates": "str",
+        "status": "str",
+        "description": "str",
+        "method": "str",
+        "exact": "bool",
+        "notes": "list[str]",
+        "prior_normal": "dict",
+        "names": "list[str]",
+    },
+    "likelihood_ok": {
+        "mean_natural": "list[number]",
+        "covariance_natural": "matrix",
+        "se_natural": "list[number]",
+        "mean_std": "list[number]",
+        "covariance_std": "matrix",
+        "correlation": "matrix",
+    },
+    "likelihood_statuses": ("ok", "not_positive_definite", "not_available"),
 }
 
 
@@ -79,6 +113,11 @@ def _check_cell(x: Any) -> bool:
     return True
 
 
+def _check_sd(x: Any) -> bool:
+    _check_keys(x, APPROXIMATION_SCHEMA["sd_keys"], "standardising_sds entry")
+    return True
+
+
 def _check_fit(x: Any) -> bool:
     _check_keys(x, APPROXIMATION_SCHEMA["marginal_fit_keys"], "marginal_fit entry")
     return True
@@ -86,6 +125,8 @@ def _check_fit(x: Any) -> bool:
 
 _TYPE_CHECKS = {
     "int": lambda x: isinstance(x, int) and not isinstance(x, bool),
+    "bool": lambda x: isinstance(x, bool),
+    "positive": lambda x: _is_number(x) and x > 0,
     "str": lambda x: isinstance(x, str),
     "dict": lambda x: isinstance(x, dict),
     "number": _is_number,
@@ -96,6 +137,7 @@ _TYPE_CHECKS = {
     "list[positive]": lambda x: isinstance(x, list) and all(_is_number(v) and v > 0 for v in x),
     "list[cell]": lambda x: isinstance(x, list) and all(_check_cell(v) for v in x),
     "list[fit]": lambda x: isinstance(x, list) and all(_check_fit(v) for v in x),
+    "list[sd]": lambda x: isinstance(x, list) and all(_check_sd(v) for v in x),
 }
 
 
@@ -126,7 +168,7 @@ def normal_approximation(
     margins: Mapping[str, float],
     units: Mapping[str, str],
 ) -> dict:
-    """Multivariate normal approximation of all contrasts, for meta-analysts.
+    """Multivariate normal approximation of the POSTERIOR of all contrasts (it includes the prior).
 
     Parameters
     ----------
@@ -141,20 +183,19 @@ def normal_approximation(
     Returns
     -------
     dict
-        Plain JSON-serialisable content (lists, floats, str, int) matching
-        :data:`APPROXIMATION_SCHEMA`:
+        The posterior part of :data:`APPROXIMATION_SCHEMA` (the run layer adds direction, time unit,
+        standardising SDs, the prior, the likelihood and a description):
 
-        - ``schema_version`` (1), ``description``, ``n_draws`` (total draws used);
+        - ``schema_version``, ``approximates`` (``"posterior"``), ``n_draws`` (total draws used);
         - ``names``: ``"delta[time=4,outcome=ODI]"``, time-major order; ``cells``: the matching
           ``{"time": 4.0, "outcome": "ODI"}``; ``units`` and ``margins`` per name;
         - ``mean_natural``, ``covariance_natural``, ``mean_std``, ``covariance_std``: sample mean
-          vector and covariance matrix (ddof=1) of the draws, in ``names`` order;
+          vector and covariance matrix (ddof=1) of the draws, in ``names`` order; ``correlation``
+          (the same on both scales);
         - ``marginal_fit``: per name, ``skewness``, ``excess_kurtosis`` (0 for a normal),
           ``ks_distance`` (Kolmogorov-Smirnov sup distance between the draws' empirical CDF and
           the fitted normal's CDF) and ``max_quantile_error_sd`` (largest |draw quantile - fitted
           normal quantile| at 2.5, 50 and 97.5 %, in posterior SDs); null where undefined.
-
-        Callers may add a ``"metadata"`` dict (study, run, ...).
     """
     nat = as_draws(delta_natural, "delta_natural")
     std = same_cells(nat, as_draws(delta_std, "delta_std"), ("delta_natural", "delta_std"))
@@ -179,38 +220,95 @@ def normal_approximation(
             unit_list.append(str(units[o]))
             margin_list.append(float(margin.values[j]))
     k = len(names)
+    cov = np.cov(x, rowvar=False, ddof=1).reshape(k, k)
     return {
         "schema_version": APPROXIMATION_SCHEMA["schema_version"],
-        "description": (
-            "Multivariate normal approximation of the posterior of delta = change from baseline in the new arm "
-            "minus change from baseline in the reference arm; natural units and standardised scale"
-        ),
+        "approximates": "posterior",
         "n_draws": int(n_draws),
         "names": names,
         "cells": cells,
         "units": unit_list,
         "margins": margin_list,
         "mean_natural": [float(v) for v in x.mean(axis=0)],
-        "covariance_natural": np.cov(x, rowvar=False, ddof=1).reshape(k, k).astype(float).tolist(),
+        "covariance_natural": cov.astype(float).tolist(),
         "mean_std": [float(v) for v in z.mean(axis=0)],
         "covariance_std": np.cov(z, rowvar=False, ddof=1).reshape(k, k).astype(float).tolist(),
+        "correlation": correlation_matrix(cov).tolist(),
         "marginal_fit": [_marginal_fit(name, x[:, c]) for c, name in enumerate(names)],
     }
 
 
-def validate_approximation(obj: dict) -> None:
-    """Check a normal-approximation dict against :data:`APPROXIMATION_SCHEMA`.
+def correlation_matrix(cov: np.ndarray) -> np.ndarray:
+    """The correlation matrix of a covariance matrix (a zero variance gives a zero row, 1 on the diagonal)."""
+    cov = np.asarray(cov, dtype=float)
+    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(sd, sd)
+    corr = np.where(np.isfinite(corr), corr, 0.0)
+    np.fill_diagonal(corr, 1.0)
+    return np.clip((corr + corr.T) / 2, -1.0, 1.0)
 
-    The schema: required keys ``schema_version`` (int, 1), ``names`` (list of str),
-    ``cells`` (list of ``{"time": number, "outcome": str}``), ``units`` (list of str),
-    ``margins`` (list of positive numbers), ``n_draws`` (int), ``mean_natural`` and ``mean_std``
-    (lists of finite numbers), ``covariance_natural`` and ``covariance_std`` (lists of lists of
-    finite numbers: square, ``len(names)`` x ``len(names)``, symmetric and positive
-    semi-definite, up to rounding), ``marginal_fit`` (list of objects with ``name`` equal to the
-    matching entry of ``names`` and ``skewness``, ``excess_kurtosis``, ``ks_distance``,
-    ``max_quantile_error_sd``, each a number or null). Every per-contrast list has one entry per
-    name. Optional keys: ``description`` (str) and ``metadata`` (dict, free-form, added by
-    callers). No other keys. Everything except ``metadata`` must be strict JSON (no NaN).
+
+def _check_matrix(rows: list, n: int, key: str) -> None:
+    """Square ``n x n``, symmetric and positive semi-definite, up to rounding."""
+    if len(rows) != n or any(len(r) != n for r in rows):
+        raise ValueError(f"{key!r} must be a square {n} x {n} matrix matching the length of 'names'")
+    cov = np.asarray(rows, dtype=float)
+    scale = max(1.0, float(np.abs(cov).max())) if n else 1.0
+    if not np.allclose(cov, cov.T, rtol=0, atol=1e-9 * scale):
+        raise ValueError(f"{key!r} is not symmetric")
+    if n and np.linalg.eigvalsh(cov).min() < -1e-9 * scale:
+        raise ValueError(f"{key!r} is not positive semi-definite")
+
+
+def _validate_likelihood(block: dict, names: list[str]) -> None:
+    schema = APPROXIMATION_SCHEMA
+    status = block.get("status")
+    keys = dict(schema["likelihood_keys"])
+    if status == "ok":
+        keys |= schema["likelihood_ok"]
+    elif status not in schema["likelihood_statuses"]:
+        raise ValueError(f"likelihood status must be one of {schema['likelihood_statuses']} (got {status!r})")
+    else:
+        keys["reason"] = "str"
+    missing = [k for k in keys if k not in block]
+    if missing:
+        raise ValueError(f"likelihood is missing key(s) {missing}")
+    extra = sorted(set(block) - set(keys) - {"min_relative_eigenvalue"})
+    if extra:
+        raise ValueError(f"likelihood has unknown key(s) {extra}")
+    for key, tag in keys.items():
+        if not _TYPE_CHECKS[tag](block[key]):
+            raise ValueError(f"likelihood key {key!r} must be {tag}")
+    if block["approximates"] != "likelihood":
+        raise ValueError("likelihood 'approximates' must be 'likelihood'")
+    unknown = [n for n in block["names"] if n not in names]
+    if unknown:
+        raise ValueError(f"likelihood names {unknown} are not contrasts of 'names'")
+    if status == "ok":
+        n = len(block["names"])
+        for key in ("mean_natural", "mean_std", "se_natural"):
+            if len(block[key]) != n:
+                raise ValueError(f"likelihood {key!r} has length {len(block[key])}, expected {n}")
+        for key in ("covariance_natural", "covariance_std", "correlation"):
+            _check_matrix(block[key], n, f"likelihood {key}")
+
+
+def validate_approximation(obj: dict) -> None:
+    """Check a normal-approximation dict against :data:`APPROXIMATION_SCHEMA` (version 2).
+
+    Required keys: ``schema_version`` (2), ``approximates`` (``"posterior"``: the top-level numbers
+    include the prior), ``description``, ``names`` (unique), per name ``cells`` (``{"time": number,
+    "outcome": str}``), ``units``, ``direction``, ``margins`` (positive), ``mean_natural``, ``mean_std``
+    and ``marginal_fit`` (``name`` equal to the matching name; ``skewness``, ``excess_kurtosis``,
+    ``ks_distance``, ``max_quantile_error_sd``, each a number or null); ``time_unit``;
+    ``standardising_sds`` (``{"outcome", "sd" > 0, "unit", "source"}``); ``prior`` (dict); ``n_draws``;
+    ``covariance_natural``, ``covariance_std``, ``correlation`` (square, symmetric, positive
+    semi-definite up to rounding); ``likelihood`` (``approximates = "likelihood"``, ``status`` ``ok`` /
+    ``not_positive_definite`` / ``not_available``, ``description``, ``method``, ``exact``, ``notes``,
+    ``prior_normal``, ``names`` (a subset of ``names``); with ``ok`` its means, SEs, covariances and
+    correlation on those names; otherwise a ``reason``). Optional: ``metadata`` (free-form dict). No
+    other keys. Everything except ``metadata`` must be strict JSON (no NaN).
 
     Parameters
     ----------
@@ -236,6 +334,8 @@ def validate_approximation(obj: dict) -> None:
             raise ValueError(f"normal approximation key {key!r} must be {tag}")
     if obj["schema_version"] != schema["schema_version"]:
         raise ValueError(f"unsupported schema_version {obj['schema_version']!r} (expected {schema['schema_version']})")
+    if obj["approximates"] != "posterior":
+        raise ValueError(f"'approximates' must be 'posterior' (got {obj['approximates']!r})")
     n = len(obj["names"])
     if n == 0:
         raise ValueError("normal approximation has no contrasts ('names' is empty)")
@@ -248,15 +348,8 @@ def validate_approximation(obj: dict) -> None:
         if fit["name"] != name:
             raise ValueError(f"marginal_fit entry {fit['name']!r} does not match name {name!r}")
     for key in schema["covariances"]:
-        rows = obj[key]
-        if len(rows) != n or any(len(r) != n for r in rows):
-            raise ValueError(f"{key!r} must be a square {n} x {n} matrix matching the length of 'names'")
-        cov = np.asarray(rows, dtype=float)
-        scale = max(1.0, float(np.abs(cov).max()))
-        if not np.allclose(cov, cov.T, rtol=0, atol=1e-9 * scale):
-            raise ValueError(f"{key!r} is not symmetric")
-        if np.linalg.eigvalsh(cov).min() < -1e-9 * scale:
-            raise ValueError(f"{key!r} is not positive semi-definite")
+        _check_matrix(obj[key], n, key)
+    _validate_likelihood(obj["likelihood"], obj["names"])
     content = {k: v for k, v in obj.items() if k != "metadata"}
     try:
         json.dumps(content, allow_nan=False)

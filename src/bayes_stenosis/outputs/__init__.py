@@ -8,32 +8,32 @@ from bayes_stenosis.outputs.plots import (
     forest,
     margin_curve_plot,
     predictive_check,
+    predictive_content,
     prior_posterior,
     trace_and_rank,
     write_plots,
 )
+from bayes_stenosis.outputs.checks import ppc_table, prior_predictive_ranges, prior_vs_posterior
+from bayes_stenosis.outputs.figures import figure_captions, forest_alt, predictive_caption
+from bayes_stenosis.outputs.headline import HEADLINE_LABELS, headline_labels, headline_markdown, headline_table
 from bayes_stenosis.outputs.render import render_page, render_report
-from bayes_stenosis.outputs.report import (
-    COMPUTATION_PLOTS,
-    REPORT_NAME,
-    build_context,
+from bayes_stenosis.outputs.report import REPORT_NAME, build_context
+from bayes_stenosis.outputs.sources import (
     evidence_files,
     final_folder,
-    ppc_table,
-    prior_predictive_ranges,
     prior_rows,
-    prior_vs_posterior,
     rerun_command,
     spec_comments,
     study_sources,
 )
+from bayes_stenosis.outputs.tables import COLUMN_LABELS, table_context
 from bayes_stenosis.outputs.summary import (
     EXPORT_FORMATS,
     SUMMARY_COLUMNS,
     Summary,
     export_run,
-    markdown_table,
     summarize_run,
+    sweep_robustness,
 )
 
 __all__ = [
@@ -41,9 +41,17 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "Summary",
     "export_run",
-    "markdown_table",
     "summarize_run",
-    "COMPUTATION_PLOTS",
+    "sweep_robustness",
+    "COLUMN_LABELS",
+    "HEADLINE_LABELS",
+    "figure_captions",
+    "forest_alt",
+    "headline_labels",
+    "headline_markdown",
+    "headline_table",
+    "predictive_caption",
+    "table_context",
     "GROUP_UNITS",
     "PARAMETER_GROUPS",
     "REPORT_NAME",
@@ -56,6 +64,7 @@ __all__ = [
     "margin_curve_plot",
     "ppc_table",
     "predictive_check",
+    "predictive_content",
     "prior_posterior",
     "prior_predictive_ranges",
     "prior_rows",

@@ -14,23 +14,46 @@ import arviz as az  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+from scipy import stats  # noqa: E402
 
+from bayes_stenosis.decisions import probability_text  # noqa: E402
 from bayes_stenosis.run import RunFolder  # noqa: E402
+
+#: Readable at the report's width: no label under 9 pt.
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "legend.fontsize": 9})
+plt.rcParams.update({"xtick.labelsize": 9, "ytick.labelsize": 9})
 
 #: Parameter groups for trace and rank plots: one figure each, so every panel stays readable.
 PARAMETER_GROUPS = {
-    "treatment_difference": ["Delta", "delta"],
-    "hierarchy": ["mu_change", "sigma_change", "tau"],
+    "treatment_difference": ["delta_natural"],
+    "hierarchy": ["Delta", "mu_change", "sigma_change", "tau"],
     "correlation_and_scale": ["rho", "r_time", "r_outcome", "trial_sd_ratio"],
 }
 
 
 #: What the numbers of each trace group are measured in.
 GROUP_UNITS = {
-    "treatment_difference": "standardized units, SMD",
+    "treatment_difference": "natural units of each outcome",
     "hierarchy": "standardized units, SMD",
     "correlation_and_scale": "correlations unitless; SD ratios relative to the reference SD",
 }
+
+#: One line style and marker per follow-up time (margin curves): curves of different weeks that coincide
+#: stay visible.
+TIME_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"))
+
+
+class WeekLabeller(az.labels.BaseLabeller):
+    """Panel titles on one line, time as ``week 4``: ``delta_natural[week 4, ODI]``."""
+
+    def dim_coord_to_str(self, dim, coord_val, coord_idx):
+        if dim == "time":
+            return f"week {float(coord_val):g}"
+        return super().dim_coord_to_str(dim, coord_val, coord_idx)
+
+    def make_label_vert(self, var_name, sel, isel):
+        return self.make_label_flat(var_name, sel, isel)
 
 
 def write_plots(run: Path | RunFolder) -> list[Path]:
@@ -48,10 +71,11 @@ def write_plots(run: Path | RunFolder) -> list[Path]:
     written = []
     written += trace_and_rank(idata, out)
     if loaded.has("contrasts.csv"):
-        written.append(forest(loaded.table("contrasts"), manifest, out / "forest.png"))
+        decisions = loaded.table("decisions") if loaded.has("decisions.csv") else None
+        written.append(forest(loaded.table("contrasts"), manifest, out / "forest.png", decisions))
     if loaded.has("margin_curves.csv"):
         written.append(margin_curve_plot(loaded.table("margin_curves"), manifest, out / "margin_curves.png"))
-    written.append(prior_posterior(idata, manifest, out / "prior_posterior.png"))
+    written.append(prior_posterior(idata, manifest, out / "prior_posterior.png", loaded.prior_delta))
     written += diagnostic_and_check_plots(idata, run, manifest, out)
     plt.close("all")
     return written
@@ -72,10 +96,10 @@ def trace_and_rank(idata: az.InferenceData, out: Path) -> list[Path]:
             int(np.prod([idata.posterior[n].sizes[d] for d in idata.posterior[n].dims[2:]])) for n in present
         )
         height = min(2.0 * n_panels + 1, 40)
-        axes = az.plot_trace(idata, var_names=present, compact=False, figsize=(12, height))
+        axes = az.plot_trace(idata, var_names=present, compact=False, figsize=(12, height), labeller=WeekLabeller())
         fig = np.ravel(axes)[0].figure
         fig.suptitle(
-            f"Trace: {group.replace('_', ' ')} ({GROUP_UNITS.get(group, '')}; panel titles: follow-up week, outcome)",
+            f"Trace: {group.replace('_', ' ')} ({GROUP_UNITS.get(group, '')})",
             y=1.0,
         )
         fig.tight_layout()
@@ -83,7 +107,7 @@ def trace_and_rank(idata: az.InferenceData, out: Path) -> list[Path]:
         fig.savefig(path, dpi=80, bbox_inches="tight")
         plt.close(fig)
         written.append(path)
-        axes = az.plot_rank(idata, var_names=present, figsize=(12, height / 1.5))
+        axes = az.plot_rank(idata, var_names=present, figsize=(12, height / 1.5), labeller=WeekLabeller())
         fig = np.ravel(axes)[0].figure
         fig.suptitle(f"Rank plots: {group.replace('_', ' ')}", y=1.0)
         fig.tight_layout()
@@ -94,35 +118,42 @@ def trace_and_rank(idata: az.InferenceData, out: Path) -> list[Path]:
     return written
 
 
-def forest(contrasts: pd.DataFrame, manifest: dict, path: Path) -> Path:
-    """Posterior intervals of each delta (natural units) with the equivalence margin shaded."""
+def forest(contrasts: pd.DataFrame, manifest: dict, path: Path, decisions: pd.DataFrame | None = None) -> Path:
+    """Posterior mean and interval of each delta (natural units), the equivalence margin shaded, and
+    P(equiv) written beside each interval (from ``decisions``)."""
     outcomes = list(dict.fromkeys(contrasts["outcome"]))
-    margins = manifest["margins"]
+    margins, units = manifest["margins"], manifest.get("units", {})
     interval = manifest["interval"]
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(max(3.6 * len(outcomes), 6.5), 3.5), squeeze=False)
+    p_equiv = {}
+    if decisions is not None:  # as in every table: a bound where no draw disagrees
+        cells = decisions[decisions["scope"] == "cell"]
+        n = int(manifest["sampler"]["chains"]) * int(manifest["sampler"]["draws"])
+        p_equiv = {
+            (float(t), str(o)): probability_text(p, mc, n)
+            for t, o, p, mc in zip(cells.time, cells.outcome, cells.prob_equivalence, cells.mcse_prob_equivalence)
+        }
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(max(3.4 * len(outcomes), 6.5), 3.6), squeeze=False)
     for ax, o in zip(axes[0], outcomes, strict=True):
         rows = contrasts[contrasts["outcome"] == o].reset_index(drop=True)
         m = margins[o]
         ax.axvspan(-m, m, color="tab:green", alpha=0.15, label=f"margin ±{m:g}")
         ax.axvline(0, color="grey", lw=0.8)
         y = np.arange(len(rows))
-        ax.hlines(y, rows["lower_natural"], rows["upper_natural"], color="tab:blue", lw=2)
-        ax.plot(rows["mean_natural"], y, "o", color="tab:blue")
+        ax.hlines(y, rows["lower_natural"], rows["upper_natural"], color="tab:blue", lw=2.5)
+        ax.plot(rows["mean_natural"], y, "o", color="tab:blue", ms=6)
+        for yi, (t, hi) in enumerate(zip(rows["time"], rows["upper_natural"], strict=True)):
+            p = p_equiv.get((float(t), str(o)))
+            if p is not None:
+                ax.annotate(f"P(equiv) {p}", (0, yi), xytext=(0, 7), textcoords="offset points", ha="center")
         ax.set_yticks(y, [f"week {t:g}" for t in rows["time"]])
-        ax.set_ylim(-0.7, len(rows) - 0.3)
-        unit = manifest.get("units", {}).get(o, "")
-        ax.set_xlabel(f"difference in change ({unit})".replace(" ()", ""))
-        ax.set_title(o)
-        lim = max(
-            2 * m,
-            float(np.nanmax(np.abs(rows[["lower_natural", "upper_natural"]].to_numpy()))) * 1.1,
-        )
+        ax.set_ylim(-0.6, len(rows) - 0.2)
+        ax.set_xlabel(f"δ, difference in change ({units.get(o, 'natural units')})")
+        ax.set_title(f"{o} (margin ±{m:g} {units.get(o, '')})".replace(" )", ")"))
+        lim = max(2 * m, float(np.nanmax(np.abs(rows[["lower_natural", "upper_natural"]].to_numpy()))) * 1.1)
         ax.set_xlim(-lim, lim)
-        ax.legend(loc="lower right", fontsize=7)
     fig.suptitle(
-        f"Treatment difference ({_arm_text(manifest)}),\n{interval['prob']:.0%} {interval['kind'].upper()} "
-        "and posterior mean; negative favours " + manifest["arms"]["new"] + " (lower is better)",
-        fontsize=9,
+        f"Treatment difference ({_arm_text(manifest)}): posterior mean and {interval['prob']:.0%} "
+        f"{interval['kind'].upper()}; green band: the equivalence margin",
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -131,62 +162,90 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path) -> Path:
 
 
 def margin_curve_plot(curves: pd.DataFrame, manifest: dict, path: Path) -> Path:
-    """P(|delta| < m) against the margin m, one panel per outcome, the default margin marked."""
+    """P(|delta| < m) against the margin m, one panel per outcome, one line style and marker per week
+    (curves of different weeks often coincide), the study margin and the decision threshold marked."""
     outcomes = list(dict.fromkeys(curves["outcome"]))
     threshold = manifest["decision_rule"]["threshold"]
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(max(3.6 * len(outcomes), 6.5), 3.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(max(3.4 * len(outcomes), 6.5), 3.6), squeeze=False, sharey=True)
     for ax, o in zip(axes[0], outcomes, strict=True):
         rows = curves[curves["outcome"] == o]
-        for t, sub in rows.groupby("time"):
-            ax.plot(sub["margin"], sub["prob_equivalence"], label=f"week {t:g}")
-        ax.axvline(manifest["margins"][o], color="k", ls="--", lw=0.8, label="default margin")
-        ax.axhline(threshold, color="tab:red", ls=":", lw=0.8, label=f"threshold {threshold:g}")
+        for k, (t, sub) in enumerate(rows.groupby("time")):
+            line, marker = TIME_STYLES[k % len(TIME_STYLES)]
+            every = max(1, len(sub) // 8)  # a few markers, offset per week so coinciding curves show both
+            ax.plot(
+                sub["margin"],
+                sub["prob_equivalence"],
+                ls=line,
+                marker=marker,
+                markevery=(k % every, every),
+                ms=5,
+                mfc="none" if k else None,
+                label=f"week {t:g}",
+            )
+        ax.axvline(manifest["margins"][o], color="k", ls="--", lw=0.9, label="study margin")
+        ax.axhline(threshold, color="tab:red", ls=":", lw=1, label=f"threshold {threshold:g}")
         ax.set_ylim(0, 1.02)
         ax.set_title(o)
         ax.set_xlabel(f"margin m ({manifest.get('units', {}).get(o, 'natural units')})")
-    axes[0][0].set_ylabel("P(|delta| < m)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Margin curves: posterior probability of equivalence\n({_arm_text(manifest)})", fontsize=9)
+    axes[0][0].set_ylabel("P(|δ| < m)")
+    axes[0][-1].legend(loc="lower right")
+    fig.suptitle(f"Margin curves: posterior probability of equivalence ({_arm_text(manifest)})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def prior_posterior(idata: az.InferenceData, manifest: dict, path: Path) -> Path:
-    """Prior and posterior densities of each delta (natural units), margins marked."""
+def density(draws: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """A smooth density of ``draws`` on ``grid`` (Gaussian kernel, Scott's bandwidth)."""
+    draws = draws[np.isfinite(draws)]
+    if draws.size < 2 or np.std(draws) == 0:
+        return np.zeros_like(grid)
+    return stats.gaussian_kde(draws)(grid)
+
+
+def prior_posterior(
+    idata: az.InferenceData, manifest: dict, path: Path, prior_delta: xr.DataArray | None = None
+) -> Path:
+    """Prior and posterior densities of each delta (natural units), the margin shaded.
+
+    The prior is drawn from ``prior_delta`` (the run's ``prior_delta.nc``: 20,000 draws by default)
+    when given, else from the InferenceData's prior group; both as smooth densities.
+    """
     post = idata.posterior["delta_natural"]
-    prior = idata.prior["delta_natural"] if "prior" in idata.groups() else None
+    prior = prior_delta
+    if prior is None and "prior" in idata.groups():
+        prior = idata.prior["delta_natural"]
+    n_prior = 0 if prior is None else int(prior.sizes.get("chain", 1) * prior.sizes["draw"])
     times = post.coords["time"].values
     outcomes = post.coords["outcome"].values
-    fig, axes = plt.subplots(len(times), len(outcomes), figsize=(3.3 * len(outcomes), 2.4 * len(times)), squeeze=False)
+    units = manifest.get("units", {})
+    fig, axes = plt.subplots(len(times), len(outcomes), figsize=(3.2 * len(outcomes), 2.6 * len(times)), squeeze=False)
     for i, t in enumerate(times):
         for j, o in enumerate(outcomes):
             ax = axes[i][j]
             m = manifest["margins"][str(o)]
             p = post.sel(time=t, outcome=o).values.ravel()
-            lim = max(3 * m, np.quantile(np.abs(p), 0.995))
-            grid = np.linspace(-lim, lim, 61)
-            ax.hist(p, bins=grid, density=True, alpha=0.6, color="tab:blue", label="posterior")
+            lim = max(3 * m, float(np.quantile(np.abs(p), 0.995)))
+            grid = np.linspace(-lim, lim, 401)
+            ax.axvspan(-m, m, color="tab:green", alpha=0.12, label="margin")
+            ax.fill_between(grid, density(p, grid), color="tab:blue", alpha=0.35, lw=0)
+            ax.plot(grid, density(p, grid), color="tab:blue", lw=1.5, label="posterior")
             if prior is not None:
                 q = prior.sel(time=t, outcome=o).values.ravel()
-                ax.hist(
-                    q[np.abs(q) < lim],
-                    bins=grid,
-                    density=True,
-                    histtype="step",
-                    color="k",
-                    label="prior",
-                )
-            ax.axvspan(-m, m, color="tab:green", alpha=0.12)
-            ax.set_title(f"{o}, week {t:g}", fontsize=9)
-            ax.set_yticks([])
+                ax.plot(grid, density(q, grid), color="0.3", lw=1.5, label="prior")
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(bottom=0)
+            ax.set_title(f"{o}, week {float(t):g}")
+            if j == 0:
+                ax.set_ylabel("density")
             if i == len(times) - 1:
-                ax.set_xlabel(f"delta ({manifest.get('units', {}).get(str(o), 'natural units')})", fontsize=8)
-    axes[0][-1].legend(fontsize=7)
-    fig.suptitle(f"Prior vs posterior of delta ({_arm_text(manifest)}; margin shaded)", fontsize=9)
+                ax.set_xlabel(f"δ ({units.get(str(o), 'natural units')})")
+    axes[0][-1].legend(loc="upper right")
+    source = f"prior: {n_prior:,} draws" if n_prior else "no prior draws"
+    fig.suptitle(f"Prior and posterior of δ ({_arm_text(manifest)}; {source}; margin shaded)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -214,7 +273,7 @@ def energy(idata: az.InferenceData, path: Path) -> Path:
     """Marginal energy vs energy transition distribution (Betancourt 2016), E-BFMI per chain."""
     ax = az.plot_energy(idata, figsize=(6.5, 3.6), textsize=9)
     fig = np.ravel(ax)[0].figure
-    fig.suptitle("Energy: marginal energy vs energy transitions (similar widths = good exploration)", fontsize=9)
+    fig.suptitle("Energy: marginal energy vs energy transitions (similar widths = good exploration)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -247,6 +306,21 @@ def item_labels(variable: str, n: int, labels: pd.DataFrame | None, coord_values
     return rows.sort_values("index").to_dict("records")
 
 
+def predictive_content(idata: az.InferenceData, group: str = "posterior_predictive") -> tuple[list[str], bool]:
+    """What :func:`predictive_check` draws for ``group``: the continuous observed quantities (mean changes
+    and reported differences first, then SDs) and whether there are threshold statements (events)."""
+    pred = getattr(idata, group, None) if group in idata.groups() else None
+    observed = idata.observed_data if "observed_data" in idata.groups() else None
+    continuous = []
+    if pred is not None and observed is not None:
+        continuous = [v for v in pred.data_vars if v != "threshold_event" and v in observed]
+        # mean changes and reported differences first (what decisions rest on), then SDs
+        continuous.sort(key=lambda v: (0 if "mean_change" in v or "contrast" in v else 1, v))
+    source = "posterior" if group == "posterior_predictive" else "prior"
+    has_events = source in idata.groups() and "threshold_log_prob" in getattr(idata, source)
+    return continuous, has_events
+
+
 def predictive_check(
     idata: az.InferenceData,
     labels: pd.DataFrame | None,
@@ -264,13 +338,8 @@ def predictive_check(
     """
     pred = getattr(idata, group, None) if group in idata.groups() else None
     observed = idata.observed_data if "observed_data" in idata.groups() else None
-    continuous = []
-    if pred is not None and observed is not None:
-        continuous = [v for v in pred.data_vars if v != "threshold_event" and v in observed]
-        # mean changes and reported differences first (what decisions rest on), then SDs
-        continuous.sort(key=lambda v: (0 if "mean_change" in v or "contrast" in v else 1, v))
+    continuous, has_events = predictive_content(idata, group)
     source = "posterior" if group == "posterior_predictive" else "prior"
-    has_events = source in idata.groups() and "threshold_log_prob" in getattr(idata, source)
     if not continuous and not has_events:
         return None
     panels = []  # (title, kind, payload)
@@ -324,12 +393,13 @@ def predictive_check(
             ax.axvline(1.0, color="tab:red", lw=1, label="observed: event reported (1)")
             ax.set_xlim(0, 1.05)
             ax.set_xlabel("probability that a replicated trial reports the statement")
-        ax.set_yticks(y, names, fontsize=8)
-        ax.set_title(title, fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.set_yticks(y, names, fontsize=9)
+        ax.set_title(title, loc="left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         ax.grid(axis="x", alpha=0.3)
     what = "Posterior" if source == "posterior" else "Prior"
-    fig.suptitle(f"{what} predictive check: observed vs replicated ({_arm_text(manifest)}; natural units)", fontsize=10)
+    scale = "natural units" if continuous else "threshold statements as events"
+    fig.suptitle(f"{what} predictive check: observed vs replicated ({_arm_text(manifest)}; {scale})")
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (sum(heights) + 0.8)))
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -1,5 +1,6 @@
-"""What ``bayes-stenosis summarize`` and ``export`` make from a saved run: the decision table as CSV or
-Markdown, and the draws or normal approximation for meta-analysts.
+"""What ``bayes-stenosis summarize`` and ``export`` make from a saved run: the headline (each cell's delta
+with its interval, P(equiv), the prior's, the decision; the range over a sensitivity sweep beside the run)
+printed and as Markdown, the decision table as CSV, and the draws or normal approximation for meta-analysts.
 
 Both check their output paths before reading the run (an existing file is replaced only with
 ``overwrite``), read only checked files of the run, and write each output completely or not at all.
@@ -16,7 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_stenosis.errors import InputError, RunFolderError
-from bayes_stenosis.run import RunFolder, check_output_file, load_run, sha256_file, write_output_file
+from bayes_stenosis.outputs.headline import headline_markdown, headline_table
+from bayes_stenosis.outputs.tables import read_csv_or_none
+from bayes_stenosis.run import RunFolder, check_output_file, load_run, published_file, sha256_file, write_output_file
 
 #: Columns of the summary table, in order (those the run has).
 SUMMARY_COLUMNS = (
@@ -36,15 +39,16 @@ SUMMARY_COLUMNS = (
 
 #: ``export --format``: the run file each format copies (json is built from approximations.json).
 EXPORT_FILES = {"netcdf": "posterior.nc", "parquet": "draws_contrasts.parquet", "csv": "draws_contrasts.csv"}
-EXPORT_FORMATS = (*EXPORT_FILES, "json")
+EXPORT_FORMATS = (*EXPORT_FILES, "json", "likelihood-csv")
 
 
 @dataclass
 class Summary:
-    """A run's decision table (all columns), its manifest, and the files written."""
+    """A run's decision table (all columns), its headline, its manifest, and the files written."""
 
     run: RunFolder
     decisions: pd.DataFrame
+    headline: pd.DataFrame
     written: list[Path] = field(default_factory=list)
 
     @property
@@ -52,31 +56,21 @@ class Summary:
         return self.run.manifest
 
 
-def markdown_table(table: pd.DataFrame, rule_text: str) -> str:
-    """The summary columns as a Markdown table, then the decision rule."""
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    for rec in table.to_dict("records"):
-        cells = ("" if v != v else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in rec.values())
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join([*lines, "", f"Rule: {rule_text}"]) + "\n"
-
-
-def table_writer(table: pd.DataFrame, rule_text: str, *, markdown: bool) -> Callable[[Path], None]:
-    """What writes the summary table to a (temporary) path, as Markdown or CSV."""
-
-    def write(path: Path) -> None:
-        if markdown:
-            path.write_text(markdown_table(table, rule_text))
-        else:
-            table.to_csv(path, index=False)
-
-    return write
+def sweep_robustness(folder: Path) -> pd.DataFrame | None:
+    """``robustness.csv`` of the study's sensitivity sweep beside the run (``RUN/../sensitivity/``), checked
+    against the sweep's manifest; None without one."""
+    for candidate in (folder / "robustness.csv", folder.parent / "sensitivity" / "robustness.csv"):
+        frame = read_csv_or_none(published_file(candidate))
+        if frame is not None:
+            return frame
+    return None
 
 
 def summarize_run(
     run: str | Path, *, markdown: str | Path | None = None, csv: str | Path | None = None, overwrite: bool = False
 ) -> Summary:
-    """Read a run's decision table; write it as Markdown and/or CSV when asked.
+    """Read a run's decision table and headline; write the headline as Markdown (headers in words) and/or
+    the decision table as CSV (the summary columns, machine names) when asked.
 
     Raises
     ------
@@ -91,18 +85,24 @@ def summarize_run(
         if t is not None
     ]
     loaded = load_run(run)
-    summary = Summary(run=loaded, decisions=loaded.decisions)
-    table = summary.decisions[[c for c in SUMMARY_COLUMNS if c in summary.decisions.columns]]
-    rule_text = loaded.manifest["decision_rule"]["text"]
+    decisions = loaded.decisions
+    headline = headline_table(decisions, loaded.contrasts, loaded.manifest, sweep_robustness(loaded.path))
+    summary = Summary(run=loaded, decisions=decisions, headline=headline)
+    table = decisions[[c for c in SUMMARY_COLUMNS if c in decisions.columns]]
+    markdown_text = headline_markdown(headline, loaded.manifest, loaded.manifest["decision_rule"]["text"])
+    writers: dict[str, Callable[[Path], object]] = {
+        "Markdown table": lambda tmp: tmp.write_text(markdown_text),
+        "CSV table": lambda tmp: table.to_csv(tmp, index=False),
+    }
     for target, kind in targets:
-        write = table_writer(table, rule_text, markdown=kind == "Markdown table")
-        summary.written.append(write_output_file(target, write, overwrite=overwrite, what=kind))
+        summary.written.append(write_output_file(target, writers[kind], overwrite=overwrite, what=kind))
     return summary
 
 
 def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Export the draws (``netcdf``, ``parquet``, ``csv``) or the normal approximation with the run's
-    settings (``json``) for meta-analysts; return the file written.
+    """Export the draws (``netcdf``, ``parquet``, ``csv``), the normal approximations with the run's
+    settings (``json``) or the likelihood approximation as a table (``likelihood-csv``: :func:`likelihood_table`)
+    for meta-analysts; return the file written.
 
     The run's file is checked against its manifest before it is copied, and the copy against the
     same digest after: a damaged file is never exported.
@@ -110,14 +110,18 @@ def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool
     Raises
     ------
     InputError
-        An unknown format; ``out`` exists (without ``overwrite``) or cannot be written, checked first.
+        An unknown format; ``out`` exists (without ``overwrite``) or cannot be written, checked first; the
+        run has no likelihood approximation (``likelihood-csv``).
     RunFolderError
         Not a run, or the file to export is damaged (named).
     """
     if format not in EXPORT_FORMATS:
-        raise InputError(None, f"--format must be {', '.join(EXPORT_FORMATS[:-1])} or json (got {format!r})")
+        raise InputError(None, f"--format must be {', '.join(EXPORT_FORMATS[:-1])} or {EXPORT_FORMATS[-1]} (got {format!r})")
     target = check_output_file(out, overwrite=overwrite, what="export")
     loaded = load_run(run)
+    if format == "likelihood-csv":
+        table = likelihood_table(loaded.read_json("approximations.json"), loaded.path)
+        return write_output_file(target, lambda tmp: table.to_csv(tmp, index=False), overwrite=overwrite, what="export")
     if format == "json":
         approx = loaded.read_json("approximations.json")
         approx.setdefault("metadata", {})["manifest"] = {
@@ -134,3 +138,40 @@ def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool
             raise RunFolderError(source, "changed while it was being exported; nothing was written")
 
     return write_output_file(target, copy, overwrite=overwrite, what="export")
+
+
+def likelihood_table(approximation: dict, run: Path) -> pd.DataFrame:
+    """The likelihood approximation (the prior divided out) as one row per cell, for metafor's ``rma.mv``
+    or bayesmeta: ``yi`` and ``sei`` (natural units), ``vi`` = ``sei``^2, the unit and direction, the
+    standardized estimate, then the covariance with every other cell (``cov:<name>``, the ``V`` matrix)
+    and what it is (``method``, ``exact``).
+
+    Raises
+    ------
+    InputError
+        The run has no likelihood approximation (its reason is named).
+    """
+    lik = approximation.get("likelihood") or {}
+    if lik.get("status") != "ok":
+        reason = lik.get("reason", "the run was written before likelihood approximations were kept")
+        raise InputError(run / "approximations.json", f"no likelihood approximation: {reason}")
+    index = {name: i for i, name in enumerate(approximation["names"])}
+    rows = []
+    for k, name in enumerate(lik["names"]):
+        i = index[name]
+        row = {
+            "name": name,
+            "time": approximation["cells"][i]["time"],
+            "outcome": approximation["cells"][i]["outcome"],
+            "unit": approximation["units"][i],
+            "direction": approximation["direction"][i],
+            "yi": lik["mean_natural"][k],
+            "sei": lik["se_natural"][k],
+            "vi": lik["covariance_natural"][k][k],
+            "yi_std": lik["mean_std"][k],
+            "sei_std": lik["covariance_std"][k][k] ** 0.5,
+        }
+        row |= {f"cov:{other}": lik["covariance_natural"][k][j] for j, other in enumerate(lik["names"])}
+        row |= {"approximates": "likelihood (prior divided out)", "exact": lik["exact"], "method": lik["method"]}
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -32,6 +32,7 @@ from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_d
 from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, prior_sampling_model, resolve_prior
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
+from bayes_stenosis.run.idata import tidy_inference_data
 from bayes_stenosis.run.results import Results, decide
 from bayes_stenosis.run.statements import PRIOR_DRAWS as PRIOR_STATEMENT_DRAWS
 from bayes_stenosis.run.statements import STATEMENT_VARIABLES, statement_checks
@@ -235,14 +236,17 @@ def fit_study(
     timings.update(sample_timings)
     if inputs.ipd is not None and posterior_predictive:  # the data's summaries, beside the replicates
         idata.observed_data = idata.observed_data.assign(ipd_observed_summary(inputs.ipd, arms))
-    checks = replicate = None
+    checks, replicates = None, {}
     if posterior_predictive and "threshold_noncentrality" in model.named_vars:  # model checks, not decisions
         draw_seed, check_seed = np.random.SeedSequence(settings.seeds()["statement_checks"]).generate_state(2)
         names = [n for n in STATEMENT_VARIABLES if n in forward_model.named_vars]
         prior_statements = draw_prior_variables(forward_model, names, PRIOR_STATEMENT_DRAWS, int(draw_seed))
-        checks, replicate = statement_checks(idata, prior_statements, inputs, model_spec, int(check_seed))
-    if replicate is not None:
-        add_statement_replicate(idata, replicate)
+        checks, replicates = statement_checks(idata, prior_statements, inputs, model_spec, int(check_seed))
+    if replicates:
+        add_statement_replicates(idata, replicates)
+
+    # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
+    tidy_inference_data(idata, loaded, inputs, model_spec)
 
     start = time.perf_counter()
     prior_delta = draw_prior_delta(forward_model, settings)
@@ -253,7 +257,15 @@ def fit_study(
     samp = sampler_table(idata)
     timings["diagnostics"] = time.perf_counter() - start
     start = time.perf_counter()
-    results = decide(idata, loaded, inputs, model_spec, prior_delta)
+    provenance = {
+        "seed": settings.seed,
+        "spec_name": model_spec.name,
+        "spec_sha256": prepared.spec_sha256,
+        "prior_set": prepared.prior_set,
+    }
+    results = decide(
+        idata, loaded, inputs, model_spec, prior_delta, prior=prior, prior_set=prepared.prior_set, provenance=provenance
+    )
     timings["decisions"] = time.perf_counter() - start
     # the verdict also covers every decision probability (R-hat / ESS of its indicator draws)
     decision_diag = decision_probability_table(
@@ -282,14 +294,19 @@ def fit_study(
     )
 
 
-def add_statement_replicate(idata: az.InferenceData, replicate: xr.DataArray) -> None:
-    """The statements' posterior predictive replicate (1 = came out as reported) and the observed 1s."""
+def add_statement_replicates(idata: az.InferenceData, replicates: dict[str, xr.DataArray]) -> None:
+    """The statements' posterior (and prior) predictive replicates, 1 = came out as reported, and the
+    observed 1s: a threshold-only study has no observed random variable of its own."""
+    post = replicates["posterior"]
     observed = xr.DataArray(
-        np.ones(replicate.sizes["threshold_row"], dtype="int8"),
+        np.ones(post.sizes["threshold_row"], dtype="int8"),
         dims=("threshold_row",),
-        coords={"threshold_row": replicate.threshold_row},
+        coords={"threshold_row": post.threshold_row},
     )
-    for name, value in (("posterior_predictive", replicate), ("observed_data", observed)):
+    groups = [("posterior_predictive", post), ("observed_data", observed)]
+    if "prior" in replicates:
+        groups.append(("prior_predictive", replicates["prior"]))
+    for name, value in groups:
         if name in idata.groups():
             getattr(idata, name)["threshold_event"] = value
         else:

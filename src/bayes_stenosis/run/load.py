@@ -16,10 +16,12 @@ from pathlib import Path
 
 import arviz as az
 import pandas as pd
+import xarray as xr
 
 from bayes_stenosis.diagnostics import RunDiagnostics, load_run_diagnostics
 from bayes_stenosis.errors import RunFolderError, UnverifiedRunWarning
 from bayes_stenosis.run.folder import check_run_folder, read_manifest
+from bayes_stenosis.run.idata import PRIOR_DELTA_FILE
 from bayes_stenosis.run.integrity import FILES_KEY, FileProblem, check_file, verify_folder
 from bayes_stenosis.run.paths import MANIFEST_NAME
 
@@ -95,6 +97,20 @@ class RunFolder:
         try:
             return az.from_netcdf(str(path))
         except Exception as exc:  # h5py / netCDF raise OSError, ValueError, KeyError... on a damaged file
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RunFolderError(path, f"unreadable NetCDF ({reason}); the file is damaged") from None
+
+    @cached_property
+    def prior_delta(self) -> xr.DataArray | None:
+        """The prior draws of delta behind the decision table's prior column (``prior_delta.nc``, natural
+        units), checked; None for a run written before they were kept."""
+        if not self.has(PRIOR_DELTA_FILE):
+            return None
+        path = self.file(PRIOR_DELTA_FILE)
+        try:
+            with xr.open_dataset(path) as ds:
+                return ds["delta_natural"].load()
+        except Exception as exc:  # netCDF raises OSError, ValueError, KeyError... on a damaged file
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RunFolderError(path, f"unreadable NetCDF ({reason}); the file is damaged") from None
 

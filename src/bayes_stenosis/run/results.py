@@ -3,19 +3,30 @@ approximation and the contrast draws (:class:`Results`), and writing them into a
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import xarray as xr
 
-from bayes_stenosis import __version__
 from bayes_stenosis import decisions as dec
 from bayes_stenosis.model import ModelInputs
 from bayes_stenosis.run.folder import write_json
-from bayes_stenosis.spec import ModelSpec
+from bayes_stenosis.run.handoff import contrast_draws, csv_sidecar, draws_metadata, meta_analysis_approximation
+from bayes_stenosis.spec import ModelSpec, ResolvedPrior
 from bayes_stenosis.study import Study
+
+DRAWS_PARQUET = "draws_contrasts.parquet"
+DRAWS_CSV = "draws_contrasts.csv"
+#: The CSV's description (W3C CSV on the Web naming: ``<file>.csv-metadata.json``).
+DRAWS_CSV_METADATA = "draws_contrasts.csv-metadata.json"
+#: The parquet schema metadata key holding the draws' description (JSON).
+DRAWS_METADATA_KEY = b"bayes_stenosis"
 
 
 @dataclass(frozen=True)
@@ -31,9 +42,10 @@ class Results:
     margin_curves
         P(|delta| < m) over a grid of margins.
     approximation
-        Normal approximation of the posterior of the differences (``approximations.json``).
+        Normal approximations of the posterior of the differences and of their likelihood (the prior
+        divided out), with what they include (``approximations.json``).
     draws
-        The contrast draws, one row per chain x draw x cell.
+        The contrast draws, one row per chain x draw x cell (``.chain``, ``.iteration``, ``.draw``: 1-based).
     rule_text
         The decision rule in words.
     """
@@ -46,13 +58,18 @@ class Results:
     rule_text: str
 
     def write(self, folder: Path) -> None:
-        """Write ``contrasts.csv``, ``decisions.csv``, ``margin_curves.csv``, the draws (parquet and
-        csv) and ``approximations.json`` into ``folder``."""
+        """Write ``contrasts.csv``, ``decisions.csv``, ``margin_curves.csv``, the draws (parquet with its
+        metadata, csv with its ``.csv-metadata.json`` sidecar) and ``approximations.json`` into ``folder``."""
         self.contrasts.to_csv(folder / "contrasts.csv", index=False)
         self.decisions.to_csv(folder / "decisions.csv", index=False)
         self.margin_curves.to_csv(folder / "margin_curves.csv", index=False)
-        self.draws.to_parquet(folder / "draws_contrasts.parquet", index=False)
-        self.draws.to_csv(folder / "draws_contrasts.csv", index=False)
+        # what the draws are travels with them: parquet schema metadata, and a CSVW sidecar for the CSV
+        metadata = draws_metadata(self.approximation)
+        table = pa.Table.from_pandas(self.draws, preserve_index=False)
+        schema_metadata = {**(table.schema.metadata or {}), DRAWS_METADATA_KEY: json.dumps(metadata).encode()}
+        pq.write_table(table.replace_schema_metadata(schema_metadata), folder / DRAWS_PARQUET)
+        self.draws.to_csv(folder / DRAWS_CSV, index=False)
+        write_json(folder / DRAWS_CSV_METADATA, csv_sidecar(metadata, DRAWS_CSV))
         write_json(folder / "approximations.json", self.approximation)
 
 
@@ -70,11 +87,17 @@ def decide(
     inputs: ModelInputs,
     spec: ModelSpec,
     prior_delta_natural: xr.DataArray | None = None,
+    *,
+    prior: ResolvedPrior | None = None,
+    prior_set: str | None = None,
+    provenance: Mapping[str, object] | None = None,
 ) -> Results:
-    """Contrasts, decision table, margin curves, draws and the normal approximation of a fit.
+    """Contrasts, decision table, margin curves, draws and the normal approximations of a fit.
 
     ``prior_delta_natural``: prior draws of delta for the table's prior column (default: the
-    InferenceData's prior group, if any).
+    InferenceData's prior group, if any). ``prior`` / ``prior_set``: the prior on Delta, named in the
+    meta-analysis hand-off and divided out of its likelihood approximation; ``provenance``: the seed and
+    spec name and SHA-256 recorded with it.
     """
     interval = dec.IntervalSpec(kind=spec.decision.interval_kind, prob=spec.decision.interval_prob)
     rule = dec.DecisionRule(threshold=spec.decision.threshold)
@@ -97,23 +120,8 @@ def decide(
         n_grid=spec.decision.margin_curve_points,
         max_multiple=spec.decision.margin_curve_max_multiple,
     )
-    units = {o: study.outcome(o).unit for o in outcomes}
-    approx = dec.normal_approximation(delta_nat, delta_std, margins, units)
-    approx["metadata"] = {
-        "study": study.id,
-        "simulated": study.simulated,
-        "contrast": f"{study.new_arm} minus {study.reference_arm}: change from baseline (follow-up minus baseline)",
-        "new_arm": study.new_arm,
-        "reference_arm": study.reference_arm,
-        "direction": direction,
-        "interval": {"kind": interval.kind, "prob": interval.prob},
-        "package_version": __version__,
-    }
-    dec.validate_approximation(approx)
-    draws = (
-        delta_nat.to_dataframe(name="delta_natural")
-        .join(delta_std.to_dataframe(name="delta_std"))
-        .reset_index()[["chain", "draw", "time", "outcome", "delta_natural", "delta_std"]]
+    approx = meta_analysis_approximation(
+        delta_nat, delta_std, study, inputs, spec, prior, prior_set, prior_nat, provenance
     )
     evidence = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
     for frame in (contrasts, decisions):
@@ -124,6 +132,6 @@ def decide(
         decisions=decisions,
         margin_curves=curves,
         approximation=approx,
-        draws=draws,
+        draws=contrast_draws(delta_nat, delta_std, study),
         rule_text=rule.text,
     )

@@ -70,22 +70,23 @@ def _probabilities(events: np.ndarray, between: np.ndarray) -> list[tuple[float,
 
 def statement_checks(
     idata: az.InferenceData, prior: xr.Dataset | None, inputs: ModelInputs, spec: ModelSpec, seed: int
-) -> tuple[pd.DataFrame | None, xr.DataArray | None]:
+) -> tuple[pd.DataFrame | None, dict[str, xr.DataArray]]:
     """Prior and posterior predictive probabilities of each reported statement and of the whole set.
 
     ``prior``: forward prior draws of :data:`STATEMENT_VARIABLES` (``PRIOR_DRAWS`` of them), or None.
 
     Returns
     -------
-    table, replicate
+    table, replicates
         ``statement_checks.csv`` (one row per statement, then ``all statements`` and ``all between-arm
         statements``; columns ``prob_reproduced_prior``, ``prob_reproduced_posterior`` and their MCSE),
-        and one posterior predictive replicate per draw (1 = the statement came out as reported) for
-        the InferenceData. ``(None, None)`` for a study without statements.
+        and for the InferenceData one replicate per draw (1 = the statement came out as reported) of the
+        ``posterior`` and, where the prior group holds the statements' parameters, of the ``prior``.
+        ``(None, {})`` for a study without statements.
     """
     design = threshold_design(inputs, spec)
     if not len(design) or "threshold_noncentrality" not in idata.posterior:
-        return None, None
+        return None, {}
     prior_rng, posterior_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     between = np.flatnonzero((design["comparison"] == "between").to_numpy())
     post_events = _reproduced(idata.posterior, design, posterior_rng, POSTERIOR_REPLICATES)
@@ -111,14 +112,21 @@ def statement_checks(
     table["mcse_prob_reproduced_prior"] = [m for _, m in prior_probs]
     table["prob_reproduced_posterior"] = [p for p, _ in post]
     table["mcse_prob_reproduced_posterior"] = [m for _, m in post]
-    replicate = xr.DataArray(
-        post_events[:, :, 0, :].astype("int8"),
+    replicates = {"posterior": _first_replicate(post_events, idata.posterior)}
+    if "prior" in idata.groups() and "threshold_noncentrality" in idata.prior:
+        replicates["prior"] = _first_replicate(_reproduced(idata.prior, design, prior_rng, 1), idata.prior)
+    return table, replicates
+
+
+def _first_replicate(events: np.ndarray, group: xr.Dataset) -> xr.DataArray:
+    """One replicate per draw as an int8 DataArray (chain, draw, threshold_row)."""
+    return xr.DataArray(
+        events[:, :, 0, :].astype("int8"),
         dims=("chain", "draw", "threshold_row"),
         coords={
-            "chain": idata.posterior.chain,
-            "draw": idata.posterior.draw,
-            "threshold_row": idata.posterior["threshold_noncentrality"].threshold_row,
+            "chain": group.chain,
+            "draw": group.draw,
+            "threshold_row": group["threshold_noncentrality"].threshold_row,
         },
         name="threshold_event",
     )
-    return table, replicate

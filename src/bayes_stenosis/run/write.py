@@ -18,6 +18,7 @@ import pandas as pd
 from bayes_stenosis.errors import ConvergenceError, InputError
 from bayes_stenosis.run.fit import Fit, fit_study, load_model_spec
 from bayes_stenosis.run.folder import atomic_run_folder, write_json
+from bayes_stenosis.run.idata import PRIOR_DELTA_FILE, prior_delta_dataset
 from bayes_stenosis.run.inputs import write_run_inputs
 from bayes_stenosis.run.lock import destination_lock
 from bayes_stenosis.run.manifest import run_manifest
@@ -99,6 +100,8 @@ def write_run(
     with atomic_run_folder(destination, overwrite=overwrite) as tmp:
         start = time.perf_counter()
         fit.idata.to_netcdf(str(tmp / "posterior.nc"))
+        # the decision table's prior column comes from these draws; plots draw the prior's density from them
+        prior_delta_dataset(fit).to_netcdf(tmp / PRIOR_DELTA_FILE)
         timings["write_netcdf"] = time.perf_counter() - start
         fit.parameters.to_csv(tmp / "diagnostics.csv", index=False)
         fit.sampler_stats.to_csv(tmp / "diagnostics_sampler.csv", index=False)

@@ -1,0 +1,143 @@
+"""The report's figures: each plot of ``RUN/plots`` with a caption that says what the plot shows (what
+it draws depends on the evidence: replicated summaries or threshold statements) and alt text that
+carries its message for a reader who cannot see it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bayes_stenosis.outputs.headline import decimals_for, interval_label
+from bayes_stenosis.outputs.plots import GROUP_UNITS, predictive_content
+from bayes_stenosis.outputs.tables import png_data_uri
+
+ENERGY_CAPTION = (
+    "Energy plot: the marginal energy and the energy-transition distributions should have similar widths; "
+    "E-BFMI per chain in the legend (< 0.3 suggests poor exploration)."
+)
+
+
+def figure(plots: Path, name: str, caption: str, alt: str) -> dict | None:
+    """``{"name", "src", "caption", "alt"}`` for the template; None when the run has no such plot."""
+    path = plots / name
+    if not path.is_file():
+        return None
+    return {"name": name, "src": png_data_uri(path), "caption": caption, "alt": alt}
+
+
+def predictive_caption(idata, group: str) -> str:
+    """What the predictive-check plot of ``group`` draws, in words."""
+    continuous, events = predictive_content(idata, group)
+    source = "posterior" if group == "posterior_predictive" else "prior"
+    parts = []
+    if continuous:
+        parts.append(
+            f"each observed summary (red diamond) against its replicates drawn from the {source} (blue bars: "
+            "their central 50 % (thick) and 95 % (thin) intervals), natural units"
+        )
+    if events:
+        tick = "; black tick: the same under the prior" if source == "posterior" else ""
+        parts.append(
+            "each threshold statement (\"P<0.05\" / \"P>0.05\") is an event: the blue bar is the probability, "
+            f"under the {source}, that a replicated trial reports it (it was reported: red line at 1){tick}"
+        )
+    what = "Posterior" if source == "posterior" else "Prior"
+    return f"{what} predictive check: " + "; ".join(parts) + "."
+
+
+def forest_alt(contrasts: pd.DataFrame, decisions: pd.DataFrame, manifest: dict) -> str:
+    """The forest plot's message in words: every cell's mean, interval, margin and P(equiv)."""
+    units, interval = manifest.get("units", {}), interval_label(manifest)
+    cells = decisions[decisions["scope"] == "cell"].set_index(["time", "outcome"])
+    parts = []
+    for rec in contrasts.to_dict("records"):
+        m = manifest["margins"].get(rec["outcome"], float("nan"))
+        d = decimals_for(m)
+        p = cells["prob_equivalence"].get((rec["time"], rec["outcome"]), float("nan"))
+        parts.append(
+            f"{rec['outcome']} week {rec['time']:g}: {rec['mean_natural']:.{d}f} "
+            f"({rec['lower_natural']:.{d}f} to {rec['upper_natural']:.{d}f}) {units.get(rec['outcome'], '')}, "
+            f"margin ±{m:g}, P(equiv) {p:.3f}"
+        )
+    arms = manifest["arms"]
+    return (
+        f"Forest plot of the treatment difference, {arms['new']} minus {arms['reference']}, posterior mean and "
+        f"{interval} per outcome and week: " + "; ".join(parts) + "."
+    )
+
+
+def figure_captions(plots: Path, manifest: dict, idata, contrasts: pd.DataFrame, decisions: pd.DataFrame) -> dict:
+    """Every figure of the report with its caption and alt text (keys of the template)."""
+    interval = interval_label(manifest)
+    threshold = manifest["decision_rule"]["threshold"]
+    n_prior = int(manifest["sampler"].get("prior_draws_decisions", 0))
+    prior_source = f"{n_prior:,} prior draws" if n_prior else "the prior draws"
+    trace_rank = []
+    for path in sorted(plots.glob("trace_*.png")):
+        group = path.stem.removeprefix("trace_")
+        pretty = group.replace("_", " ")
+        units = GROUP_UNITS.get(group, "")
+        trace_rank.append(
+            figure(
+                plots,
+                path.name,
+                f"Trace ({pretty}; {units}): left, per-chain densities (should overlap); right, draws in order "
+                "(should look like stationary noise, chains mixed).",
+                f"Trace plots of the {pretty} parameters, one row per parameter: chain densities and draws in order.",
+            )
+        )
+        trace_rank.append(
+            figure(
+                plots,
+                f"rank_{group}.png",
+                f"Rank plots ({pretty}): histograms of each chain's ranks among all draws; uniform = chains agree.",
+                f"Rank histograms of the {pretty} parameters per chain.",
+            )
+        )
+    return {
+        "prior_predictive_img": figure(
+            plots,
+            "prior_predictive.png",
+            predictive_caption(idata, "prior_predictive"),
+            "Prior predictive check: what the model expects the trial to report before seeing its data.",
+        ),
+        "prior_posterior_img": figure(
+            plots,
+            "prior_posterior.png",
+            f"Prior (grey line: smooth density of {prior_source}) and posterior (blue) of each treatment "
+            "difference, natural units, one panel per outcome and week; green band: the equivalence margin. "
+            "Where the two curves are alike the data said little.",
+            "Prior and posterior densities of the treatment difference per outcome and week, with the margin band.",
+        ),
+        "computation_imgs": [
+            f
+            for f in (
+                figure(plots, "energy.png", ENERGY_CAPTION, "Energy distributions of the sampler, per chain."),
+                *trace_rank,
+            )
+            if f
+        ],
+        "ppc_img": figure(
+            plots,
+            "ppc.png",
+            predictive_caption(idata, "posterior_predictive"),
+            "Posterior predictive check: what a replicated trial would report under the posterior, against what "
+            "this trial reported.",
+        ),
+        "forest_img": figure(
+            plots,
+            "forest.png",
+            f"Posterior mean (dot) and {interval} (line) of each treatment difference, natural units; green band: "
+            "the equivalence margin; P(equiv) written beside each interval.",
+            forest_alt(contrasts, decisions, manifest),
+        ),
+        "margin_img": figure(
+            plots,
+            "margin_curves.png",
+            "Margin curves: posterior probability that |δ| is below a margin m, as m varies from 0 to twice the "
+            "study's margin (black dashed line); one line style and marker per follow-up week; red dotted line: "
+            f"the decision threshold {threshold:g}.",
+            "Posterior probability of equivalence against the margin, per outcome and week.",
+        ),
+    }
