@@ -13,8 +13,7 @@ import pytest
 import xarray as xr
 
 from bayes_stenosis.inference import SamplerSettings, draw_prior
-from bayes_stenosis.inference.predictive import add_threshold_prior_predictive
-from bayes_stenosis.model import build_model, prior_sampling_model
+from bayes_stenosis.model import build_model, prior_sampling_model, simulate_statement_events, threshold_design
 from bayes_stenosis.run import prepare_fit
 from bayes_stenosis.run.idata import tidy_inference_data
 from bayes_stenosis.testing import write_study
@@ -65,7 +64,21 @@ def prior_only(study, prior_set="weakly_informative"):
     forward = prior_sampling_model(prepared.inputs, prepared.spec, prepared.prior, model)
     settings = dataclasses.replace(SamplerSettings.from_spec(prepared.spec.sampler, seed=1), prior_draws=60)
     idata = draw_prior(forward, settings)
-    add_threshold_prior_predictive(idata, 7)
+    # the statements' prior replicate, simulated jointly as fit does (run.statements)
+    prior = idata.prior
+    lam = prior["threshold_noncentrality"].values[0]
+    corr = prior["threshold_between_corr"].values[0]
+    design = threshold_design(prepared.inputs, prepared.spec)
+    events = simulate_statement_events(lam, corr, design, np.random.default_rng(7))[:, 0, :]
+    replicate = xr.DataArray(
+        events[None].astype("int8"),
+        dims=("chain", "draw", "threshold_row"),
+        coords={"chain": prior.chain, "draw": prior.draw, "threshold_row": prior.threshold_row},
+    )
+    if "prior_predictive" in idata.groups():  # arm summaries have their own replicates
+        idata.prior_predictive["threshold_event"] = replicate
+    else:
+        idata.add_groups(prior_predictive=xr.Dataset({"threshold_event": replicate}))
     return idata, prepared
 
 
@@ -122,7 +135,7 @@ def test_no_draw_changes_and_threshold_statements_have_a_prior_predictive(tidied
     for name in ("delta_natural", "change", "threshold_log_prob"):
         np.testing.assert_array_equal(idata.prior[name].values, before["prior"][name].values)
     assert "prior_predictive" in idata.groups() and "threshold_event" in idata.prior_predictive
-    # the replicate is Bernoulli(P(event)) per prior draw
+    # per statement the replicate holds with probability P(event): the likelihood's quadrature agrees
     event = idata.prior_predictive["threshold_event"].values
     prob = np.exp(idata.prior["threshold_log_prob"].values)
     assert set(np.unique(event)) <= {0, 1}
