@@ -162,6 +162,10 @@ def verdict(
         row = frame.loc[frame[col].idxmax() if largest else frame[col].idxmin()]
         return row["quantity"], row[col]
 
+    if len(sampler) < 2 or (len(params) and not len(finite)):
+        # one chain, or too few draws: R-hat (and with it the check of convergence) cannot be computed
+        failed = True
+        reasons.append(f"convergence not checkable: R-hat needs >= 2 chains of >= 4 draws ({len(sampler)} chain(s))")
     if len(finite):
         q, v = worst(finite, "r_hat", True)
         if v > limits.max_rhat:

@@ -13,6 +13,7 @@ import pytest
 import bayes_stenosis as bs
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.inference import CompileCache, SamplerSettings
+from bayes_stenosis.run import DiagnosticsWarning
 from bayes_stenosis.testing import write_study
 
 SETTINGS = {"chains": 2, "draws": 400, "tune": 400}
@@ -88,3 +89,11 @@ def test_in_memory_spec_is_recorded(tmp_path):
     assert path.name == "default.toml" and len(sha) == 64
     same, none_path, sha_mem = load_model_spec(spec)
     assert same is spec and none_path is None and len(sha_mem) == 64
+
+
+def test_a_failed_verdict_warns(tmp_path):
+    """A notebook user learns that the diagnostics failed without asking: 10 draws cannot reach an ESS of 400."""
+    study = bs.load_study(_contrast_study(tmp_path))
+    with pytest.warns(DiagnosticsWarning, match="the diagnostics failed"):
+        fit = bs.fit_study(study, seed=1, chains=2, draws=10, tune=10, posterior_predictive=False)
+    assert fit.verdict.status == "fail"

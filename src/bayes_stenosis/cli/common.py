@@ -93,6 +93,8 @@ def quiet_warnings() -> None:
     # PyTensor's C backend warns once per process that it found no BLAS; it is irrelevant here
     warnings.filterwarnings("ignore", message=".*PyTensor could not link to a BLAS.*")
     warnings.filterwarnings("ignore", category=FutureWarning)
+    # the command prints the diagnostics verdict itself (run.DiagnosticsWarning is for notebooks)
+    warnings.filterwarnings("ignore", message=".*the diagnostics failed.*")
 
 
 def status(message: str):

@@ -2,7 +2,7 @@
 (:func:`write_run`: locked, atomic, checksummed), read back and verified (:func:`load_run`), and the
 leftovers of killed writers cleaned (:func:`clean_leftovers`)."""
 
-from bayes_stenosis.run.fit import Fit, PreparedFit, fit_study, load_model_spec, prepare_fit
+from bayes_stenosis.run.fit import DiagnosticsWarning, Fit, PreparedFit, fit_study, load_model_spec, prepare_fit
 from bayes_stenosis.run.folder import (
     REQUIRED_FILES,
     amend_run,
@@ -31,6 +31,7 @@ __all__ = [
     "REQUIRED_FILES",
     "CleanReport",
     "FileProblem",
+    "DiagnosticsWarning",
     "Fit",
     "PreparedFit",
     "Results",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,10 @@ from bayes_stenosis.run.statements import PRIOR_DRAWS as PRIOR_STATEMENT_DRAWS
 from bayes_stenosis.run.statements import STATEMENT_VARIABLES, statement_checks
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
+
+
+class DiagnosticsWarning(UserWarning):
+    """A fit whose convergence diagnostics failed (its numbers are not to be trusted as they stand)."""
 
 
 @dataclass
@@ -272,6 +277,9 @@ def fit_study(
         idata.posterior["delta_natural"], results.decisions, model_spec.decision.threshold
     )
     timings["fit_total"] = time.perf_counter() - t_start
+    verdict_ = verdict(params, samp, model_spec.diagnostics, decision_diag)
+    if verdict_.status == "fail":  # a notebook user sees it without asking for fit.verdict
+        warnings.warn(f"{loaded.id}: the diagnostics failed: {verdict_.line()}", DiagnosticsWarning, stacklevel=2)
     return Fit(
         study=loaded,
         spec=model_spec,
@@ -288,7 +296,7 @@ def fit_study(
         sampler_stats=samp,
         decision_diagnostics=decision_diag,
         results=results,
-        verdict=verdict(params, samp, model_spec.diagnostics, decision_diag),
+        verdict=verdict_,
         timings=timings,
         statement_checks=checks,
     )
