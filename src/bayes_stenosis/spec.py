@@ -271,7 +271,7 @@ class Sensitivity(_Closed):
 
 
 class IPD(_Closed):
-    """Priors and options of the patient-level (``ipd``) term, standardized units (model_ipd.py).
+    """Priors and options of the patient-level (``ipd``) term, standardized units (``model.terms.ipd``).
 
     A standardized unit is one pooled baseline SD of the patients. ``baseline_adjustment``: "ancova"
     (follow-up regressed on baseline, slope ``N(slope_mu, slope_sigma)``) or "change" (slope fixed at 1:

@@ -56,7 +56,7 @@ def no_sampling(monkeypatch):
         raise AssertionError("sampling started")
 
     monkeypatch.setattr(importlib.import_module("bayes_stenosis.run.write"), "fit_study", refuse)
-    monkeypatch.setattr(importlib.import_module("bayes_stenosis.analyses.sensitivity"), "fit_study", refuse)
+    monkeypatch.setattr(importlib.import_module("bayes_stenosis.analyses.sensitivity.runner"), "fit_study", refuse)
 
 
 @pytest.fixture

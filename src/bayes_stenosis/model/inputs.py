@@ -11,11 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.model.terms.ipd import (
-    IPDInputs,
-    ipd_scale,
-    prepare_ipd_inputs,
-)
+from bayes_stenosis.model.terms.ipd.data import IPDInputs, ipd_scale, prepare_ipd_inputs
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior
 from bayes_stenosis.study import Study, contrast_standard_errors
 
@@ -54,7 +50,7 @@ class ModelInputs:
     arm_blocks: list[ArmSummaryBlock]
     contrasts: pd.DataFrame
     thresholds: pd.DataFrame
-    ipd: IPDInputs | None = None  # patient-level data (model_ipd.py)
+    ipd: IPDInputs | None = None  # patient-level data (model.terms.ipd.data)
 
 
 def _study_file(study: Study) -> str:
