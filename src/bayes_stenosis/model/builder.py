@@ -162,6 +162,9 @@ def build_model(
     marginalised_ipd = against == "ipd" and not prior_sampling
 
     with pm.Model(coords=coords) as model:
+        # the standardising SDs are data: simulated replicates of one design differ in them (a pooled
+        # baseline SD from the data), and a compile reused across replicates must not keep the first's
+        scale = pm.Data("outcome_scale", np.asarray(inputs.scale, dtype=float), dims="outcome")
         # --- latent change in the reference arm and the treatment difference -------------------
         mu_change = pm.Normal("mu_change", 0.0, h.mu_change_sigma, dims="time")
         # no pooling across outcomes: one prior draw per cell; partial pooling: Delta[t] + tau z[t, o]
@@ -200,8 +203,8 @@ def build_model(
             change = pm.Deterministic(
                 "change", pt.stack([theta_ref, theta_ref + delta]), dims=("arm", "time", "outcome")
             )
-            pm.Deterministic("delta_natural", delta * inputs.scale[None, :], dims=("time", "outcome"))
-            pm.Deterministic("change_natural", change * inputs.scale[None, None, :], dims=("arm", "time", "outcome"))
+            pm.Deterministic("delta_natural", delta * scale[None, :], dims=("time", "outcome"))
+            pm.Deterministic("change_natural", change * scale[None, None, :], dims=("arm", "time", "outcome"))
             return delta, change
 
         if not (marginalised or marginalised_ipd):
@@ -236,7 +239,7 @@ def build_model(
         elif inputs.arm_blocks:
             add_arm_summary_terms(model, inputs, spec, change, rho, R_time, R_out)
         if len(inputs.contrasts):
-            add_contrast_terms(inputs, delta, R_time if len(inputs.contrasts) > 1 else None, R_out)
+            add_contrast_terms(inputs, delta, scale, R_time if len(inputs.contrasts) > 1 else None, R_out)
         if len(design):
             add_threshold_terms(inputs, spec, design, delta, change, rho, R_time, R_out)
         if marginalised_ipd:
