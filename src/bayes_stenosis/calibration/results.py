@@ -39,6 +39,7 @@ def summary_entry(res: SBCResult) -> dict:
         "patterns": res.patterns,
         "seconds": round(res.seconds, 1),
         "compile_seconds": round(res.compile_seconds, 1),
+        "compiles": res.compiles,
     }
 
 
@@ -82,6 +83,8 @@ def load_results(folder: Path) -> list[SBCResult]:
                 seconds=res["seconds"],
                 compile_seconds=res["compile_seconds"],
                 divergent_fits=res["divergent_fits"],
+                patterns=res.get("patterns", {}),
+                compiles=res.get("compiles"),
             )
         )
     return results
