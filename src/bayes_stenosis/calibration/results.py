@@ -115,12 +115,14 @@ def plot_ranks(result: SBCResult, path: Path) -> Path:
     for ax in axes.ravel()[k:]:
         ax.axis("off")
     wrong = f", WRONG likelihood ({result.wrong})" if result.wrong else ""
+    height = fig.get_figheight()  # the title keeps ~0.4 inch above the top row, however many rows
     fig.suptitle(
         f"SBC ranks: {result.case}{wrong}; {int(tests['replicates'].max())} replicates, L = {result.keep}, "
         f"grey = 99 % band per bin",
         fontsize=9,
+        y=1 - 0.1 / height,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
