@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_stenosis.model import simulate_statement_events
+from bayes_stenosis.model import simulate_statement_events, simulate_statement_statistics, statement_event_kinds
 
 N = 200_000
 
@@ -51,3 +51,21 @@ def test_between_statements_are_correlated_as_in_the_likelihood():
     share = events.all(axis=-1).mean()
     assert _within_binomial(share, both), (share, both)
     assert abs(share - np.prod(marginals)) > 10 * np.sqrt(both * (1 - both) / N)  # correlation matters here
+
+
+def test_events_are_the_event_kinds_of_the_simulated_statistics():
+    """``simulate_statement_events`` = whether ``statement_event_kinds`` of ``simulate_statement_statistics``
+    (same generator state) is each statement's kind; the kinds split T at -c and c."""
+    design = _design(["inside", "below", "above"], ["between", "between", "within"], [38.0, 38.0, 19.0])
+    lam = np.random.default_rng(3).normal(0, 2, size=(500, 3))
+    corr = np.tile(np.array([[1.0, 0.4], [0.4, 1.0]]), (500, 1, 1))
+    events = simulate_statement_events(lam, corr, design, np.random.default_rng(4), replicates=3)
+    t_stat = simulate_statement_statistics(lam, corr, design, np.random.default_rng(4), replicates=3)
+    assert t_stat.shape == events.shape == (500, 3, 3)
+    kinds = statement_event_kinds(t_stat, design["crit"].to_numpy())
+    np.testing.assert_array_equal(events, kinds == design["kind"].to_numpy())
+    assert {"inside", "below", "above"} <= set(np.unique(kinds))
+    np.testing.assert_array_equal(
+        statement_event_kinds(np.array([-3.0, -1.9, 0.0, 1.9, 3.0]), 2.0),
+        ["below", "inside", "inside", "inside", "above"],
+    )

@@ -50,6 +50,8 @@ from bayes_stenosis.calibration.results import load_results, plot_ranks, replot
 from bayes_stenosis.calibration.sbc import (
     Replicates,
     observed_data_names,
+    pattern_counts,
+    pattern_label,
     prior_draws,
     quantity_names,
     run_case,
@@ -90,6 +92,8 @@ __all__ = [
     "merge_coverage",
     "model_for",
     "observed_data_names",
+    "pattern_counts",
+    "pattern_label",
     "plot_ranks",
     "prior_draws",
     "quantity_names",

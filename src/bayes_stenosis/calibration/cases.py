@@ -1,12 +1,14 @@
 """The designs the calibration studies simulate: SBC cases and modes, their template study folders.
 
 A case is a study design (evidence level, outcomes, follow-up times, n per arm) and the model
-quantities whose ranks SBC tests. Its template is a simulated study folder of that design; the
-replicates keep the template's design and replace its numbers (``calibration.sbc``).
+quantities whose ranks SBC tests. Its template is a simulated study folder of that design, or a copy of
+a bundled study (``Case.study``: the flagship's own design); the replicates keep the template's design
+and replace its numbers or its statements (``calibration.sbc``).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ import pymc as pm
 from bayes_stenosis import simulation as sim
 from bayes_stenosis.inference import SamplerSettings
 from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, resolve_prior
+from bayes_stenosis.resources import resolve_study
 from bayes_stenosis.spec import ModelSpec
 from bayes_stenosis.study import load_study
 
@@ -40,6 +43,20 @@ class Case:
     follow_up: tuple[float, ...] = (8.0,)
     n_per_arm: tuple[int, int] = (20, 20)
     description: str = ""
+    # a bundled study whose folder is the template (its design: outcomes, times, n, statements);
+    # outcomes, follow_up and n_per_arm are then unused
+    study: str | None = None
+    # threshold statements' event kinds as data (spec thresholds.kinds_as_data): one compile serves
+    # every event pattern of the replicates
+    kinds_as_data: bool = False
+    # the deliberately wrong likelihood of ``--wrong`` (``calibration.sbc.wrong_data``); None: none applies
+    wrong: str | None = "se_as_sd"
+
+    def spec(self, spec: ModelSpec) -> ModelSpec:
+        """The spec the case fits: ``spec`` with the case's threshold kinds as data where it asks."""
+        if not self.kinds_as_data or spec.thresholds.kinds_as_data:
+            return spec
+        return spec.model_copy(update={"thresholds": spec.thresholds.model_copy(update={"kinds_as_data": True})})
 
 
 CASES: dict[str, Case] = {
@@ -68,6 +85,31 @@ CASES: dict[str, Case] = {
             "threshold",
             ("Delta", "rho", "trial_sd_ratio", "change_sd_ratio"),
             description="one between-arm 'P<0.05' / 'P>0.05' statement (noncentral-t event, data augmentation)",
+            wrong=None,
+        ),
+        Case(
+            "threshold_flagship",
+            "threshold",
+            (
+                "Delta",
+                "delta",
+                "mu_change",
+                "tau",
+                "sigma_change",
+                "rho",
+                "trial_sd_ratio",
+                "followup_sd_ratio",
+                "change_sd_ratio",
+                "r_time",
+                "r_outcome",
+                "threshold_noncentrality",
+            ),
+            study="farpour2022",
+            kinds_as_data=True,
+            wrong="direction_flipped",
+            description="the flagship's design (farpour2022: VAS, ODI, QBPDS, RMDQ x weeks 4, 8; 39 patients "
+            "split equally) with its 24 statements: 8 between-arm (joint, correlated) and 16 within-arm, "
+            "each replicate's event kinds simulated jointly and fitted as data (one compile)",
         ),
         Case(
             "hierarchical",
@@ -86,6 +128,7 @@ CASES: dict[str, Case] = {
             follow_up=(4.0, 8.0),
             description="patient-level scores, 2 outcomes x baseline + 2 follow-ups, 20 per arm: baseline MVN, "
             "ANCOVA follow-up with patient effects integrated out (marginal MVN per patient)",
+            wrong=None,
         ),
     )
 }
@@ -129,8 +172,14 @@ def exchangeable_correlation(k: int, r: float) -> np.ndarray:
 
 
 def case_template(case: Case, folder: Path, seed: int, events: Sequence[str] | None = None) -> Path:
-    """Write the case's study folder (simulated, seeded). For thresholds, one between-arm statement
-    per cell with the given event kinds (default: every statement "P>0.05")."""
+    """Write the case's study folder: a copy of its bundled study, else simulated (seeded). For a
+    simulated threshold study, one between-arm statement per cell with the given event kinds (default:
+    every statement "P>0.05"); a bundled study keeps its statements (its replicates' kinds are data)."""
+    if case.study is not None:
+        if events is not None:
+            raise ValueError(f"case {case.name!r}: the template is study {case.study!r} as bundled (kinds as data)")
+        shutil.copytree(resolve_study(case.study), folder, dirs_exist_ok=True)
+        return folder
     truth = sim.default_truth(
         outcomes=case.outcomes,
         outcome_corr=exchangeable_correlation(len(case.outcomes), 0.75),

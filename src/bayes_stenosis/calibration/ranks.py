@@ -95,6 +95,7 @@ class SBCResult:
     compile_seconds: float
     divergent_fits: int
     patterns: dict = field(default_factory=dict)
+    compiles: int | None = None  # compiled models the refits used (None: not recorded)
 
     @property
     def threshold(self) -> float:

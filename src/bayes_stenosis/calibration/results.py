@@ -39,6 +39,7 @@ def summary_entry(res: SBCResult) -> dict:
         "patterns": res.patterns,
         "seconds": round(res.seconds, 1),
         "compile_seconds": round(res.compile_seconds, 1),
+        "compiles": res.compiles,
     }
 
 
@@ -82,6 +83,8 @@ def load_results(folder: Path) -> list[SBCResult]:
                 seconds=res["seconds"],
                 compile_seconds=res["compile_seconds"],
                 divergent_fits=res["divergent_fits"],
+                patterns=res.get("patterns", {}),
+                compiles=res.get("compiles"),
             )
         )
     return results
@@ -112,12 +115,14 @@ def plot_ranks(result: SBCResult, path: Path) -> Path:
     for ax in axes.ravel()[k:]:
         ax.axis("off")
     wrong = f", WRONG likelihood ({result.wrong})" if result.wrong else ""
+    height = fig.get_figheight()  # the title keeps ~0.4 inch above the top row, however many rows
     fig.suptitle(
         f"SBC ranks: {result.case}{wrong}; {int(tests['replicates'].max())} replicates, L = {result.keep}, "
         f"grey = 99 % band per bin",
         fontsize=9,
+        y=1 - 0.1 / height,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

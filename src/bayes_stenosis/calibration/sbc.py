@@ -15,14 +15,16 @@ For patient-level data the follow-up term is conditional on the baselines as cov
 replicate's baselines are drawn for the baseline term while the follow-ups are drawn given the
 template's baselines, which the fit conditions on too (the likelihood factorises, so the ranks stay
 exactly uniform). The threshold terms are Potentials (a censored likelihood), so their data are
-simulated by hand from the same model: :math:`T = (Z + \lambda)/S`, :math:`Z \sim N(0, 1)`,
-:math:`S = \sqrt{\chi^2_{df}/df}`, :math:`\lambda = \delta / (\sigma_c\,SE)` with the prior
-draw's :math:`\delta` and change SD :math:`\sigma_c` (``change_sd_ratio``); the reported statement is the
-event :math:`|T| < c` ("P>0.05") or
-:math:`T < -c` / :math:`T > c` ("P<0.05" in a direction). The event kind is a constant of the
-compiled graph (``inference.structure_key`` tells patterns apart), so replicates are **grouped by their
-event pattern**, one :class:`~bayes_stenosis.inference.CompiledModel` per pattern; every replicate is
-kept, none rejected, so the ranks stay exactly uniform under correct calibration.
+simulated with the model's own statement simulation (``model.simulate_statement_statistics``) from the
+prior draw's noncentralities ``threshold_noncentrality`` and the correlation of the between-arm
+statistics ``threshold_between_corr``: :math:`T_k = (Z_k + \lambda_k)/S_k`, :math:`Z` of the between-arm
+statements :math:`MVN(0, R)`, of the within-arm statements independent, :math:`S_k = \sqrt{\chi^2_{df}/df}`;
+the reported statement is the event :math:`|T| < c` ("P>0.05") or :math:`T < -c` / :math:`T > c`
+("P<0.05" in a direction). By default the event kind is a constant of the compiled graph
+(``inference.structure_key`` tells patterns apart), so replicates are **grouped by their event pattern**,
+one :class:`~bayes_stenosis.inference.CompiledModel` per pattern; a case with ``kinds_as_data`` (the
+flagship's 24 statements: up to 3^24 patterns) fits the kinds as data, one compile for all. Every
+replicate is kept, none rejected, so the ranks stay exactly uniform under correct calibration.
 
 Each compiled model is refitted per replicate by swapping the data (``CompiledModel.fit_values``);
 2 chains on 2 cores. The pooled draws are thinned to :math:`L` evenly spaced draws; the bulk ESS of
@@ -32,7 +34,10 @@ Deliberately wrong likelihood (``wrong="se_as_sd"``): the fitted likelihood divi
 error by :math:`\sqrt{n}` once more, as when a reported standard error is taken for a standard
 deviation (contrasts: :math:`SE / \sqrt{n_1 n_2 / (n_1 + n_2)}`; arm summaries: the reported SD
 replaced by :math:`s / \sqrt n`). The posterior is then too narrow and the ranks pile up at 0 and
-L; the test suite checks that the quick SBC detects it.
+L; the test suite checks that the quick SBC detects it. For threshold statements fitted as data
+(``wrong="direction_flipped"``) the fitted statements have their sides swapped ("P<0.05, improvement"
+read as a worsening, a sign error in the direction convention): the posterior of each arm's change
+lies on the wrong side of zero.
 """
 
 from __future__ import annotations
@@ -55,9 +60,20 @@ from bayes_stenosis.calibration.cases import CASES, MODES, Case, Mode, build_cas
 from bayes_stenosis.calibration.ranks import SBCResult, ranks_of_truth, uniformity
 from bayes_stenosis.calibration.results import ALPHA, summary_entry, write_result, write_summary
 from bayes_stenosis.inference import CompiledModel
-from bayes_stenosis.model import ModelInputs, check_forward_sampling, data_values, threshold_design
+from bayes_stenosis.model import (
+    EVENT_KIND_CODES,
+    ModelInputs,
+    check_forward_sampling,
+    data_values,
+    simulate_statement_statistics,
+    statement_event_kinds,
+    threshold_design,
+)
 from bayes_stenosis.provenance import git_commit
 from bayes_stenosis.spec import ModelSpec, load_spec
+
+# the model's deterministics the threshold statements are simulated from
+STATEMENT_VARIABLES = ("threshold_noncentrality", "threshold_between_corr")
 
 
 def quantity_names(model: pm.Model, case: Case) -> list[str]:
@@ -85,40 +101,62 @@ def prior_draws(model: pm.Model, names: Sequence[str], draws: int, seed: int) ->
 
 
 def simulate_threshold_events(
-    model: pm.Model, inputs: ModelInputs, spec: ModelSpec, draws: dict, rng: np.random.Generator
-) -> list[tuple]:
-    """Per prior draw, the event pattern of the between-arm statements (model's generative process).
+    inputs: ModelInputs, spec: ModelSpec, draws: dict, rng: np.random.Generator
+) -> list[tuple[str, ...]]:
+    """Per prior draw, the event kind of every threshold statement (the model's generative process).
 
-    :math:`T_k = (Z_k + \\lambda_k)/S_k` with :math:`Z` independent across statements (one statement per
-    cell in the SBC design) and :math:`S_k^2 \\sim \\chi^2_{df}/df`.
+    The statistics are ``model.simulate_statement_statistics`` of the draw's ``threshold_noncentrality``
+    and ``threshold_between_corr`` (between-arm statements jointly, within-arm ones independent); the kinds
+    are ``"inside"``, ``"below"`` or ``"above"`` per statement, in the design's row order.
     """
     design = threshold_design(inputs, spec)
-    if (design["comparison"] != "between").any():
-        raise ValueError("the SBC threshold design has between-arm statements only")
-    t_idx = design["time_index"].to_numpy()
-    o_idx = design["outcome_index"].to_numpy()
-    delta = draws["delta"][:, t_idx, o_idx]
-    ratio = draws["change_sd_ratio"][:, o_idx]
-    lam = delta / (ratio * design["se_factor"].to_numpy()[None, :])
-    n, k = lam.shape
-    dfs = design["df"].to_numpy(dtype=float)
-    s = np.ones((n, k))
-    finite = np.isfinite(dfs)
-    if finite.any():
-        s[:, finite] = np.sqrt(rng.chisquare(dfs[finite], size=(n, int(finite.sum()))) / dfs[finite])
-    t_stat = (rng.standard_normal((n, k)) + lam) / s
-    crit = design["crit"].to_numpy()[None, :]
-    kinds = np.where(np.abs(t_stat) < crit, "inside", np.where(t_stat < 0, "below", "above"))
+    between_corr = draws.get("threshold_between_corr")
+    t_stat = simulate_statement_statistics(draws["threshold_noncentrality"], between_corr, design, rng)[:, 0, :]
+    kinds = statement_event_kinds(t_stat, design["crit"].to_numpy(dtype=float)[None, :])
     return [tuple(row) for row in kinds]
+
+
+def pattern_label(pattern: Sequence[str]) -> str:
+    """A replicate's event pattern in the ranks CSV: ``inside/below`` for up to 3 statements, else one
+    letter per statement in row order (``i``, ``b``, ``a``)."""
+    return "/".join(pattern) if len(pattern) <= 3 else "".join(kind[0] for kind in pattern)
+
+
+def pattern_counts(patterns: Sequence[tuple], design: pd.DataFrame) -> dict[str, int]:
+    """How often each event pattern occurred (up to 3 statements); for more statements, how often each
+    kind occurred per comparison, the number of distinct patterns and of replicates that reproduce
+    the template's statements exactly."""
+    if not patterns or not patterns[0]:
+        return {}
+    if len(patterns[0]) <= 3:
+        return pd.Series([pattern_label(p) for p in patterns]).value_counts().to_dict()
+    kinds = np.array(patterns)
+    counts = {}
+    for comparison in ("between", "within"):
+        columns = (design["comparison"] == comparison).to_numpy()
+        for kind in ("inside", "below", "above"):
+            counts[f"{comparison} {kind}"] = int((kinds[:, columns] == kind).sum())
+    counts["distinct patterns"] = len(set(patterns))
+    counts["template pattern"] = int((kinds == design["kind"].to_numpy()[None, :]).all(axis=1).sum())
+    return counts
+
+
+WRONG_VARIANTS = ("se_as_sd", "direction_flipped")
 
 
 def wrong_data(values: dict[str, np.ndarray], inputs, variant: str | None) -> dict[str, np.ndarray]:
     """The data as a deliberately wrong likelihood sees them (module docstring); ``None``: unchanged."""
     if variant is None:
         return values
-    if variant != "se_as_sd":
+    if variant not in WRONG_VARIANTS:
         raise ValueError(f"unknown wrong-likelihood variant {variant!r}")
     out = dict(values)
+    if variant == "direction_flipped":
+        if "threshold_kind" not in out:
+            raise ValueError("direction_flipped needs threshold statements fitted as data (kinds_as_data)")
+        code, below, above = out["threshold_kind"], EVENT_KIND_CODES["below"], EVENT_KIND_CODES["above"]
+        out["threshold_kind"] = np.where(code == below, above, np.where(code == above, below, code))
+        return out
     if "contrast_se" in out:
         sizes = list(inputs.arm_sizes.values())
         n_eff = sizes[0] * sizes[1] / (sizes[0] + sizes[1])
@@ -143,22 +181,30 @@ class Replicates:
     base_values: dict | None  # the template's data containers (None: no observed RVs)
     patterns: list[tuple]  # threshold event kinds per replicate; () for other levels
     fit_seeds: np.ndarray
+    kinds_as_data: bool = False  # the patterns are fitted as the data container threshold_kind
 
     def truth(self, r: int) -> dict[str, np.ndarray]:
         return {name: self.draws[name][r] for name in self.names}
 
+    def compile_key(self, r: int) -> tuple:
+        """Replicates with equal keys share a compiled model: all of them when the kinds are data."""
+        return () if self.kinds_as_data else self.patterns[r]
+
     def data(self, r: int, wrong: str | None) -> dict | None:
         """Replicate ``r``'s data containers (None: the compiled model's own, for Potentials only)."""
-        if not self.observed:
+        if not self.observed and not self.kinds_as_data:
             return None
         values = dict(self.base_values)
         for obs, data_name in self.observed.items():
             values[data_name] = np.asarray(self.draws[obs][r], dtype=float)
+        if self.kinds_as_data:
+            values["threshold_kind"] = np.array([EVENT_KIND_CODES[k] for k in self.patterns[r]], dtype="int64")
         return wrong_data(values, self.inputs, wrong)
 
 
 def simulate_replicates(case: Case, mode: Mode, spec: ModelSpec, template: Path, seed: int) -> Replicates:
     """Prior draws of the case's quantities and data, one per replicate, and each fit's seed."""
+    spec = case.spec(spec)
     seeds = np.random.SeedSequence(seed).spawn(3)
     prior_seed = int(seeds[0].generate_state(1)[0])
     rng = np.random.default_rng(seeds[2])
@@ -166,10 +212,10 @@ def simulate_replicates(case: Case, mode: Mode, spec: ModelSpec, template: Path,
     forward, _ = build_case_model(template, spec, prior_sampling=True)
     names = quantity_names(model, case)
     observed = observed_data_names(model)
-    extra = ["delta", "change_sd_ratio"] if case.level == "threshold" else []
+    extra = [v for v in STATEMENT_VARIABLES if v in model.named_vars] if case.level == "threshold" else []
     draws = prior_draws(forward, sorted({*names, *observed, *extra}), mode.replicates, prior_seed)
     if case.level == "threshold":
-        patterns = simulate_threshold_events(model, inputs, spec, draws, rng)
+        patterns = simulate_threshold_events(inputs, spec, draws, rng)
     else:
         patterns = [()] * mode.replicates
     return Replicates(
@@ -178,9 +224,10 @@ def simulate_replicates(case: Case, mode: Mode, spec: ModelSpec, template: Path,
         names=names,
         observed=observed,
         draws=draws,
-        base_values=data_values(model) if observed else None,
+        base_values=data_values(model) if observed or spec.thresholds.kinds_as_data else None,
         patterns=patterns,
         fit_seeds=seeds[1].generate_state(mode.replicates),
+        kinds_as_data=case.level == "threshold" and spec.thresholds.kinds_as_data,
     )
 
 
@@ -201,7 +248,7 @@ def run_case(
     One result per entry of ``wrong`` (``None`` = the package's likelihood); the variants share the
     prior draws, the simulated data and the compiled models (only the fitted data differ).
     """
-    spec = spec or load_spec()[0]
+    spec = case.spec(spec or load_spec()[0])
     start = time.perf_counter()
     settings = mode.settings()
     with nullcontext(workdir) if workdir is not None else tempfile.TemporaryDirectory() as tmp:
@@ -212,20 +259,21 @@ def run_case(
         divergent = dict.fromkeys(wrong, 0)
         for v in wrong:
             for r, pattern in enumerate(reps.patterns):
-                if pattern not in compiled:
+                key = reps.compile_key(r)
+                if key not in compiled:
                     model = reps.model
-                    if pattern:
-                        events = case_template(case, root / f"{case.name}_{'_'.join(pattern)}", seed, events=pattern)
+                    if key:
+                        events = case_template(case, root / f"{case.name}_{'_'.join(key)}", seed, events=key)
                         model = build_case_model(events, spec)[0]
-                    compiled[pattern] = CompiledModel(model, settings)
-                idata = compiled[pattern].fit_values(reps.data(r, v), seed=int(reps.fit_seeds[r]))
+                    compiled[key] = CompiledModel(model, settings)
+                idata = compiled[key].fit_values(reps.data(r, v), seed=int(reps.fit_seeds[r]))
                 divergent[v] += int(idata.sample_stats["diverging"].sum() > 0)
                 for row in ranks_of_truth(idata, reps.truth(r), reps.names, mode.thin_to):
-                    rows[v].append({"replicate": r, "pattern": "/".join(pattern), **row})
+                    rows[v].append({"replicate": r, "pattern": pattern_label(pattern), **row})
                 if (r + 1) % 50 == 0:
                     label = case.name + (f" (wrong: {v})" if v else "")
                     log(f"  {label}: {r + 1}/{mode.replicates} replicates ({time.perf_counter() - start:.0f} s)")
-    counts = pd.Series(["/".join(p) for p in reps.patterns]).value_counts().to_dict()
+    counts = pattern_counts(reps.patterns, threshold_design(reps.inputs, spec)) if case.level == "threshold" else {}
     results = []
     for v in wrong:
         ranks = pd.DataFrame(rows[v])
@@ -242,7 +290,8 @@ def run_case(
                 seconds=time.perf_counter() - start,
                 compile_seconds=sum(c.compile_seconds for c in compiled.values()),
                 divergent_fits=divergent[v],
-                patterns=counts if case.level == "threshold" else {},
+                patterns=counts,
+                compiles=len(compiled),
             )
         )
     return results
@@ -259,6 +308,8 @@ def run_sbc(
 ) -> list[SBCResult]:
     """SBC of each case in ``cases`` (case ``i`` with seed ``seed + i``), written to the run folder ``out``.
 
+    ``wrong``: with any non-None entry, each case also runs its own wrong likelihood (``Case.wrong``:
+    ``se_as_sd``, ``direction_flipped``; none for the simulated threshold and IPD cases).
     ``replicates`` overrides the mode's count (a trial run of the mode's sampler settings). Each case's
     ranks, tests and histogram are written as soon as it finishes, and ``sbc_summary.json`` rewritten.
     """
@@ -270,9 +321,10 @@ def run_sbc(
     commit = git_commit()
     for i, name in enumerate(cases):
         log(f"SBC {name} ({mode_name}) ...")
-        # the wrong variant scales standard errors: threshold statements and patient scores carry none
-        variants = (None,) if CASES[name].level in ("threshold", "ipd") else tuple(wrong)
-        for res in run_case(CASES[name], mode, seed=seed + i, wrong=variants, mode_name=mode_name, log=log):
+        # each case's own wrong likelihood (scaled standard errors, flipped statements), where one applies
+        case = CASES[name]
+        variants = (None, case.wrong) if any(wrong) and case.wrong is not None else (None,)
+        for res in run_case(case, mode, seed=seed + i, wrong=variants, mode_name=mode_name, log=log):
             write_result(res, out)
             log("  " + res.text())
             entries.append(summary_entry(res))

@@ -82,7 +82,12 @@ def sbc(
     mode: Annotated[str, typer.Option(help="quick (the test suite's) or full (the release figures).")] = "quick",
     cases: Annotated[str | None, typer.Option(help="Comma-separated case names (default: every case).")] = None,
     wrong: Annotated[
-        bool, typer.Option("--wrong", help="Also run the deliberately wrong likelihood (se_as_sd).")
+        bool,
+        typer.Option(
+            "--wrong",
+            help="Also run each case's deliberately wrong likelihood (se_as_sd; direction_flipped for the "
+            "flagship's statements).",
+        ),
     ] = False,
     replicates: Annotated[int | None, typer.Option(help="Override the mode's replicate count (trial runs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first case (case i: seed + i).")] = 20181804,

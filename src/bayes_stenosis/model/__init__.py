@@ -21,6 +21,8 @@ from bayes_stenosis.model.terms.threshold import (
     log_prob_event,
     log_prob_event_coded,
     simulate_statement_events,
+    simulate_statement_statistics,
+    statement_event_kinds,
     threshold_design,
 )
 
@@ -41,5 +43,7 @@ __all__ = [
     "prior_sampling_model",
     "resolve_prior",
     "simulate_statement_events",
+    "simulate_statement_statistics",
+    "statement_event_kinds",
     "threshold_design",
 ]

@@ -295,21 +295,19 @@ def _add_joint_between_term(design: pd.DataFrame, lam, crit, R_time, R_out, kind
     pm.Potential("threshold_between_likelihood", mvn + log_jac.sum())
 
 
-def simulate_statement_events(
+def simulate_statement_statistics(
     noncentrality: np.ndarray,
     between_corr: np.ndarray | None,
     design: pd.DataFrame,
     rng: np.random.Generator,
     replicates: int = 1,
 ) -> np.ndarray:
-    r"""Replicate every statement of a study from the model's generative process, jointly.
+    r"""The test statistic of every statement of a study, replicated from the model's generative process.
 
     Per parameter draw: :math:`T_k = (Z_k + \lambda_k) / S_k` with :math:`Z` of the between-arm rows
     :math:`MVN(0, R)` (their correlation ``between_corr``), of the within-arm rows independent
     :math:`N(0, 1)`, and :math:`S_k = \sqrt{\chi^2_{df_k}/df_k}` independent (1 for a normal test), as in
-    the likelihood. Returns whether each replicate reproduces each statement (``|T| < c`` for
-    "P>alpha", ``T < -c`` / ``T > c`` for "P<alpha" in its direction), shape
-    ``(draws, replicates, rows)``.
+    the likelihood.
 
     Parameters
     ----------
@@ -317,6 +315,17 @@ def simulate_statement_events(
         :math:`\lambda`, shape ``(draws, rows)`` in the design's row order.
     between_corr
         Shape ``(draws, B, B)`` over the design's between-arm rows in order, or None (no such rows).
+    design
+        :func:`threshold_design` of the study (``comparison`` and ``df`` per row are used).
+    rng
+        The random generator.
+    replicates
+        Replicates per draw.
+
+    Returns
+    -------
+    np.ndarray
+        :math:`T`, shape ``(draws, replicates, rows)``.
     """
     n, rows = noncentrality.shape
     z = rng.standard_normal((n, replicates, rows))
@@ -329,7 +338,38 @@ def simulate_statement_events(
     finite = np.flatnonzero(np.isfinite(dfs))
     if len(finite):
         s[:, :, finite] = np.sqrt(rng.chisquare(dfs[finite], size=(n, replicates, len(finite))) / dfs[finite])
-    t_stat = (z + noncentrality[:, None, :]) / s
+    return (z + noncentrality[:, None, :]) / s
+
+
+def statement_event_kinds(t_stat: np.ndarray, crit: np.ndarray) -> np.ndarray:
+    """The event each statistic makes: ``"inside"`` (|T| < c), ``"below"`` (T < -c) or ``"above"`` (T > c).
+
+    ``crit`` broadcasts against ``t_stat`` along its last (row) axis.
+    """
+    return np.where(np.abs(t_stat) < crit, "inside", np.where(t_stat < 0, "below", "above"))
+
+
+def simulate_statement_events(
+    noncentrality: np.ndarray,
+    between_corr: np.ndarray | None,
+    design: pd.DataFrame,
+    rng: np.random.Generator,
+    replicates: int = 1,
+) -> np.ndarray:
+    r"""Replicate every statement of a study from the model's generative process, jointly.
+
+    The statistics are :func:`simulate_statement_statistics`. Returns whether each replicate reproduces
+    each statement (``|T| < c`` for "P>alpha", ``T < -c`` / ``T > c`` for "P<alpha" in its direction),
+    shape ``(draws, replicates, rows)``.
+
+    Parameters
+    ----------
+    noncentrality
+        :math:`\lambda`, shape ``(draws, rows)`` in the design's row order.
+    between_corr
+        Shape ``(draws, B, B)`` over the design's between-arm rows in order, or None (no such rows).
+    """
+    t_stat = simulate_statement_statistics(noncentrality, between_corr, design, rng, replicates)
     crit = design["crit"].to_numpy(dtype=float)
     kinds = design["kind"].to_numpy()
     return np.where(kinds == "inside", np.abs(t_stat) < crit, np.where(kinds == "below", t_stat < -crit, t_stat > crit))
