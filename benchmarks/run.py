@@ -3,8 +3,8 @@
 Each measurement is a fresh process under ``/usr/bin/time -v`` (wall clock and peak RSS of the
 largest single process). **cold** = empty compile caches for that process: a new
 ``PYTENSOR_FLAGS=base_compiledir=<dir>`` (covers PyTensor's C cache and its numba cache) and a new
-``NUMBA_CACHE_DIR=<dir>``; **warm** = the same command again right after, with the caches the cold
-run filled (shared/research/perf.md). The OS page cache is not dropped.
+``NUMBA_CACHE_DIR=<dir>`` and ``BAYES_STENOSIS_COMPILE_CACHE=<dir>``; **warm** = the same command again
+right after, with the caches the cold run filled (shared/research/perf.md). The OS page cache is not dropped.
 
 Workloads
 
@@ -80,6 +80,7 @@ def cache_env(cache: Path) -> dict:
     env = dict(os.environ)
     env["PYTENSOR_FLAGS"] = f"base_compiledir={cache / 'pytensor'}"
     env["NUMBA_CACHE_DIR"] = str(cache / "numba")
+    env["BAYES_STENOSIS_COMPILE_CACHE"] = str(cache / "bayes-stenosis")  # the package's compiled models
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

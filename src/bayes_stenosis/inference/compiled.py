@@ -18,12 +18,17 @@ from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import toposort
 from threadpoolctl import threadpool_limits
 
+from bayes_stenosis.inference.disk_cache import DiskCompile, compile_nutpie_cached
 from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import data_values
 
 
-def compile_nutpie(model: pm.Model):
-    """nutpie's numba compile of ``model``, with numba's fastmath off.
+def compile_nutpie(model: pm.Model) -> DiskCompile:
+    """nutpie's numba compile of ``model``, with numba's fastmath off, kept in the disk cache.
+
+    The compiled code is saved by the model's structure (:mod:`bayes_stenosis.inference.disk_cache`):
+    a later process fitting the same structure loads it in about a second instead of compiling.
+    Cold and warm compiles give identical draws for the same seed (tests/inference/test_disk_cache.py).
 
     With fastmath on, LLVM may reassociate and fuse floating-point operations, and how far it does
     depends on what gets inlined, which differs between a fresh compile and functions loaded from
@@ -32,10 +37,8 @@ def compile_nutpie(model: pm.Model):
     divergence vs none). With fastmath off cold and warm runs give identical draws; sampling costs
     about the same (flagship 23-26 s vs 20-23 s, BENCHMARKS.md).
     """
-    import nutpie
-
     with pytensor.config.change_flags(numba__fastmath=False):
-        return nutpie.compile_pymc_model(model)
+        return compile_nutpie_cached(model)
 
 
 def nutpie_sample(compiled, *, chains: int, draws: int, tune: int, seed: int, target_accept: float, progress=False):
@@ -126,7 +129,10 @@ class CompiledModel:
         self.settings = settings
         self.key = structure_key(model)
         start = time.perf_counter()
-        self.compiled = compile_nutpie(model)
+        compiled = compile_nutpie(model)
+        self.compiled = compiled.compiled
+        #: how the disk cache served this compile: hit, miss, rebuilt, uncacheable or off
+        self.disk_cache = compiled.status
         self.compile_seconds = time.perf_counter() - start
         self.data_names = set(data_values(model))
 

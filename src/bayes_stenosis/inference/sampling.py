@@ -185,7 +185,7 @@ def draw_posterior(
         if structure_key(model) in cache.models:
             reused, _ = cache.get(model)
         else:
-            with phase("compiling the model (numba), once per model structure"):
+            with phase("compiling the model (numba), or loading it from the disk cache of compiled designs"):
                 reused, _ = cache.get(model)
         kernel = reused.compiled.with_data(**data_values(model))
         timings["compile"] = time.perf_counter() - start

@@ -1,0 +1,122 @@
+"""``inference.disk_cache``: a compile saved by one process is loaded by the next, gives the same draws,
+and a damaged or foreign cache is rebuilt, never trusted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytensor
+import pytest
+
+from bayes_stenosis.inference import nutpie_sample
+from bayes_stenosis.inference.disk_cache import CACHE_ENV, cache_folder, compile_nutpie_cached
+
+# A small model with a normal CDF in its density: its gradient has erfcx, which once made every
+# compile uncacheable (a pointer to scipy's Cython function).
+MODEL_SOURCE = """
+import numpy as np
+import pymc as pm
+
+def small_model(sigma=1.0, threshold=(0.3, -0.2, 1.1)):
+    with pm.Model() as model:
+        threshold = pm.Data("threshold", np.asarray(threshold))
+        mu = pm.Normal("mu", 0.0, sigma)
+        scale = pm.HalfNormal("scale", 1.0)
+        pm.Potential("below", pm.logcdf(pm.Normal.dist(mu, scale), threshold).sum())
+        pm.Deterministic("shifted", mu + 1.0)
+    return model
+"""
+namespace: dict = {}
+exec(MODEL_SOURCE, namespace)  # noqa: S102 - the same source runs in the subprocess below
+small_model = namespace["small_model"]
+
+
+def _compile(model, folder):
+    with pytensor.config.change_flags(numba__fastmath=False):
+        return compile_nutpie_cached(model, folder)
+
+
+def _draws(compiled, **data) -> np.ndarray:
+    kernel = compiled.with_data(**data) if data else compiled
+    idata = nutpie_sample(kernel, chains=2, draws=100, tune=100, seed=7, target_accept=0.8)
+    return np.concatenate([idata.posterior[v].values.ravel() for v in ("mu", "scale", "shifted")])
+
+
+def test_a_second_compile_loads_from_disk_and_gives_identical_draws(tmp_path):
+    cold = _compile(small_model(), tmp_path)
+    assert cold.status == "miss"
+    warm = _compile(small_model(), tmp_path)  # a new numba cfunc: it reads the files just written
+    assert warm.status == "hit"
+    assert warm.key == cold.key
+    np.testing.assert_array_equal(_draws(cold.compiled), _draws(warm.compiled))
+    # data values are not in the key: a swap reaches the loaded code through nutpie's user data
+    swapped = np.array([2.0, 1.5, 0.4])
+    np.testing.assert_array_equal(_draws(cold.compiled, threshold=swapped), _draws(warm.compiled, threshold=swapped))
+    assert not np.array_equal(_draws(warm.compiled), _draws(warm.compiled, threshold=swapped))
+
+
+def test_another_process_loads_the_compile(tmp_path):
+    """The real case: a fresh interpreter (its own hash seed, its own rewrites) finds the saved code."""
+    first = _compile(small_model(), tmp_path)
+    script = MODEL_SOURCE + (
+        "\nimport pytensor\nfrom bayes_stenosis.inference.disk_cache import compile_nutpie_cached\n"
+        "with pytensor.config.change_flags(numba__fastmath=False):\n"
+        "    print(compile_nutpie_cached(small_model()).status)\n"
+    )
+
+    def status_in_new_process(hash_seed: str) -> str:
+        env = {**os.environ, CACHE_ENV: str(tmp_path), "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        return out.stdout.strip().splitlines()[-1]
+
+    assert first.status == "miss"
+    # pytensor's rewrites may arrange a graph differently under another hash seed: such a variant is
+    # a key of its own, compiled once; from the second process of each seed on, every load hits
+    first_round = [status_in_new_process(seed) for seed in ("0", "1")]
+    assert set(first_round) <= {"hit", "miss"}
+    assert [status_in_new_process(seed) for seed in ("0", "1")] == ["hit", "hit"]
+
+
+def test_a_different_graph_gets_a_different_key(tmp_path):
+    base = _compile(small_model(), tmp_path)
+    other = _compile(small_model(sigma=2.0), tmp_path)  # a constant of the graph, not data
+    assert other.key != base.key
+    assert other.status == "miss"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "checksums"])
+def test_damaged_files_are_rebuilt_not_trusted(tmp_path, damage):
+    cold = _compile(small_model(), tmp_path)
+    data_files = sorted(tmp_path.glob("__pycache__/*.nbc"))
+    assert data_files
+    if damage == "truncate":
+        data_files[0].write_bytes(data_files[0].read_bytes()[:1000])
+    elif damage == "flip":
+        raw = bytearray(data_files[0].read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        data_files[0].write_bytes(bytes(raw))
+    else:
+        checksums = next(tmp_path.glob("*.sha256.json"))
+        recorded = json.loads(checksums.read_text())
+        recorded[next(iter(recorded))] = "0" * 64
+        checksums.write_text(json.dumps(recorded))
+    rebuilt = _compile(small_model(), tmp_path)
+    assert rebuilt.status == "rebuilt"
+    np.testing.assert_array_equal(_draws(cold.compiled), _draws(rebuilt.compiled))
+    assert _compile(small_model(), tmp_path).status == "hit"
+
+
+def test_the_cache_can_be_turned_off_and_moved(monkeypatch, tmp_path):
+    monkeypatch.setenv(CACHE_ENV, "off")
+    assert cache_folder() is None
+    off = _compile(small_model(), None)
+    assert off.status == "off" and off.key is not None
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "elsewhere"))
+    assert cache_folder() == tmp_path / "elsewhere"
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_folder() == tmp_path / "xdg" / "bayes-stenosis" / "nutpie"
