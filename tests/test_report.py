@@ -25,6 +25,9 @@ from bayes_stenosis.diagnostics import decision_probability_table
 from bayes_stenosis.testing import write_study
 from bayes_stenosis.workflow import fit
 
+# one worker runs this module: its module-scoped fixture is costly (pytest -n 2 --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("report_run")
+
 runner = CliRunner()
 
 #: Flags for Chromium in a closed network: without the background-networking ones it tries to

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# one worker runs this module: a test plants a file in tests/ that another test's scan would see
+pytestmark = pytest.mark.xdist_group("architecture")
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "bayes_stenosis"
 SOURCES = [*PACKAGE.rglob("*.py"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]

@@ -32,6 +32,9 @@ from bayes_stenosis.model import EVENT_KIND_CODES, chi_nodes, prepare_inputs, th
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
 
+# one worker runs this module: its module-scoped fixture is costly (pytest -n 2 --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("sbc_quick")
+
 ALPHA = 0.001
 QUICK_CASES = ("contrast", "arm_summary_change")
 

@@ -18,6 +18,9 @@ from bayes_stenosis.run import prepare_fit
 from bayes_stenosis.run.idata import tidy_inference_data
 from bayes_stenosis.testing import write_study
 
+# one worker runs this module: its module-scoped fixture is costly (pytest -n 2 --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("idata_prior")
+
 OUTCOMES = {
     "ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16},
     "VAS": {"instrument": "VAS", "scale_max": 100, "margin": 15, "reference_sd": 20},

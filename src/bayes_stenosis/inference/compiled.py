@@ -87,28 +87,49 @@ def graph_fingerprint(model: pm.Model) -> str:
     return digest.hexdigest()
 
 
+def fixed_coords(model: pm.Model) -> tuple:
+    """The coordinates that fix what the sampler sees (free variables) or writes (deterministics), with lengths.
+
+    Coordinates that only label data or observed rows (patient-level rows per missingness pattern)
+    are not among them: their lengths reach the compiled code at run time, as data shapes and as
+    PyMC's dimension-length variables, which :meth:`CompiledModel.fit` swaps with the data.
+    """
+    dims = model.named_vars_to_dims
+    used = {d for var in (*model.free_RVs, *model.deterministics) for d in dims.get(var.name, ()) if d is not None}
+    return tuple((name, len(values)) for name, values in model.coords.items() if name in used and values is not None)
+
+
+def dim_length_values(model: pm.Model) -> dict[str, np.ndarray]:
+    """The current lengths of the model's dimensions (PyMC keeps them as shared variables), by name."""
+    return {
+        var.name: np.asarray(var.get_value())
+        for var in model.dim_lengths.values()
+        if hasattr(var, "get_value") and var.name is not None
+    }
+
+
 def structure_key(model: pm.Model) -> tuple:
     """What must be equal for two models to share one compile.
 
     The free and observed variables (name, distribution, static shape), potentials, deterministics,
-    the coordinate lengths, the names and ranks of the data containers, and the graph itself
-    (:func:`graph_fingerprint`). Models equal in all of these differ only in data values, so swapping
-    data into another model's compile is safe. Data lengths may differ: nutpie's ``with_data`` passes
-    each container's shape at run time (patient-level replicates differ in how many patients share a
-    missingness pattern), and what fixes a variable's shape (a coordinate) is compared.
+    the coordinates of free variables and deterministics with their lengths (:func:`fixed_coords`), the
+    names and ranks of the data containers, and the graph itself (:func:`graph_fingerprint`). Models
+    equal in all of these differ only in data values and in the lengths of data-only dimensions, so
+    swapping data into another model's compile is safe. Data lengths may differ: nutpie's
+    ``with_data`` passes each container's shape at run time (patient-level replicates differ in how
+    many patients share a missingness pattern).
     """
 
     def described(rvs) -> tuple:
         return tuple((rv.name, type(rv.owner.op).__name__, rv.type.shape) for rv in rvs)
 
     data = tuple(sorted((name, np.ndim(value)) for name, value in data_values(model).items()))
-    coords = tuple((name, len(values)) for name, values in model.coords.items() if values is not None)
     return (
         described(model.free_RVs),
         described(model.observed_RVs),
         tuple(p.name for p in model.potentials),
         tuple(d.name for d in model.deterministics),
-        coords,
+        fixed_coords(model),
         data,
         graph_fingerprint(model),
     )
@@ -136,15 +157,22 @@ class CompiledModel:
         self.compile_seconds = time.perf_counter() - start
         self.data_names = set(data_values(model))
 
+    def data_for(self, model: pm.Model) -> dict[str, np.ndarray]:
+        """``model``'s data containers and the dimension lengths the compiled code reads, to swap in."""
+        lengths = {k: v for k, v in dim_length_values(model).items() if k in self.compiled.shared_data}
+        return data_values(model) | lengths
+
     def fit(self, model: pm.Model, seed: int, *, progress: bool = False):
         """Sample the compiled structure with ``model``'s data."""
         if structure_key(model) != self.key:
             raise ValueError("the model's structure differs from the compiled one")
-        return self.fit_values(data_values(model), seed, progress=progress)
+        return self.fit_values(self.data_for(model), seed, progress=progress)
 
     def fit_values(self, values: dict | None, seed: int, *, progress: bool = False):
         """Sample with the data containers set to ``values`` (None: the compiled model's own data)."""
-        if values is not None and set(values) != self.data_names:
+        if values is not None and not self.data_names <= set(values) <= self.data_names | set(
+            self.compiled.shared_data
+        ):
             raise ValueError("the model's data do not match the compiled design")
         compiled = self.compiled.with_data(**values) if values else self.compiled
         s = self.settings

@@ -13,10 +13,11 @@ process with the same key loads it instead of compiling.
 
 The key (SHA-256) covers: the compiled log-density-and-gradient and expansion graphs (every
 operation with its parameters, input positions, constant values and types), the free and traced
-dimensions, the data containers' names, ranks, shapes and dtypes, the wrapper source, the
+dimensions, the data containers' names, ranks and dtypes, the wrapper source, the
 ``erfcx`` implementation, pytensor's fastmath flag and the versions of Python, numpy, numba,
-llvmlite, pytensor, pymc and nutpie. numba adds the CPU and its own flags. Data *values* are not in
-the key: they reach the code at run time through nutpie's user-data pointer.
+llvmlite, pytensor, pymc and nutpie. numba adds the CPU and its own flags. Data *values* and lengths
+are not in the key: they reach the code at run time through nutpie's user-data pointer (the code
+reads each array's shape there; its compile-time array only gives the rank).
 
 A stale cache cannot be hit (any change changes the key); a damaged one is never trusted: the
 cache files' SHA-256 are recorded after a save and checked before a load, and files that do not
@@ -370,9 +371,7 @@ def compile_nutpie_cached(model: pm.Model, folder: Path | None = None) -> DiskCo
         "logp": fgraph_fingerprint(logp_fn.maker.fgraph),
         "expand": fgraph_fingerprint(expand_fn.maker.fgraph),
         "dims": [int(n_dim), int(n_expanded)],
-        "shared": [
-            [name, [int(n) for n in shared_data[name].shape], str(shared_data[name].dtype)] for name in shared_data
-        ],
+        "shared": [[name, shared_data[name].ndim, str(shared_data[name].dtype)] for name in shared_data],
         "logp_shared": logp_names,
         "expand_shared": expand_names,
         "source": hashlib.sha256(WRAPPER_SOURCE.encode()).hexdigest(),

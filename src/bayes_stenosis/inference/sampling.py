@@ -19,7 +19,7 @@ import xarray as xr
 from bayes_stenosis.inference.compiled import PROCESS_COMPILES, CompileCache, nutpie_sample, structure_key
 from bayes_stenosis.inference.predictive import chunked_predictive, draws_per_chunk
 from bayes_stenosis.inference.settings import SamplerSettings
-from bayes_stenosis.model import check_forward_sampling, data_values
+from bayes_stenosis.model import check_forward_sampling
 
 
 def sample(
@@ -187,7 +187,7 @@ def draw_posterior(
         else:
             with phase("compiling the model (numba), or loading it from the disk cache of compiled designs"):
                 reused, _ = cache.get(model)
-        kernel = reused.compiled.with_data(**data_values(model))
+        kernel = reused.compiled.with_data(**reused.data_for(model))
         timings["compile"] = time.perf_counter() - start
         start = time.perf_counter()
         idata = nutpie_sample(
