@@ -184,9 +184,11 @@ def draw_posterior(
         cache = PROCESS_COMPILES if compiled is None else compiled
         if structure_key(model) in cache.models:
             reused, _ = cache.get(model)
+            how = "in-process"
         else:
             with phase("compiling the model (numba), or loading it from the disk cache of compiled designs"):
                 reused, _ = cache.get(model)
+            how = reused.disk_cache
         kernel = reused.compiled.with_data(**reused.data_for(model))
         timings["compile"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -200,6 +202,8 @@ def draw_posterior(
             progress=progress,
         )
         timings["sample"] = time.perf_counter() - start
+        # how the compile was served: in-process (reused), hit (disk cache), miss, rebuilt, uncacheable, off
+        idata.posterior.attrs["compile_cache"] = how
         return idata
     if settings.name == "pymc":
         start = time.perf_counter()

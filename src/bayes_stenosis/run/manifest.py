@@ -51,7 +51,8 @@ def run_manifest(fit: Fit, timings: dict[str, float]) -> dict:
         "arm_sizes": inputs.arm_sizes,
         "arm_size_source": inputs.arm_size_source,
         "arms": {"new": study.new_arm, "reference": study.reference_arm},
-        "sampler": fit.settings.__dict__ | {"child_seeds": fit.settings.seeds()},
+        "sampler": fit.settings.__dict__
+        | {"child_seeds": fit.settings.seeds(), "compile_cache": fit.idata.posterior.attrs.get("compile_cache")},
         "interval": {"kind": spec.decision.interval_kind, "prob": spec.decision.interval_prob},
         "decision_rule": {"threshold": spec.decision.threshold, "text": fit.results.rule_text},
         "diagnostics_verdict": {"status": v.status, "reasons": v.reasons, "thresholds": v.thresholds},
