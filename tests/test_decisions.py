@@ -178,6 +178,8 @@ def test_decisions_in_the_table_follow_the_rule():
     assert dec.probability_text(0.0, np.nan, 4000) == "< 0.001"
     assert dec.probability_text(1.0, np.nan, 200) == "> 0.995"  # 200 draws cannot say more than 1 - 1/200
     assert dec.probability_text(0.9996, 0.0003, 4000) == "> 0.999"  # rounds to 1.000: a bound, not certainty
+    assert dec.probability_text(5997 / 6000, 0.0003, 6000) == "> 0.999"  # 0.9995 also prints as 1.000
+    assert dec.probability_text(2 / 6000, 0.0003, 6000) == "< 0.001"  # prints as 0.000
     assert dec.probability_text(0.97449, 0.003, 4000) == "0.974"
     assert cells.loc["ODI", "decision_rule"] == dec.DecisionRule().text
     assert (cells.decision_threshold == 0.975).all()

@@ -155,9 +155,11 @@ def probability_text(prob: float, mcse: float, n_draws: int, digits: int = 3) ->
         return "-"
     step = 10.0**-digits
     constant = mcse != mcse and prob in (0.0, 1.0)
-    if constant or prob > 1 - step / 2 or prob < step / 2:
+    text = f"{prob:.{digits}f}"
+    # decided on the printed text: 0.9995 (5997 of 6000 draws) prints as 1.000 although it is not above 1 - step/2
+    if constant or text in (f"{1:.{digits}f}", f"{0:.{digits}f}"):
         edge = max(step, 1.0 / max(n_draws, 1))
         if prob >= 0.5:
             return f"> {math.floor((1 - edge) / step) * step:.{digits}f}"
         return f"< {math.ceil(edge / step) * step:.{digits}f}"
-    return f"{prob:.{digits}f}"
+    return text
