@@ -216,7 +216,6 @@ def test_same_seed_same_draws_with_a_cold_and_a_warm_compile_cache(tmp_path):
         **os.environ,
         "PYTENSOR_FLAGS": ",".join(f for f in flags if f),
         "BAYES_STENOSIS_COMPILE_CACHE": str(tmp_path / "compiled"),
-        "PYTHONHASHSEED": "0",
     }
     posteriors, served = [], []
     for run in ("cold", "warm"):
@@ -228,7 +227,5 @@ def test_same_seed_same_draws_with_a_cold_and_a_warm_compile_cache(tmp_path):
         (nc,) = (tmp_path / run).rglob("posterior.nc")
         posteriors.append(az.from_netcdf(str(nc)).posterior)
         served.append(json.loads((nc.parent / "manifest.json").read_text())["sampler"]["compile_cache"])
-    # the second process may meet another arrangement of the same graph (pytensor's rewrites follow the
-    # hash seed), which is compiled once more; pinning the hash seed makes the load certain
     assert served == ["miss", "hit"]
     np.testing.assert_array_equal(posteriors[0]["Delta"].values, posteriors[1]["Delta"].values)

@@ -60,7 +60,7 @@ def test_a_second_compile_loads_from_disk_and_gives_identical_draws(tmp_path):
 
 
 def test_another_process_loads_the_compile(tmp_path):
-    """The real case: a fresh interpreter (its own hash seed, its own rewrites) finds the saved code."""
+    """The real case: fresh interpreters (other hash seeds, other rewrite orders) find the saved code."""
     first = _compile(small_model(), tmp_path)
     script = MODEL_SOURCE + (
         "\nimport pytensor\nfrom bayes_stenosis.inference.disk_cache import compile_nutpie_cached\n"
@@ -74,11 +74,9 @@ def test_another_process_loads_the_compile(tmp_path):
         return out.stdout.strip().splitlines()[-1]
 
     assert first.status == "miss"
-    # pytensor's rewrites may arrange a graph differently under another hash seed: such a variant is
-    # a key of its own, compiled once; from the second process of each seed on, every load hits
-    first_round = [status_in_new_process(seed) for seed in ("0", "1")]
-    assert set(first_round) <= {"hit", "miss"}
-    assert [status_in_new_process(seed) for seed in ("0", "1")] == ["hit", "hit"]
+    # the key is the model as built: whatever order pytensor's rewrites take in a process (they
+    # differ between processes), every later process loads the first one's code
+    assert [status_in_new_process(seed) for seed in ("0", "1", "2")] == ["hit", "hit", "hit"]
 
 
 def test_a_different_graph_gets_a_different_key(tmp_path):

@@ -11,8 +11,8 @@ cache index keys a function on its bytecode and closure, not its globals), and t
 compiled with ``cache=True``: numba stores the optimised machine code beside the file, and a later
 process with the same key loads it instead of compiling.
 
-The key (SHA-256) covers: the compiled log-density-and-gradient and expansion graphs (every
-operation with its parameters, input positions, constant values and types), the free and traced
+The key (SHA-256) covers: the model's graph as built (every operation with its parameters, input
+positions, constant values and types; :func:`model_fingerprint`), the free and traced
 dimensions, the data containers' names, ranks and dtypes, the wrapper source, the
 ``erfcx`` implementation, pytensor's fastmath flag and the versions of Python, numpy, numba,
 llvmlite, pytensor, pymc and nutpie. numba adds the CPU and its own flags. Data *values* and lengths
@@ -128,28 +128,44 @@ def cache_folder() -> Path | None:
     return base / "bayes-stenosis" / "nutpie"
 
 
-def fgraph_fingerprint(fgraph) -> str:
-    """SHA-256 of a compiled function graph: operations with their parameters, wiring, constants and types."""
-    position = {var: f"in{i}" for i, var in enumerate(fgraph.inputs)}
+def _describe_op(op) -> str:
+    props = getattr(op, "_props_dict", None)
+    described = repr(sorted(props().items(), key=lambda kv: kv[0])) if props else str(op)
+    return f"{type(op).__module__}.{type(op).__qualname__}{described}"
+
+
+def model_fingerprint(model: pm.Model) -> str:
+    """SHA-256 of the model as built: every operation with its parameters, wiring, constants and types.
+
+    The key is taken before pytensor's rewrites, not from the compiled graphs: the rewrites visit
+    sets of variables in an order that differs between processes, so one model compiles to graphs
+    with the same operations and constants wired in another order (seen on the flagship and on a
+    two-outcome threshold study; the draws were equal); a key on them missed the cache in about half
+    of the processes. Every process now loads the code the first one compiled. What the compile adds
+    to the model graph is fixed by the library versions in the key.
+    """
+    outputs = [*model.free_RVs, *model.observed_RVs, *model.potentials, *model.deterministics]
+    nodes = list(toposort(outputs))
+    position: dict = {}
     digest = hashlib.sha256()
-    for var in fgraph.inputs:
-        digest.update(f"input:{var.type}".encode())
-    for i, node in enumerate(toposort(fgraph.outputs)):
-        props = getattr(node.op, "_props_dict", None)
-        described = repr(sorted(props().items(), key=lambda kv: kv[0])) if props else str(node.op)
-        digest.update(f"{type(node.op).__module__}.{type(node.op).__qualname__}{described}".encode())
+    for i, node in enumerate(nodes):
+        digest.update(_describe_op(node.op).encode())
         for var in node.inputs:
             if var in position:
                 digest.update(f"<{position[var]}>".encode())
             elif isinstance(var, Constant):
                 data = np.asarray(var.data)
                 digest.update(f"{var.type}:{data.dtype}:{data.shape}".encode() + data.tobytes())
-            else:  # a shared variable (data container)
+            else:  # a shared variable (data container, dimension length, random generator)
                 digest.update(f"[{var.name}:{var.type}]".encode())
         for j, out in enumerate(node.outputs):
             position[out] = f"{i}.{j}:{out.type}"
-    for out in fgraph.outputs:
-        digest.update(f"out:{position.get(out, out.type)}".encode())
+    for group in (model.free_RVs, model.observed_RVs, model.potentials, model.deterministics):
+        digest.update(repr([(v.name, position.get(v)) for v in group]).encode())
+    values = [(model.rvs_to_values[v].name, str(model.rvs_to_values[v].type)) for v in model.free_RVs]
+    digest.update(repr(values).encode())
+    transforms = [type(model.rvs_to_transforms.get(v)).__name__ for v in model.free_RVs]
+    digest.update(repr((transforms, model.check_bounds)).encode())
     return digest.hexdigest()
 
 
@@ -368,8 +384,7 @@ def compile_nutpie_cached(model: pm.Model, folder: Path | None = None) -> DiskCo
     expand_names = [var.name for var in expand_fn.get_shared()]
 
     key_parts = {
-        "logp": fgraph_fingerprint(logp_fn.maker.fgraph),
-        "expand": fgraph_fingerprint(expand_fn.maker.fgraph),
+        "model": model_fingerprint(model),
         "dims": [int(n_dim), int(n_expanded)],
         "shared": [[name, shared_data[name].ndim, str(shared_data[name].dtype)] for name in shared_data],
         "logp_shared": logp_names,
