@@ -155,7 +155,9 @@ def model_fingerprint(model: pm.Model) -> str:
                 digest.update(f"<{position[var]}>".encode())
             elif isinstance(var, Constant):
                 data = np.asarray(var.data)
-                digest.update(f"{var.type}:{data.dtype}:{data.shape}".encode() + data.tobytes())
+                # an object array's bytes are pointers (None, slices): different in every process
+                raw = repr(var.data).encode() if data.dtype == object else data.tobytes()
+                digest.update(f"{var.type}:{data.dtype}:{data.shape}".encode() + raw)
             else:  # a shared variable (data container, dimension length, random generator)
                 digest.update(f"[{var.name}:{var.type}]".encode())
         for j, out in enumerate(node.outputs):
