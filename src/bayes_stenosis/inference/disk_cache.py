@@ -388,9 +388,11 @@ def compile_nutpie_cached(model: pm.Model, folder: Path | None = None) -> DiskCo
     key_parts = {
         "model": model_fingerprint(model),
         "dims": [int(n_dim), int(n_expanded)],
-        "shared": [[name, shared_data[name].ndim, str(shared_data[name].dtype)] for name in shared_data],
-        "logp_shared": logp_names,
-        "expand_shared": expand_names,
+        # sorted: their order follows the compiled graph's inputs, which the rewrites may change; the
+        # cached code reads each array by name and passes it in its own order
+        "shared": [[name, shared_data[name].ndim, str(shared_data[name].dtype)] for name in sorted(shared_data)],
+        "logp_shared": sorted(logp_names),
+        "expand_shared": sorted(expand_names),
         "source": hashlib.sha256(WRAPPER_SOURCE.encode()).hexdigest(),
         "erfcx": erfcx.IMPLEMENTATION,
         "fastmath": str(pytensor.config.numba__fastmath),
