@@ -181,6 +181,12 @@ def test_decisions_in_the_table_follow_the_rule():
     assert dec.probability_text(5997 / 6000, 0.0003, 6000) == "> 0.999"  # 0.9995 also prints as 1.000
     assert dec.probability_text(2 / 6000, 0.0003, 6000) == "< 0.001"  # prints as 0.000
     assert dec.probability_text(0.97449, 0.003, 4000) == "0.974"
+    # beside a decision threshold a value that would round onto it gets one more decimal
+    assert dec.probability_text(0.97483, 0.0024, 6000, threshold=0.975) == "0.9748"
+    assert dec.probability_text(0.97483, 0.0024, 6000) == "0.975"
+    assert dec.probability_text(0.975, 0.0024, 6000, threshold=0.975) == "0.975"
+    assert dec.probability_text(0.9752, 0.0024, 6000, threshold=0.975) == "0.9752"
+    assert dec.probability_text(0.981, 0.0024, 6000, threshold=0.975) == "0.981"
     assert cells.loc["ODI", "decision_rule"] == dec.DecisionRule().text
     assert (cells.decision_threshold == 0.975).all()
 

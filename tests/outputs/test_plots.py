@@ -77,7 +77,10 @@ def test_forest_writes_p_equiv_beside_each_interval(pristine_run, tmp_path, figu
     written = sorted(t.get_text() for ax in fig.axes for t in ax.texts)
     cells = decisions[decisions.scope == "cell"]
     n = run.manifest["sampler"]["chains"] * run.manifest["sampler"]["draws"]
-    expected = [probability_text(p, m, n) for p, m in zip(cells.prob_equivalence, cells.mcse_prob_equivalence)]
+    expected = [
+        probability_text(p, m, n, threshold=th)
+        for p, m, th in zip(cells.prob_equivalence, cells.mcse_prob_equivalence, cells.decision_threshold)
+    ]
     assert written == sorted(f"P(equiv) {p}" for p in expected)
     assert any(p.startswith(">") for p in expected)  # a bound where no draw disagrees, as in the tables
     assert fig.axes[0].get_xlabel() == "δ, difference in change (points)"

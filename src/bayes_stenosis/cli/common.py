@@ -127,7 +127,12 @@ def print_decisions(decisions, rule_text: str, title: str, n_draws: int = 0, n_p
         table.add_column(col, justify="left" if col in ("outcome", "decision") else "right", no_wrap=True)
 
     def prob(rec, name, n):
-        return probability_text(rec.get(name, float("nan")), rec.get(f"mcse_{name}", float("nan")), n)
+        # the decision threshold applies to P(equiv): a value just under it is not printed as equal to it
+        threshold = rec.get("decision_threshold") if name == "prob_equivalence" else None
+        threshold = None if threshold is None or threshold != threshold else float(threshold)
+        return probability_text(
+            rec.get(name, float("nan")), rec.get(f"mcse_{name}", float("nan")), n, threshold=threshold
+        )
 
     def mcse(value):
         return "-" if value is None or value != value else f"{value:.4f}"

@@ -144,15 +144,19 @@ def decision_table(
     return pd.DataFrame(rows)
 
 
-def probability_text(prob: float, mcse: float, n_draws: int, digits: int = 3) -> str:
+def probability_text(prob: float, mcse: float, n_draws: int, digits: int = 3, threshold: float | None = None) -> str:
     """A probability for people: rounded, or a bound when no draw disagrees.
 
     A share of exactly 1 (or 0) over ``n_draws`` draws says only that the probability is above
     (below) about ``1 - 1/n_draws``; it is shown as ``"> 0.999"`` (``"< 0.001"``) at ``digits``
-    decimals, never as a certain 1.000 with MCSE 0. NaN gives ``"-"``.
+    decimals, never as a certain 1.000 with MCSE 0. NaN gives ``"-"``. With the decision
+    ``threshold`` given, a probability that would round onto it without equalling it gets one more
+    decimal (0.9748 beside "undecided" at 0.975, not 0.975).
     """
     if prob != prob:
         return "-"
+    if threshold is not None and prob != threshold and f"{prob:.{digits}f}" == f"{threshold:.{digits}f}":
+        digits += 1
     step = 10.0**-digits
     constant = mcse != mcse and prob in (0.0, 1.0)
     text = f"{prob:.{digits}f}"

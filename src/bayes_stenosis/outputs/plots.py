@@ -128,9 +128,12 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path, decisions: pd.Da
     if decisions is not None:  # as in every table: a bound where no draw disagrees
         cells = decisions[decisions["scope"] == "cell"]
         n = int(manifest["sampler"]["chains"]) * int(manifest["sampler"]["draws"])
+        thresholds = cells["decision_threshold"] if "decision_threshold" in cells else [None] * len(cells)
         p_equiv = {
-            (float(t), str(o)): probability_text(p, mc, n)
-            for t, o, p, mc in zip(cells.time, cells.outcome, cells.prob_equivalence, cells.mcse_prob_equivalence)
+            (float(t), str(o)): probability_text(p, mc, n, threshold=None if th is None or th != th else float(th))
+            for t, o, p, mc, th in zip(
+                cells.time, cells.outcome, cells.prob_equivalence, cells.mcse_prob_equivalence, thresholds
+            )
         }
     fig, axes = plt.subplots(1, len(outcomes), figsize=(max(3.4 * len(outcomes), 6.5), 3.6), squeeze=False)
     for ax, o in zip(axes[0], outcomes, strict=True):
