@@ -187,6 +187,7 @@ def test_decisions_in_the_table_follow_the_rule():
     assert dec.probability_text(0.975, 0.0024, 6000, threshold=0.975) == "0.975"
     assert dec.probability_text(0.9752, 0.0024, 6000, threshold=0.975) == "0.9752"
     assert dec.probability_text(0.981, 0.0024, 6000, threshold=0.975) == "0.981"
+    assert dec.probability_text(0.97483, 0.0024, 6000, threshold=float("nan")) == "0.975"  # a joint row
     assert cells.loc["ODI", "decision_rule"] == dec.DecisionRule().text
     assert (cells.decision_threshold == 0.975).all()
 

@@ -72,9 +72,8 @@ def test_headline_rows_are_the_runs_numbers(pristine_run):
     assert table.margin[0] == "±10" and table.week[0] == "4" and table.week[6] == "all"
     n = manifest["sampler"]["chains"] * manifest["sampler"]["draws"]
     for row, rec in zip(table.to_dict("records"), decisions[decisions.scope != "any_beyond_margin"].to_dict("records")):
-        threshold = None if rec["decision_threshold"] != rec["decision_threshold"] else rec["decision_threshold"]
         assert row["p_equiv"] == probability_text(
-            rec["prob_equivalence"], rec["mcse_prob_equivalence"], n, threshold=threshold
+            rec["prob_equivalence"], rec["mcse_prob_equivalence"], n, threshold=rec["decision_threshold"]
         )
         assert row["decision"] == rec["decision"]
     assert table.delta[4] == "" and table.margin[6] == ""

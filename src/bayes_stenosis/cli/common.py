@@ -129,7 +129,6 @@ def print_decisions(decisions, rule_text: str, title: str, n_draws: int = 0, n_p
     def prob(rec, name, n):
         # the decision threshold applies to P(equiv): a value just under it is not printed as equal to it
         threshold = rec.get("decision_threshold") if name == "prob_equivalence" else None
-        threshold = None if threshold is None or threshold != threshold else float(threshold)
         return probability_text(
             rec.get(name, float("nan")), rec.get(f"mcse_{name}", float("nan")), n, threshold=threshold
         )

@@ -151,11 +151,17 @@ def probability_text(prob: float, mcse: float, n_draws: int, digits: int = 3, th
     (below) about ``1 - 1/n_draws``; it is shown as ``"> 0.999"`` (``"< 0.001"``) at ``digits``
     decimals, never as a certain 1.000 with MCSE 0. NaN gives ``"-"``. With the decision
     ``threshold`` given, a probability that would round onto it without equalling it gets one more
-    decimal (0.9748 beside "undecided" at 0.975, not 0.975).
+    decimal (0.9748 beside "undecided" at 0.975, not 0.975); None or NaN (a row without a decision)
+    leaves the rounding alone.
     """
     if prob != prob:
         return "-"
-    if threshold is not None and prob != threshold and f"{prob:.{digits}f}" == f"{threshold:.{digits}f}":
+    if (
+        threshold is not None
+        and threshold == threshold
+        and prob != threshold
+        and (f"{prob:.{digits}f}" == f"{threshold:.{digits}f}")
+    ):
         digits += 1
     step = 10.0**-digits
     constant = mcse != mcse and prob in (0.0, 1.0)

@@ -8,17 +8,14 @@ refit swaps the data (nutpie's ``with_data``): a refit costs its sampling time, 
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 import numpy as np
 import pymc as pm
 import pytensor
-from pytensor.graph.basic import Constant
-from pytensor.graph.traversal import toposort
 from threadpoolctl import threadpool_limits
 
-from bayes_stenosis.inference.disk_cache import DiskCompile, compile_nutpie_cached
+from bayes_stenosis.inference.disk_cache import DiskCompile, compile_nutpie_cached, model_fingerprint
 from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import data_values
 
@@ -63,30 +60,6 @@ def nutpie_sample(compiled, *, chains: int, draws: int, tune: int, seed: int, ta
         )
 
 
-def graph_fingerprint(model: pm.Model) -> str:
-    """SHA-256 of the model's graph: every operation in order, with its constant inputs' values.
-
-    Two models with the same variables can still differ in their graph (a threshold statement's event
-    kind, P>alpha or P<alpha, is a constant index into the graph unless ``kinds_as_data``); this
-    fingerprint tells them apart. Data containers enter by name and type only (their values are what
-    a refit swaps; their lengths are dynamic).
-    """
-    outputs = [*model.free_RVs, *model.observed_RVs, *model.potentials, *model.deterministics]
-    nodes = list(toposort(outputs))
-    position = {out: i for i, node in enumerate(nodes) for out in node.outputs}
-    digest = hashlib.sha256()
-    for node in nodes:
-        digest.update(str(node.op).encode())
-        for var in node.inputs:
-            if var in position:
-                digest.update(f"<{position[var]}>".encode())
-            elif isinstance(var, Constant):
-                digest.update(f"{var.type}".encode() + np.asarray(var.data).tobytes())
-            else:
-                digest.update(f"[{var.name}:{var.type}]".encode())
-    return digest.hexdigest()
-
-
 def fixed_coords(model: pm.Model) -> tuple:
     """The coordinates that fix what the sampler sees (free variables) or writes (deterministics), with lengths.
 
@@ -113,7 +86,7 @@ def structure_key(model: pm.Model) -> tuple:
 
     The free and observed variables (name, distribution, static shape), potentials, deterministics,
     the coordinates of free variables and deterministics with their lengths (:func:`fixed_coords`), the
-    names and ranks of the data containers, and the graph itself (:func:`graph_fingerprint`). Models
+    names and ranks of the data containers, and the graph itself (:func:`model_fingerprint`). Models
     equal in all of these differ only in data values and in the lengths of data-only dimensions, so
     swapping data into another model's compile is safe. Data lengths may differ: nutpie's
     ``with_data`` passes each container's shape at run time (patient-level replicates differ in how
@@ -131,7 +104,7 @@ def structure_key(model: pm.Model) -> tuple:
         tuple(d.name for d in model.deterministics),
         fixed_coords(model),
         data,
-        graph_fingerprint(model),
+        model_fingerprint(model),
     )
 
 
@@ -170,9 +143,8 @@ class CompiledModel:
 
     def fit_values(self, values: dict | None, seed: int, *, progress: bool = False):
         """Sample with the data containers set to ``values`` (None: the compiled model's own data)."""
-        if values is not None and not self.data_names <= set(values) <= self.data_names | set(
-            self.compiled.shared_data
-        ):
+        swappable = self.data_names | set(self.compiled.shared_data)  # data containers and dimension lengths
+        if values is not None and not self.data_names <= set(values) <= swappable:
             raise ValueError("the model's data do not match the compiled design")
         compiled = self.compiled.with_data(**values) if values else self.compiled
         s = self.settings

@@ -137,7 +137,13 @@ def _describe_op(op) -> str:
 def model_fingerprint(model: pm.Model) -> str:
     """SHA-256 of the model as built: every operation with its parameters, wiring, constants and types.
 
-    The key is taken before pytensor's rewrites, not from the compiled graphs: the rewrites visit
+    Two models with the same variables can still differ in their graph (a threshold statement's event
+    kind, P>alpha or P<alpha, is a constant index into the graph unless ``kinds_as_data``); this
+    fingerprint tells them apart. Data containers enter by name and type only (their values are what
+    a refit swaps; their lengths are dynamic). It keys both the in-process reuse of a compile
+    (``structure_key``) and the disk cache.
+
+    The disk key is taken before pytensor's rewrites, not from the compiled graphs: the rewrites visit
     sets of variables in an order that differs between processes, so one model compiles to graphs
     with the same operations and constants wired in another order (seen on the flagship and on a
     two-outcome threshold study; the draws were equal); a key on them missed the cache in about half
@@ -196,7 +202,6 @@ class _Entry:
 
     def __init__(self, folder: Path, key: str) -> None:
         self.folder = folder
-        self.key = key
         self.stem = f"model_{key[:32]}"
         self.source = folder / f"{self.stem}.py"
         self.checksums = folder / f"{self.stem}.sha256.json"
@@ -229,10 +234,14 @@ class _Entry:
             recorded = None
         if recorded == _file_digests(files):
             return True
-        for f in files:
+        self.discard(cache_path)
+        return False
+
+    def discard(self, cache_path: Path) -> None:
+        """Delete numba's files of this key and their checksums."""
+        for f in self.numba_files(cache_path):
             f.unlink(missing_ok=True)
         self.checksums.unlink(missing_ok=True)
-        return False
 
     def record(self, cache_path: Path) -> None:
         files = self.numba_files(cache_path)
@@ -316,9 +325,7 @@ def _compile_with_cache(entry: _Entry, module, logp_sig, expand_sig):
     except Exception:  # noqa: BLE001 - a load that fails on damaged files: delete them, compile afresh
         if not entry.numba_files(cache_path):
             raise
-        for f in entry.numba_files(cache_path):
-            f.unlink(missing_ok=True)
-        entry.checksums.unlink(missing_ok=True)
+        entry.discard(cache_path)
         intact = False
         logp_c, expand_c, uncacheable = compile_both()
     if uncacheable:

@@ -108,12 +108,11 @@ def headline_table(
             delta = delta_text(c["mean_natural"], c["lower_natural"], c["upper_natural"], unit, decimals)
         row["margin"] = "" if margin != margin else f"±{margin:g}"  # its unit is the delta's
         row["delta"] = delta
-        threshold = rec.get("decision_threshold", math.nan)
         row["p_equiv"] = probability_text(
             rec["prob_equivalence"],
             rec.get("mcse_prob_equivalence", math.nan),
             n_post,
-            threshold=None if threshold != threshold else float(threshold),
+            threshold=rec.get("decision_threshold"),
         )
         prior = rec.get("prob_equivalence_prior", math.nan)
         row["prior_p_equiv"] = probability_text(prior, rec.get("mcse_prob_equivalence_prior", math.nan), n_prior)

@@ -130,7 +130,7 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path, decisions: pd.Da
         n = int(manifest["sampler"]["chains"]) * int(manifest["sampler"]["draws"])
         thresholds = cells["decision_threshold"] if "decision_threshold" in cells else [None] * len(cells)
         p_equiv = {
-            (float(t), str(o)): probability_text(p, mc, n, threshold=None if th is None or th != th else float(th))
+            (float(t), str(o)): probability_text(p, mc, n, threshold=th)
             for t, o, p, mc, th in zip(
                 cells.time, cells.outcome, cells.prob_equivalence, cells.mcse_prob_equivalence, thresholds
             )
