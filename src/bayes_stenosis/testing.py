@@ -13,6 +13,9 @@ from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS
 from bayes_stenosis.study.writer import dumps_toml, evidence_csv, write_folder
 
 if TYPE_CHECKING:  # only the types; the builders need no simulation and no sampler
+    from arviz import InferenceData
+
+    from bayes_stenosis.model import ModelInputs
     from bayes_stenosis.run import Fit
     from bayes_stenosis.simulation import TrialTruth
 
@@ -112,8 +115,6 @@ def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chain
     from these draws by the package's own functions.
     """
     # the run layer pulls in PyMC; imported here so that the study builders above stay light
-    import arviz as az
-
     from bayes_stenosis.diagnostics import decision_probability_table, parameter_table, sampler_table, verdict
     from bayes_stenosis.inference import SamplerSettings
     from bayes_stenosis.model import prepare_inputs, resolve_prior
@@ -124,23 +125,7 @@ def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chain
     spec, spec_path, spec_sha = load_model_spec("default")
     settings = SamplerSettings.from_spec(spec.sampler, seed=seed, chains=chains, draws=draws, tune=draws)
     inputs = prepare_inputs(loaded, spec)
-    rng = np.random.default_rng(seed)
-    cells = (len(inputs.coords["time"]), len(inputs.coords["outcome"]))
-    delta = rng.normal(0.0, 0.2, (chains, draws, *cells))
-    prior = rng.normal(0.0, 1.0, (1, 4 * draws, *cells))
-    dims = {"delta": ["time", "outcome"], "delta_natural": ["time", "outcome"]}
-    coords = {"time": list(inputs.coords["time"]), "outcome": list(inputs.coords["outcome"])}
-    idata = az.from_dict(
-        posterior={"delta": delta, "delta_natural": delta * inputs.scale},
-        prior={"delta": prior, "delta_natural": prior * inputs.scale},
-        sample_stats={
-            "diverging": np.zeros((chains, draws), dtype=bool),
-            "energy": rng.normal(size=(chains, draws)),
-            "maxdepth_reached": np.zeros((chains, draws), dtype=bool),
-        },
-        coords=coords,
-        dims=dims,
-    )
+    idata = _noise_idata(inputs, seed=seed, chains=chains, draws=draws)
     prior_delta = idata.prior["delta_natural"]
     resolved = resolve_prior(spec, prior_set, inputs)
     provenance = {"seed": seed, "spec_name": spec.name, "spec_sha256": spec_sha, "prior_set": prior_set}
@@ -168,4 +153,28 @@ def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chain
         results=results,
         verdict=verdict(params, samp, spec.diagnostics, decision_diag),
         timings={"fit_total": 0.0},
+    )
+
+
+def _noise_idata(inputs: ModelInputs, *, seed: int, chains: int, draws: int) -> InferenceData:
+    """The InferenceData of :func:`synthetic_fit`: ``delta`` (and ``delta_natural``) per cell, posterior
+    N(0, 0.2) and prior N(0, 1) in standardized units, with sample stats of a fit without divergences."""
+    import arviz as az
+
+    rng = np.random.default_rng(seed)
+    cells = (len(inputs.coords["time"]), len(inputs.coords["outcome"]))
+    delta = rng.normal(0.0, 0.2, (chains, draws, *cells))
+    prior = rng.normal(0.0, 1.0, (1, 4 * draws, *cells))
+    dims = {"delta": ["time", "outcome"], "delta_natural": ["time", "outcome"]}
+    coords = {"time": list(inputs.coords["time"]), "outcome": list(inputs.coords["outcome"])}
+    return az.from_dict(
+        posterior={"delta": delta, "delta_natural": delta * inputs.scale},
+        prior={"delta": prior, "delta_natural": prior * inputs.scale},
+        sample_stats={
+            "diverging": np.zeros((chains, draws), dtype=bool),
+            "energy": rng.normal(size=(chains, draws)),
+            "maxdepth_reached": np.zeros((chains, draws), dtype=bool),
+        },
+        coords=coords,
+        dims=dims,
     )

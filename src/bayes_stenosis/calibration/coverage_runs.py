@@ -133,9 +133,7 @@ def coverage_run(
     their truths and seeds are those of the whole run, so parts joined by :func:`merge_coverage` give
     the numbers of the whole run.
     """
-    first, stop = trial_range if trial_range is not None else (0, trials)
-    if not 0 <= first < stop <= trials:
-        raise ValueError(f"trial range {first}:{stop} is not within the {trials} trials planned")
+    first, stop = _checked_trial_range(trial_range, trials)
     follow_up = tuple(float(t) for t in follow_up)
     spec, _ = load_spec()
     commit = git_commit()  # of the code this run uses (HEAD may move while it runs)
@@ -155,16 +153,26 @@ def coverage_run(
         make, rejected = trial_maker(truth_kind, base, trials, Path(work), level=level, seed=seed, spec=spec)
         result = coverage_study(make, spec, PRIOR_SET, range(first, stop), settings, prob=prob, after_trial=after_trial)
     summary = coverage_summary(result.replicates, out, truth_kind, trials, n, level, prob, start, commit)
-    summary["settings"] = {"chains": chains, "draws": draws, "tune": tune, "target_accept": TARGET_ACCEPT, "seed": seed}
-    summary["trial_range"] = [first, stop]
-    summary["prior_draws_rejected_impossible_change"] = rejected
-    summary["simulation"] = {
-        "outcome_corr": outcome_corr,
-        "change_score_corr": change_score_correlation(base),
-        "follow_up": list(follow_up),
-    }
+    summary.update(
+        settings={"chains": chains, "draws": draws, "tune": tune, "target_accept": TARGET_ACCEPT, "seed": seed},
+        trial_range=[first, stop],
+        prior_draws_rejected_impossible_change=rejected,
+        simulation={
+            "outcome_corr": outcome_corr,
+            "change_score_corr": change_score_correlation(base),
+            "follow_up": list(follow_up),
+        },
+    )
     (out / f"coverage_{truth_kind}.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _checked_trial_range(trial_range: tuple[int, int] | None, trials: int) -> tuple[int, int]:
+    """``(start, stop)`` of the trials to fit (all of them without a range), within the ``trials`` planned."""
+    first, stop = trial_range if trial_range is not None else (0, trials)
+    if not 0 <= first < stop <= trials:
+        raise ValueError(f"trial range {first}:{stop} is not within the {trials} trials planned")
+    return first, stop
 
 
 def change_score_correlation(truth: sim.TrialTruth) -> list[list[float]]:

@@ -49,9 +49,10 @@ import time
 import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -59,7 +60,7 @@ import pymc as pm
 from bayes_stenosis.calibration.cases import CASES, MODES, Case, Mode, build_case_model, case_template
 from bayes_stenosis.calibration.ranks import SBCResult, ranks_of_truth, uniformity
 from bayes_stenosis.calibration.results import ALPHA, summary_entry, write_result, write_summary
-from bayes_stenosis.inference import CompiledModel
+from bayes_stenosis.inference import CompiledModel, SamplerSettings
 from bayes_stenosis.model import (
     EVENT_KIND_CODES,
     ModelInputs,
@@ -250,33 +251,16 @@ def run_case(
     """
     spec = case.spec(spec or load_spec()[0])
     start = time.perf_counter()
-    settings = mode.settings()
     with nullcontext(workdir) if workdir is not None else tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         reps = simulate_replicates(case, mode, spec, case_template(case, root / f"{case.name}_template", seed), seed)
-        compiled: dict[tuple, CompiledModel] = {}  # event pattern -> its compiled model
-        rows = {v: [] for v in wrong}
-        divergent = dict.fromkeys(wrong, 0)
-        for v in wrong:
-            for r, pattern in enumerate(reps.patterns):
-                key = reps.compile_key(r)
-                if key not in compiled:
-                    model = reps.model
-                    if key:
-                        events = case_template(case, root / f"{case.name}_{'_'.join(key)}", seed, events=key)
-                        model = build_case_model(events, spec)[0]
-                    compiled[key] = CompiledModel(model, settings)
-                idata = compiled[key].fit_values(reps.data(r, v), seed=int(reps.fit_seeds[r]))
-                divergent[v] += int(idata.sample_stats["diverging"].sum() > 0)
-                for row in ranks_of_truth(idata, reps.truth(r), reps.names, mode.thin_to):
-                    rows[v].append({"replicate": r, "pattern": pattern_label(pattern), **row})
-                if (r + 1) % 50 == 0:
-                    label = case.name + (f" (wrong: {v})" if v else "")
-                    log(f"  {label}: {r + 1}/{mode.replicates} replicates ({time.perf_counter() - start:.0f} s)")
+        models = _PatternModels(case, spec, reps, mode.settings(), root, seed)
+        ranked = {v: _rank_replicates(models, v, mode, start, log) for v in wrong}
     counts = pattern_counts(reps.patterns, threshold_design(reps.inputs, spec)) if case.level == "threshold" else {}
     results = []
     for v in wrong:
-        ranks = pd.DataFrame(rows[v])
+        rows, divergent = ranked[v]
+        ranks = pd.DataFrame(rows)
         results.append(
             SBCResult(
                 case=case.name,
@@ -288,13 +272,55 @@ def run_case(
                 keep=mode.thin_to,
                 bins=mode.bins,
                 seconds=time.perf_counter() - start,
-                compile_seconds=sum(c.compile_seconds for c in compiled.values()),
-                divergent_fits=divergent[v],
+                compile_seconds=sum(c.compile_seconds for c in models.compiled.values()),
+                divergent_fits=divergent,
                 patterns=counts,
-                compiles=len(compiled),
+                compiles=len(models.compiled),
             )
         )
     return results
+
+
+@dataclass
+class _PatternModels:
+    """The compiled models of a case's replicates, one per compile key (event pattern), built on first use."""
+
+    case: Case
+    spec: ModelSpec
+    reps: Replicates
+    settings: SamplerSettings
+    root: Path  # where the templates of other event patterns are written
+    seed: int
+    compiled: dict[tuple, CompiledModel] = field(default_factory=dict)
+
+    def fit(self, r: int, wrong: str | None) -> az.InferenceData:
+        """Refit replicate ``r``'s data (as the likelihood ``wrong`` sees them) with its own seed."""
+        key = self.reps.compile_key(r)
+        if key not in self.compiled:
+            model = self.reps.model
+            if key:
+                folder = self.root / f"{self.case.name}_{'_'.join(key)}"
+                model = build_case_model(case_template(self.case, folder, self.seed, events=key), self.spec)[0]
+            self.compiled[key] = CompiledModel(model, self.settings)
+        return self.compiled[key].fit_values(self.reps.data(r, wrong), seed=int(self.reps.fit_seeds[r]))
+
+
+def _rank_replicates(
+    models: _PatternModels, wrong: str | None, mode: Mode, start: float, log=print
+) -> tuple[list[dict], int]:
+    """Refit every replicate under the likelihood ``wrong`` (None: the package's): the rank rows of its
+    quantities and how many fits diverged; a progress line every 50 replicates."""
+    reps = models.reps
+    rows, divergent = [], 0
+    for r, pattern in enumerate(reps.patterns):
+        idata = models.fit(r, wrong)
+        divergent += int(idata.sample_stats["diverging"].sum() > 0)
+        for row in ranks_of_truth(idata, reps.truth(r), reps.names, mode.thin_to):
+            rows.append({"replicate": r, "pattern": pattern_label(pattern), **row})
+        if (r + 1) % 50 == 0:
+            label = models.case.name + (f" (wrong: {wrong})" if wrong else "")
+            log(f"  {label}: {r + 1}/{mode.replicates} replicates ({time.perf_counter() - start:.0f} s)")
+    return rows, divergent
 
 
 def run_sbc(

@@ -6,11 +6,13 @@ Heavy imports (PyMC, ArviZ, matplotlib) happen inside the commands that need the
 Exit codes: 0 success; 2 bad input (one line naming the file, row and field; an output path that
 cannot be written or exists without ``--overwrite``; a run folder being written by another process;
 a damaged file of a run; no traceback); 3 diagnostics failed under ``--strict``; 1 anything unexpected.
-The commands over saved runs are in ``cli/runs.py``, what commands share in ``cli/common.py``.
+The commands over saved runs are in ``cli/runs.py``, ``data ...`` in ``cli/data.py``, the arguments and
+options several commands share in ``cli/options.py``, what commands share otherwise in ``cli/common.py``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -19,9 +21,6 @@ from rich.table import Table
 
 from bayes_stenosis import __version__
 from bayes_stenosis.cli.common import (
-    PRIOR_HELP,
-    Sampler,
-    complete_prior,
     console,
     draw_counts,
     handle_errors,
@@ -30,6 +29,27 @@ from bayes_stenosis.cli.common import (
     print_statement_checks,
     quiet_warnings,
     status,
+)
+from bayes_stenosis.cli.data import data_app
+from bayes_stenosis.cli.options import (
+    DEFAULT_STUDY,
+    FitChains,
+    FitDraws,
+    FitMargins,
+    FitOut,
+    FitOverwrite,
+    FitPlots,
+    FitPrior,
+    FitProgress,
+    FitReport,
+    FitRunName,
+    FitSampler,
+    FitSeed,
+    FitSpec,
+    FitStrict,
+    FitTune,
+    SpecOption,
+    StudyArgument,
 )
 from bayes_stenosis.cli.runs import clean, diagnose, export, report, summarize
 from bayes_stenosis.cli.validation import validation_app
@@ -43,13 +63,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
-data_app = typer.Typer(help="Check, list and create study folders.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(validation_app, name="validation")
-
-DEFAULT_STUDY = "farpour2022"
-#: Help panels of ``fit``'s options.
-MODEL_PANEL, SAMPLER_PANEL, OUTPUT_PANEL, RUN_PANEL = "Model and prior", "Sampler", "Output", "While running"
 
 
 def _version_callback(value: bool) -> None:
@@ -68,11 +83,6 @@ def _root(
     """Bayesian reanalysis of two-arm repeated-measures trials."""
 
 
-# ---------------------------------------------------------------------------------------------
-# info and data
-# ---------------------------------------------------------------------------------------------
-
-
 @app.command()
 @handle_errors
 def info() -> None:
@@ -87,133 +97,25 @@ def info() -> None:
     console.print(table)
 
 
-@data_app.command("list")
-@handle_errors
-def data_list() -> None:
-    """List the bundled studies and the evidence levels each one holds."""
-    from bayes_stenosis.resources import bundled_study_ids
-    from bayes_stenosis.study import load_study
-
-    table = Table(title="Bundled studies")
-    for col in ("id", "title", "arms (n randomised)", "outcomes", "follow-up (weeks)", "evidence"):
-        table.add_column(col)
-    for study_id in bundled_study_ids():
-        study = load_study(study_id)
-        arms = ", ".join(
-            f"{k} ({a.role}, n={a.n_randomised if a.n_randomised else '?'})" for k, a in study.meta.arms.items()
-        )
-        table.add_row(
-            study.id + (" (default)" if study.id == DEFAULT_STUDY else ""),
-            study.meta.study.title,
-            arms,
-            ", ".join(study.outcomes),
-            ", ".join(f"{t:g}" for t in study.times),
-            ", ".join(study.levels_present()) or "none usable",
-        )
-    console.print(table)
-
-
-@data_app.command("validate")
-@handle_errors
-def data_validate(
-    study: Annotated[str, typer.Argument(help="A bundled study id or a study folder path.")] = DEFAULT_STUDY,
-    model: Annotated[str, typer.Option("--model", help="Bundled spec name or a spec .toml path.")] = "default",
-) -> None:
-    """Check a study folder as `fit` would (schema, rows, scales, margins, arm sizes, evidence);
-    print which evidence each cell would use."""
-    from bayes_stenosis.study import load_study
-
-    loaded = load_study(study)
-    if loaded.levels_present():  # an empty folder (a fresh template) is valid, with nothing to fit yet
-        with console.status("[bold]checking the study against the model spec...[/]"):
-            from bayes_stenosis.run import prepare_fit
-
-            prepare_fit(loaded, spec=model)
-    cells = loaded.evidence_by_cell()
-    table = Table(title=f"{loaded.id}: evidence per follow-up cell")
-    for col in ("time", "outcome", "evidence used", "threshold rows (between/within)", "note"):
-        table.add_column(col)
-    for rec in cells.to_dict("records"):
-        note = "threshold rows superseded" if rec["thresholds_superseded"] else ""
-        table.add_row(
-            f"{rec['time']:g}",
-            rec["outcome"],
-            rec["evidence"],
-            f"{rec['threshold_between_rows']}/{rec['threshold_within_rows']}",
-            note,
-        )
-    console.print(table)
-    incomplete = loaded.incomplete_arm_summaries()
-    if len(incomplete):
-        rows = ", ".join(str(r) for r in incomplete["row"])
-        console.print(f"[yellow]arm_summaries.csv rows {rows}: incomplete (need n, mean and sd); kept, not used[/]")
-    console.print(f"[green]{loaded.folder}: valid[/] ({', '.join(loaded.levels_present()) or 'no usable evidence'})")
-
-
-@data_app.command("template")
-@handle_errors
-def data_template(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to create (must not exist or be empty).")],
-) -> None:
-    """Write an empty, valid study folder with comments, to fill in."""
-    from bayes_stenosis.study import write_template
-
-    write_template(out_dir)
-    console.print(f"wrote a study template to {out_dir}; fill it in, then run: bayes-stenosis data validate {out_dir}")
-
-
-# ---------------------------------------------------------------------------------------------
-# fit and friends
-# ---------------------------------------------------------------------------------------------
-
-
 @app.command()
 @handle_errors
 def fit(
-    study: Annotated[str, typer.Argument(help="A bundled study id or a study folder path.")] = DEFAULT_STUDY,
-    model: Annotated[
-        str, typer.Option("--model", help="Bundled spec name or a spec .toml path.", rich_help_panel=MODEL_PANEL)
-    ] = "default",
-    prior: Annotated[
-        str | None,
-        typer.Option("--prior", help=PRIOR_HELP, autocompletion=complete_prior, rich_help_panel=MODEL_PANEL),
-    ] = None,
-    margin: Annotated[
-        list[str] | None,
-        typer.Option("--margin", help="Override a margin, OUTCOME=VALUE (natural units).", rich_help_panel=MODEL_PANEL),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Run seed (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
-    ] = None,
-    chains: Annotated[
-        int | None, typer.Option(help="Chains (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
-    ] = None,
-    draws: Annotated[
-        int | None, typer.Option(help="Draws per chain (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
-    ] = None,
-    tune: Annotated[
-        int | None, typer.Option(help="Tuning steps per chain (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
-    ] = None,
-    sampler: Annotated[
-        Sampler | None, typer.Option(help="NUTS implementation (default: the spec's).", rich_help_panel=SAMPLER_PANEL)
-    ] = None,
-    out: Annotated[
-        Path, typer.Option("--out", help="Root folder for run folders.", rich_help_panel=OUTPUT_PANEL)
-    ] = Path("outputs"),
-    name: Annotated[
-        str | None,
-        typer.Option("--name", help="Run folder name (default: spec-prior-seed).", rich_help_panel=OUTPUT_PANEL),
-    ] = None,
-    overwrite: Annotated[
-        bool, typer.Option(help="Replace an existing run folder.", rich_help_panel=OUTPUT_PANEL)
-    ] = False,
-    plots: Annotated[bool, typer.Option(help="Write plots.", rich_help_panel=OUTPUT_PANEL)] = True,
-    report: Annotated[
-        bool,
-        typer.Option(help="Write report.html (the self-contained reviewer report).", rich_help_panel=OUTPUT_PANEL),
-    ] = True,
-    strict: Annotated[bool, typer.Option(help="Exit 3 when diagnostics fail.", rich_help_panel=RUN_PANEL)] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.", rich_help_panel=RUN_PANEL)] = True,
+    study: StudyArgument = DEFAULT_STUDY,
+    model: FitSpec = "default",
+    prior: FitPrior = None,
+    margin: FitMargins = None,
+    seed: FitSeed = None,
+    chains: FitChains = None,
+    draws: FitDraws = None,
+    tune: FitTune = None,
+    sampler: FitSampler = None,
+    out: FitOut = Path("outputs"),
+    name: FitRunName = None,
+    overwrite: FitOverwrite = False,
+    plots: FitPlots = True,
+    report: FitReport = True,
+    strict: FitStrict = False,
+    progress: FitProgress = True,
 ) -> None:
     """Fit a study (default: the flagship farpour2022) and write a run folder."""
     quiet_warnings()
@@ -242,14 +144,20 @@ def fit(
         plots=plots,
         report=report,
     )
-    ev = Table(title="Evidence used per cell")
-    for col in ("time", "outcome", "evidence"):
-        ev.add_column(col)
-    for rec in result.evidence.to_dict("records"):
-        ev.add_row(f"{rec['time']:g}", rec["outcome"], rec["evidence"])
-    console.print(ev)
-    import json
+    _print_fit_result(result)
+    if strict and result.verdict_status == "fail":
+        raise ConvergenceError(result.verdict_line)
 
+
+def _print_fit_result(result) -> None:
+    """What ``fit`` prints: the evidence per cell, the decision table, the statement checks, the
+    robustness against a sweep, the diagnostics verdict and where the run folder is."""
+    evidence = Table(title="Evidence used per cell")
+    for col in ("time", "outcome", "evidence"):
+        evidence.add_column(col)
+    for rec in result.evidence.to_dict("records"):
+        evidence.add_row(f"{rec['time']:g}", rec["outcome"], rec["evidence"])
+    console.print(evidence)
     manifest = json.loads((result.folder / "manifest.json").read_text())
     print_decisions(
         result.decisions,
@@ -265,8 +173,6 @@ def fit(
     console.print(f"run folder: [bold]{result.folder}[/]")
     if (result.folder / "report.html").is_file():
         console.print(f"report: {result.folder / 'report.html'}")
-    if strict and result.verdict_status == "fail":
-        raise ConvergenceError(result.verdict_line)
 
 
 # the commands over saved run folders live in cli/runs.py
@@ -277,16 +183,11 @@ app.command()(report)
 app.command()(clean)
 
 
-# ---------------------------------------------------------------------------------------------
-# sensitivity and reproduce (issue 8; src/bayes_stenosis/sensitivity.py, reproduce.py)
-# ---------------------------------------------------------------------------------------------
-
-
 @app.command()
 @handle_errors
 def sensitivity(
-    study: Annotated[str, typer.Argument(help="A bundled study id or a study folder path.")] = DEFAULT_STUDY,
-    model: Annotated[str, typer.Option("--model", help="Bundled spec name or a spec .toml path.")] = "default",
+    study: StudyArgument = DEFAULT_STUDY,
+    model: SpecOption = "default",
     seed: Annotated[int | None, typer.Option(help="Run seed (default: the spec's).")] = None,
     chains: Annotated[int | None, typer.Option(help="Chains per fit (default: the spec's).")] = None,
     draws: Annotated[int | None, typer.Option(help="Draws per chain (default: the spec's).")] = None,
@@ -322,6 +223,19 @@ def sensitivity(
             plots=plots,
             status=status,
         )
+    _print_sweep_robustness(result)
+    _print_sweep_fits(result)
+    _print_sweep_flips(result)
+    t = result.timings
+    console.print(
+        f"{len(result.fits)} fits in {t['total']:.0f} s (compile {t['compile']:.0f} s, sampling {t['sampling']:.0f} s)"
+    )
+    console.print(f"sensitivity folder: [bold]{result.folder}[/]")
+
+
+def _print_sweep_robustness(result) -> None:
+    """Per cell and joint row of a sweep: the reference fit's P(equiv) and decision, the lowest and
+    highest P(equiv) over the fits and how many fits call it equivalent."""
     robust = Table(
         title=f"{result.manifest['study']['id']}: does the answer survive its assumptions? "
         f"P(equiv) over {len(result.fits)} fits, study margins"
@@ -339,6 +253,10 @@ def sensitivity(
             f"{rec['n_equivalent']} of {rec['n_fits']}",
         )
     console.print(robust)
+
+
+def _print_sweep_fits(result) -> None:
+    """One row per fit of a sweep: its diagnostics and sampling time."""
     table = Table(title=f"{result.manifest['study']['id']}: fits of the sensitivity grid")
     for col in ("configuration", "diagnostics", "divergences", "max R-hat", "min bulk ESS", "sampling s"):
         table.add_column(col, justify="left" if col in ("configuration", "diagnostics") else "right")
@@ -352,6 +270,11 @@ def sensitivity(
             f"{rec['sampling_seconds']:.1f}",
         )
     console.print(table)
+
+
+def _print_sweep_flips(result) -> None:
+    """The cell decisions that differ from the reference configuration (the first 30), then the fits that
+    failed their diagnostics."""
     flips = result.flips
     if len(flips):
         console.print(
@@ -369,17 +292,12 @@ def sensitivity(
     failed = result.manifest["diagnostics_failures"]
     if failed:
         console.print(f"[red]{len(failed)} fit(s) failed diagnostics:[/] {', '.join(failed)}", markup=True)
-    t = result.timings
-    console.print(
-        f"{len(result.fits)} fits in {t['total']:.0f} s (compile {t['compile']:.0f} s, sampling {t['sampling']:.0f} s)"
-    )
-    console.print(f"sensitivity folder: [bold]{result.folder}[/]")
 
 
 @app.command()
 @handle_errors
 def reproduce(
-    study: Annotated[str, typer.Argument(help="A bundled study id or a study folder path.")] = DEFAULT_STUDY,
+    study: StudyArgument = DEFAULT_STUDY,
     model: Annotated[str, typer.Option("--model", help="Spec giving the assumed correlations.")] = "default",
     out: Annotated[Path, typer.Option("--out", help="Root folder; writes OUT/<study>/reproduce/.")] = Path("outputs"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing reproduce folder.")] = False,
@@ -402,11 +320,6 @@ def reproduce(
         )
     console.print(table)
     console.print(f"wrote [bold]{result.folder}[/] (reproduce.csv, reproduce.md)")
-
-
-# ---------------------------------------------------------------------------------------------
-# entry point
-# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:

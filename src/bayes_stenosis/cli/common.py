@@ -101,6 +101,19 @@ def status(message: str):
     return console.status(f"[bold]{message}...[/]")
 
 
+_DECISION_HEADERS = (
+    "week",
+    "outcome",
+    "margin",
+    "P(equiv)",
+    "MCSE",
+    "prior P(equiv)",
+    "P(non-inf)",
+    "P(superior)",
+    "decision",
+)
+
+
 def print_decisions(decisions, rule_text: str, title: str, n_draws: int = 0, n_prior_draws: int = 0) -> None:
     """The decision table: one row per time x outcome, then the joint rows (fits 80 columns).
 
@@ -109,59 +122,55 @@ def print_decisions(decisions, rule_text: str, title: str, n_draws: int = 0, n_p
     posterior and prior draw counts behind them. "Some cell beyond its margin" goes under the table,
     not in a P(equiv) column.
     """
-    from bayes_stenosis.decisions import probability_text
-
     table = Table(title=title, caption=f"rule: {rule_text}", min_width=60)
-    headers = (
-        "week",
-        "outcome",
-        "margin",
-        "P(equiv)",
-        "MCSE",
-        "prior P(equiv)",
-        "P(non-inf)",
-        "P(superior)",
-        "decision",
-    )
-    for col in headers:
+    for col in _DECISION_HEADERS:
         table.add_column(col, justify="left" if col in ("outcome", "decision") else "right", no_wrap=True)
-
-    def prob(rec, name, n):
-        # the decision threshold applies to P(equiv): a value just under it is not printed as equal to it
-        threshold = rec.get("decision_threshold") if name == "prob_equivalence" else None
-        return probability_text(
-            rec.get(name, float("nan")), rec.get(f"mcse_{name}", float("nan")), n, threshold=threshold
-        )
-
-    def mcse(value):
-        return "-" if value is None or value != value else f"{value:.4f}"
-
     beyond = None
     for rec in decisions.to_dict("records"):
-        scope = rec.get("scope", "cell")
-        if scope == "any_beyond_margin":
+        if rec.get("scope", "cell") == "any_beyond_margin":
             beyond = rec
             continue
-        time = "all" if rec["time"] != rec["time"] else f"{rec['time']:g}"
-        label = {"cell": rec["outcome"], "joint_time": "all outcomes", "joint_all": "all cells"}[scope]
-        margin = rec.get("margin")
-        table.add_row(
-            time,
-            label,
-            "" if margin is None or margin != margin else f"{margin:g}",
-            prob(rec, "prob_equivalence", n_draws),
-            mcse(rec.get("mcse_prob_equivalence")),
-            prob(rec, "prob_equivalence_prior", n_prior_draws),
-            prob(rec, "prob_noninferiority", n_draws),
-            prob(rec, "prob_superiority", n_draws),
-            str(rec.get("decision", "")),
-        )
+        table.add_row(*_decision_row(rec, n_draws, n_prior_draws))
     console.print(table)
     if beyond is not None:
         console.print(
             "P(some cell with evidence lies beyond its margin) = "
-            f"{prob(beyond, 'prob_not_equivalent', n_draws)} (MCSE {mcse(beyond.get('mcse_prob_not_equivalent'))})"
+            f"{_probability_cell(beyond, 'prob_not_equivalent', n_draws)} "
+            f"(MCSE {_mcse_text(beyond.get('mcse_prob_not_equivalent'))})"
         )
+
+
+def _decision_row(rec: dict, n_draws: int, n_prior_draws: int) -> tuple[str, ...]:
+    """One row of the decision table (a cell or a joint row), in the order of :data:`_DECISION_HEADERS`."""
+    scope = rec.get("scope", "cell")
+    margin = rec.get("margin")
+    return (
+        "all" if rec["time"] != rec["time"] else f"{rec['time']:g}",
+        {"cell": rec["outcome"], "joint_time": "all outcomes", "joint_all": "all cells"}[scope],
+        "" if margin is None or margin != margin else f"{margin:g}",
+        _probability_cell(rec, "prob_equivalence", n_draws),
+        _mcse_text(rec.get("mcse_prob_equivalence")),
+        _probability_cell(rec, "prob_equivalence_prior", n_prior_draws),
+        _probability_cell(rec, "prob_noninferiority", n_draws),
+        _probability_cell(rec, "prob_superiority", n_draws),
+        str(rec.get("decision", "")),
+    )
+
+
+def _probability_cell(rec: dict, name: str, n_draws: int) -> str:
+    """The probability ``rec[name]`` as printed (with its MCSE ``rec["mcse_<name>"]`` and ``n_draws``)."""
+    from bayes_stenosis.decisions import probability_text
+
+    # the decision threshold applies to P(equiv): a value just under it is not printed as equal to it
+    threshold = rec.get("decision_threshold") if name == "prob_equivalence" else None
+    return probability_text(
+        rec.get(name, float("nan")), rec.get(f"mcse_{name}", float("nan")), n_draws, threshold=threshold
+    )
+
+
+def _mcse_text(value) -> str:
+    """A Monte Carlo standard error to 4 decimals; ``-`` when there is none."""
+    return "-" if value is None or value != value else f"{value:.4f}"
 
 
 def draw_counts(manifest: dict) -> tuple[int, int]:

@@ -179,30 +179,11 @@ def contrasts_from_patients(
         raise ValueError(f"ci_level must be in (0, 1) (got {ci_level!r})")
     source = _source(patients, seed)
     arrays = arm_arrays(patients, truth)
+    contrast = _change_t_contrast if method == "change_t" else _ancova_contrast
     rows = []
     for k, t in enumerate(truth.times[1:], start=1):
         for j, out in enumerate(truth.outcomes):
-            if method == "change_t":
-                d = _changes(arrays, k, j)
-                est, se, dof, _, p = _pooled_t(d[NEW_ARM], d[REFERENCE_ARM])
-                measure = "change"
-                note = (
-                    "pooled two-sample t-test on change scores, df = n1 + n2 - 2 "
-                    f"(complete pairs: {len(d[NEW_ARM])} new, {len(d[REFERENCE_ARM])} reference)"
-                )
-            else:
-                follow, base = {}, {}
-                for arm in ARMS:
-                    ok = ~np.isnan(arrays[arm][:, k, j]) & ~np.isnan(arrays[arm][:, 0, j])
-                    follow[arm] = arrays[arm][ok, k, j]
-                    base[arm] = arrays[arm][ok, 0, j]
-                est, se, dof, _, p = _ancova(follow, base)
-                measure = "ancova"
-                note = (
-                    "OLS ANCOVA: follow-up ~ arm + baseline, df = n - 3 "
-                    f"(complete pairs: {len(follow[NEW_ARM])} new, "
-                    f"{len(follow[REFERENCE_ARM])} reference)"
-                )
+            est, se, dof, p, measure, note = contrast(arrays, k, j)
             half = float(stats.t.ppf((1 + ci_level) / 2, dof)) * se
             rows.append(
                 {
@@ -222,6 +203,35 @@ def contrasts_from_patients(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _change_t_contrast(arrays: dict[str, np.ndarray], k: int, j: int) -> tuple[float, float, float, float, str, str]:
+    """The pooled two-sample t on change scores of cell (time ``k``, outcome ``j``): estimate, SE, df, p,
+    measure and note."""
+    d = _changes(arrays, k, j)
+    est, se, dof, _, p = _pooled_t(d[NEW_ARM], d[REFERENCE_ARM])
+    note = (
+        "pooled two-sample t-test on change scores, df = n1 + n2 - 2 "
+        f"(complete pairs: {len(d[NEW_ARM])} new, {len(d[REFERENCE_ARM])} reference)"
+    )
+    return est, se, dof, p, "change", note
+
+
+def _ancova_contrast(arrays: dict[str, np.ndarray], k: int, j: int) -> tuple[float, float, float, float, str, str]:
+    """The OLS ANCOVA of cell (time ``k``, outcome ``j``) over patients seen at baseline and at the time:
+    estimate, SE, df, p, measure and note."""
+    follow, base = {}, {}
+    for arm in ARMS:
+        ok = ~np.isnan(arrays[arm][:, k, j]) & ~np.isnan(arrays[arm][:, 0, j])
+        follow[arm] = arrays[arm][ok, k, j]
+        base[arm] = arrays[arm][ok, 0, j]
+    est, se, dof, _, p = _ancova(follow, base)
+    note = (
+        "OLS ANCOVA: follow-up ~ arm + baseline, df = n - 3 "
+        f"(complete pairs: {len(follow[NEW_ARM])} new, "
+        f"{len(follow[REFERENCE_ARM])} reference)"
+    )
+    return est, se, dof, p, "ancova", note
 
 
 def thresholds_from_patients(
@@ -250,27 +260,6 @@ def thresholds_from_patients(
     source = _source(patients, seed)
     arrays = arm_arrays(patients, truth)
     rows = []
-
-    def row(out, t, comparison, arm, est, p, test, note):
-        significant = p < alpha
-        if comparison == "between":
-            direction = "favours_new" if est < 0 else "favours_reference"
-        else:
-            direction = "improvement" if est < 0 else "worsening"
-        return {
-            "outcome": out.name,
-            "time": t,
-            "comparison": comparison,
-            "arm": arm,
-            "relation": "<" if significant else ">",
-            "alpha": alpha,
-            "direction": direction if significant else None,
-            "test": test,
-            "p_value": p,
-            "source": source,
-            "note": note,
-        }
-
     for k, t in enumerate(truth.times[1:], start=1):
         for j, out in enumerate(truth.outcomes):
             d = _changes(arrays, k, j)
@@ -279,9 +268,34 @@ def thresholds_from_patients(
                 "pooled two-sample t-test on change scores "
                 f"(complete pairs: {len(d[NEW_ARM])} new, {len(d[REFERENCE_ARM])} reference)"
             )
-            rows.append(row(out, t, "between", None, est, p, "two_sample_t", note))
+            cell = {"outcome": out.name, "time": t}
+            rows.append(_statement(cell, "between", None, est, p, "two_sample_t", note, alpha, source))
             for arm in ARMS:
                 est, _, _, _, p = _one_sample_t(d[arm])
                 note = f"paired t-test, follow-up vs baseline ({len(d[arm])} complete pairs)"
-                rows.append(row(out, t, "within", arm, est, p, "paired_t", note))
+                rows.append(_statement(cell, "within", arm, est, p, "paired_t", note, alpha, source))
     return pd.DataFrame(rows)
+
+
+def _statement(
+    cell: dict, comparison: str, arm: str | None, est: float, p: float, test: str, note: str, alpha: float, source: str
+) -> dict:
+    """One ``thresholds.csv`` row: "P<alpha" with the direction of ``est`` (lower is better) when
+    ``p < alpha``, else "P>alpha" without one."""
+    significant = p < alpha
+    if comparison == "between":
+        direction = "favours_new" if est < 0 else "favours_reference"
+    else:
+        direction = "improvement" if est < 0 else "worsening"
+    return {
+        **cell,
+        "comparison": comparison,
+        "arm": arm,
+        "relation": "<" if significant else ">",
+        "alpha": alpha,
+        "direction": direction if significant else None,
+        "test": test,
+        "p_value": p,
+        "source": source,
+        "note": note,
+    }

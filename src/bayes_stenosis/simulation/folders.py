@@ -20,7 +20,7 @@ from bayes_stenosis.simulation.evidence import (
     thresholds_from_patients,
 )
 from bayes_stenosis.simulation.expected import expected_scores
-from bayes_stenosis.simulation.truths import ARMS, NEW_ARM, REFERENCE_ARM, TrialTruth
+from bayes_stenosis.simulation.truths import ARMS, NEW_ARM, REFERENCE_ARM, OutcomeTruth, TrialTruth
 from bayes_stenosis.study import EVIDENCE_FILES, StudyFile
 from bayes_stenosis.study.writer import dumps_toml, evidence_csv, write_folder
 
@@ -148,52 +148,11 @@ def _study_notes(truth: TrialTruth, level: str, seed: int) -> list[str]:
 
 def _study_doc(truth: TrialTruth, level: str, seed: int, study_id: str) -> dict[str, Any]:
     """The ``study.toml`` document of a simulated study (checked against the loader's schema)."""
-    tag = _tag(seed)
-    n_ref, n_new = truth.n_per_arm
-    notes = _study_notes(truth, level, seed)
     doc: dict[str, Any] = {
         "schema_version": 1,
-        "study": {
-            "id": study_id,
-            "title": tag,
-            "citation": f"{tag}. Not a real trial: no patients were enrolled.",
-            "design": "parallel",
-            "n_randomised_total": n_ref + n_new,
-            "n_randomised_total_source": "simulated",
-            "allocation": f"simulated: {n_ref} reference, {n_new} new",
-            "simulated": True,
-            "notes": notes,
-        },
-        "arms": {
-            REFERENCE_ARM: {
-                "label": "Reference arm (SIMULATED)",
-                "role": "reference",
-                "n_randomised": n_ref,
-                "n_source": "simulated",
-            },
-            NEW_ARM: {
-                "label": "New arm (SIMULATED)",
-                "role": "new",
-                "n_randomised": n_new,
-                "n_source": "simulated",
-            },
-        },
-        "outcomes": {
-            out.name: {
-                "label": f"{out.name} (SIMULATED)",
-                "instrument": out.instrument,
-                "unit": out.unit,
-                "scale_min": out.scale_min,
-                "scale_max": out.scale_max,
-                "scale_source": "simulation truth",
-                "direction": "lower_is_better",
-                "margin": out.margin,
-                "margin_source": "simulation truth",
-                "reference_sd": out.sd,
-                "reference_sd_source": "simulation truth",
-            }
-            for out in truth.outcomes
-        },
+        "study": _study_table(truth, level, seed, study_id),
+        "arms": _arm_tables(truth),
+        "outcomes": {out.name: _outcome_table(out) for out in truth.outcomes},
         "times": {
             "unit": "weeks",
             "baseline": 0.0,
@@ -203,6 +162,59 @@ def _study_doc(truth: TrialTruth, level: str, seed: int, study_id: str) -> dict[
     }
     StudyFile.model_validate(doc)  # the loader's own schema, before anything is written
     return doc
+
+
+def _study_table(truth: TrialTruth, level: str, seed: int, study_id: str) -> dict[str, Any]:
+    """``[study]``: id, a title and citation that say SIMULATED, the design and the randomised total."""
+    tag = _tag(seed)
+    n_ref, n_new = truth.n_per_arm
+    return {
+        "id": study_id,
+        "title": tag,
+        "citation": f"{tag}. Not a real trial: no patients were enrolled.",
+        "design": "parallel",
+        "n_randomised_total": n_ref + n_new,
+        "n_randomised_total_source": "simulated",
+        "allocation": f"simulated: {n_ref} reference, {n_new} new",
+        "simulated": True,
+        "notes": _study_notes(truth, level, seed),
+    }
+
+
+def _arm_tables(truth: TrialTruth) -> dict[str, dict[str, Any]]:
+    """``[arms.*]``: the reference and the new arm with their randomised n."""
+    n_ref, n_new = truth.n_per_arm
+    return {
+        REFERENCE_ARM: {
+            "label": "Reference arm (SIMULATED)",
+            "role": "reference",
+            "n_randomised": n_ref,
+            "n_source": "simulated",
+        },
+        NEW_ARM: {
+            "label": "New arm (SIMULATED)",
+            "role": "new",
+            "n_randomised": n_new,
+            "n_source": "simulated",
+        },
+    }
+
+
+def _outcome_table(out: OutcomeTruth) -> dict[str, Any]:
+    """``[outcomes.<name>]``: the instrument, its range, margin and SD, each sourced to the simulation truth."""
+    return {
+        "label": f"{out.name} (SIMULATED)",
+        "instrument": out.instrument,
+        "unit": out.unit,
+        "scale_min": out.scale_min,
+        "scale_max": out.scale_max,
+        "scale_source": "simulation truth",
+        "direction": "lower_is_better",
+        "margin": out.margin,
+        "margin_source": "simulation truth",
+        "reference_sd": out.sd,
+        "reference_sd_source": "simulation truth",
+    }
 
 
 def _tag(seed: int) -> str:
@@ -327,17 +339,22 @@ def write_study(
     frame = _evidence_frame(
         level, truth, patients, seed=seed, contrast_method=contrast_method, ci_level=ci_level, alpha=alpha
     )
+    files = _study_files(truth, level, frame, seed, study_id)
+    folder = Path(folder)
+    _clear_folder(folder, overwrite)
+    return write_folder(folder, files)
+
+
+def _study_files(truth: TrialTruth, level: str, frame: pd.DataFrame, seed: int, study_id: str) -> dict[str, str]:
+    """File name -> text of a simulated study: ``study.toml``, the level's evidence CSV and ``truth.json``."""
     file_level = _LEVEL_FILE[level]
     toml_text = dumps_toml(
         _study_doc(truth, level, seed, study_id),
         f"{_tag(seed)}.\nWritten by bayes_stenosis.simulation.write_study; not real data.",
     )
     truth_text = json.dumps(_truth_record(truth, level, seed, study_id), indent=2, allow_nan=False) + "\n"
-    folder = Path(folder)
-    _clear_folder(folder, overwrite)
-    files = {
+    return {
         "study.toml": toml_text,
         EVIDENCE_FILES[file_level]: evidence_csv(file_level, frame),
         TRUTH_FILE: truth_text,
     }
-    return write_folder(folder, files)

@@ -90,6 +90,77 @@ def _float_matrix(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
     return arr
 
 
+def _checked_outcomes(outcomes: Sequence[OutcomeTruth]) -> tuple[OutcomeTruth, ...]:
+    """The outcomes as a tuple: at least one, each an :class:`OutcomeTruth`, names distinct."""
+    outcomes = tuple(outcomes)
+    if not outcomes or not all(isinstance(o, OutcomeTruth) for o in outcomes):
+        raise ValueError("outcomes must be a non-empty sequence of OutcomeTruth")
+    names = [o.name for o in outcomes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"outcome names must be distinct (got {names})")
+    return outcomes
+
+
+def _checked_follow_up(follow_up: Sequence[float]) -> tuple[float, ...]:
+    """The follow-up times as floats: at least one, finite, after the baseline and strictly increasing."""
+    times = tuple(float(t) for t in follow_up)
+    if not times:
+        raise ValueError("follow_up needs at least one time")
+    if not all(math.isfinite(t) and t > 0 for t in times):
+        raise ValueError("follow_up times must be finite and after the baseline (0)")
+    if any(b <= a for a, b in zip(times, times[1:], strict=False)):
+        raise ValueError("follow_up times must be strictly increasing")
+    return times
+
+
+def _checked_n_per_arm(n_per_arm: Sequence[int]) -> tuple[int, int]:
+    """``(reference, new)`` as two Python integers of at least 2 (a bool is not an integer here)."""
+    n = tuple(n_per_arm)
+    if len(n) != 2 or not all(isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 2 for k in n):
+        raise ValueError(f"n_per_arm must be two integers >= 2 (got {n_per_arm!r})")
+    return int(n[0]), int(n[1])
+
+
+def _checked_outcome_corr(value: Any, n_outcomes: int) -> np.ndarray:
+    """A read-only correlation matrix: square of the outcomes' size, symmetric, unit diagonal, entries in [-1, 1]."""
+    corr = _float_matrix(value, (n_outcomes,) * 2, "outcome_corr")
+    if not np.allclose(corr, corr.T, rtol=0, atol=1e-12):
+        raise ValueError("outcome_corr must be symmetric")
+    if not np.allclose(np.diag(corr), 1.0, rtol=0, atol=1e-12) or np.any(np.abs(corr) > 1):
+        raise ValueError("outcome_corr must have a unit diagonal and entries in [-1, 1]")
+    return corr
+
+
+def _checked_time_corr(value: Any) -> float:
+    """``time_corr`` as a float in [-1, 1]."""
+    if isinstance(value, bool) or not -1 <= float(value) <= 1:
+        raise ValueError(f"time_corr must be in [-1, 1] (got {value!r})")
+    return float(value)
+
+
+def _checked_dropout(value: Any) -> float:
+    """``dropout`` as a float in [0, 1)."""
+    if isinstance(value, bool) or not 0 <= float(value) < 1:
+        raise ValueError(f"dropout must be in [0, 1) (got {value!r})")
+    return float(value)
+
+
+def _checked_round_to(value: Any) -> float | None:
+    """``round_to`` as None or a finite float > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not (math.isfinite(float(value)) and float(value) > 0):
+        raise ValueError(f"round_to must be None or > 0 (got {value!r})")
+    return float(value)
+
+
+def _checked_clip(value: Any) -> bool:
+    """``clip`` as a Python bool (numpy's bool accepted, no other value)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"clip must be True or False (got {value!r})")
+    return bool(value)
+
+
 @dataclass(frozen=True, eq=False)
 class TrialTruth:
     """The truth of a simulated two-arm trial (see the package docstring for the maths).
@@ -134,53 +205,23 @@ class TrialTruth:
     clip: bool = False
 
     def __post_init__(self) -> None:
-        outcomes = tuple(self.outcomes)
-        if not outcomes or not all(isinstance(o, OutcomeTruth) for o in outcomes):
-            raise ValueError("outcomes must be a non-empty sequence of OutcomeTruth")
-        names = [o.name for o in outcomes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"outcome names must be distinct (got {names})")
-        object.__setattr__(self, "outcomes", outcomes)
-        times = tuple(float(t) for t in self.follow_up)
-        if not times:
-            raise ValueError("follow_up needs at least one time")
-        if not all(math.isfinite(t) and t > 0 for t in times):
-            raise ValueError("follow_up times must be finite and after the baseline (0)")
-        if any(b <= a for a, b in zip(times, times[1:], strict=False)):
-            raise ValueError("follow_up times must be strictly increasing")
-        object.__setattr__(self, "follow_up", times)
+        outcomes = _checked_outcomes(self.outcomes)
+        times = _checked_follow_up(self.follow_up)
         shape = (len(times), len(outcomes))
-        object.__setattr__(
-            self,
-            "change_reference",
-            _float_matrix(self.change_reference, shape, "change_reference"),
-        )
-        object.__setattr__(self, "delta", _float_matrix(self.delta, shape, "delta"))
-        n = tuple(self.n_per_arm)
-        if len(n) != 2 or not all(isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 2 for k in n):
-            raise ValueError(f"n_per_arm must be two integers >= 2 (got {self.n_per_arm!r})")
-        object.__setattr__(self, "n_per_arm", (int(n[0]), int(n[1])))
-        corr = _float_matrix(self.outcome_corr, (len(outcomes),) * 2, "outcome_corr")
-        if not np.allclose(corr, corr.T, rtol=0, atol=1e-12):
-            raise ValueError("outcome_corr must be symmetric")
-        if not np.allclose(np.diag(corr), 1.0, rtol=0, atol=1e-12) or np.any(np.abs(corr) > 1):
-            raise ValueError("outcome_corr must have a unit diagonal and entries in [-1, 1]")
-        object.__setattr__(self, "outcome_corr", corr)
-        if isinstance(self.time_corr, bool) or not -1 <= float(self.time_corr) <= 1:
-            raise ValueError(f"time_corr must be in [-1, 1] (got {self.time_corr!r})")
-        object.__setattr__(self, "time_corr", float(self.time_corr))
-        if isinstance(self.dropout, bool) or not 0 <= float(self.dropout) < 1:
-            raise ValueError(f"dropout must be in [0, 1) (got {self.dropout!r})")
-        object.__setattr__(self, "dropout", float(self.dropout))
-        if self.round_to is not None:
-            if isinstance(self.round_to, bool) or not (
-                math.isfinite(float(self.round_to)) and float(self.round_to) > 0
-            ):
-                raise ValueError(f"round_to must be None or > 0 (got {self.round_to!r})")
-            object.__setattr__(self, "round_to", float(self.round_to))
-        if not isinstance(self.clip, bool | np.bool_):
-            raise ValueError(f"clip must be True or False (got {self.clip!r})")
-        object.__setattr__(self, "clip", bool(self.clip))
+        checked = {
+            "outcomes": outcomes,
+            "follow_up": times,
+            "change_reference": _float_matrix(self.change_reference, shape, "change_reference"),
+            "delta": _float_matrix(self.delta, shape, "delta"),
+            "n_per_arm": _checked_n_per_arm(self.n_per_arm),
+            "outcome_corr": _checked_outcome_corr(self.outcome_corr, len(outcomes)),
+            "time_corr": _checked_time_corr(self.time_corr),
+            "dropout": _checked_dropout(self.dropout),
+            "round_to": _checked_round_to(self.round_to),
+            "clip": _checked_clip(self.clip),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
         latent_factors(self)  # refuses a truth that cannot be generated
 
     @property
@@ -278,32 +319,15 @@ def default_truth(
     (and e.g. ``round_to=1.0``) for questionnaire-like data, which the ``ipd`` level needs.
     """
     if outcomes is None:
-        outcomes = (
-            OutcomeTruth("VAS", "VAS", 0, 100, 65, 20, 0.3, 15, unit="mm"),
-            OutcomeTruth("ODI", "ODI", 0, 100, 45, 16, 0.6, 10),
-            OutcomeTruth("QBPDS", "QBPDS", 0, 100, 50, 20, 0.6, 15),
-            OutcomeTruth("RMDQ", "RMDQ", 0, 24, 14, 5, 0.5, 5),
-        )
+        outcomes = _flagship_outcomes()
         if outcome_corr is None:
-            p, q, d = _PAIN_DISABILITY, _QBPDS_OTHERS, _ODI_RMDQ
-            #                 VAS ODI QBPDS RMDQ
-            outcome_corr = np.array(
-                [
-                    [1.0, p, q, p],
-                    [p, 1.0, q, d],
-                    [q, q, 1.0, q],
-                    [p, d, q, 1.0],
-                ]
-            )
+            outcome_corr = _flagship_outcome_corr()
     outcomes = tuple(outcomes)
     if outcome_corr is None:
         raise ValueError("with custom outcomes, give outcome_corr too")
     shape = (len(follow_up), len(outcomes))
     if change_reference is None:
-        if len(follow_up) != 2:
-            raise ValueError("with other than two follow-up times, give change_reference too")
-        sd = np.array([o.sd for o in outcomes])
-        change_reference = np.array([-0.8, -1.0])[:, None] * sd[None, :]
+        change_reference = _default_change_reference(follow_up, outcomes)
     return TrialTruth(
         outcomes=outcomes,
         follow_up=tuple(follow_up),
@@ -316,3 +340,37 @@ def default_truth(
         round_to=round_to,
         clip=clip,
     )
+
+
+def _flagship_outcomes() -> tuple[OutcomeTruth, ...]:
+    """The four outcomes of :func:`default_truth` (its table), in the order VAS, ODI, QBPDS, RMDQ."""
+    return (
+        OutcomeTruth("VAS", "VAS", 0, 100, 65, 20, 0.3, 15, unit="mm"),
+        OutcomeTruth("ODI", "ODI", 0, 100, 45, 16, 0.6, 10),
+        OutcomeTruth("QBPDS", "QBPDS", 0, 100, 50, 20, 0.6, 15),
+        OutcomeTruth("RMDQ", "RMDQ", 0, 24, 14, 5, 0.5, 5),
+    )
+
+
+def _flagship_outcome_corr() -> np.ndarray:
+    """The correlation between the flagship outcomes at one visit: ODI-RMDQ 0.75, QBPDS with every
+    other outcome 0.6, pain (VAS) with ODI and RMDQ 0.5."""
+    p, q, d = _PAIN_DISABILITY, _QBPDS_OTHERS, _ODI_RMDQ
+    #                 VAS ODI QBPDS RMDQ
+    return np.array(
+        [
+            [1.0, p, q, p],
+            [p, 1.0, q, d],
+            [q, q, 1.0, q],
+            [p, d, q, 1.0],
+        ]
+    )
+
+
+def _default_change_reference(follow_up: tuple[float, ...], outcomes: tuple[OutcomeTruth, ...]) -> np.ndarray:
+    """The reference arm's mean change of :func:`default_truth`: -0.8 SD at the first follow-up, -1.0 SD at
+    the second (two follow-up times only)."""
+    if len(follow_up) != 2:
+        raise ValueError("with other than two follow-up times, give change_reference too")
+    sd = np.array([o.sd for o in outcomes])
+    return np.array([-0.8, -1.0])[:, None] * sd[None, :]

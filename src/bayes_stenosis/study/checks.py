@@ -97,8 +97,9 @@ def _check_arm_summary_row(path: Path, rec: dict, lo: float, hi: float, meta: St
 
 
 def _check_contrast_row(path: Path, rec: dict, width: float) -> None:
-    row = rec["row"]
-    est = rec["estimate"]
+    """A contrast row: an estimate within the scale width, p in (0, 1], a CI that contains the estimate,
+    positive SE and df, and some uncertainty (SE, CI or p) that gives an SE."""
+    row, est = rec["row"], rec["estimate"]
     if abs(est) > width:
         raise InputError(
             path,
@@ -109,6 +110,17 @@ def _check_contrast_row(path: Path, rec: dict, width: float) -> None:
     p = rec["p_value"]
     if not math.isnan(p) and not 0 < p <= 1:
         raise InputError(path, f"must be in (0, 1] (got {p:g})", row=row, field="p_value")
+    _check_contrast_ci(path, rec)
+    for name in ("se", "df"):
+        value = rec[name]
+        if not math.isnan(value) and value <= 0:
+            raise InputError(path, f"must be > 0 (got {value:g})", row=row, field=name)
+    _check_contrast_has_se(path, rec)
+
+
+def _check_contrast_ci(path: Path, rec: dict) -> None:
+    """A contrast's CI: both ends or neither; if given, increasing, containing the estimate, with its level."""
+    row, est = rec["row"], rec["estimate"]
     lo, hi = rec["ci_low"], rec["ci_high"]
     if math.isnan(lo) != math.isnan(hi):
         raise InputError(
@@ -117,40 +129,36 @@ def _check_contrast_row(path: Path, rec: dict, width: float) -> None:
             row=row,
             field="ci_high" if math.isnan(hi) else "ci_low",
         )
-    if not math.isnan(lo):
-        if not lo < hi:
-            raise InputError(
-                path,
-                f"ci_low must be below ci_high (got {lo:g} and {hi:g})",
-                row=row,
-                field="ci_low",
-            )
-        if not lo <= est <= hi:
-            raise InputError(
-                path,
-                f"the CI {lo:g} to {hi:g} does not contain the estimate {est:g}",
-                row=row,
-                field="estimate",
-            )
-        level = rec["ci_level"]
-        if math.isnan(level):
-            raise InputError(path, "a CI needs its ci_level (e.g. 0.95)", row=row, field="ci_level")
-        if not 0 < level < 1:
-            raise InputError(path, f"must be in (0, 1) (got {level:g})", row=row, field="ci_level")
-    se = rec["se"]
-    if not math.isnan(se) and se <= 0:
-        raise InputError(path, f"must be > 0 (got {se:g})", row=row, field="se")
-    df = rec["df"]
-    if not math.isnan(df) and df <= 0:
-        raise InputError(path, f"must be > 0 (got {df:g})", row=row, field="df")
-    if math.isnan(se) and math.isnan(lo) and math.isnan(p):
+    if math.isnan(lo):
+        return
+    if not lo < hi:
+        raise InputError(path, f"ci_low must be below ci_high (got {lo:g} and {hi:g})", row=row, field="ci_low")
+    if not lo <= est <= hi:
+        raise InputError(
+            path,
+            f"the CI {lo:g} to {hi:g} does not contain the estimate {est:g}",
+            row=row,
+            field="estimate",
+        )
+    level = rec["ci_level"]
+    if math.isnan(level):
+        raise InputError(path, "a CI needs its ci_level (e.g. 0.95)", row=row, field="ci_level")
+    if not 0 < level < 1:
+        raise InputError(path, f"must be in (0, 1) (got {level:g})", row=row, field="ci_level")
+
+
+def _check_contrast_has_se(path: Path, rec: dict) -> None:
+    """The model needs the contrast's SE: given, or derived from the CI, or from the p-value (not when the
+    estimate is 0)."""
+    row, se, no_ci = rec["row"], rec["se"], math.isnan(rec["ci_low"])
+    if math.isnan(se) and no_ci and math.isnan(rec["p_value"]):
         raise InputError(
             path,
             "needs se, a CI (ci_low, ci_high, ci_level) or an exact p_value",
             row=row,
             field="se",
         )
-    if math.isnan(se) and math.isnan(lo) and est == 0:
+    if math.isnan(se) and no_ci and rec["estimate"] == 0:
         raise InputError(
             path,
             "an SE cannot be derived from a p-value when the estimate is 0",

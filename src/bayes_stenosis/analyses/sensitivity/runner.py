@@ -249,20 +249,9 @@ def sweep_manifest(
         "fits": fit_rows,
         "n_fits": len(plan.configs),
         "n_configurations": len(plan.configs) * len(msets),
-        "correlation_note": (
-            "rho enters the model; every correlation assumption of the grid was fitted"
-            if plan.uses_rho
-            else "no likelihood term of this study depends on the baseline-follow-up correlation "
-            "(e.g. contrasts only): the correlation assumptions would give identical fits, so one was run"
-        ),
+        "correlation_note": _correlation_note(plan.uses_rho),
         "margin_sets": {m: {o: {"margin": v[0], "source": v[1]} for o, v in vals.items()} for m, vals in msets.items()},
-        "margin_note": (
-            "Margins enter only the decisions: each margin set is applied to the same posterior draws of each fit. "
-            "The margin-based priors (small_difference, sceptical_of_equivalence, enthusiastic) stay "
-            "calibrated to the study's pre-specified margin "
-            f"(smallest standardized margin {float(np.min(plan.inputs.margin_std)):.4g} SD), whatever margin set is "
-            "applied, so that margin sets and priors are separate sensitivities."
-        ),
+        "margin_note": _margin_note(plan.inputs),
         "priors": {p: r.model_dump() | {"text": r.text()} for p, r in plan.priors.items()},
         "reference_configuration": {"label": plan.reference.label, "margin_set": "study"},
         "decision_rule": dec.DecisionRule(threshold=model_spec.decision.threshold).text,
@@ -275,3 +264,24 @@ def sweep_manifest(
         "timings_seconds": timings,
         "times": list(plan.inputs.coords["time"]),
     }
+
+
+def _correlation_note(uses_rho: bool) -> str:
+    """Why the sweep fitted every correlation assumption, or only one."""
+    if uses_rho:
+        return "rho enters the model; every correlation assumption of the grid was fitted"
+    return (
+        "no likelihood term of this study depends on the baseline-follow-up correlation "
+        "(e.g. contrasts only): the correlation assumptions would give identical fits, so one was run"
+    )
+
+
+def _margin_note(inputs: ModelInputs) -> str:
+    """How margin sets and the margin-based priors stay separate sensitivities."""
+    return (
+        "Margins enter only the decisions: each margin set is applied to the same posterior draws of each fit. "
+        "The margin-based priors (small_difference, sceptical_of_equivalence, enthusiastic) stay "
+        "calibrated to the study's pre-specified margin "
+        f"(smallest standardized margin {float(np.min(inputs.margin_std)):.4g} SD), whatever margin set is "
+        "applied, so that margin sets and priors are separate sensitivities."
+    )
