@@ -34,19 +34,8 @@ from bayes_stenosis.errors import RunFolderError
 from bayes_stenosis.spec import Diagnostics
 
 #: Posterior variables summarised in diagnostics.csv (those present in a run).
-REPORTED_VARS = (
-    "Delta",
-    "delta",
-    "delta_natural",
-    "change_natural",
-    "mu_change",
-    "sigma_change",
-    "tau",
-    "rho",
-    "r_time",
-    "trial_sd_ratio",
-    "change_sd_ratio",
-)
+REPORTED_VARS = ("Delta", "delta", "delta_natural", "change_natural", "mu_change", "sigma_change", "tau", "rho")
+REPORTED_VARS += ("r_time", "trial_sd_ratio", "change_sd_ratio")
 
 
 def _free_and_reported(idata: az.InferenceData) -> list[str]:
@@ -152,70 +141,78 @@ def verdict(
         indicator ESS towards "warning". A decision within 2 MCSE of its threshold is not a
         convergence problem and does not change the verdict: :func:`near_threshold_note` reports it.
     """
-    reasons: list[str] = []
-    failed, warned = False, False
-    thresholds = thresholds_text(limits)
+    found = [
+        *_parameter_checks(params, len(sampler), limits),
+        *_sampler_checks(sampler, limits),
+        *_decision_probability_checks(decision_probs, limits),
+    ]
+    severities = {severity for severity, _ in found}
+    status = "fail" if "fail" in severities else "warning" if "warning" in severities else "ok"
+    return Verdict(status=status, reasons=[reason for _, reason in found], thresholds=thresholds_text(limits))
+
+
+def _worst(frame: pd.DataFrame, col: str, largest: bool) -> tuple[str, float]:
+    """The quantity with the largest (or smallest) finite ``col``, and that value."""
+    frame = frame.dropna(subset=[col])
+    row = frame.loc[frame[col].idxmax() if largest else frame[col].idxmin()]
+    return row["quantity"], row[col]
+
+
+def _parameter_checks(params: pd.DataFrame, n_chains: int, limits: Diagnostics) -> list[tuple[str, str]]:
+    """``(severity, reason)`` for R-hat and bulk / tail ESS of the parameters, or for R-hat not computable."""
+    found = []
     finite = params.dropna(subset=["r_hat"])
-
-    def worst(frame, col, largest):
-        frame = frame.dropna(subset=[col])
-        row = frame.loc[frame[col].idxmax() if largest else frame[col].idxmin()]
-        return row["quantity"], row[col]
-
-    if len(sampler) < 2 or (len(params) and not len(finite)):
+    if n_chains < 2 or (len(params) and not len(finite)):
         # one chain, or too few draws: R-hat (and with it the check of convergence) cannot be computed
-        failed = True
-        reasons.append(f"convergence not checkable: R-hat needs >= 2 chains of >= 4 draws ({len(sampler)} chain(s))")
+        text = f"convergence not checkable: R-hat needs >= 2 chains of >= 4 draws ({n_chains} chain(s))"
+        found.append(("fail", text))
     if len(finite):
-        q, v = worst(finite, "r_hat", True)
+        q, v = _worst(finite, "r_hat", largest=True)
         if v > limits.max_rhat:
-            failed = True
-            reasons.append(f"max R-hat {v:.3f} ({q})")
-        q, v = worst(finite, "ess_bulk", False)
+            found.append(("fail", f"max R-hat {v:.3f} ({q})"))
+        q, v = _worst(finite, "ess_bulk", largest=False)
         if v < limits.min_ess_bulk:
-            failed = True
-            reasons.append(f"min bulk ESS {v:.0f} ({q})")
-        q, v = worst(finite, "ess_tail", False)
+            found.append(("fail", f"min bulk ESS {v:.0f} ({q})"))
+        q, v = _worst(finite, "ess_tail", largest=False)
         if v < limits.min_ess_tail:
-            failed = True
-            reasons.append(f"min tail ESS {v:.0f} ({q})")
+            found.append(("fail", f"min tail ESS {v:.0f} ({q})"))
+    return found
+
+
+def _sampler_checks(sampler: pd.DataFrame, limits: Diagnostics) -> list[tuple[str, str]]:
+    """``(severity, reason)`` for divergences (fail), low E-BFMI and tree-depth saturation (warnings)."""
+    found = []
     n_div = int(np.nansum(sampler["divergences"]))
     if n_div > limits.max_divergences:
-        failed = True
         per_chain = ", ".join(f"{int(d)}" for d in sampler["divergences"].fillna(0))
-        reasons.append(f"{n_div} divergent transitions (per chain: {per_chain})")
+        found.append(("fail", f"{n_div} divergent transitions (per chain: {per_chain})"))
     low_bfmi = sampler.loc[sampler["ebfmi"] < MIN_EBFMI, "chain"]
     if len(low_bfmi):
-        warned = True
-        reasons.append(f"low E-BFMI in chain(s) {[int(c) for c in low_bfmi]}")
+        found.append(("warning", f"low E-BFMI in chain(s) {[int(c) for c in low_bfmi]}"))
     saturated = sampler.loc[sampler["treedepth_saturation_fraction"] > MAX_TREEDEPTH_SATURATION, "chain"]
     if len(saturated):
-        warned = True
-        reasons.append(
-            f"tree depth saturated in > {MAX_TREEDEPTH_SATURATION:.0%} of draws in chain(s) "
-            f"{[int(c) for c in saturated]}"
-        )
-    if decision_probs is not None and len(decision_probs):
-        varying = decision_probs.dropna(subset=["r_hat"])
-        if len(varying):
-            q, v = worst(varying, "r_hat", True)
-            if v > limits.max_rhat:
-                failed = True
-                reasons.append(f"decision probability R-hat {v:.3f} ({q})")
-            low = varying[varying["ess_bulk"] < limits.min_ess_bulk]
-            if len(low):
-                warned = True
-                q, v = worst(low, "ess_bulk", False)
-                reasons.append(
-                    f"{len(low)} decision probabilities with indicator ESS < {limits.min_ess_bulk:g} (min {v:.0f}, {q})"
-                )
-    status = "fail" if failed else "warning" if warned else "ok"
-    return Verdict(status=status, reasons=reasons, thresholds=thresholds)
+        chains = [int(c) for c in saturated]
+        text = f"tree depth saturated in > {MAX_TREEDEPTH_SATURATION:.0%} of draws in chain(s) {chains}"
+        found.append(("warning", text))
+    return found
 
 
-# ---------------------------------------------------------------------------------------------
-# decision probabilities: R-hat, ESS and MCSE of their indicator draws
-# ---------------------------------------------------------------------------------------------
+def _decision_probability_checks(decision_probs: pd.DataFrame | None, limits: Diagnostics) -> list[tuple[str, str]]:
+    """``(severity, reason)`` for the decision probabilities' indicator draws: R-hat (fail), bulk ESS (warning)."""
+    if decision_probs is None or not len(decision_probs) or decision_probs["r_hat"].isna().all():
+        return []
+    found = []
+    varying = decision_probs.dropna(subset=["r_hat"])
+    q, v = _worst(varying, "r_hat", largest=True)
+    if v > limits.max_rhat:
+        found.append(("fail", f"decision probability R-hat {v:.3f} ({q})"))
+    low = varying[varying["ess_bulk"] < limits.min_ess_bulk]
+    if len(low):
+        q, v = _worst(low, "ess_bulk", largest=False)
+        text = f"{len(low)} decision probabilities with indicator ESS < {limits.min_ess_bulk:g} (min {v:.0f}, {q})"
+        found.append(("warning", text))
+    return found
+
 
 #: Events diagnosed per scope (the probability columns of decisions.csv; "any cell" is non-equivalence).
 DIAGNOSED_EVENTS = ("prob_equivalence", "prob_noninferiority", "prob_superiority", "prob_harm_beyond_margin")
@@ -228,14 +225,10 @@ def indicator_draws(delta: xr.DataArray, decisions: pd.DataFrame) -> dict[tuple[
     cells = decisions[decisions["scope"] == "cell"]
     by_outcome = cells.drop_duplicates("outcome").set_index("outcome")
     outcomes = [str(o) for o in delta.coords["outcome"].values]
-    margin = xr.DataArray(
-        [float(by_outcome.loc[o, "margin"]) for o in outcomes], dims="outcome", coords={"outcome": delta.outcome}
-    )
-    sign = xr.DataArray(
-        [-1.0 if by_outcome.loc[o, "direction"] == "lower_is_better" else 1.0 for o in outcomes],
-        dims="outcome",
-        coords={"outcome": delta.outcome},
-    )
+    coords = {"outcome": delta.outcome}
+    margin = xr.DataArray([float(by_outcome.loc[o, "margin"]) for o in outcomes], dims="outcome", coords=coords)
+    lower = [by_outcome.loc[o, "direction"] == "lower_is_better" for o in outcomes]
+    sign = xr.DataArray([-1.0 if low else 1.0 for low in lower], dims="outcome", coords=coords)
     evidence = None
     if "evidence" in cells:  # cells without evidence stay out of the joint events, as in the table
         has = cells.set_index(["time", "outcome"])["evidence"] != "none"
@@ -252,7 +245,8 @@ def indicator_draws(delta: xr.DataArray, decisions: pd.DataFrame) -> dict[tuple[
     return out
 
 
-def _label(scope: str, event: str, time: float | None, outcome: str | None) -> str:
+def _label(scope: str, event: str, time: float, outcome: str) -> str:
+    """A decision probability in words, e.g. ``prob_equivalence[week 4, ODI]``."""
     if scope == "cell":
         return f"{event}[week {time:g}, {outcome}]"
     if scope == "joint_time":
@@ -288,38 +282,9 @@ def decision_probability_table(
         ``near_threshold``.
     """
     delta = delta_natural.transpose("chain", "draw", "time", "outcome")
-    indicators = indicator_draws(delta, decisions)
     rows = []
-    for (scope, event), ind in indicators.items():
-        x = ind.astype(float)
-        prob = x.mean(("chain", "draw"))
-        constant = (x.max(("chain", "draw")) == x.min(("chain", "draw"))).values
-        ds = x.to_dataset(name="x")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rhat = az.rhat(ds)["x"].values
-            ess = az.ess(ds, method="bulk")["x"].values
-            mcse = az.mcse(ds, method="mean")["x"].values
-        rhat, ess, mcse = (np.where(constant, np.nan, a) for a in (rhat, ess, mcse))
-        dims = [d for d in x.dims if d not in ("chain", "draw")]
-        it = np.ndindex(*prob.shape) if prob.ndim else [()]
-        for idx in it:
-            coords = {d: prob.coords[d].values[i] for d, i in zip(dims, idx, strict=True)}
-            time = float(coords["time"]) if "time" in coords else None
-            outcome = str(coords["outcome"]) if "outcome" in coords else "all"
-            rows.append(
-                {
-                    "quantity": _label(scope, event, time, outcome),
-                    "scope": scope,
-                    "time": np.nan if time is None else time,
-                    "outcome": outcome,
-                    "event": event,
-                    "mean": float(prob.values[idx]),
-                    "mcse_mean": float(mcse[idx]),
-                    "ess_bulk": float(ess[idx]),
-                    "r_hat": float(rhat[idx]),
-                    "constant": bool(constant[idx]),
-                }
-            )
+    for (scope, event), indicator in indicator_draws(delta, decisions).items():
+        rows += _indicator_rows(scope, event, indicator)
     table = pd.DataFrame(rows)
     reported = decisions[decisions["scope"] == "joint_time"]["time"].astype(float).tolist()
     table = table[(table["scope"] != "joint_time") | table["time"].isin(reported)].reset_index(drop=True)
@@ -330,6 +295,31 @@ def decision_probability_table(
         near = np.minimum(abs(p - threshold), abs((1 - p) - threshold)) < 2 * mc
         table.loc[eq, "near_threshold"] = near.to_numpy()
     return table
+
+
+def _indicator_rows(scope: str, event: str, indicator: xr.DataArray) -> list[dict]:
+    """One row per cell of an event's indicator draws: the share of draws where it holds, and the MCSE, bulk
+    ESS and R-hat of the indicator (NaN where it never varies)."""
+    x = indicator.astype(float)
+    prob = x.mean(("chain", "draw"))
+    constant = (x.max(("chain", "draw")) == x.min(("chain", "draw"))).values
+    ds = x.to_dataset(name="x")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhat = az.rhat(ds)["x"].values
+        ess = az.ess(ds, method="bulk")["x"].values
+        mcse = az.mcse(ds, method="mean")["x"].values
+    rhat, ess, mcse = (np.where(constant, np.nan, a) for a in (rhat, ess, mcse))
+    dims = [d for d in x.dims if d not in ("chain", "draw")]
+    rows = []
+    for idx in np.ndindex(*prob.shape) if prob.ndim else [()]:
+        coords = {d: prob.coords[d].values[i] for d, i in zip(dims, idx, strict=True)}
+        time = float(coords.get("time", np.nan))
+        outcome = str(coords.get("outcome", "all"))
+        row = {"quantity": _label(scope, event, time, outcome), "scope": scope, "time": time, "outcome": outcome}
+        row |= {"event": event, "mean": float(prob.values[idx]), "mcse_mean": float(mcse[idx])}
+        row |= {"ess_bulk": float(ess[idx]), "r_hat": float(rhat[idx]), "constant": bool(constant[idx])}
+        rows.append(row)
+    return rows
 
 
 def near_threshold_note(decision_probs: pd.DataFrame | None) -> str:
@@ -389,12 +379,11 @@ def load_run_diagnostics(run: str | Path) -> RunDiagnostics:
         )
     else:
         probs = None
-    v = verdict(params, sampler, limits, probs)
     return RunDiagnostics(
         parameters=params,
         sampler=sampler,
         decision_probabilities=probs if probs is not None else pd.DataFrame(),
-        verdict=v,
+        verdict=verdict(params, sampler, limits, probs),
         limits=limits,
     )
 

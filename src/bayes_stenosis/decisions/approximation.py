@@ -17,10 +17,9 @@ import xarray as xr
 from scipy import stats
 
 from bayes_stenosis.decisions.draws import (
-    as_draws,
     margin_vector,
     outcome_names,
-    same_cells,
+    paired_draws,
 )
 
 APPROXIMATION_SCHEMA: dict[str, Any] = {
@@ -197,21 +196,38 @@ def normal_approximation(
           the fitted normal's CDF) and ``max_quantile_error_sd`` (largest |draw quantile - fitted
           normal quantile| at 2.5, 50 and 97.5 %, in posterior SDs); null where undefined.
     """
-    nat = as_draws(delta_natural, "delta_natural")
-    std = same_cells(nat, as_draws(delta_std, "delta_std"), ("delta_natural", "delta_std"))
-    if std.sizes["chain"] != nat.sizes["chain"] or std.sizes["draw"] != nat.sizes["draw"]:
-        raise ValueError("delta_natural and delta_std must hold the same (chain, draw) draws")
+    nat, std = paired_draws(delta_natural, delta_std)
     n_draws = nat.sizes["chain"] * nat.sizes["draw"]
     if n_draws < 2:
         raise ValueError("a normal approximation needs at least 2 draws")
     margin = margin_vector(nat, margins)
-    times = nat.coords["time"].values.astype(float)
     outcomes = outcome_names(nat)
     missing_units = [o for o in outcomes if o not in units]
     if missing_units:
         raise ValueError(f"no unit for outcome(s) {missing_units}")
+    labels = _cell_labels(nat.coords["time"].values.astype(float), outcomes, units, margin)
     x = nat.values.reshape(n_draws, -1)  # columns in (time, outcome) time-major order
     z = std.values.reshape(n_draws, -1)
+    k = len(labels["names"])
+    cov = np.cov(x, rowvar=False, ddof=1).reshape(k, k)
+    return {
+        "schema_version": APPROXIMATION_SCHEMA["schema_version"],
+        "approximates": "posterior",
+        "n_draws": int(n_draws),
+        **labels,
+        "mean_natural": [float(v) for v in x.mean(axis=0)],
+        "covariance_natural": cov.astype(float).tolist(),
+        "mean_std": [float(v) for v in z.mean(axis=0)],
+        "covariance_std": np.cov(z, rowvar=False, ddof=1).reshape(k, k).astype(float).tolist(),
+        "correlation": correlation_matrix(cov).tolist(),
+        "marginal_fit": [_marginal_fit(name, x[:, c]) for c, name in enumerate(labels["names"])],
+    }
+
+
+def _cell_labels(
+    times: np.ndarray, outcomes: list[str], units: Mapping[str, str], margin: xr.DataArray
+) -> dict[str, list]:
+    """``names``, ``cells``, ``units`` and ``margins`` of every (time, outcome) cell, time-major."""
     names, cells, unit_list, margin_list = [], [], [], []
     for t in times:
         for j, o in enumerate(outcomes):
@@ -219,23 +235,7 @@ def normal_approximation(
             cells.append({"time": float(t), "outcome": o})
             unit_list.append(str(units[o]))
             margin_list.append(float(margin.values[j]))
-    k = len(names)
-    cov = np.cov(x, rowvar=False, ddof=1).reshape(k, k)
-    return {
-        "schema_version": APPROXIMATION_SCHEMA["schema_version"],
-        "approximates": "posterior",
-        "n_draws": int(n_draws),
-        "names": names,
-        "cells": cells,
-        "units": unit_list,
-        "margins": margin_list,
-        "mean_natural": [float(v) for v in x.mean(axis=0)],
-        "covariance_natural": cov.astype(float).tolist(),
-        "mean_std": [float(v) for v in z.mean(axis=0)],
-        "covariance_std": np.cov(z, rowvar=False, ddof=1).reshape(k, k).astype(float).tolist(),
-        "correlation": correlation_matrix(cov).tolist(),
-        "marginal_fit": [_marginal_fit(name, x[:, c]) for c, name in enumerate(names)],
-    }
+    return {"names": names, "cells": cells, "units": unit_list, "margins": margin_list}
 
 
 def correlation_matrix(cov: np.ndarray) -> np.ndarray:
@@ -320,6 +320,18 @@ def validate_approximation(obj: dict) -> None:
     ValueError
         Naming the first key that does not match.
     """
+    _check_top_level_keys(obj)
+    _check_contrasts(obj)
+    _validate_likelihood(obj["likelihood"], obj["names"])
+    content = {k: v for k, v in obj.items() if k != "metadata"}
+    try:
+        json.dumps(content, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"normal approximation is not strict JSON: {err}") from None
+
+
+def _check_top_level_keys(obj: Any) -> None:
+    """A JSON object with every required key, no unknown key, each of its type; schema version 2, a posterior."""
     schema = APPROXIMATION_SCHEMA
     if not isinstance(obj, dict):
         raise ValueError(f"normal approximation must be a JSON object (got {type(obj).__name__})")
@@ -336,22 +348,20 @@ def validate_approximation(obj: dict) -> None:
         raise ValueError(f"unsupported schema_version {obj['schema_version']!r} (expected {schema['schema_version']})")
     if obj["approximates"] != "posterior":
         raise ValueError(f"'approximates' must be 'posterior' (got {obj['approximates']!r})")
+
+
+def _check_contrasts(obj: dict) -> None:
+    """Unique names, one entry per name in every per-contrast list, and n x n covariance matrices."""
     n = len(obj["names"])
     if n == 0:
         raise ValueError("normal approximation has no contrasts ('names' is empty)")
     if len(set(obj["names"])) != n:
         raise ValueError("'names' must be unique")
-    for key in schema["per_contrast"]:
+    for key in APPROXIMATION_SCHEMA["per_contrast"]:
         if len(obj[key]) != n:
             raise ValueError(f"{key!r} has length {len(obj[key])}, expected {n} (one per name)")
     for name, fit in zip(obj["names"], obj["marginal_fit"], strict=True):
         if fit["name"] != name:
             raise ValueError(f"marginal_fit entry {fit['name']!r} does not match name {name!r}")
-    for key in schema["covariances"]:
+    for key in APPROXIMATION_SCHEMA["covariances"]:
         _check_matrix(obj[key], n, key)
-    _validate_likelihood(obj["likelihood"], obj["names"])
-    content = {k: v for k, v in obj.items() if k != "metadata"}
-    try:
-        json.dumps(content, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"normal approximation is not strict JSON: {err}") from None

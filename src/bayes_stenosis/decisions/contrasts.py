@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import arviz as az
 import numpy as np
@@ -17,11 +16,10 @@ from bayes_stenosis.decisions.conventions import (
     IntervalSpec,
 )
 from bayes_stenosis.decisions.draws import (
-    as_draws,
     direction_list,
     mcse_of,
     outcome_names,
-    same_cells,
+    paired_draws,
 )
 
 
@@ -111,80 +109,68 @@ def summarise_contrasts(
     scale); R-hat is NaN with a single chain, ESS and MCSEs are NaN with fewer than 4 draws per
     chain.
     """
-    nat = as_draws(delta_natural, "delta_natural")
-    std = same_cells(nat, as_draws(delta_std, "delta_std"), ("delta_natural", "delta_std"))
-    if std.sizes["chain"] != nat.sizes["chain"] or std.sizes["draw"] != nat.sizes["draw"]:
-        raise ValueError("delta_natural and delta_std must hold the same (chain, draw) draws")
+    nat, std = paired_draws(delta_natural, delta_std)
     directions = direction_list(nat, direction)
     if len(arm_labels) != 2:
         raise ValueError(f"arm_labels must be (new_label, reference_label) (got {arm_labels!r})")
-    new_label, ref_label = (str(label) for label in arm_labels)
-
-    def cellwise(x: xr.DataArray) -> np.ndarray:
-        return x.transpose(*CELL_DIMS).values.ravel()
-
-    columns: dict[str, Any] = {}
-    for scale, draws in (("natural", nat), ("std", std)):
-        iv = _interval_and_mcse(draws, interval)
-        columns[f"mean_{scale}"] = cellwise(draws.mean(SAMPLE_DIMS))
-        columns[f"sd_{scale}"] = cellwise(draws.std(SAMPLE_DIMS, ddof=1))
-        columns[f"median_{scale}"] = cellwise(draws.median(SAMPLE_DIMS))
-        columns[f"lower_{scale}"] = iv["lower"].ravel()
-        columns[f"upper_{scale}"] = iv["upper"].ravel()
-        columns[f"mcse_mean_{scale}"] = cellwise(mcse_of(draws, "mean"))
-        if scale == "natural":
-            columns["mcse_median_natural"] = cellwise(mcse_of(draws, "quantile", prob=0.5))
-        columns[f"mcse_lower_{scale}"] = iv["mcse_lower"].ravel()
-        columns[f"mcse_upper_{scale}"] = iv["mcse_upper"].ravel()
-
-    n_cells = nat.sizes["time"] * nat.sizes["outcome"]
-    if nat.sizes["draw"] >= MIN_DRAWS_FOR_MCSE:
-        ess = cellwise(az.ess(nat.to_dataset(name="x"), method="bulk")["x"])
-    else:
-        ess = np.full(n_cells, np.nan)
-    if nat.sizes["chain"] >= 2 and nat.sizes["draw"] >= MIN_DRAWS_FOR_MCSE:
-        rhat = cellwise(az.rhat(nat.to_dataset(name="x"))["x"])
-    else:
-        rhat = np.full(n_cells, np.nan)
-
-    times = nat.coords["time"].values.astype(float)
-    outcomes = outcome_names(nat)
-    frame = pd.DataFrame(
-        {
-            "time": np.repeat(times, len(outcomes)),
-            "outcome": np.tile(np.array(outcomes, dtype=object), len(times)),
-            "direction": np.tile(np.array(directions, dtype=object), len(times)),
-            "favours_if_negative": np.tile(
-                np.array([new_label if d == "lower_is_better" else ref_label for d in directions], dtype=object),
-                len(times),
-            ),
-        }
-    )
-    order = [
-        "mean_natural",
-        "sd_natural",
-        "median_natural",
-        "lower_natural",
-        "upper_natural",
-        "mcse_mean_natural",
-        "mcse_median_natural",
-        "mcse_lower_natural",
-        "mcse_upper_natural",
-        "mean_std",
-        "sd_std",
-        "median_std",
-        "lower_std",
-        "upper_std",
-        "mcse_mean_std",
-        "mcse_lower_std",
-        "mcse_upper_std",
-    ]
-    for name in order:
-        frame[name] = np.asarray(columns[name], dtype=float)
-    frame["ess_bulk"] = ess.astype(float)
-    frame["r_hat"] = rhat.astype(float)
+    frame = _cell_rows(nat, directions, arm_labels)
+    summaries = _scale_summary(nat, interval, "natural", median_mcse=True)
+    summaries |= _scale_summary(std, interval, "std", median_mcse=False)
+    for name, values in summaries.items():
+        frame[name] = values
+    frame["ess_bulk"], frame["r_hat"] = _ess_and_rhat(nat)
     frame["interval_kind"] = interval.kind
     frame["interval_prob"] = float(interval.prob)
     frame["interval_label"] = interval.label
     frame["contrast"] = "new minus reference, change from baseline"
     return frame
+
+
+def _cellwise(x: xr.DataArray) -> np.ndarray:
+    """The values of a (time, outcome) array, flat in time-major order (the table's row order)."""
+    return x.transpose(*CELL_DIMS).values.ravel()
+
+
+def _cell_rows(nat: xr.DataArray, directions: list[str], arm_labels: tuple[str, str]) -> pd.DataFrame:
+    """One row per (time, outcome), time-major: the cell, its direction and the arm a negative delta favours."""
+    new_label, ref_label = (str(label) for label in arm_labels)
+    times = nat.coords["time"].values.astype(float)
+    outcomes = outcome_names(nat)
+    favours = [new_label if d == "lower_is_better" else ref_label for d in directions]
+    return pd.DataFrame(
+        {
+            "time": np.repeat(times, len(outcomes)),
+            "outcome": np.tile(np.array(outcomes, dtype=object), len(times)),
+            "direction": np.tile(np.array(directions, dtype=object), len(times)),
+            "favours_if_negative": np.tile(np.array(favours, dtype=object), len(times)),
+        }
+    )
+
+
+def _scale_summary(draws: xr.DataArray, interval: IntervalSpec, scale: str, *, median_mcse: bool) -> dict:
+    """Mean, SD, median, interval and their MCSEs on one scale, per cell, in the table's column order
+    (``mean_<scale>``, ...); the median's MCSE only when ``median_mcse``."""
+    iv = _interval_and_mcse(draws, interval)
+    columns = {
+        "mean": _cellwise(draws.mean(SAMPLE_DIMS)),
+        "sd": _cellwise(draws.std(SAMPLE_DIMS, ddof=1)),
+        "median": _cellwise(draws.median(SAMPLE_DIMS)),
+        "lower": iv["lower"].ravel(),
+        "upper": iv["upper"].ravel(),
+        "mcse_mean": _cellwise(mcse_of(draws, "mean")),
+    }
+    if median_mcse:
+        columns["mcse_median"] = _cellwise(mcse_of(draws, "quantile", prob=0.5))
+    columns["mcse_lower"] = iv["mcse_lower"].ravel()
+    columns["mcse_upper"] = iv["mcse_upper"].ravel()
+    return {f"{name}_{scale}": np.asarray(values, dtype=float) for name, values in columns.items()}
+
+
+def _ess_and_rhat(nat: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    """Bulk ESS and R-hat of each cell's draws; NaN where undefined (R-hat: one chain; both: too few draws)."""
+    ess = rhat = np.full(nat.sizes["time"] * nat.sizes["outcome"], np.nan)
+    if nat.sizes["draw"] >= MIN_DRAWS_FOR_MCSE:
+        ess = _cellwise(az.ess(nat.to_dataset(name="x"), method="bulk")["x"])
+        if nat.sizes["chain"] >= 2:
+            rhat = _cellwise(az.rhat(nat.to_dataset(name="x"))["x"])
+    return ess.astype(float), rhat.astype(float)

@@ -45,6 +45,15 @@ def same_cells(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str]) -> xr.D
         raise ValueError(f"{names[1]} lacks (time, outcome) cells of {names[0]}: {err}") from None
 
 
+def paired_draws(delta_natural: xr.DataArray, delta_std: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Delta's draws on both scales, checked: ``delta_std`` on ``delta_natural``'s cells and the same draws."""
+    nat = as_draws(delta_natural, "delta_natural")
+    std = same_cells(nat, as_draws(delta_std, "delta_std"), ("delta_natural", "delta_std"))
+    if std.sizes["chain"] != nat.sizes["chain"] or std.sizes["draw"] != nat.sizes["draw"]:
+        raise ValueError("delta_natural and delta_std must hold the same (chain, draw) draws")
+    return nat, std
+
+
 def outcome_names(draws: xr.DataArray) -> list[str]:
     return [str(o) for o in draws.coords["outcome"].values]
 

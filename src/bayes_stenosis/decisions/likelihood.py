@@ -199,33 +199,8 @@ def likelihood_block(
     names = list(posterior["names"])
     keep = np.ones(len(names), bool) if keep is None else np.asarray(keep, bool)
     scale = np.asarray(scale, dtype=float)
-    exact = bool(prior.exact and gaussian_evidence)
-    block = {
-        "approximates": "likelihood",
-        "description": (
-            "LIKELIHOOD: the normal approximation of the posterior with the prior divided out on the standardized "
-            "scale (precision = posterior precision - prior precision; mean = covariance x (posterior precision x "
-            "posterior mean - prior precision x prior mean)), then multiplied by the standardising SDs. Use "
-            "mean_natural and covariance_natural as this study's estimates and their (co)variances in a "
-            "meta-analysis with your own prior; the top-level numbers include this run's prior."
-        ),
-        "method": "normal division; prior: " + prior.method,
-        "exact": exact,
-        "notes": [
-            "exact up to Monte Carlo error: normal prior and normal likelihood of delta"
-            if exact
-            else "approximate: the prior or the likelihood of delta is not normal; the division matches the "
-            "posterior's first two moments, not its shape (see marginal_fit for how normal the posterior is)",
-            *(notes or []),
-        ],
-        "prior_normal": {
-            "mean_std": [float(v) for v in prior.mean],
-            "covariance_std": prior.covariance.astype(float).tolist(),
-            "exact": bool(prior.exact),
-            "method": prior.method,
-        },
-        "names": [n for n, k in zip(names, keep, strict=True) if k],
-    }
+    block = _what_is_divided(prior, exact=bool(prior.exact and gaussian_evidence), notes=notes or [])
+    block["names"] = [n for n, k in zip(names, keep, strict=True) if k]
     if not keep.any():
         return block | {"status": "not_available", "reason": "no cell has evidence: there is no likelihood"}
     result = divide_out_prior(np.asarray(posterior["mean_std"]), np.asarray(posterior["covariance_std"]), prior, keep)
@@ -235,12 +210,50 @@ def likelihood_block(
             "reason": result["reason"],
             "min_relative_eigenvalue": result["min_relative_eigenvalue"],
         }
-    s = scale[keep]
-    cov_nat = result["covariance"] * np.outer(s, s)
-    return block | {
-        "status": "ok",
+    return block | {"status": "ok"} | _likelihood_numbers(result, scale[keep])
+
+
+#: What the ``likelihood`` entry is and how to use it, in ``approximations.json``.
+LIKELIHOOD_DESCRIPTION = (
+    "LIKELIHOOD: the normal approximation of the posterior with the prior divided out on the standardized "
+    "scale (precision = posterior precision - prior precision; mean = covariance x (posterior precision x "
+    "posterior mean - prior precision x prior mean)), then multiplied by the standardising SDs. Use "
+    "mean_natural and covariance_natural as this study's estimates and their (co)variances in a "
+    "meta-analysis with your own prior; the top-level numbers include this run's prior."
+)
+
+
+def _what_is_divided(prior: PriorNormal, *, exact: bool, notes: list[str]) -> dict:
+    """The likelihood entry's description: the method, whether it is exact, the notes and the prior divided out."""
+    if exact:
+        accuracy = "exact up to Monte Carlo error: normal prior and normal likelihood of delta"
+    else:
+        accuracy = (
+            "approximate: the prior or the likelihood of delta is not normal; the division matches the "
+            "posterior's first two moments, not its shape (see marginal_fit for how normal the posterior is)"
+        )
+    return {
+        "approximates": "likelihood",
+        "description": LIKELIHOOD_DESCRIPTION,
+        "method": "normal division; prior: " + prior.method,
+        "exact": exact,
+        "notes": [accuracy, *notes],
+        "prior_normal": {
+            "mean_std": [float(v) for v in prior.mean],
+            "covariance_std": prior.covariance.astype(float).tolist(),
+            "exact": bool(prior.exact),
+            "method": prior.method,
+        },
+    }
+
+
+def _likelihood_numbers(result: dict, scale: np.ndarray) -> dict:
+    """The divided-out likelihood (:func:`divide_out_prior`'s ``"ok"`` result) on both scales, plain JSON;
+    ``scale``: the standardising SD of each kept cell."""
+    cov_nat = result["covariance"] * np.outer(scale, scale)
+    return {
         "min_relative_eigenvalue": result["min_relative_eigenvalue"],
-        "mean_natural": [float(v) for v in result["mean"] * s],
+        "mean_natural": [float(v) for v in result["mean"] * scale],
         "se_natural": [float(v) for v in np.sqrt(np.diag(cov_nat))],
         "covariance_natural": cov_nat.tolist(),
         "mean_std": [float(v) for v in result["mean"]],

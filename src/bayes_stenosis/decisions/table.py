@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -91,7 +91,6 @@ def decision_table(
     margin = margin_vector(post, margins)
     sign = new_better_sign(post, direction)
     directions = direction_list(post, direction)
-    joint_direction = directions[0] if len(set(directions)) == 1 else "mixed"
     if evidence is not None:
         evidence = same_cells(post, evidence, ("delta_natural", "evidence")).astype(bool)
     has_evidence = np.ones((post.sizes["time"], post.sizes["outcome"]), bool) if evidence is None else evidence.values
@@ -102,46 +101,70 @@ def decision_table(
             post, as_draws(prior_delta_natural, "prior_delta_natural"), ("delta_natural", "prior_delta_natural")
         )
         prior_scoped = scoped_probabilities(prior, margin, sign, evidence)
+    rows = []
+    for scope, sel, labels in _table_rows(post, directions, margin, has_evidence):
+        row = labels | _probability_columns(scoped[scope], sel)
+        if prior_scoped is not None:
+            row |= _probability_columns(prior_scoped[scope], sel, suffix="_prior")
+        if scope == "any_beyond_margin":
+            fixed = ""
+        elif scope == "cell" and not has_evidence[sel["time"], sel["outcome"]]:
+            fixed = "no evidence"
+        else:
+            fixed = None
+        row |= _decision_columns(rule, row["prob_equivalence"], row["mcse_prob_equivalence"], fixed)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
+
+def _table_rows(
+    post: xr.DataArray, directions: list[str], margin: xr.DataArray, has_evidence: np.ndarray
+) -> Iterator[tuple[str, dict[str, int], dict[str, Any]]]:
+    """The table's rows in order, each as ``(scope, index into the scope's probabilities, label columns)``:
+    the cells, one joint row per time with evidence, all cells jointly, any cell beyond its margin."""
     times = post.coords["time"].values.astype(float)
     outcomes = outcome_names(post)
-    rows: list[dict[str, Any]] = []
+    joint = directions[0] if len(set(directions)) == 1 else "mixed"
 
-    def add(scope: str, sel: dict[str, int], time: float, outcome: str, direction_: str, m: float) -> None:
-        row: dict[str, Any] = {"scope": scope, "time": time, "outcome": outcome, "direction": direction_, "margin": m}
-        for name in EVENTS:
-            prob, mcse = scoped[scope].get(name, (None, None))
-            row[name] = np.nan if prob is None else float(prob.isel(sel))
-            row[f"mcse_{name}"] = np.nan if mcse is None else float(mcse.isel(sel))
-        if prior_scoped is not None:
-            for name in EVENTS:
-                prob, mcse = prior_scoped[scope].get(name, (None, None))
-                row[f"{name}_prior"] = np.nan if prob is None else float(prob.isel(sel))
-                row[f"mcse_{name}_prior"] = np.nan if mcse is None else float(mcse.isel(sel))
-        if scope == "any_beyond_margin":
-            row["decision"] = ""
-            row["decision_within_2_mcse_of_threshold"] = False
-        elif scope == "cell" and not has_evidence[sel["time"], sel["outcome"]]:
-            row["decision"] = "no evidence"
-            row["decision_within_2_mcse_of_threshold"] = False
-        else:
-            p, mc = row["prob_equivalence"], row["mcse_prob_equivalence"]
-            row["decision"] = rule.decide(p)
-            near = min(abs(p - rule.threshold), abs((1.0 - p) - rule.threshold))
-            row["decision_within_2_mcse_of_threshold"] = bool(near < 2 * mc)  # False when MCSE is NaN
-        row["decision_threshold"] = float(rule.threshold)
-        row["decision_rule"] = rule.text
-        rows.append(row)
+    def labels(scope: str, time: float, outcome: str, direction: str, m: float) -> dict[str, Any]:
+        return {"scope": scope, "time": time, "outcome": outcome, "direction": direction, "margin": m}
 
     for i, t in enumerate(times):
         for j, o in enumerate(outcomes):
-            add("cell", {"time": i, "outcome": j}, float(t), o, directions[j], float(margin.values[j]))
+            yield "cell", {"time": i, "outcome": j}, labels("cell", float(t), o, directions[j], float(margin.values[j]))
     for i, t in enumerate(times):
         if has_evidence[i].any():
-            add("joint_time", {"time": i}, float(t), "all", joint_direction, np.nan)
-    add("joint_all", {}, np.nan, "all", joint_direction, np.nan)
-    add("any_beyond_margin", {}, np.nan, "all", joint_direction, np.nan)
-    return pd.DataFrame(rows)
+            yield "joint_time", {"time": i}, labels("joint_time", float(t), "all", joint, np.nan)
+    yield "joint_all", {}, labels("joint_all", np.nan, "all", joint, np.nan)
+    yield "any_beyond_margin", {}, labels("any_beyond_margin", np.nan, "all", joint, np.nan)
+
+
+def _probability_columns(scoped: Mapping, sel: dict[str, int], suffix: str = "") -> dict[str, float]:
+    """``<event><suffix>`` and ``mcse_<event><suffix>`` of every event at one row (NaN where the scope has
+    no such event)."""
+    columns = {}
+    for name in EVENTS:
+        prob, mcse = scoped.get(name, (None, None))
+        columns[f"{name}{suffix}"] = np.nan if prob is None else float(prob.isel(sel))
+        columns[f"mcse_{name}{suffix}"] = np.nan if mcse is None else float(mcse.isel(sel))
+    return columns
+
+
+def _decision_columns(rule: DecisionRule, prob: float, mcse: float, fixed: str | None) -> dict[str, Any]:
+    """The rule's decision on ``prob`` (P(equiv)), whether it lies within 2 MCSE of a decision boundary, and
+    the rule; ``fixed`` replaces the decision where the rule does not apply (no evidence, no decision)."""
+    if fixed is not None:
+        decision, near_boundary = fixed, False
+    else:
+        decision = rule.decide(prob)
+        near = min(abs(prob - rule.threshold), abs((1.0 - prob) - rule.threshold))
+        near_boundary = bool(near < 2 * mcse)  # False when MCSE is NaN
+    return {
+        "decision": decision,
+        "decision_within_2_mcse_of_threshold": near_boundary,
+        "decision_threshold": float(rule.threshold),
+        "decision_rule": rule.text,
+    }
 
 
 def probability_text(prob: float, mcse: float, n_draws: int, digits: int = 3, threshold: float | None = None) -> str:

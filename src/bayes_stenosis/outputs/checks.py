@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_stenosis.outputs.plots import item_labels, to_natural_units
+from bayes_stenosis.outputs.predictive import item_labels, to_natural_units
 from bayes_stenosis.outputs.tables import read_csv_or_none
 
 

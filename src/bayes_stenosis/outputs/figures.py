@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_stenosis.outputs.headline import decimals_for, interval_label
-from bayes_stenosis.outputs.plots import GROUP_UNITS, predictive_content
+from bayes_stenosis.outputs.plots import GROUP_UNITS
+from bayes_stenosis.outputs.predictive import predictive_content
 from bayes_stenosis.outputs.tables import png_data_uri
 
 ENERGY_CAPTION = (
@@ -69,32 +70,7 @@ def forest_alt(contrasts: pd.DataFrame, decisions: pd.DataFrame, manifest: dict)
 
 def figure_captions(plots: Path, manifest: dict, idata, contrasts: pd.DataFrame, decisions: pd.DataFrame) -> dict:
     """Every figure of the report with its caption and alt text (keys of the template)."""
-    interval = interval_label(manifest)
-    threshold = manifest["decision_rule"]["threshold"]
-    n_prior = int(manifest["sampler"].get("prior_draws_decisions", 0))
-    prior_source = f"{n_prior:,} prior draws" if n_prior else "the prior draws"
-    trace_rank = []
-    for path in sorted(plots.glob("trace_*.png")):
-        group = path.stem.removeprefix("trace_")
-        pretty = group.replace("_", " ")
-        units = GROUP_UNITS.get(group, "")
-        trace_rank.append(
-            figure(
-                plots,
-                path.name,
-                f"Trace ({pretty}; {units}): left, per-chain densities (should overlap); right, draws in order "
-                "(should look like stationary noise, chains mixed).",
-                f"Trace plots of the {pretty} parameters, one row per parameter: chain densities and draws in order.",
-            )
-        )
-        trace_rank.append(
-            figure(
-                plots,
-                f"rank_{group}.png",
-                f"Rank plots ({pretty}): histograms of each chain's ranks among all draws; uniform = chains agree.",
-                f"Rank histograms of the {pretty} parameters per chain.",
-            )
-        )
+    energy = figure(plots, "energy.png", ENERGY_CAPTION, "Energy distributions of the sampler, per chain.")
     return {
         "prior_predictive_img": figure(
             plots,
@@ -102,22 +78,8 @@ def figure_captions(plots: Path, manifest: dict, idata, contrasts: pd.DataFrame,
             predictive_caption(idata, "prior_predictive"),
             "Prior predictive check: what the model expects the trial to report before seeing its data.",
         ),
-        "prior_posterior_img": figure(
-            plots,
-            "prior_posterior.png",
-            f"Prior (grey line: smooth density of {prior_source}) and posterior (blue) of each treatment "
-            "difference, natural units, one panel per outcome and week; green band: the equivalence margin. "
-            "Where the two curves are alike the data said little.",
-            "Prior and posterior densities of the treatment difference per outcome and week, with the margin band.",
-        ),
-        "computation_imgs": [
-            f
-            for f in (
-                figure(plots, "energy.png", ENERGY_CAPTION, "Energy distributions of the sampler, per chain."),
-                *trace_rank,
-            )
-            if f
-        ],
+        "prior_posterior_img": _prior_posterior_figure(plots, manifest),
+        "computation_imgs": [f for f in (energy, *_trace_and_rank_figures(plots)) if f],
         "ppc_img": figure(
             plots,
             "ppc.png",
@@ -128,16 +90,63 @@ def figure_captions(plots: Path, manifest: dict, idata, contrasts: pd.DataFrame,
         "forest_img": figure(
             plots,
             "forest.png",
-            f"Posterior mean (dot) and {interval} (line) of each treatment difference, natural units; green band: "
-            "the equivalence margin; P(equiv) written beside each interval.",
+            f"Posterior mean (dot) and {interval_label(manifest)} (line) of each treatment difference, natural units; "
+            "green band: the equivalence margin; P(equiv) written beside each interval.",
             forest_alt(contrasts, decisions, manifest),
         ),
-        "margin_img": figure(
-            plots,
-            "margin_curves.png",
-            "Margin curves: posterior probability that |δ| is below a margin m, as m varies from 0 to twice the "
-            "study's margin (black dashed line); one line style and marker per follow-up week; red dotted line: "
-            f"the decision threshold {threshold:g}.",
-            "Posterior probability of equivalence against the margin, per outcome and week.",
-        ),
+        "margin_img": _margin_curves_figure(plots, manifest),
     }
+
+
+def _trace_and_rank_figures(plots: Path) -> list[dict | None]:
+    """The trace and the rank plot of each parameter group drawn, in the order of their file names."""
+    figures = []
+    for path in sorted(plots.glob("trace_*.png")):
+        group = path.stem.removeprefix("trace_")
+        pretty = group.replace("_", " ")
+        units = GROUP_UNITS.get(group, "")
+        figures.append(
+            figure(
+                plots,
+                path.name,
+                f"Trace ({pretty}; {units}): left, per-chain densities (should overlap); right, draws in order "
+                "(should look like stationary noise, chains mixed).",
+                f"Trace plots of the {pretty} parameters, one row per parameter: chain densities and draws in order.",
+            )
+        )
+        figures.append(
+            figure(
+                plots,
+                f"rank_{group}.png",
+                f"Rank plots ({pretty}): histograms of each chain's ranks among all draws; uniform = chains agree.",
+                f"Rank histograms of the {pretty} parameters per chain.",
+            )
+        )
+    return figures
+
+
+def _prior_posterior_figure(plots: Path, manifest: dict) -> dict | None:
+    """The prior and posterior densities, captioned with the number of prior draws they come from."""
+    n_prior = int(manifest["sampler"].get("prior_draws_decisions", 0))
+    prior_source = f"{n_prior:,} prior draws" if n_prior else "the prior draws"
+    return figure(
+        plots,
+        "prior_posterior.png",
+        f"Prior (grey line: smooth density of {prior_source}) and posterior (blue) of each treatment "
+        "difference, natural units, one panel per outcome and week; green band: the equivalence margin. "
+        "Where the two curves are alike the data said little.",
+        "Prior and posterior densities of the treatment difference per outcome and week, with the margin band.",
+    )
+
+
+def _margin_curves_figure(plots: Path, manifest: dict) -> dict | None:
+    """The margin curves, captioned with the decision threshold."""
+    threshold = manifest["decision_rule"]["threshold"]
+    return figure(
+        plots,
+        "margin_curves.png",
+        "Margin curves: posterior probability that |δ| is below a margin m, as m varies from 0 to twice the "
+        "study's margin (black dashed line); one line style and marker per follow-up week; red dotted line: "
+        f"the decision threshold {threshold:g}.",
+        "Posterior probability of equivalence against the margin, per outcome and week.",
+    )

@@ -38,6 +38,12 @@ def interval_label(manifest: dict) -> str:
     return f"{interval['prob'] * 100:.0f} % {interval['kind'].upper()}"
 
 
+def arm_difference(manifest: dict) -> str:
+    """``"<new arm> minus <reference arm>"``: the treatment difference the run's delta measures."""
+    arms = manifest["arms"]
+    return f"{arms['new']} minus {arms['reference']}"
+
+
 def delta_text(mean: float, lower: float, upper: float, unit: str, decimals: int) -> str:
     """``"-0.9 mm (-9.1 to 7.3)"``: the posterior mean and interval of delta, natural units."""
     unit = f" {unit}" if unit else ""

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_stenosis import __version__
-from bayes_stenosis.diagnostics import near_threshold_note
+from bayes_stenosis.diagnostics import RunDiagnostics, near_threshold_note
 from bayes_stenosis.outputs.checks import ppc_table, prior_predictive_ranges, prior_vs_posterior
 from bayes_stenosis.outputs.figures import figure_captions
 from bayes_stenosis.outputs.headline import headline_labels, headline_table, interval_label
@@ -172,45 +172,38 @@ def results_tables(run: RunFolder, decisions: pd.DataFrame, contrasts: pd.DataFr
     }
 
 
-def build_context(run: str | Path | RunFolder) -> dict:
-    """Everything the template shows, from the run folder only (its files checked as they are read)."""
-    run = run if isinstance(run, RunFolder) else load_run(run)
-    folder, manifest, idata = run.path, run.manifest, run.idata
-    diag = run.diagnostics()
-    decisions, contrasts = run.table("decisions"), run.table("contrasts")
-    evidence = run_table(run, "evidence.csv")
-    spec_text = run.file("inputs/spec.toml").read_text() if run.has("inputs/spec.toml") else None
-    study_text = run.file("inputs/study/study.toml").read_text() if run.has("inputs/study/study.toml") else ""
-    study_toml = tomllib.loads(study_text)
-    units = manifest.get("units", {})
-    outcomes = list(manifest["margins"])
-    instruments = {o: study_toml.get("outcomes", {}).get(o, {}).get("instrument", "other") for o in outcomes}
+def data_context(run: RunFolder, study_toml: dict, evidence: pd.DataFrame | None) -> dict:
+    """Question and data: the study, its arms and outcomes, the evidence per cell and where it comes from."""
+    manifest = run.manifest
     levels = sorted(set(evidence["evidence"])) if evidence is not None else []
-    sweep = sweep_results(folder)
-    sampler = diag.sampler.rename(columns={"ebfmi": "E-BFMI", "treedepth_saturation_fraction": "tree-depth saturation"})
-    context = {
-        "package_version": __version__,
-        "manifest": manifest,
-        "manifest_json": json.dumps(manifest, indent=2),
+    return {
         "study": manifest["study"],
         "study_toml": study_toml,
         "arms": manifest["arms"],
         "arm_labels": {k: v.get("label", k) for k, v in study_toml.get("arms", {}).items()},
-        "outcomes": outcomes,
-        "units": units,
+        "outcomes": list(manifest["margins"]),
+        "units": manifest.get("units", {}),
         "margins": manifest["margins"],
         "levels": levels,
         "threshold_only": levels == ["threshold"],
         "simulated": bool(manifest["study"].get("simulated")),
-        "interval": manifest["interval"],
-        "rule_text": manifest["decision_rule"]["text"],
-        "threshold": manifest["decision_rule"]["threshold"],
-        "headline": headline_context(run, decisions, contrasts, sweep),
         "evidence_table": table_context(evidence),
         "sources": study_sources(study_toml),
-        "evidence_files": evidence_files(folder),
+        "evidence_files": evidence_files(run.path),
         "notes": study_toml.get("study", {}).get("notes", []),
         "pages_read": study_toml.get("study", {}).get("pages_read", []),
+    }
+
+
+def model_context(run: RunFolder, study_toml: dict) -> dict:
+    """Model and priors: each prior with its justification, the spec, the standardising scales, the hierarchy
+    and the prior predictive ranges."""
+    manifest = run.manifest
+    spec_text = run.file("inputs/spec.toml").read_text() if run.has("inputs/spec.toml") else None
+    units = manifest.get("units", {})
+    outcomes = list(manifest["margins"])
+    instruments = {o: study_toml.get("outcomes", {}).get(o, {}).get("instrument", "other") for o in outcomes}
+    return {
         "priors": prior_rows(manifest, spec_text, outcomes, instruments),
         "spec_text": spec_text,
         "scale_rows": [
@@ -218,10 +211,18 @@ def build_context(run: str | Path | RunFolder) -> dict:
             for o, v in manifest.get("scale", {}).items()
         ],
         "hierarchy": manifest["spec"]["content"].get("hierarchy", {}),
-        "prior_ranges": table_context(prior_predictive_ranges(idata, study_toml, units)),
+        "prior_ranges": table_context(prior_predictive_ranges(run.idata, study_toml, units)),
+    }
+
+
+def computation_context(run: RunFolder, diag: RunDiagnostics) -> dict:
+    """Computation and diagnostics: the verdict, the sampler, the parameters' and decision probabilities'
+    diagnostics, and the posterior predictive check's table."""
+    sampler = diag.sampler.rename(columns={"ebfmi": "E-BFMI", "treedepth_saturation_fraction": "tree-depth saturation"})
+    return {
         "verdict": diag.verdict,
         "near_threshold_note": near_threshold_note(diag.decision_probabilities),
-        "sampler_settings": manifest["sampler"],
+        "sampler_settings": run.manifest["sampler"],
         "sampler_table": table_context(sampler),
         "param_table": table_context(diag.parameters, ["quantity", "mean", "sd", "r_hat", "ess_bulk", "ess_tail"]),
         "n_params": len(diag.parameters),
@@ -229,15 +230,46 @@ def build_context(run: str | Path | RunFolder) -> dict:
             diag.decision_probabilities,
             ["quantity", "mean", "mcse_mean", "r_hat", "ess_bulk", "constant", "near_threshold"],
         ),
-        "ppc_table": table_context(ppc_table(idata, folder)),
-        **results_tables(run, decisions, contrasts),
+        "ppc_table": table_context(ppc_table(run.idata, run.path)),
+    }
+
+
+def reproducibility_context(manifest: dict, folder: Path) -> dict:
+    """Reproducibility: versions, the command that reruns the fit, timings and the run folder's files."""
+    return {
         "versions": manifest.get("versions", {}),
         "rerun": rerun_command(manifest, folder),
         "timings": manifest.get("timings_seconds", {}),
         "run_folder": str(final_folder(folder)),
         "files": sorted(p.name for p in folder.iterdir() if p.is_file()),
     }
-    context.update(figure_captions(folder / "plots", manifest, idata, contrasts, decisions))
+
+
+def build_context(run: str | Path | RunFolder) -> dict:
+    """Everything the template shows, from the run folder only (its files checked as they are read)."""
+    run = run if isinstance(run, RunFolder) else load_run(run)
+    folder, manifest = run.path, run.manifest
+    diag = run.diagnostics()
+    decisions, contrasts = run.table("decisions"), run.table("contrasts")
+    evidence = run_table(run, "evidence.csv")
+    study_text = run.file("inputs/study/study.toml").read_text() if run.has("inputs/study/study.toml") else ""
+    study_toml = tomllib.loads(study_text)
+    sweep = sweep_results(folder)
+    context = {
+        "package_version": __version__,
+        "manifest": manifest,
+        "manifest_json": json.dumps(manifest, indent=2),
+        **data_context(run, study_toml, evidence),
+        "interval": manifest["interval"],
+        "rule_text": manifest["decision_rule"]["text"],
+        "threshold": manifest["decision_rule"]["threshold"],
+        "headline": headline_context(run, decisions, contrasts, sweep),
+        **model_context(run, study_toml),
+        **computation_context(run, diag),
+        **results_tables(run, decisions, contrasts),
+        **reproducibility_context(manifest, folder),
+    }
+    context.update(figure_captions(folder / "plots", manifest, run.idata, contrasts, decisions))
     if sweep is not None:
         context["sensitivity"] = {k: v for k, v in sweep.items() if not k.endswith("frame")}
     context.update(optional_results(run))
