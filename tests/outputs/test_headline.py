@@ -71,7 +71,9 @@ def test_headline_rows_are_the_runs_numbers(pristine_run):
     )
     assert table.margin[0] == "±10" and table.week[0] == "4" and table.week[6] == "all"
     n = manifest["sampler"]["chains"] * manifest["sampler"]["draws"]
-    for row, rec in zip(table.to_dict("records"), decisions[decisions.scope != "any_beyond_margin"].to_dict("records")):
+    for row, rec in zip(
+        table.to_dict("records"), decisions[decisions.scope != "any_beyond_margin"].to_dict("records"), strict=True
+    ):
         assert row["p_equiv"] == probability_text(
             rec["prob_equivalence"], rec["mcse_prob_equivalence"], n, threshold=rec["decision_threshold"]
         )

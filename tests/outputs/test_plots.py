@@ -79,7 +79,7 @@ def test_forest_writes_p_equiv_beside_each_interval(pristine_run, tmp_path, figu
     n = run.manifest["sampler"]["chains"] * run.manifest["sampler"]["draws"]
     expected = [
         probability_text(p, m, n, threshold=th)
-        for p, m, th in zip(cells.prob_equivalence, cells.mcse_prob_equivalence, cells.decision_threshold)
+        for p, m, th in zip(cells.prob_equivalence, cells.mcse_prob_equivalence, cells.decision_threshold, strict=True)
     ]
     assert written == sorted(f"P(equiv) {p}" for p in expected)
     assert any(p.startswith(">") for p in expected)  # a bound where no draw disagrees, as in the tables

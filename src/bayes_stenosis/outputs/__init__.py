@@ -1,5 +1,8 @@
 """``outputs``: public API (re-exported from its modules)."""
 
+from bayes_stenosis.outputs.checks import ppc_table, prior_predictive_ranges, prior_vs_posterior
+from bayes_stenosis.outputs.figures import figure_captions, forest_alt, predictive_caption
+from bayes_stenosis.outputs.headline import HEADLINE_LABELS, headline_labels, headline_markdown, headline_table
 from bayes_stenosis.outputs.plots import (
     GROUP_UNITS,
     PARAMETER_GROUPS,
@@ -13,9 +16,6 @@ from bayes_stenosis.outputs.plots import (
     trace_and_rank,
     write_plots,
 )
-from bayes_stenosis.outputs.checks import ppc_table, prior_predictive_ranges, prior_vs_posterior
-from bayes_stenosis.outputs.figures import figure_captions, forest_alt, predictive_caption
-from bayes_stenosis.outputs.headline import HEADLINE_LABELS, headline_labels, headline_markdown, headline_table
 from bayes_stenosis.outputs.render import render_page, render_report
 from bayes_stenosis.outputs.report import REPORT_NAME, build_context
 from bayes_stenosis.outputs.sources import (
@@ -26,7 +26,6 @@ from bayes_stenosis.outputs.sources import (
     spec_comments,
     study_sources,
 )
-from bayes_stenosis.outputs.tables import COLUMN_LABELS, table_context
 from bayes_stenosis.outputs.summary import (
     EXPORT_FORMATS,
     SUMMARY_COLUMNS,
@@ -35,6 +34,7 @@ from bayes_stenosis.outputs.summary import (
     summarize_run,
     sweep_robustness,
 )
+from bayes_stenosis.outputs.tables import COLUMN_LABELS, table_context
 
 __all__ = [
     "EXPORT_FORMATS",

@@ -110,5 +110,3 @@ def ppc_table(idata, folder: Path) -> pd.DataFrame | None:
                 }
             )
     return pd.DataFrame(rows) if rows else None
-
-

@@ -40,7 +40,7 @@ def predictive_caption(idata, group: str) -> str:
     if events:
         tick = "; black tick: the same under the prior" if source == "posterior" else ""
         parts.append(
-            "each threshold statement (\"P<0.05\" / \"P>0.05\") is an event: the blue bar is the probability, "
+            'each threshold statement ("P<0.05" / "P>0.05") is an event: the blue bar is the probability, '
             f"under the {source}, that a replicated trial reports it (it was reported: red line at 1){tick}"
         )
     what = "Posterior" if source == "posterior" else "Prior"

@@ -134,7 +134,7 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path, decisions: pd.Da
         p_equiv = {
             (float(t), str(o)): probability_text(p, mc, n, threshold=th)
             for t, o, p, mc, th in zip(
-                cells.time, cells.outcome, cells.prob_equivalence, cells.mcse_prob_equivalence, thresholds
+                cells.time, cells.outcome, cells.prob_equivalence, cells.mcse_prob_equivalence, thresholds, strict=True
             )
         }
     fig, axes = plt.subplots(1, len(outcomes), figsize=(max(3.4 * len(outcomes), 6.5), 3.6), squeeze=False)
@@ -146,7 +146,7 @@ def forest(contrasts: pd.DataFrame, manifest: dict, path: Path, decisions: pd.Da
         y = np.arange(len(rows))
         ax.hlines(y, rows["lower_natural"], rows["upper_natural"], color="tab:blue", lw=2.5)
         ax.plot(rows["mean_natural"], y, "o", color="tab:blue", ms=6)
-        for yi, (t, hi) in enumerate(zip(rows["time"], rows["upper_natural"], strict=True)):
+        for yi, t in enumerate(rows["time"]):
             p = p_equiv.get((float(t), str(o)))
             if p is not None:
                 ax.annotate(f"P(equiv) {p}", (0, yi), xytext=(0, 7), textcoords="offset points", ha="center")

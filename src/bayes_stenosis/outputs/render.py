@@ -73,7 +73,9 @@ def render_report(
         loaded.require_intact()  # under the run's lock: the files embedded are the ones recorded
         added = write_plots(folder) if make_plots and not (folder / "plots" / "forest.png").is_file() else []
         page = render_page(loaded)
-        write_output_file(target, lambda tmp: tmp.write_text(page, encoding="utf-8"), overwrite=overwrite, what="report")
+        write_output_file(
+            target, lambda tmp: tmp.write_text(page, encoding="utf-8"), overwrite=overwrite, what="report"
+        )
         if target.resolve().is_relative_to(folder.resolve()):
             added.append(target)
         record(added)

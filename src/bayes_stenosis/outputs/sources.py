@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bayes_stenosis.resources import bundled_study_ids, resolve_study
 from bayes_stenosis.outputs.tables import fmt, read_csv_or_none, table_context
+from bayes_stenosis.resources import bundled_study_ids, resolve_study
 
 
 def spec_comments(text: str) -> dict[str, str]:
@@ -190,5 +190,3 @@ def rerun_command(manifest: dict, folder: Path) -> str:
         argv += ["--margin", f"{name}={value:g}"]
     argv += ["--out", str(folder.parent.parent), "--name", folder.name]
     return " ".join(shlex.quote(a) for a in argv)
-
-

@@ -116,7 +116,9 @@ def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool
         Not a run, or the file to export is damaged (named).
     """
     if format not in EXPORT_FORMATS:
-        raise InputError(None, f"--format must be {', '.join(EXPORT_FORMATS[:-1])} or {EXPORT_FORMATS[-1]} (got {format!r})")
+        raise InputError(
+            None, f"--format must be {', '.join(EXPORT_FORMATS[:-1])} or {EXPORT_FORMATS[-1]} (got {format!r})"
+        )
     target = check_output_file(out, overwrite=overwrite, what="export")
     loaded = load_run(run)
     if format == "likelihood-csv":
