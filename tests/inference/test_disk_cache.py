@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 
+import arviz as az
 import numpy as np
 import pytensor
 import pytest
 
 from bayes_stenosis.inference import nutpie_sample
 from bayes_stenosis.inference.disk_cache import CACHE_ENV, cache_folder, compile_nutpie_cached
+from bayes_stenosis.testing import write_study
 
 # A small model with a normal CDF in its density: its gradient has erfcx, which once made every
 # compile uncacheable (a pointer to scipy's Cython function).
@@ -118,3 +120,62 @@ def test_the_cache_can_be_turned_off_and_moved(monkeypatch, tmp_path):
     monkeypatch.delenv(CACHE_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_folder() == tmp_path / "xdg" / "bayes-stenosis" / "nutpie"
+
+
+@pytest.mark.slow
+def test_same_seed_same_draws_with_a_cold_and_a_warm_compile_cache(tmp_path):
+    """A threshold study of the flagship's kind (two outcomes, two times, between- and within-arm
+    statements: every operation of the flagship's graph) fitted twice in fresh processes sharing one new
+    pytensor cache and one new compile cache: the first compiles from nothing, the second loads the
+    compiled model from disk (the manifest says so). The draws must be identical. (With numba's
+    fastmath on they were not: the two runs' posteriors differed from the first draw.) A smaller graph
+    than the flagship's four outcomes, so a cheaper cold compile."""
+    import os
+    import subprocess
+    import sys
+
+    outcomes = {
+        "ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16},
+        "RMDQ": {"instrument": "RMDQ", "scale_max": 24, "margin": 5, "reference_sd": 5},
+    }
+    statements = [
+        {"outcome": o, "time": t, "comparison": "between", "relation": ">", "alpha": 0.05, "test": "two_sample_t"}
+        for o in outcomes
+        for t in (4, 8)
+    ] + [
+        {
+            "outcome": o,
+            "time": t,
+            "comparison": "within",
+            "arm": arm,
+            "relation": "<",
+            "alpha": 0.05,
+            "direction": "improvement",
+            "test": "paired_t",
+        }
+        for o in outcomes
+        for t in (4, 8)
+        for arm in ("reference_arm", "new_arm")
+    ]
+    study = write_study(
+        tmp_path / "study", outcomes=outcomes, follow_up=(4.0, 8.0), rows={"thresholds.csv": statements}
+    )
+
+    flags = [os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={tmp_path / 'pytensor'}"]
+    env = {
+        **os.environ,
+        "PYTENSOR_FLAGS": ",".join(f for f in flags if f),
+        "BAYES_STENOSIS_COMPILE_CACHE": str(tmp_path / "compiled"),
+    }
+    posteriors, served = [], []
+    for run in ("cold", "warm"):
+        command = [sys.executable, "-m", "bayes_stenosis.cli", "fit", str(study), "--chains", "2"]
+        command += ["--draws", "200", "--tune", "200", "--no-plots", "--no-report", "--no-progress"]
+        command += ["--out", str(tmp_path / run)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
+        assert done.returncode == 0, done.stderr[-2000:]
+        (nc,) = (tmp_path / run).rglob("posterior.nc")
+        posteriors.append(az.from_netcdf(str(nc)).posterior)
+        served.append(json.loads((nc.parent / "manifest.json").read_text())["sampler"]["compile_cache"])
+    assert served == ["miss", "hit"]
+    np.testing.assert_array_equal(posteriors[0]["Delta"].values, posteriors[1]["Delta"].values)

@@ -15,7 +15,7 @@ Difference = new minus reference; lower or higher is better does not change a te
   :math:`p_{TOST} = \max\{P(T_{df} > (\hat d + m)/SE),\ P(T_{df} < (\hat d - m)/SE)\}`;
   equivalence is shown at level alpha when :math:`p_{TOST} < \alpha`, i.e. the
   :math:`1 - 2\alpha` interval lies inside :math:`\pm m` (statsmodels ``ttost_ind`` on the same data
-  gives the same numbers; tests/test_reproduce.py).
+  gives the same numbers; tests/analyses/test_reproduce_frequentist.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""The fit pipeline end to end: run folders, reproducibility, refusals, the flagship."""
+"""``workflow.fit``, what ``bayes-stenosis fit`` does, end to end: run folders, reproducibility, refusals,
+the flagship, and the reproduction and missing-value table it writes beside the fit."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bayes_stenosis import decisions
+from bayes_stenosis import simulation as sim
 from bayes_stenosis.cli import app
 from bayes_stenosis.testing import write_study
 from bayes_stenosis.workflow import fit
@@ -173,59 +176,81 @@ def test_flagship_default_fit_through_the_cli(tmp_path):
 
 
 @pytest.mark.slow
-def test_same_seed_same_draws_with_a_cold_and_a_warm_compile_cache(tmp_path):
-    """A threshold study of the flagship's kind (two outcomes, two times, between- and within-arm
-    statements: every operation of the flagship's graph) fitted twice in fresh processes sharing one new
-    pytensor cache and one new compile cache: the first compiles from nothing, the second loads the
-    compiled model from disk (the manifest says so). The draws must be identical. (With numba's
-    fastmath on they were not: the two runs' posteriors differed from the first draw.) A smaller graph
-    than the flagship's four outcomes, so a cheaper cold compile."""
-    import os
-    import subprocess
-    import sys
+def test_fit_writes_reproduce_csv_into_the_run_folder(tmp_path):
+    from bayes_stenosis.workflow import fit
 
-    outcomes = {
-        "ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16},
-        "RMDQ": {"instrument": "RMDQ", "scale_max": 24, "margin": 5, "reference_sd": 5},
+    rec = {
+        "outcome": "ODI",
+        "time": 4,
+        "measure": "change",
+        "direction": "new_minus_reference",
+        "estimate": -2,
+        "se": 3,
     }
-    statements = [
-        {"outcome": o, "time": t, "comparison": "between", "relation": ">", "alpha": 0.05, "test": "two_sample_t"}
-        for o in outcomes
-        for t in (4, 8)
-    ] + [
-        {
-            "outcome": o,
-            "time": t,
-            "comparison": "within",
-            "arm": arm,
-            "relation": "<",
-            "alpha": 0.05,
-            "direction": "improvement",
-            "test": "paired_t",
-        }
-        for o in outcomes
-        for t in (4, 8)
-        for arm in ("reference_arm", "new_arm")
-    ]
-    study = write_study(
-        tmp_path / "study", outcomes=outcomes, follow_up=(4.0, 8.0), rows={"thresholds.csv": statements}
+    study = write_study(tmp_path / "s", rows={"contrasts.csv": [rec]})
+    run = fit(
+        study, prior_set="vague", chains=2, draws=100, tune=100, seed=3, out=tmp_path / "o", progress=False, plots=False
     )
+    table = pd.read_csv(run.folder / "reproduce.csv")
+    assert table.iloc[0]["se"] == pytest.approx(3.0)
 
-    flags = [os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={tmp_path / 'pytensor'}"]
-    env = {
-        **os.environ,
-        "PYTENSOR_FLAGS": ",".join(f for f in flags if f),
-        "BAYES_STENOSIS_COMPILE_CACHE": str(tmp_path / "compiled"),
-    }
-    posteriors, served = [], []
-    for run in ("cold", "warm"):
-        command = [sys.executable, "-m", "bayes_stenosis.cli", "fit", str(study), "--chains", "2"]
-        command += ["--draws", "200", "--tune", "200", "--no-plots", "--no-report", "--no-progress"]
-        command += ["--out", str(tmp_path / run)]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
-        assert done.returncode == 0, done.stderr[-2000:]
-        (nc,) = (tmp_path / run).rglob("posterior.nc")
-        posteriors.append(az.from_netcdf(str(nc)).posterior)
-        served.append(json.loads((nc.parent / "manifest.json").read_text())["sampler"]["compile_cache"])
-    assert served == ["miss", "hit"]
-    np.testing.assert_array_equal(posteriors[0]["Delta"].values, posteriors[1]["Delta"].values)
+
+# Patient-level data: simulated with a very wide scale range so no score is clipped.
+WIDE = {"scale_min": -1000, "scale_max": 1000}
+OUTCOMES = (
+    sim.OutcomeTruth("ODI", "other", baseline_mean=45, sd=16, rho=0.6, margin=10, **WIDE),
+    sim.OutcomeTruth("RMDQ", "other", baseline_mean=14, sd=5, rho=0.5, margin=5, **WIDE),
+)
+CORR = np.array([[1.0, 0.6], [0.6, 1.0]])
+
+
+def _truth(n=20, dropout=0.0, **kw):
+    return sim.default_truth(outcomes=OUTCOMES, outcome_corr=CORR, n_per_arm=(n, n), dropout=dropout, **kw)
+
+
+def _ipd_folder(folder: Path, truth, seed: int) -> Path:
+    patients = sim.simulate_patients(truth, seed=seed)
+    return sim.write_study(folder, truth, patients, levels=["ipd"], seed=seed, overwrite=True)
+
+
+@pytest.mark.slow
+def test_fit_reports_missing_values(tmp_path):
+    """``fit`` on an IPD study writes missing_ipd.csv (per arm x time x outcome) and the manifest line,
+    keeps per-cell predictive summaries (not per-patient replicates) and draws the check from them."""
+    import json
+
+    import arviz as az
+
+    from bayes_stenosis.workflow import fit
+
+    folder = _ipd_folder(tmp_path / "f", _truth(n=15, dropout=0.2), seed=8)
+    result = fit(folder, seed=1, chains=2, draws=200, tune=200, out=tmp_path / "out", progress=False, plots=True)
+    idata = az.from_netcdf(str(result.folder / "posterior.nc"))
+    for group in ("prior_predictive", "posterior_predictive"):
+        names = set(idata[group].data_vars)
+        assert {"ipd_cell_mean", "ipd_cell_sd"} <= names and not any(n.startswith("obs_ipd") for n in names)
+        assert idata[group]["ipd_cell_mean"].sizes == {
+            "chain": idata[group].sizes["chain"],
+            "draw": idata[group].sizes["draw"],
+            "arm": 2,
+            "ipd_visit": 3,
+            "ipd_outcome": 2,
+        }
+    # the observed cell means lie inside the replicates' central 99.9 % interval: for a correct model a
+    # cell misses with probability <= 0.001 (posterior predictive p-values concentrate near 1/2), so at
+    # most one miss in 12 cells is allowed
+    rep = idata.posterior_predictive["ipd_cell_mean"].stack(s=("chain", "draw"))
+    lo, hi = rep.quantile(0.0005, "s"), rep.quantile(0.9995, "s")
+    obs = idata.observed_data["ipd_cell_mean"]
+    assert int(((obs < lo) | (obs > hi)).sum()) <= 1
+    assert (result.folder / "plots" / "ppc.png").is_file()
+    labels = pd.read_csv(result.folder / "observed_quantities.csv")
+    assert (labels.variable == "ipd_cell_mean").sum() == 12
+    table = pd.read_csv(result.folder / "missing_ipd.csv")
+    patients = sim.simulate_patients(_truth(n=15, dropout=0.2), seed=8)
+    follow = patients[patients.time > 0]
+    assert table["missing"].sum() == follow.value.isna().sum() > 0
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    assert manifest["ipd_missing"].startswith("missing IPD follow-up values")
+    evidence = pd.read_csv(result.folder / "evidence.csv")
+    assert (evidence.evidence == "ipd").all()

@@ -1,4 +1,4 @@
-"""Decision quantities on synthetic posteriors with known answers.
+"""``decisions.table``: the decision table on synthetic posteriors with known answers.
 
 Draws come from known normals (independent draws, seeded), so every probability, quantile and
 moment has a closed form. Tolerances are stated in Monte Carlo standard errors (MCSE): an estimate
@@ -8,8 +8,6 @@ Joint probabilities are checked exactly on small hand-built draws that can be co
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -77,47 +75,7 @@ def _exact(o: str, direction: str) -> dict[str, float]:
     }
 
 
-# --- conventions ---------------------------------------------------------------------------
-
-
-def test_interval_spec_label_and_validation():
-    assert dec.IntervalSpec().label == "95% equal-tailed interval"
-    assert dec.IntervalSpec("hdi", 0.89).label == "89% highest-density interval"
-    assert dec.IntervalSpec("eti", 0.975).label == "97.5% equal-tailed interval"
-    with pytest.raises(ValueError, match="kind"):
-        dec.IntervalSpec("central", 0.95)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="prob"):
-        dec.IntervalSpec("eti", 95)
-
-
-def test_decision_rule_thresholds():
-    rule = dec.DecisionRule()
-    assert rule.threshold == 0.975
-    assert rule.text == (
-        '"equivalent" when P(|delta| < m) >= 0.975; "not equivalent" when P(|delta| >= m) >= 0.975; '
-        'otherwise "undecided"'
-    )
-    assert rule.decide(0.99) == "equivalent"
-    assert rule.decide(0.975) == "equivalent"  # boundary: >=
-    assert rule.decide(0.974) == "undecided"
-    assert rule.decide(0.5) == "undecided"
-    assert rule.decide(0.026) == "undecided"
-    assert rule.decide(0.025) == "not equivalent"  # P(|delta| >= m) = 0.975
-    assert rule.decide(0.0) == "not equivalent"
-    assert rule.decide(float("nan")) == "undecided"
-    custom = dec.DecisionRule(0.9)
-    assert "0.9;" in custom.text and "0.975" not in custom.text
-    assert custom.decide(0.92) == "equivalent"
-    assert custom.decide(0.9) == "equivalent"
-    assert custom.decide(0.89) == "undecided"
-    assert custom.decide(0.08) == "not equivalent"
-    assert custom.decide(0.11) == "undecided"
-    for bad in (0.5, 0.3, 1.2):
-        with pytest.raises(ValueError, match="threshold"):
-            dec.DecisionRule(bad)
-
-
-# --- decision table: closed forms ----------------------------------------------------------
+# --- closed forms ------------------------------------------------------------------------
 
 
 def test_cell_probabilities_match_closed_form_within_mcse(table):
@@ -205,6 +163,7 @@ def test_custom_threshold_changes_the_decision(delta, table):
 
 
 # --- joint probabilities: hand-built draws ---------------------------------------------------
+
 
 # 1 chain x 4 draws; cells (week 4 ODI, week 4 RMDQ, week 8 ODI, week 8 RMDQ); margins 10 and 2.5;
 # lower is better (equivalent: |d| < m; non-inferior: d < m; superior: d < 0).
@@ -329,200 +288,3 @@ def test_bad_inputs_are_refused(delta):
         dec.decision_table(delta, MARGINS, {"ODI": "lower", "RMDQ": "lower_is_better"}, dec.DecisionRule())
     with pytest.raises(ValueError, match="dims"):
         dec.decision_table(delta.isel(time=0), MARGINS, LOWER, dec.DecisionRule())
-
-
-# --- margin curves ---------------------------------------------------------------------------
-
-
-def test_margin_curve_matches_closed_form_at_every_grid_point(delta):
-    curves = dec.margin_curves(delta, MARGINS)  # 41 points, 0 .. 2 m
-    assert list(curves.columns) == [
-        "time",
-        "outcome",
-        "margin_multiple",
-        "margin",
-        "prob_equivalence",
-        "mcse",
-        "default_margin",
-    ]
-    for o in MU:
-        c = curves[curves.outcome == o]
-        assert len(c) == 41 and c.margin_multiple.iloc[0] == 0.0 and c.margin_multiple.iloc[-1] == 2.0
-        assert c.default_margin.sum() == 1 and c.loc[c.default_margin, "margin_multiple"].item() == 1.0
-        assert c.loc[c.default_margin, "margin"].item() == MARGINS[o]
-        np.testing.assert_allclose(c.margin, c.margin_multiple * MARGINS[o])
-        dist = stats.norm(MU[o], SD[o])
-        exact = dist.cdf(c.margin) - dist.cdf(-c.margin)
-        # every grid point within 4 MCSE; at multiple 0 the indicator is constant (p = 0, no MCSE)
-        assert np.all(np.abs(c.prob_equivalence - exact) <= Z * c.mcse.fillna(0.0)), o
-        assert c.prob_equivalence.iloc[0] == 0.0 and np.isnan(c.mcse.iloc[0])
-        assert np.all(np.diff(c.prob_equivalence) >= 0)
-    # the curve at the default margin equals the decision table's cell probability
-    table = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule())
-    at_default = curves[curves.default_margin].set_index("outcome").prob_equivalence
-    cells = table[table.scope == "cell"].set_index("outcome").prob_equivalence
-    np.testing.assert_allclose(at_default.loc[list(MU)], cells.loc[list(MU)], atol=1e-12)
-
-
-def test_margin_curve_grid_always_holds_one(delta):
-    small = dec.margin_curves(delta, MARGINS, n_grid=4, max_multiple=2.0)  # 0, 2/3, 4/3, 2 (+ 1.0)
-    odi = small[small.outcome == "ODI"]
-    np.testing.assert_allclose(odi.margin_multiple, [0, 2 / 3, 1, 4 / 3, 2])
-    assert odi.default_margin.tolist() == [False, False, True, False, False]
-    with pytest.raises(ValueError, match="n_grid"):
-        dec.margin_curves(delta, MARGINS, n_grid=1)
-
-
-# --- contrast summaries ----------------------------------------------------------------------
-
-
-def test_contrast_summary_matches_normal_quantiles(delta):
-    summary = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec(), LOWER, ("Clinic", "Usual care"))
-    assert len(summary) == 2
-    for col in (
-        "mean_natural",
-        "sd_natural",
-        "median_natural",
-        "lower_natural",
-        "upper_natural",
-        "mcse_mean_natural",
-        "mcse_lower_natural",
-        "mcse_upper_natural",
-        "mean_std",
-        "median_std",
-        "lower_std",
-        "upper_std",
-        "ess_bulk",
-        "r_hat",
-        "interval_kind",
-        "interval_prob",
-        "favours_if_negative",
-    ):
-        assert col in summary.columns, col
-    rows = summary.set_index("outcome")
-    for o in MU:
-        row, s = rows.loc[o], SCALE[o]
-        for scale, mu, sd in (("natural", MU[o], SD[o]), ("std", MU[o] / s, SD[o] / s)):
-            # interval endpoints and mean within 4 reported MCSE of the closed forms
-            assert abs(row[f"lower_{scale}"] - stats.norm.ppf(0.025, mu, sd)) < Z * row[f"mcse_lower_{scale}"]
-            assert abs(row[f"upper_{scale}"] - stats.norm.ppf(0.975, mu, sd)) < Z * row[f"mcse_upper_{scale}"]
-            assert abs(row[f"mean_{scale}"] - mu) < Z * row[f"mcse_mean_{scale}"]
-            # independent draws: MCSE of the mean is sd / sqrt(N), within 20 %
-            assert row[f"mcse_mean_{scale}"] == pytest.approx(sd / np.sqrt(N), rel=0.2)
-            assert row[f"sd_{scale}"] == pytest.approx(sd, rel=0.02)  # SE of an SD ~ sd / sqrt(2N) = 0.5 %
-        assert abs(row.median_natural - MU[o]) < Z * row.mcse_median_natural
-        # MCSE of the 2.5 % quantile of a normal: sqrt(p (1 - p) / N) / pdf(z_p) * sd, within 20 %
-        q_se = np.sqrt(0.025 * 0.975 / N) / stats.norm.pdf(stats.norm.ppf(0.025)) * SD[o]
-        assert row.mcse_lower_natural == pytest.approx(q_se, rel=0.2)
-        assert row.ess_bulk == pytest.approx(N, rel=0.2) and row.r_hat < 1.01
-        assert row.interval_kind == "eti" and row.interval_prob == 0.95
-        assert row.interval_label == "95% equal-tailed interval"
-        assert row.favours_if_negative == "Clinic" and row.direction == "lower_is_better"
-    flipped = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec(), HIGHER, ("Clinic", "Usual care"))
-    assert (flipped.favours_if_negative == "Usual care").all()
-
-
-def test_hdi_summary(delta):
-    hdi = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec("hdi", 0.9), LOWER, ("new", "ref"))
-    row = hdi.set_index("outcome").loc["ODI"]
-    assert row.interval_kind == "hdi" and row.interval_label == "90% highest-density interval"
-    # symmetric posterior: HDI = ETI = mu -+ 1.645 sd. The reported HDI MCSE is an approximation that
-    # ignores the search for the shortest interval (the true Monte Carlo SD is ~1.5x it for normal
-    # draws), so the tolerance is 6 reported MCSE, i.e. ~4 true MCSE.
-    assert abs(row.lower_natural - stats.norm.ppf(0.05, -2, 5)) < 6 * row.mcse_lower_natural
-    assert abs(row.upper_natural - stats.norm.ppf(0.95, -2, 5)) < 6 * row.mcse_upper_natural
-    # skewed posterior: the HDI is shorter than the ETI and shifted towards the mode
-    rng = np.random.default_rng(7)
-    skewed = _cells(rng.gamma(2.0, 3.0, size=(2, 2000, 1, 1)), [4.0], ["ODI"])
-    eti = dec.summarise_contrasts(skewed, skewed, dec.IntervalSpec("eti", 0.9), LOWER, ("n", "r")).iloc[0]
-    hd = dec.summarise_contrasts(skewed, skewed, dec.IntervalSpec("hdi", 0.9), LOWER, ("n", "r")).iloc[0]
-    assert hd.upper_natural - hd.lower_natural < eti.upper_natural - eti.lower_natural
-    assert hd.lower_natural < eti.lower_natural and np.isfinite(hd.mcse_lower_natural)
-
-
-# --- normal approximation --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def bivariate():
-    """A known bivariate normal (correlation 0.6) in two cells, and its normal approximation."""
-    rng = np.random.default_rng(3)
-    sd = np.array([SD["ODI"], SD["RMDQ"]])
-    cov = np.diag(sd) @ np.array([[1.0, 0.6], [0.6, 1.0]]) @ np.diag(sd)
-    mean = np.array([MU["ODI"], MU["RMDQ"]])
-    x = rng.multivariate_normal(mean, cov, size=(CHAINS, DRAWS))[:, :, None, :]
-    delta = _cells(x, [4.0], ["ODI", "RMDQ"])
-    approx = dec.normal_approximation(delta, _std(delta), MARGINS, {"ODI": "points", "RMDQ": "points"})
-    return mean, cov, approx
-
-
-def test_normal_approximation_recovers_a_bivariate_normal(bivariate):
-    mean, cov, approx = bivariate
-    assert approx["names"] == ["delta[time=4,outcome=ODI]", "delta[time=4,outcome=RMDQ]"]
-    assert approx["cells"] == [{"time": 4.0, "outcome": "ODI"}, {"time": 4.0, "outcome": "RMDQ"}]
-    assert approx["units"] == ["points", "points"] and approx["margins"] == [10.0, 2.5]
-    assert approx["n_draws"] == N
-    # means within 4 MCSE (independent draws: sd / sqrt(N))
-    assert np.all(np.abs(np.array(approx["mean_natural"]) - mean) < Z * np.sqrt(np.diag(cov) / N))
-    # covariances within 4 SE of a sample covariance, sqrt((s_ij^2 + s_ii s_jj) / N)
-    got = np.array(approx["covariance_natural"])
-    se_cov = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / N)
-    assert np.all(np.abs(got - cov) < Z * se_cov)
-    # correlation within 4 SE of a sample correlation, (1 - rho^2) / sqrt(N)
-    r = got[0, 1] / np.sqrt(got[0, 0] * got[1, 1])
-    assert abs(r - 0.6) < Z * (1 - 0.6**2) / np.sqrt(N)
-    assert approx["correlation"][0][1] == pytest.approx(r, rel=1e-12) and approx["correlation"][0][0] == 1.0
-    assert approx["approximates"] == "posterior"
-    # the standardised scale is the same approximation divided by the scales
-    s = np.array([SCALE["ODI"], SCALE["RMDQ"]])
-    np.testing.assert_allclose(approx["mean_std"], np.array(approx["mean_natural"]) / s, rtol=1e-10)
-    np.testing.assert_allclose(approx["covariance_std"], got / np.outer(s, s), rtol=1e-10)
-    for fit in approx["marginal_fit"]:
-        assert abs(fit["skewness"]) < Z * np.sqrt(6 / N)  # SE of sample skewness
-        assert abs(fit["excess_kurtosis"]) < Z * np.sqrt(24 / N)  # SE of sample excess kurtosis
-        assert fit["ks_distance"] < 1.63 / np.sqrt(N)  # 1 % KS critical value (conservative: fitted params)
-        # SE of the 2.5 % quantile in SDs: sqrt(p (1 - p) / N) / pdf(z_p) = 0.019; 4 of those
-        assert fit["max_quantile_error_sd"] < Z * 0.019
-
-
-def test_normal_approximation_flags_a_skewed_marginal():
-    rng = np.random.default_rng(8)
-    x = _cells(rng.exponential(3.0, size=(2, 3000, 1, 1)), [4.0], ["ODI"])
-    fit = dec.normal_approximation(x, x, MARGINS, {"ODI": "points"})["marginal_fit"][0]
-    assert fit["skewness"] == pytest.approx(2.0, abs=0.3) and fit["ks_distance"] > 0.05
-    assert fit["max_quantile_error_sd"] > 0.1
-
-
-def test_validate_approximation_accepts_output_and_rejects_broken(bivariate):
-    _, _, posterior = bivariate
-    with pytest.raises(ValueError, match="missing required key"):  # the posterior alone does not say enough
-        dec.validate_approximation(posterior)
-    prior = dec.normal_prior("normal", 0.0, 1.0, 1, 2, pooled=False, tau_scale=0.0)
-    approx = posterior | {
-        "description": "POSTERIOR (includes the prior)",
-        "direction": ["lower_is_better"] * 2,
-        "time_unit": "weeks",
-        "standardising_sds": [{"outcome": o, "sd": SCALE[o], "unit": "points", "source": "test"} for o in SCALE],
-        "prior": {"set": "test"},
-        "likelihood": dec.likelihood_block(posterior, prior, np.array([SCALE["ODI"], SCALE["RMDQ"]])),
-    }
-    dec.validate_approximation(approx)
-    # JSON round trip with caller metadata
-    text = json.dumps(approx | {"metadata": {"study": "x", "simulated": True}}, allow_nan=False)
-    dec.validate_approximation(json.loads(text))
-    broken = {
-        "symmetric": approx | {"covariance_natural": [[25.0, 6.0], [5.0, 4.0]]},
-        "semi-definite": approx | {"covariance_std": [[1.0, 2.0], [2.0, 1.0]]},
-        "square": approx | {"covariance_natural": [[25.0, 6.0]]},
-        "length": approx | {"units": ["points"]},
-        "missing": {k: v for k, v in approx.items() if k != "names"},
-        "unknown": approx | {"p_value": 0.03},
-        "mean_natural": approx | {"mean_natural": [float("nan"), 1.0]},
-        "metadata": approx | {"metadata": "not a dict"},
-        "marginal_fit entry": approx | {"marginal_fit": [{"name": "x"}] * 2},
-    }
-    for message, obj in broken.items():
-        with pytest.raises(ValueError, match=message):
-            dec.validate_approximation(obj)
-    with pytest.raises(ValueError, match="JSON object"):
-        dec.validate_approximation([approx])  # type: ignore[arg-type]

@@ -1,5 +1,7 @@
-"""The patient-level (``ipd``) term: structure, the marginal likelihood against a hand computation, mixed
-evidence, bad input, and (slow) agreement with the arm-summary model, coverage and missing data.
+"""The patient-level (``ipd``) term (``model.terms.ipd``: data, likelihood, per-cell summaries):
+structure, its marginalised form against the non-centred one integrated, the marginal likelihood against a
+hand computation, predictive draws, mixed evidence, and (slow) agreement with the arm-summary model and
+coverage with missing data.
 
 Simulated patients come from :mod:`bayes_stenosis.simulation`, whose generative model is exactly the IPD
 model's (baseline MVN; follow-up = mean + rho (baseline - mean) + patient effect + same-visit residual,
@@ -19,11 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from typer.testing import CliRunner
 
 from bayes_stenosis import simulation as sim
 from bayes_stenosis.calibration import binomial_interval, draw_truths_from_prior
-from bayes_stenosis.cli import app
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.inference import CompileCache, CompiledModel, SamplerSettings
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
@@ -265,56 +265,6 @@ def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
             assert np.allclose(group["ipd_cell_sd"].sel(where).values, rec["std"], rtol=1e-12)
 
 
-def test_chunked_predictive_redraws_only_the_observed_nodes(tmp_path, caplog):
-    """Replicates are drawn given the parameter draws: PyMC must not redraw Delta (its prior's
-    hyperparameters are data containers, which PyMC treats as changed unless the trace carries them)."""
-    import logging
-
-    import pymc as pm
-
-    from bayes_stenosis.inference import chunked_predictive
-
-    folder = _ipd_folder(tmp_path / "p", _truth(n=5), seed=2)
-    model, _ = _model(folder, prior_sampling=True)
-    observed = [rv.name for rv in model.observed_RVs]
-    with model:
-        params = pm.sample_prior_predictive(draws=4, random_seed=1, var_names=[v.name for v in model.free_RVs]).prior
-        with caplog.at_level(logging.INFO, logger="pymc"):
-            chunked_predictive(params, observed, lambda ds: ds, 2, seed=5)
-    sampled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Sampling:")]
-    assert sampled == [f"Sampling: [{', '.join(sorted(observed))}]"] * 2
-
-
-def test_chunked_predictive_equals_summary_of_whole(tmp_path):
-    """``inference.sample`` draws patient-level replicates a chunk of draws at a time and reduces each
-    chunk (memory): reducing chunk by chunk gives exactly the summaries of the concatenated replicates
-    (same seed), along the parameter draws' own draw coordinates, when the chunk size does not divide
-    the draws."""
-    import pymc as pm
-
-    from bayes_stenosis.inference import chunked_predictive, draws_per_chunk
-    from bayes_stenosis.model.terms.ipd import ipd_predictive_summary
-
-    folder = _ipd_folder(tmp_path / "c", _truth(n=6, dropout=0.3), seed=2)
-    model, inputs = _model(folder)
-    observed = [rv.name for rv in model.observed_RVs]
-    with model:
-        prior = pm.sample_prior_predictive(draws=7, random_seed=1, var_names=[v.name for v in model.free_RVs])
-        params = prior.prior
-        reduce = lambda ds: ipd_predictive_summary(ds, inputs.ipd, list(inputs.coords["arm"]))  # noqa: E731
-        whole, obs = chunked_predictive(params, observed, lambda ds: ds, 3, seed=5)
-        chunked, _ = chunked_predictive(params, observed, reduce, 3, seed=5)
-    assert list(chunked["draw"].values) == list(params["draw"].values) == list(range(7))
-    expected = reduce(whole)
-    for name in ("ipd_cell_mean", "ipd_cell_sd"):
-        np.testing.assert_array_equal(chunked[name].values, expected[name].values)
-    assert set(obs.data_vars) == set(observed)
-    # chunks are as many draws as fit the memory budget: values per draw = the observed patient values
-    values = sum(v.size for v in inputs.ipd.observed_arrays().values())
-    assert draws_per_chunk(model, observed, 2, 1.0) == 2**20 // (8 * 2 * values)
-    assert draws_per_chunk(model, observed, 4, 1e-9) == 1
-
-
 def test_mixed_evidence_each_cell_once(tmp_path):
     """IPD for ODI, arm summaries (of other patients' summaries) for RMDQ: each cell uses one level and the
     model carries both terms; IPD plus arm summaries for the same arm and outcome are refused."""
@@ -335,26 +285,6 @@ def test_mixed_evidence_each_cell_once(tmp_path):
     summaries.to_csv(folder / "arm_summaries.csv", index=False)
     with pytest.raises(InputError, match="two evidence levels"):
         load_study(folder)
-
-
-@pytest.mark.parametrize(
-    "edit, message",
-    [
-        (lambda df: df.assign(value=np.where((df.patient == "ref_002") & (df.time == 0), "", df.value)), "baseline"),
-        (lambda df: df[~((df.patient == "new_003") & (df.time == 0))], "no baseline row"),
-        (lambda df: df[~((df.outcome == "RMDQ") & (df.arm == "new_arm"))], "one arm only"),
-    ],
-    ids=["empty baseline", "absent baseline", "outcome in one arm"],
-)
-def test_bad_ipd_inputs_one_line_errors(tmp_path, edit, message):
-    folder = _ipd_folder(tmp_path / "bad", _truth(n=5), seed=1)
-    df = pd.read_csv(folder / "ipd.csv", keep_default_na=False, dtype=str)
-    df["time"] = df["time"].astype(float)
-    edit(df).to_csv(folder / "ipd.csv", index=False)
-    result = CliRunner().invoke(app, ["data", "validate", str(folder)])
-    assert result.exit_code == 2
-    text = result.output.strip()
-    assert len(text.splitlines()) == 1 and "ipd.csv" in text and message in text and "row" in text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,46 +424,3 @@ def test_coverage_with_truths_from_the_prior(tmp_path, dropout, request):
         assert abs(np.mean(missing) - 32) < 4 * 7.2 / math.sqrt(replicates)
     else:
         assert max(missing) == 0
-
-
-@pytest.mark.slow
-def test_fit_reports_missing_values(tmp_path):
-    """``fit`` on an IPD study writes missing_ipd.csv (per arm x time x outcome) and the manifest line,
-    keeps per-cell predictive summaries (not per-patient replicates) and draws the check from them."""
-    import json
-
-    import arviz as az
-
-    from bayes_stenosis.workflow import fit
-
-    folder = _ipd_folder(tmp_path / "f", _truth(n=15, dropout=0.2), seed=8)
-    result = fit(folder, seed=1, chains=2, draws=200, tune=200, out=tmp_path / "out", progress=False, plots=True)
-    idata = az.from_netcdf(str(result.folder / "posterior.nc"))
-    for group in ("prior_predictive", "posterior_predictive"):
-        names = set(idata[group].data_vars)
-        assert {"ipd_cell_mean", "ipd_cell_sd"} <= names and not any(n.startswith("obs_ipd") for n in names)
-        assert idata[group]["ipd_cell_mean"].sizes == {
-            "chain": idata[group].sizes["chain"],
-            "draw": idata[group].sizes["draw"],
-            "arm": 2,
-            "ipd_visit": 3,
-            "ipd_outcome": 2,
-        }
-    # the observed cell means lie inside the replicates' central 99.9 % interval: for a correct model a
-    # cell misses with probability <= 0.001 (posterior predictive p-values concentrate near 1/2), so at
-    # most one miss in 12 cells is allowed
-    rep = idata.posterior_predictive["ipd_cell_mean"].stack(s=("chain", "draw"))
-    lo, hi = rep.quantile(0.0005, "s"), rep.quantile(0.9995, "s")
-    obs = idata.observed_data["ipd_cell_mean"]
-    assert int(((obs < lo) | (obs > hi)).sum()) <= 1
-    assert (result.folder / "plots" / "ppc.png").is_file()
-    labels = pd.read_csv(result.folder / "observed_quantities.csv")
-    assert (labels.variable == "ipd_cell_mean").sum() == 12
-    table = pd.read_csv(result.folder / "missing_ipd.csv")
-    patients = sim.simulate_patients(_truth(n=15, dropout=0.2), seed=8)
-    follow = patients[patients.time > 0]
-    assert table["missing"].sum() == follow.value.isna().sum() > 0
-    manifest = json.loads((result.folder / "manifest.json").read_text())
-    assert manifest["ipd_missing"].startswith("missing IPD follow-up values")
-    evidence = pd.read_csv(result.folder / "evidence.csv")
-    assert (evidence.evidence == "ipd").all()
