@@ -6,14 +6,17 @@ damaged file of a run; no traceback); 3 diagnostics failed under ``--strict``; 1
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import sys
+import time
 import tomllib
 import warnings
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bayes_stenosis.errors import ConvergenceError, InputError, UnverifiedRunWarning
@@ -97,8 +100,21 @@ def quiet_warnings() -> None:
     warnings.filterwarnings("ignore", message=".*the diagnostics failed.*")
 
 
+@contextlib.contextmanager
 def status(message: str):
-    return console.status(f"[bold]{message}...[/]")
+    """A phase of a command: a spinner with the elapsed time while it runs, then one line with its duration.
+
+    A long phase (a cold compile, the plots) is never a silent stretch, and the log of a piped run says
+    where the time went. The phase may call the yielded function with a word on how it went (e.g. "loaded
+    from the disk cache"); it is added to the closing line.
+    """
+    start, outcome = time.perf_counter(), []
+    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}..."), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as spinner:
+        spinner.add_task(message, total=None)
+        yield outcome.append
+    how = f", {outcome[-1]}" if outcome else ""
+    console.print(f"[dim]{message}: {time.perf_counter() - start:.1f} s{how}[/]")
 
 
 _DECISION_HEADERS = (

@@ -168,6 +168,16 @@ def draw_prior_variables(forward: pm.Model, names: Sequence[str], draws: int, se
     return prior.prior
 
 
+#: How a compiled model was served, in words (the manifest records the key: hit, miss, ...).
+COMPILE_OUTCOMES = {
+    "hit": "loaded from the disk cache",
+    "miss": "compiled and saved to the disk cache",
+    "rebuilt": "compiled again: a damaged disk-cache entry was replaced",
+    "uncacheable": "compiled (this nutpie cannot be cached on disk)",
+    "off": "compiled (disk cache off)",
+}
+
+
 def draw_posterior(
     model: pm.Model,
     settings: SamplerSettings,
@@ -186,8 +196,10 @@ def draw_posterior(
             reused, _ = cache.get(model)
             how = "in-process"
         else:
-            with phase("compiling the model (numba), or loading it from the disk cache of compiled designs"):
+            with phase("compiling the model (numba), or loading it from the disk cache of compiled designs") as said:
                 reused, _ = cache.get(model)
+                if callable(said):  # a status line that reports how the phase went
+                    said(COMPILE_OUTCOMES.get(reused.disk_cache, reused.disk_cache))
             how = reused.disk_cache
         kernel = reused.compiled.with_data(**reused.data_for(model))
         timings["compile"] = time.perf_counter() - start

@@ -109,17 +109,19 @@ def _trace_and_rank_figures(plots: Path) -> list[dict | None]:
             figure(
                 plots,
                 path.name,
-                f"Trace ({pretty}; {units}): left, per-chain densities (should overlap); right, draws in order "
-                "(should look like stationary noise, chains mixed).",
-                f"Trace plots of the {pretty} parameters, one row per parameter: chain densities and draws in order.",
+                f"Trace ({pretty}; {units}), every cell of a parameter in one panel: left, per-chain densities "
+                "(should overlap); right, draws in order (should look like stationary noise, chains mixed).",
+                f"Compact trace plots of the {pretty} parameters, one row per parameter: chain densities and draws "
+                "in order.",
             )
         )
         figures.append(
             figure(
                 plots,
                 f"rank_{group}.png",
-                f"Rank plots ({pretty}): histograms of each chain's ranks among all draws; uniform = chains agree.",
-                f"Rank histograms of the {pretty} parameters per chain.",
+                f"Rank plots ({pretty}), one panel per parameter cell: each chain's count of draws per rank bin, "
+                "as its deviation from the uniform count (dashed line); chains that agree scatter evenly around it.",
+                f"Rank plots of the {pretty} parameters per chain, as deviations from uniform.",
             )
         )
     return figures
