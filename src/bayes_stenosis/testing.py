@@ -138,6 +138,16 @@ def ipd_truth(n: int = 20, dropout: float = 0.0, **kw) -> sim.TrialTruth:
     )
 
 
+def write_simulated_study(root: Path, level: str, seed: int, delta: float = 0.0, n: int = 20) -> Path:
+    """Simulate a trial shaped like the flagship (:func:`~bayes_stenosis.simulation.default_truth`: ``n``
+    patients per arm, true difference ``delta``) with ``seed`` and write its evidence ``level`` to
+    ``root/<level>_<seed>``."""
+    truth = sim.default_truth(n_per_arm=(n, n), delta=delta)
+    return sim.write_study(
+        root / f"{level}_{seed}", truth, sim.simulate_patients(truth, seed=seed), levels=[level], seed=seed
+    )
+
+
 def write_ipd_study(folder: Path, truth: sim.TrialTruth, seed: int) -> Path:
     """Simulate the patients of ``truth`` (``seed``) and write them as a patient-level study folder
     (``ipd.csv``; an existing folder is replaced)."""

@@ -8,7 +8,6 @@ Tolerances of the slow checks are in Monte Carlo standard errors (MCSE from Arvi
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -16,33 +15,18 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from bayes_stenosis import simulation as sim
-from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-from bayes_stenosis.study import load_study
-from bayes_stenosis.testing import spec_variant, write_study
+from bayes_stenosis.testing import spec_variant, study_model, write_simulated_study, write_study
 from tests.model.posterior_checks import SETTINGS, check_against_grid, sample_posterior
-
-
-def _model(folder: Path, spec):
-    inputs = prepare_inputs(load_study(folder), spec)
-    return build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs))
-
-
-def _simulated(tmp_path: Path, level: str, seed: int, delta=0.0, n=20) -> Path:
-    truth = sim.default_truth(n_per_arm=(n, n), delta=delta)
-    return sim.write_study(
-        tmp_path / f"{level}_{seed}", truth, sim.simulate_patients(truth, seed=seed), levels=[level], seed=seed
-    )
 
 
 def test_marginalised_arm_summaries_keep_the_prior_and_the_observed_nodes(tmp_path):
     """Integrating the outcome deviations out must not change the prior of delta or of the change,
     nor the observed nodes (names, shapes) that the outputs read."""
-    folder = _simulated(tmp_path, "arm_summary_change", 3)
+    folder = write_simulated_study(tmp_path, "arm_summary_change", 3)
     draws = 4000
     prior = {}
     for param in ("noncentred", "marginalised"):
-        model = _model(folder, spec_variant(hierarchy={"change_parameterisation": param}))
+        model, _ = study_model(folder, spec_variant(hierarchy={"change_parameterisation": param}))
         assert {v.name for v in model.observed_RVs} >= {"obs_mean_change_reference_arm", "obs_mean_change_new_arm"}
         point = model.initial_point()
         assert np.isfinite(model.compile_logp()(point))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pymc as pm
 import pytensor
@@ -11,7 +9,6 @@ import pytensor.tensor as pt
 import pytest
 from scipy import special, stats
 
-from bayes_stenosis import simulation as sim
 from bayes_stenosis.model import (
     EVENT_KIND_CODES,
     build_model,
@@ -23,7 +20,7 @@ from bayes_stenosis.model import (
     resolve_prior,
 )
 from bayes_stenosis.study import load_study
-from bayes_stenosis.testing import spec_variant, write_study
+from bayes_stenosis.testing import spec_variant, study_model, write_simulated_study, write_study
 from tests.model.posterior_checks import check_against_grid, sample_posterior
 
 
@@ -114,18 +111,6 @@ def test_event_log_probability_does_not_underflow():
     assert got[3] == pytest.approx(got[2])
 
 
-def _model(folder: Path, spec):
-    inputs = prepare_inputs(load_study(folder), spec)
-    return build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs))
-
-
-def _simulated(tmp_path: Path, level: str, seed: int, delta=0.0, n=20) -> Path:
-    truth = sim.default_truth(n_per_arm=(n, n), delta=delta)
-    return sim.write_study(
-        tmp_path / f"{level}_{seed}", truth, sim.simulate_patients(truth, seed=seed), levels=[level], seed=seed
-    )
-
-
 @pytest.mark.parametrize("df", [18.5, np.inf])
 def test_coded_event_kinds_equal_the_static_ones(df):
     lam_v, crit_v = pt.dvector("lam"), pt.dvector("crit")
@@ -152,16 +137,19 @@ def test_threshold_kinds_as_data_give_one_design_and_the_same_log_density(tmp_pa
     spec = spec_variant(thresholds={"kinds_as_data": True})
     static_spec = spec_variant()
     # a null and a large effect: different statements are P<0.05 in the two trials
-    folders = [_simulated(tmp_path, "threshold", 1), _simulated(tmp_path, "threshold", 2, delta=-12.0)]
+    folders = [
+        write_simulated_study(tmp_path, "threshold", 1),
+        write_simulated_study(tmp_path, "threshold", 2, delta=-12.0),
+    ]
     kinds = [load_study(f).evidence["threshold"]["relation"].tolist() for f in folders]
     assert kinds[0] != kinds[1]
-    models = [_model(f, spec) for f in folders]
+    models = [study_model(f, spec)[0] for f in folders]
     values = [data_values(m) for m in models]
     assert values[0].keys() == values[1].keys()
     assert all(values[0][k].shape == values[1][k].shape for k in values[0])
     assert not np.array_equal(values[0]["threshold_kind"], values[1]["threshold_kind"])
     for folder, model in zip(folders, models, strict=True):
-        static = _model(folder, static_spec)
+        static, _ = study_model(folder, static_spec)
         point = static.initial_point()
         rng = np.random.default_rng(0)
         point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
