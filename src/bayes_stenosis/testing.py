@@ -14,7 +14,7 @@ import pandas as pd
 from bayes_stenosis import simulation as sim
 from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.spec import ModelSpec, load_spec
-from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS
+from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS, load_study
 from bayes_stenosis.study.writer import dumps_toml, evidence_csv, write_folder
 
 if TYPE_CHECKING:  # only the types; the builders need no sampler
@@ -200,7 +200,6 @@ def study_model(
     inputs; ``prior_sampling`` builds the form used for forward draws (see ``model.build_model``)."""
     # the model layer pulls in PyMC; imported here so that the study builders above stay light
     from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-    from bayes_stenosis.study import load_study
 
     spec = spec or load_spec()[0]
     inputs = prepare_inputs(load_study(folder), spec)
@@ -221,7 +220,6 @@ def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chain
     from bayes_stenosis.inference import SamplerSettings
     from bayes_stenosis.model import prepare_inputs, resolve_prior
     from bayes_stenosis.run import Fit, decide, load_model_spec
-    from bayes_stenosis.study import load_study
 
     loaded = load_study(study)
     spec, spec_path, spec_sha = load_model_spec("default")
