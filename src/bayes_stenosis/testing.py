@@ -1,25 +1,41 @@
-"""Small in-memory builders for tests and notebooks: study folders and spec variants (no sampling here)."""
+"""Small builders for tests and notebooks: study folders (written by hand or simulated), spec variants, a
+study's model and a fit made without sampling (nothing here samples)."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from bayes_stenosis import simulation as sim
+from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.spec import ModelSpec, load_spec
-from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS
+from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS, load_study
 from bayes_stenosis.study.writer import dumps_toml, evidence_csv, write_folder
 
-if TYPE_CHECKING:  # only the types; the builders need no simulation and no sampler
+if TYPE_CHECKING:  # only the types; the builders need no sampler
     from arviz import InferenceData
+    from pymc import Model
 
     from bayes_stenosis.model import ModelInputs
     from bayes_stenosis.run import Fit
-    from bayes_stenosis.simulation import TrialTruth
 
 TEST_SOURCE = "TEST FIXTURE: simulated for tests, not trial data"
+
+# a scale range so wide that no simulated score is clipped: clipping would move the means away from the
+# truth, and ipd.csv refuses scores outside the range
+_WIDE = {"scale_min": -1000, "scale_max": 1000}
+#: Two outcomes for simulated patient-level studies (ODI and RMDQ as in the flagship, never clipped).
+IPD_OUTCOMES = (
+    sim.OutcomeTruth("ODI", "other", baseline_mean=45, sd=16, rho=0.6, margin=10, **_WIDE),
+    sim.OutcomeTruth("RMDQ", "other", baseline_mean=14, sd=5, rho=0.5, margin=5, **_WIDE),
+)
+#: The correlation between the two outcomes of :data:`IPD_OUTCOMES` at the same visit.
+IPD_OUTCOME_CORR = np.array([[1.0, 0.6], [0.6, 1.0]])
 
 
 def write_study(
@@ -84,6 +100,61 @@ def _study_doc(
     return {"schema_version": 1, "study": info, "arms": arms, "times": times, "outcomes": tables}
 
 
+def write_mixed_evidence_study(folder: Path) -> Path:
+    """Write a study with both kinds of aggregate evidence, at weeks 4 and 8: ODI with reported contrasts
+    (-2 and 1, SE 3) and VAS with "P>0.05" between-arm statements only, so that a fit draws both kinds of
+    predictive check."""
+    rows_contrast = [
+        {"outcome": "ODI", "time": t, "measure": "change", "direction": "new_minus_reference", "estimate": e, "se": 3}
+        for t, e in ((4, -2), (8, 1))
+    ]
+    rows_threshold = [
+        {
+            "outcome": "VAS",
+            "time": t,
+            "comparison": "between",
+            "relation": ">",
+            "alpha": 0.05,
+            "test": "two_sample_t",
+        }
+        for t in (4, 8)
+    ]
+    return write_study(
+        folder,
+        outcomes={
+            "ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16},
+            "VAS": {"instrument": "VAS", "scale_max": 100, "margin": 15, "reference_sd": 20},
+        },
+        follow_up=(4.0, 8.0),
+        rows={"contrasts.csv": rows_contrast, "thresholds.csv": rows_threshold},
+    )
+
+
+def ipd_truth(n: int = 20, dropout: float = 0.0, **kw) -> sim.TrialTruth:
+    """A truth over :data:`IPD_OUTCOMES` with ``n`` patients per arm; ``kw`` goes to
+    :func:`~bayes_stenosis.simulation.default_truth`."""
+    return sim.default_truth(
+        outcomes=IPD_OUTCOMES, outcome_corr=IPD_OUTCOME_CORR, n_per_arm=(n, n), dropout=dropout, **kw
+    )
+
+
+def write_simulated_study(root: Path, level: str, seed: int, delta: float = 0.0, n: int = 20) -> Path:
+    """Simulate a trial shaped like the flagship (:func:`~bayes_stenosis.simulation.default_truth`: ``n``
+    patients per arm, true difference ``delta``) with ``seed`` and write its evidence ``level`` to
+    ``root/<level>_<seed>``."""
+    truth = sim.default_truth(n_per_arm=(n, n), delta=delta)
+    return sim.write_study(
+        root / f"{level}_{seed}", truth, sim.simulate_patients(truth, seed=seed), levels=[level], seed=seed
+    )
+
+
+def write_ipd_study(folder: Path, truth: sim.TrialTruth, seed: int) -> Path:
+    """Simulate the patients of ``truth`` (``seed``) and write them as a patient-level study folder
+    (``ipd.csv``; an existing folder is replaced)."""
+    patients = sim.simulate_patients(truth, seed=seed)
+    return sim.write_study(folder, truth, patients, levels=["ipd"], seed=seed, overwrite=True)
+
+
 def spec_variant(**changes) -> ModelSpec:
     """The default spec with nested fields replaced, e.g. ``correlation={"fixed_baseline_followup": .5}``."""
     spec, _ = load_spec("default")
@@ -97,13 +168,43 @@ def spec_variant(**changes) -> ModelSpec:
     return spec.model_copy(update=update)
 
 
-def wide_scores(patients: pd.DataFrame, arm: str, truth: TrialTruth) -> np.ndarray:
+def write_spec_with_grid(
+    folder: Path, prior_sets: list, correlations: list, extra: str = "", pooling: tuple[str, ...] = ("spec",)
+) -> str:
+    """Write ``folder/spec.toml``, a copy of the default spec with another ``[sensitivity]`` grid (the grid
+    is data, not code): its prior sets, correlations and outcome pooling, and ``extra`` lines at the top
+    of the table. Returns the path as a string, as ``--model`` takes it."""
+    text = resolve_spec("default").read_text()
+    text = re.sub(r"(?m)^outcome_pooling = \[.*\]$", f"outcome_pooling = {json.dumps(list(pooling))}", text)
+    text = re.sub(r"(?m)^prior_sets = \[.*\]$", f"prior_sets = {json.dumps(prior_sets)}", text)
+    text = re.sub(r"(?m)^correlations = \[.*\]$", f"correlations = {json.dumps(correlations)}", text)
+    text = text.replace("[sensitivity]\n", "[sensitivity]\n" + extra, 1)
+    path = folder / "spec.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def wide_scores(patients: pd.DataFrame, arm: str, truth: sim.TrialTruth) -> np.ndarray:
     """One arm's simulated scores as a ``(patient, time, outcome)`` array, built independently of the
     simulation's own reshaping so that tests can check it."""
     sub = patients[patients.arm == arm].sort_values(["patient", "time", "outcome"])
     cube = sub.set_index(["patient", "time", "outcome"])["value"].unstack(["time", "outcome"])
     cube = cube[[(t, o) for t in truth.times for o in truth.outcome_names]]
     return cube.to_numpy().reshape(len(cube), len(truth.times), len(truth.outcomes))
+
+
+def study_model(
+    folder: Path, spec: ModelSpec | None = None, prior_set: str = "weakly_informative", prior_sampling: bool = False
+) -> tuple[Model, ModelInputs]:
+    """The model of a study folder under ``spec`` (the default spec if none) and ``prior_set``, and its
+    inputs; ``prior_sampling`` builds the form used for forward draws (see ``model.build_model``)."""
+    # the model layer pulls in PyMC; imported here so that the study builders above stay light
+    from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
+
+    spec = spec or load_spec()[0]
+    inputs = prepare_inputs(load_study(folder), spec)
+    prior = resolve_prior(spec, prior_set, inputs)
+    return build_model(inputs, spec, prior, prior_sampling=prior_sampling), inputs
 
 
 def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chains: int = 2, draws: int = 300) -> Fit:
@@ -119,7 +220,6 @@ def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chain
     from bayes_stenosis.inference import SamplerSettings
     from bayes_stenosis.model import prepare_inputs, resolve_prior
     from bayes_stenosis.run import Fit, decide, load_model_spec
-    from bayes_stenosis.study import load_study
 
     loaded = load_study(study)
     spec, spec_path, spec_sha = load_model_spec("default")

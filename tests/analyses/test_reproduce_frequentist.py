@@ -13,15 +13,7 @@ from bayes_stenosis.analyses import (
     tost,
     two_sample,
 )
-
-
-def _patients(seed, n_new=23, n_ref=17, shift=-3.0, sd_new=14.0, sd_ref=10.0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(-10 + shift, sd_new, n_new), rng.normal(-10, sd_ref, n_ref)
-
-
-def _stats(x):
-    return float(np.mean(x)), float(np.std(x, ddof=1)), len(x)
+from tests.analyses.raw_samples import mean_sd_n, two_arm_changes
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -29,9 +21,9 @@ def _stats(x):
     ("test", "equal_var", "usevar"), [("two_sample_t", True, "pooled"), ("welch_t", False, "unequal")]
 )
 def test_two_sample_and_tost_from_summaries_equal_scipy_and_statsmodels_on_raw_data(seed, test, equal_var, usevar):
-    x_new, x_ref = _patients(seed)
-    mn, sn, nn = _stats(x_new)
-    mr, sr, nr = _stats(x_ref)
+    x_new, x_ref = two_arm_changes(seed)
+    mn, sn, nn = mean_sd_n(x_new)
+    mr, sr, nr = mean_sd_n(x_ref)
     ours = two_sample(mn, sn, nn, mr, sr, nr, test=test)
     ref = stats.ttest_ind(x_new, x_ref, equal_var=equal_var)
     assert ours["statistic"] == pytest.approx(ref.statistic, rel=1e-10)
@@ -52,7 +44,7 @@ def test_paired_t_on_the_change_equals_scipy_paired_and_statsmodels_tost(seed):
     base = rng.normal(50, 15, 21)
     follow = base + rng.normal(-4, 9, 21)
     change = follow - base
-    ours = one_sample(*_stats(change), test="paired_t")
+    ours = one_sample(*mean_sd_n(change), test="paired_t")
     ref = stats.ttest_rel(follow, base)
     assert ours["statistic"] == pytest.approx(ref.statistic, rel=1e-10)
     assert ours["p"] == pytest.approx(ref.pvalue, rel=1e-9)

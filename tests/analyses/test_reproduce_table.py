@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from scipy import stats
 
@@ -18,23 +17,15 @@ from bayes_stenosis.resources import bundled_study_ids
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
 from bayes_stenosis.testing import write_study
+from tests.analyses.raw_samples import mean_sd_n, two_arm_changes
 
 SPEC, _ = load_spec("default")
-
-
-def _patients(seed, n_new=23, n_ref=17, shift=-3.0, sd_new=14.0, sd_ref=10.0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(-10 + shift, sd_new, n_new), rng.normal(-10, sd_ref, n_ref)
-
-
-def _stats(x):
-    return float(np.mean(x)), float(np.std(x, ddof=1)), len(x)
 
 
 def _change_rows(x_new, x_ref, sd_transform=lambda sd, n: sd, digits=None):
     rows = []
     for arm, x in (("new_arm", x_new), ("reference_arm", x_ref)):
-        m, s, n = _stats(x)
+        m, s, n = mean_sd_n(x)
         if digits is not None:
             m, s = round(m, digits), round(s, digits)
         rows.append(
@@ -57,7 +48,7 @@ def _threshold(p, alpha=0.05, test="two_sample_t"):
 
 
 def test_published_exact_p_is_consistent_and_an_se_entered_as_sd_is_caught(tmp_path):
-    x_new, x_ref = _patients(11, n_new=20, n_ref=20, shift=-2.0, sd_new=12, sd_ref=12)
+    x_new, x_ref = two_arm_changes(11, n_new=20, n_ref=20, shift=-2.0, sd_new=12, sd_ref=12)
     true_p = stats.ttest_ind(x_new, x_ref).pvalue
     assert true_p > 0.05  # the design of this check: a "P>0.05" trial
     published = round(true_p, 3)
@@ -139,7 +130,7 @@ def test_every_bundled_study_gives_a_table_with_a_status_per_row():
 
 
 def test_within_arm_statements_are_checked_against_the_paired_test_of_the_entered_change(tmp_path):
-    x_new, x_ref = _patients(21, n_new=25, n_ref=25, shift=-1.0, sd_new=8, sd_ref=8)  # both arms improve
+    x_new, x_ref = two_arm_changes(21, n_new=25, n_ref=25, shift=-1.0, sd_new=8, sd_ref=8)  # both arms improve
     rows = _change_rows(x_new, x_ref, digits=2)
     within = [
         {

@@ -3,29 +3,13 @@ error naming the field), margin sets rescaled to the outcome scale, seeds from t
 
 from __future__ import annotations
 
-import json
-import re
-
 import pytest
 
 from bayes_stenosis.analyses import FitConfig, margin_sets
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
-from bayes_stenosis.testing import write_study
-
-
-def _spec_with_grid(tmp_path, prior_sets, correlations, extra: str = "", pooling=("spec",)) -> str:
-    """A copy of the default spec with another [sensitivity] grid (the grid is data, not code)."""
-    text = resolve_spec("default").read_text()
-    text = re.sub(r"(?m)^outcome_pooling = \[.*\]$", f"outcome_pooling = {json.dumps(list(pooling))}", text)
-    text = re.sub(r"(?m)^prior_sets = \[.*\]$", f"prior_sets = {json.dumps(prior_sets)}", text)
-    text = re.sub(r"(?m)^correlations = \[.*\]$", f"correlations = {json.dumps(correlations)}", text)
-    text = text.replace("[sensitivity]\n", "[sensitivity]\n" + extra, 1)
-    path = tmp_path / "spec.toml"
-    path.write_text(text)
-    return str(path)
+from bayes_stenosis.testing import write_spec_with_grid, write_study
 
 
 def test_default_grid_crosses_priors_with_correlations_and_with_pooling():
@@ -86,7 +70,7 @@ def test_threshold_axes_cross_every_prior_set_one_axis_at_a_time():
     ],
 )
 def test_bad_grids_are_one_line_errors_naming_the_field(tmp_path, prior_sets, correlations, extra, field):
-    path = _spec_with_grid(tmp_path, prior_sets, correlations, extra)
+    path = write_spec_with_grid(tmp_path, prior_sets, correlations, extra)
     with pytest.raises(InputError) as err:
         load_spec(path)
     if field:

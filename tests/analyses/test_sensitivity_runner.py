@@ -5,7 +5,6 @@ freshly compiled ones."""
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pandas as pd
@@ -16,24 +15,11 @@ from typer.testing import CliRunner
 from bayes_stenosis.analyses import FitConfig
 from bayes_stenosis.analyses.sensitivity import COLUMNS
 from bayes_stenosis.cli import app
-from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
-from bayes_stenosis.testing import write_study
+from bayes_stenosis.testing import write_spec_with_grid, write_study
 
 runner = CliRunner()
-
-
-def _spec_with_grid(tmp_path, prior_sets, correlations, extra: str = "", pooling=("spec",)) -> str:
-    """A copy of the default spec with another [sensitivity] grid (the grid is data, not code)."""
-    text = resolve_spec("default").read_text()
-    text = re.sub(r"(?m)^outcome_pooling = \[.*\]$", f"outcome_pooling = {json.dumps(list(pooling))}", text)
-    text = re.sub(r"(?m)^prior_sets = \[.*\]$", f"prior_sets = {json.dumps(prior_sets)}", text)
-    text = re.sub(r"(?m)^correlations = \[.*\]$", f"correlations = {json.dumps(correlations)}", text)
-    text = text.replace("[sensitivity]\n", "[sensitivity]\n" + extra, 1)
-    path = tmp_path / "spec.toml"
-    path.write_text(text)
-    return str(path)
 
 
 def test_existing_folder_is_refused_before_any_sampling(tmp_path):
@@ -79,7 +65,7 @@ def test_swept_priors_match_the_conjugate_normal_answer_for_every_margin_set(tmp
         "se": se,
     }
     folder = write_study(tmp_path / "study", rows={"contrasts.csv": [rec]})
-    spec_path = _spec_with_grid(tmp_path, ["small_difference", "enthusiastic", "vague"], ["uncertain", 0.5])
+    spec_path = write_spec_with_grid(tmp_path, ["small_difference", "enthusiastic", "vague"], ["uncertain", 0.5])
     res = run_sensitivity(folder, spec=spec_path, seed=5, out=tmp_path / "out", **SWEEP)
     manifest = json.loads((res.folder / "manifest.json").read_text())
     assert manifest["n_fits"] == 3 and manifest["structures_compiled"] == 1
@@ -116,7 +102,7 @@ def test_a_swapped_fixed_correlation_gives_the_draws_of_a_freshly_compiled_model
         rows.append({"arm": arm, "outcome": "ODI", "time": 0, "kind": "score", "n": 30, "mean": b, "sd": 16})
         rows.append({"arm": arm, "outcome": "ODI", "time": 4, "kind": "score", "n": 30, "mean": f, "sd": 17})
     folder = write_study(tmp_path / "study", rows={"arm_summaries.csv": rows})
-    spec_path = _spec_with_grid(tmp_path, ["vague"], [0.2, 0.8])
+    spec_path = write_spec_with_grid(tmp_path, ["vague"], [0.2, 0.8])
     settings = {"chains": 2, "draws": 300, "tune": 300}
     res = run_sensitivity(folder, spec=spec_path, seed=9, out=tmp_path / "out", plots=False, **settings)
     assert res.manifest["structures_compiled"] == 1

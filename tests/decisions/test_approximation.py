@@ -12,32 +12,9 @@ import json
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from bayes_stenosis import decisions as dec
-
-MU = {"ODI": -2.0, "RMDQ": 3.0}
-SD = {"ODI": 5.0, "RMDQ": 2.0}
-MARGINS = {"ODI": 10.0, "RMDQ": 2.5}
-SCALE = {"ODI": 16.0, "RMDQ": 4.5}  # natural units per standardised unit
-CHAINS, DRAWS = 4, 5000
-N = CHAINS * DRAWS
-Z = 4.0  # tolerance in MCSE
-
-
-def _cells(values: np.ndarray, times, outcomes) -> xr.DataArray:
-    return xr.DataArray(
-        values,
-        dims=("chain", "draw", "time", "outcome"),
-        coords={"time": [float(t) for t in times], "outcome": list(outcomes)},
-    )
-
-
-def _std(delta: xr.DataArray) -> xr.DataArray:
-    scale = xr.DataArray(
-        [SCALE[str(o)] for o in delta.outcome.values], dims="outcome", coords={"outcome": delta.outcome}
-    )
-    return delta / scale
+from tests.decisions.known_normals import CHAINS, DRAWS, MARGINS, MU, SCALE, SD, N, Z, draws_by_cell, standardised
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +25,8 @@ def bivariate():
     cov = np.diag(sd) @ np.array([[1.0, 0.6], [0.6, 1.0]]) @ np.diag(sd)
     mean = np.array([MU["ODI"], MU["RMDQ"]])
     x = rng.multivariate_normal(mean, cov, size=(CHAINS, DRAWS))[:, :, None, :]
-    delta = _cells(x, [4.0], ["ODI", "RMDQ"])
-    approx = dec.normal_approximation(delta, _std(delta), MARGINS, {"ODI": "points", "RMDQ": "points"})
+    delta = draws_by_cell(x, [4.0], ["ODI", "RMDQ"])
+    approx = dec.normal_approximation(delta, standardised(delta), MARGINS, {"ODI": "points", "RMDQ": "points"})
     return mean, cov, approx
 
 
@@ -84,7 +61,7 @@ def test_normal_approximation_recovers_a_bivariate_normal(bivariate):
 
 def test_normal_approximation_flags_a_skewed_marginal():
     rng = np.random.default_rng(8)
-    x = _cells(rng.exponential(3.0, size=(2, 3000, 1, 1)), [4.0], ["ODI"])
+    x = draws_by_cell(rng.exponential(3.0, size=(2, 3000, 1, 1)), [4.0], ["ODI"])
     fit = dec.normal_approximation(x, x, MARGINS, {"ODI": "points"})["marginal_fit"][0]
     assert fit["skewness"] == pytest.approx(2.0, abs=0.3) and fit["ks_distance"] > 0.05
     assert fit["max_quantile_error_sd"] > 0.1

@@ -11,50 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import xarray as xr
 from scipy import stats
 
 from bayes_stenosis import decisions as dec
-
-MU = {"ODI": -2.0, "RMDQ": 3.0}
-SD = {"ODI": 5.0, "RMDQ": 2.0}
-SCALE = {"ODI": 16.0, "RMDQ": 4.5}  # natural units per standardised unit
-LOWER = {"ODI": "lower_is_better", "RMDQ": "lower_is_better"}
-HIGHER = {"ODI": "higher_is_better", "RMDQ": "higher_is_better"}
-CHAINS, DRAWS = 4, 5000
-N = CHAINS * DRAWS
-Z = 4.0  # tolerance in MCSE
-
-
-def _cells(values: np.ndarray, times, outcomes) -> xr.DataArray:
-    return xr.DataArray(
-        values,
-        dims=("chain", "draw", "time", "outcome"),
-        coords={"time": [float(t) for t in times], "outcome": list(outcomes)},
-    )
-
-
-def _normal_draws(seed: int, mu=MU, sd=SD, chains=CHAINS, draws=DRAWS) -> xr.DataArray:
-    """Independent N(mu[o], sd[o]) draws, one time (week 4), outcomes in ``mu``'s order."""
-    rng = np.random.default_rng(seed)
-    values = np.stack([rng.normal(mu[o], sd[o], size=(chains, draws, 1)) for o in mu], axis=-1)
-    return _cells(values, [4.0], list(mu))
-
-
-def _std(delta: xr.DataArray) -> xr.DataArray:
-    scale = xr.DataArray(
-        [SCALE[str(o)] for o in delta.outcome.values], dims="outcome", coords={"outcome": delta.outcome}
-    )
-    return delta / scale
-
-
-@pytest.fixture(scope="module")
-def delta() -> xr.DataArray:
-    return _normal_draws(seed=1)
+from tests.decisions.known_normals import HIGHER, LOWER, MU, SCALE, SD, N, Z, draws_by_cell, standardised
 
 
 def test_contrast_summary_matches_normal_quantiles(delta):
-    summary = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec(), LOWER, ("Clinic", "Usual care"))
+    summary = dec.summarise_contrasts(delta, standardised(delta), dec.IntervalSpec(), LOWER, ("Clinic", "Usual care"))
     assert len(summary) == 2
     for col in (
         "mean_natural",
@@ -95,12 +59,12 @@ def test_contrast_summary_matches_normal_quantiles(delta):
         assert row.interval_kind == "eti" and row.interval_prob == 0.95
         assert row.interval_label == "95% equal-tailed interval"
         assert row.favours_if_negative == "Clinic" and row.direction == "lower_is_better"
-    flipped = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec(), HIGHER, ("Clinic", "Usual care"))
+    flipped = dec.summarise_contrasts(delta, standardised(delta), dec.IntervalSpec(), HIGHER, ("Clinic", "Usual care"))
     assert (flipped.favours_if_negative == "Usual care").all()
 
 
 def test_hdi_summary(delta):
-    hdi = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec("hdi", 0.9), LOWER, ("new", "ref"))
+    hdi = dec.summarise_contrasts(delta, standardised(delta), dec.IntervalSpec("hdi", 0.9), LOWER, ("new", "ref"))
     row = hdi.set_index("outcome").loc["ODI"]
     assert row.interval_kind == "hdi" and row.interval_label == "90% highest-density interval"
     # symmetric posterior: HDI = ETI = mu -+ 1.645 sd. The reported HDI MCSE is an approximation that
@@ -110,7 +74,7 @@ def test_hdi_summary(delta):
     assert abs(row.upper_natural - stats.norm.ppf(0.95, -2, 5)) < 6 * row.mcse_upper_natural
     # skewed posterior: the HDI is shorter than the ETI and shifted towards the mode
     rng = np.random.default_rng(7)
-    skewed = _cells(rng.gamma(2.0, 3.0, size=(2, 2000, 1, 1)), [4.0], ["ODI"])
+    skewed = draws_by_cell(rng.gamma(2.0, 3.0, size=(2, 2000, 1, 1)), [4.0], ["ODI"])
     eti = dec.summarise_contrasts(skewed, skewed, dec.IntervalSpec("eti", 0.9), LOWER, ("n", "r")).iloc[0]
     hd = dec.summarise_contrasts(skewed, skewed, dec.IntervalSpec("hdi", 0.9), LOWER, ("n", "r")).iloc[0]
     assert hd.upper_natural - hd.lower_natural < eti.upper_natural - eti.lower_natural

@@ -10,37 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import xarray as xr
 from scipy import stats
 
 from bayes_stenosis import decisions as dec
-
-MU = {"ODI": -2.0, "RMDQ": 3.0}
-SD = {"ODI": 5.0, "RMDQ": 2.0}
-MARGINS = {"ODI": 10.0, "RMDQ": 2.5}
-LOWER = {"ODI": "lower_is_better", "RMDQ": "lower_is_better"}
-CHAINS, DRAWS = 4, 5000
-Z = 4.0  # tolerance in MCSE
-
-
-def _cells(values: np.ndarray, times, outcomes) -> xr.DataArray:
-    return xr.DataArray(
-        values,
-        dims=("chain", "draw", "time", "outcome"),
-        coords={"time": [float(t) for t in times], "outcome": list(outcomes)},
-    )
-
-
-def _normal_draws(seed: int, mu=MU, sd=SD, chains=CHAINS, draws=DRAWS) -> xr.DataArray:
-    """Independent N(mu[o], sd[o]) draws, one time (week 4), outcomes in ``mu``'s order."""
-    rng = np.random.default_rng(seed)
-    values = np.stack([rng.normal(mu[o], sd[o], size=(chains, draws, 1)) for o in mu], axis=-1)
-    return _cells(values, [4.0], list(mu))
-
-
-@pytest.fixture(scope="module")
-def delta() -> xr.DataArray:
-    return _normal_draws(seed=1)
+from tests.decisions.known_normals import LOWER, MARGINS, MU, SD, Z
 
 
 def test_margin_curve_matches_closed_form_at_every_grid_point(delta):

@@ -15,43 +15,19 @@ import xarray as xr
 from scipy import stats
 
 from bayes_stenosis import decisions as dec
-
-MU = {"ODI": -2.0, "RMDQ": 3.0}
-SD = {"ODI": 5.0, "RMDQ": 2.0}
-MARGINS = {"ODI": 10.0, "RMDQ": 2.5}
-SCALE = {"ODI": 16.0, "RMDQ": 4.5}  # natural units per standardised unit
-LOWER = {"ODI": "lower_is_better", "RMDQ": "lower_is_better"}
-HIGHER = {"ODI": "higher_is_better", "RMDQ": "higher_is_better"}
-CHAINS, DRAWS = 4, 5000
-N = CHAINS * DRAWS
-Z = 4.0  # tolerance in MCSE
-
-
-def _cells(values: np.ndarray, times, outcomes) -> xr.DataArray:
-    return xr.DataArray(
-        values,
-        dims=("chain", "draw", "time", "outcome"),
-        coords={"time": [float(t) for t in times], "outcome": list(outcomes)},
-    )
-
-
-def _normal_draws(seed: int, mu=MU, sd=SD, chains=CHAINS, draws=DRAWS) -> xr.DataArray:
-    """Independent N(mu[o], sd[o]) draws, one time (week 4), outcomes in ``mu``'s order."""
-    rng = np.random.default_rng(seed)
-    values = np.stack([rng.normal(mu[o], sd[o], size=(chains, draws, 1)) for o in mu], axis=-1)
-    return _cells(values, [4.0], list(mu))
-
-
-def _std(delta: xr.DataArray) -> xr.DataArray:
-    scale = xr.DataArray(
-        [SCALE[str(o)] for o in delta.outcome.values], dims="outcome", coords={"outcome": delta.outcome}
-    )
-    return delta / scale
-
-
-@pytest.fixture(scope="module")
-def delta() -> xr.DataArray:
-    return _normal_draws(seed=1)
+from tests.decisions.known_normals import (
+    DRAWS,
+    HIGHER,
+    LOWER,
+    MARGINS,
+    MU,
+    SD,
+    N,
+    Z,
+    draws_by_cell,
+    normal_draws,
+    standardised,
+)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +74,7 @@ def test_cell_probabilities_match_closed_form_within_mcse(table):
 
 def test_no_p_value_like_columns(table, delta):
     curves = dec.margin_curves(delta, MARGINS, n_grid=5)
-    summary = dec.summarise_contrasts(delta, _std(delta), dec.IntervalSpec(), LOWER, ("new", "ref"))
+    summary = dec.summarise_contrasts(delta, standardised(delta), dec.IntervalSpec(), LOWER, ("new", "ref"))
     for frame in (table, curves, summary):
         for col in frame.columns:
             assert not col.lower().startswith(("p_", "pval", "p-")) and "p_value" not in col.lower(), col
@@ -125,7 +101,7 @@ def test_higher_is_better_flips_noninferiority_and_superiority(delta, table):
 
 def test_decisions_in_the_table_follow_the_rule():
     # ODI ~ N(0, 1), m = 10: equivalent; RMDQ ~ N(30, 1), m = 2.5: not equivalent (no draw inside)
-    clear = _normal_draws(seed=5, mu={"ODI": 0.0, "RMDQ": 30.0}, sd={"ODI": 1.0, "RMDQ": 1.0}, draws=1000)
+    clear = normal_draws(seed=5, mu={"ODI": 0.0, "RMDQ": 30.0}, sd={"ODI": 1.0, "RMDQ": 1.0}, draws=1000)
     cells = dec.decision_table(clear, MARGINS, LOWER, dec.DecisionRule()).set_index("outcome")
     assert cells.loc["ODI", "decision"] == "equivalent"
     assert cells.loc["RMDQ", "decision"] == "not equivalent"
@@ -179,7 +155,7 @@ HAND = np.array(
 
 @pytest.fixture(scope="module")
 def hand_table():
-    hand = _cells(HAND, [4.0, 8.0], ["ODI", "RMDQ"])
+    hand = draws_by_cell(HAND, [4.0, 8.0], ["ODI", "RMDQ"])
     return dec.decision_table(hand, MARGINS, LOWER, dec.DecisionRule())
 
 
@@ -262,7 +238,7 @@ def test_cells_without_evidence_stay_out_of_joint_rows(delta):
 def test_prior_columns(delta, table):
     assert not any(c.endswith("_prior") for c in table.columns)
     # a single-chain prior, outcomes in the other order: aligned by coordinate
-    prior = _normal_draws(seed=2, mu={"RMDQ": 0.0, "ODI": 0.0}, sd={"RMDQ": 10.0, "ODI": 20.0}, chains=1)
+    prior = normal_draws(seed=2, mu={"RMDQ": 0.0, "ODI": 0.0}, sd={"RMDQ": 10.0, "ODI": 20.0}, chains=1)
     with_prior = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule(), prior_delta_natural=prior)
     for name in dec.EVENTS:
         assert f"{name}_prior" in with_prior.columns and f"mcse_{name}_prior" in with_prior.columns

@@ -7,37 +7,9 @@ Simulated patients come from :mod:`bayes_stenosis.simulation` with a very wide s
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from bayes_stenosis import simulation as sim
-from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-from bayes_stenosis.spec import load_spec
-from bayes_stenosis.study import load_study
-
-WIDE = {"scale_min": -1000, "scale_max": 1000}
-OUTCOMES = (
-    sim.OutcomeTruth("ODI", "other", baseline_mean=45, sd=16, rho=0.6, margin=10, **WIDE),
-    sim.OutcomeTruth("RMDQ", "other", baseline_mean=14, sd=5, rho=0.5, margin=5, **WIDE),
-)
-CORR = np.array([[1.0, 0.6], [0.6, 1.0]])
-
-
-def _truth(n=20, dropout=0.0, **kw):
-    return sim.default_truth(outcomes=OUTCOMES, outcome_corr=CORR, n_per_arm=(n, n), dropout=dropout, **kw)
-
-
-def _ipd_folder(folder: Path, truth, seed: int) -> Path:
-    patients = sim.simulate_patients(truth, seed=seed)
-    return sim.write_study(folder, truth, patients, levels=["ipd"], seed=seed, overwrite=True)
-
-
-def _model(folder, spec=None, prior_set="weakly_informative", prior_sampling=False):
-    spec = spec or load_spec()[0]
-    inputs = prepare_inputs(load_study(folder), spec)
-    prior = resolve_prior(spec, prior_set, inputs)
-    return build_model(inputs, spec, prior, prior_sampling=prior_sampling), inputs
+from bayes_stenosis.testing import ipd_truth, study_model, write_ipd_study
 
 
 def test_chunked_predictive_redraws_only_the_observed_nodes(tmp_path, caplog):
@@ -49,8 +21,8 @@ def test_chunked_predictive_redraws_only_the_observed_nodes(tmp_path, caplog):
 
     from bayes_stenosis.inference import chunked_predictive
 
-    folder = _ipd_folder(tmp_path / "p", _truth(n=5), seed=2)
-    model, _ = _model(folder, prior_sampling=True)
+    folder = write_ipd_study(tmp_path / "p", ipd_truth(n=5), seed=2)
+    model, _ = study_model(folder, prior_sampling=True)
     observed = [rv.name for rv in model.observed_RVs]
     with model:
         params = pm.sample_prior_predictive(draws=4, random_seed=1, var_names=[v.name for v in model.free_RVs]).prior
@@ -70,8 +42,8 @@ def test_chunked_predictive_equals_summary_of_whole(tmp_path):
     from bayes_stenosis.inference import chunked_predictive, draws_per_chunk
     from bayes_stenosis.model.terms.ipd import ipd_predictive_summary
 
-    folder = _ipd_folder(tmp_path / "c", _truth(n=6, dropout=0.3), seed=2)
-    model, inputs = _model(folder)
+    folder = write_ipd_study(tmp_path / "c", ipd_truth(n=6, dropout=0.3), seed=2)
+    model, inputs = study_model(folder)
     observed = [rv.name for rv in model.observed_RVs]
     with model:
         prior = pm.sample_prior_predictive(draws=7, random_seed=1, var_names=[v.name for v in model.free_RVs])

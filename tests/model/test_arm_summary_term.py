@@ -8,7 +8,6 @@ Tolerances of the slow checks are in Monte Carlo standard errors (MCSE from Arvi
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -16,33 +15,18 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from bayes_stenosis import simulation as sim
-from bayes_stenosis.inference import SamplerSettings, sample
-from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-from bayes_stenosis.study import load_study
-from bayes_stenosis.testing import spec_variant, write_study
-
-
-def _model(folder: Path, spec):
-    inputs = prepare_inputs(load_study(folder), spec)
-    return build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs))
-
-
-def _simulated(tmp_path: Path, level: str, seed: int, delta=0.0, n=20) -> Path:
-    truth = sim.default_truth(n_per_arm=(n, n), delta=delta)
-    return sim.write_study(
-        tmp_path / f"{level}_{seed}", truth, sim.simulate_patients(truth, seed=seed), levels=[level], seed=seed
-    )
+from bayes_stenosis.testing import spec_variant, study_model, write_simulated_study, write_study
+from tests.model.posterior_checks import SETTINGS, check_against_grid, sample_posterior
 
 
 def test_marginalised_arm_summaries_keep_the_prior_and_the_observed_nodes(tmp_path):
     """Integrating the outcome deviations out must not change the prior of delta or of the change,
     nor the observed nodes (names, shapes) that the outputs read."""
-    folder = _simulated(tmp_path, "arm_summary_change", 3)
+    folder = write_simulated_study(tmp_path, "arm_summary_change", 3)
     draws = 4000
     prior = {}
     for param in ("noncentred", "marginalised"):
-        model = _model(folder, spec_variant(hierarchy={"change_parameterisation": param}))
+        model, _ = study_model(folder, spec_variant(hierarchy={"change_parameterisation": param}))
         assert {v.name for v in model.observed_RVs} >= {"obs_mean_change_reference_arm", "obs_mean_change_new_arm"}
         point = model.initial_point()
         assert np.isfinite(model.compile_logp()(point))
@@ -63,45 +47,6 @@ def test_marginalised_arm_summaries_keep_the_prior_and_the_observed_nodes(tmp_pa
 # ---------------------------------------------------------------------------------------------
 # Slow: each samples a model. Tolerances are in Monte Carlo standard errors (MCSE from ArviZ, same draws)
 # ---------------------------------------------------------------------------------------------
-
-
-SETTINGS = SamplerSettings(name="nutpie", chains=4, draws=2000, tune=1000, target_accept=0.95, seed=7, prior_draws=10)
-
-
-def _fit(folder, spec, prior_set, settings=SETTINGS):
-    inputs = prepare_inputs(load_study(folder), spec)
-    prior = resolve_prior(spec, prior_set, inputs)
-    idata, _ = sample(build_model(inputs, spec, prior), settings, progress=False)
-    return idata, inputs, prior
-
-
-def _check_against_grid(draws_ds, grid, density, n_mcse=3.0):
-    """Posterior mean and 5 %/95 % quantiles vs a grid density, within n_mcse MCSE."""
-    density = density / np.trapezoid(density, grid)
-    cdf = np.concatenate([[0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(grid))])
-    exact = {
-        "mean": np.trapezoid(grid * density, grid),
-        "q05": np.interp(0.05, cdf, grid),
-        "q95": np.interp(0.95, cdf, grid),
-    }
-    values = draws_ds["x"].values.ravel()
-    got = {
-        "mean": values.mean(),
-        "q05": np.quantile(values, 0.05),
-        "q95": np.quantile(values, 0.95),
-    }
-    mcse = {
-        "mean": float(az.mcse(draws_ds, method="mean")["x"]),
-        "q05": float(az.mcse(draws_ds, method="quantile", prob=0.05)["x"]),
-        "q95": float(az.mcse(draws_ds, method="quantile", prob=0.95)["x"]),
-    }
-    for key in exact:
-        assert abs(got[key] - exact[key]) < n_mcse * mcse[key], (
-            key,
-            got[key],
-            exact[key],
-            mcse[key],
-        )
 
 
 def _score_rows(n, sd_b, sd_f, base_mean, follow_means):
@@ -146,7 +91,7 @@ def test_arm_summaries_fixed_correlation_match_closed_form_and_uncertain_is_heav
     fixed = spec_variant(correlation={"fixed_baseline_followup": rho}, hierarchy=vague_change)
     # more draws than elsewhere: the tail comparison below needs small quantile MCSEs
     long_run = dataclasses.replace(SETTINGS, draws=6000)
-    idata, inputs, _ = _fit(folder, fixed, "vague", long_run)
+    idata, inputs, _ = sample_posterior(folder, fixed, "vague", long_run)
     # closed form: change SD = sqrt(2 (1 - rho)) * 16 = 16; SE of the difference = 16 sqrt(2/200)
     sd_change = np.sqrt(sd**2 + sd**2 - 2 * rho * sd * sd)
     se = sd_change * np.sqrt(2 / n)
@@ -154,11 +99,11 @@ def test_arm_summaries_fixed_correlation_match_closed_form_and_uncertain_is_heav
     grid = np.linspace(-2 - 8 * se, -2 + 8 * se, 4001)
     # the reported SDs are estimates (chi-square), which widens the posterior by a factor
     # ~ (1 + 1/(2(n-1)))^(1/2) - 1 ~ 0.1 %: negligible against the MCSE
-    _check_against_grid(draws, grid, stats.norm.pdf(grid, -2.0, se))
+    check_against_grid(draws, grid, stats.norm.pdf(grid, -2.0, se))
 
     # an uncertain correlation (uniform) with the same mean: same variance, heavier tails
     wide = spec_variant(correlation={"ODI": {"alpha": 1.0, "beta": 1.0}}, hierarchy=vague_change)
-    idata_w, _, _ = _fit(folder, wide, "vague", long_run)
+    idata_w, _, _ = sample_posterior(folder, wide, "vague", long_run)
     wide_draws = idata_w.posterior["delta_natural"].sel(time=4.0, outcome="ODI").to_dataset(name="x")
 
     def width_and_mcse(ds):

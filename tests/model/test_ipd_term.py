@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -30,30 +29,9 @@ from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
 from bayes_stenosis.model.terms.ipd import missing_text
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
+from bayes_stenosis.testing import IPD_OUTCOMES, ipd_truth, study_model, write_ipd_study
 
-WIDE = {"scale_min": -1000, "scale_max": 1000}
-OUTCOMES = (
-    sim.OutcomeTruth("ODI", "other", baseline_mean=45, sd=16, rho=0.6, margin=10, **WIDE),
-    sim.OutcomeTruth("RMDQ", "other", baseline_mean=14, sd=5, rho=0.5, margin=5, **WIDE),
-)
-CORR = np.array([[1.0, 0.6], [0.6, 1.0]])
 SMALL = SamplerSettings(name="nutpie", chains=2, draws=500, tune=500, target_accept=0.95, seed=0)
-
-
-def _truth(n=20, dropout=0.0, **kw):
-    return sim.default_truth(outcomes=OUTCOMES, outcome_corr=CORR, n_per_arm=(n, n), dropout=dropout, **kw)
-
-
-def _ipd_folder(folder: Path, truth, seed: int) -> Path:
-    patients = sim.simulate_patients(truth, seed=seed)
-    return sim.write_study(folder, truth, patients, levels=["ipd"], seed=seed, overwrite=True)
-
-
-def _model(folder, spec=None, prior_set="weakly_informative", prior_sampling=False):
-    spec = spec or load_spec()[0]
-    inputs = prepare_inputs(load_study(folder), spec)
-    prior = resolve_prior(spec, prior_set, inputs)
-    return build_model(inputs, spec, prior, prior_sampling=prior_sampling), inputs
 
 
 def _spec(**ipd):
@@ -75,9 +53,9 @@ def test_marginalised_density_is_the_noncentred_density_integrated_over_the_devi
     differences (exact for a quadratic). Checked at random phi, two epsilons, with missing visits."""
     from bayes_stenosis.model import MARGINAL_IPD_POTENTIAL
 
-    folder = _ipd_folder(tmp_path / "m", _truth(n=5, dropout=0.25), seed=3)
-    marginal, _ = _model(folder)
-    noncentred, _ = _model(folder, prior_sampling=True)
+    folder = write_ipd_study(tmp_path / "m", ipd_truth(n=5, dropout=0.25), seed=3)
+    marginal, _ = study_model(folder)
+    noncentred, _ = study_model(folder, prior_sampling=True)
     assert MARGINAL_IPD_POTENTIAL in marginal.named_vars and "z_latent" in marginal.named_vars
     assert {"z_theta", "z_delta"} <= set(noncentred.named_vars) and "z_latent" not in noncentred.named_vars
     logp_m, logp_nc = marginal.compile_logp(), noncentred.compile_logp()
@@ -109,9 +87,9 @@ def test_forward_sampling_uses_the_noncentred_form_of_the_marginalised_model(tmp
     prior_sampling_model gives the non-centred form for IPD-only studies and the model itself otherwise."""
     from bayes_stenosis.model import prior_sampling_model
 
-    folder = _ipd_folder(tmp_path / "f", _truth(n=4), seed=1)
+    folder = write_ipd_study(tmp_path / "f", ipd_truth(n=4), seed=1)
     spec = load_spec()[0]
-    marginal, inputs = _model(folder, spec)
+    marginal, inputs = study_model(folder, spec)
     with pytest.raises(ValueError, match="prior_sampling_model"):
         draw_truths_from_prior(marginal, 3, seed=0)
     prior = resolve_prior(spec, "weakly_informative", inputs)
@@ -127,7 +105,7 @@ def test_forward_sampling_uses_the_noncentred_form_of_the_marginalised_model(tmp
 
 
 def test_structure_dims_finite_logp_and_data_unchanged(tmp_path):
-    folder = _ipd_folder(tmp_path / "s", _truth(n=15, dropout=0.2), seed=5)
+    folder = write_ipd_study(tmp_path / "s", ipd_truth(n=15, dropout=0.2), seed=5)
     study = load_study(folder)
     before = study.evidence["ipd"].copy()
     spec, _ = load_spec()
@@ -149,10 +127,10 @@ def test_structure_dims_finite_logp_and_data_unchanged(tmp_path):
 
 
 def test_missing_counts_per_arm_and_time(tmp_path):
-    truth = _truth(n=30, dropout=0.2)
+    truth = ipd_truth(n=30, dropout=0.2)
     patients = sim.simulate_patients(truth, seed=9)
     folder = sim.write_study(tmp_path / "m", truth, patients, levels=["ipd"], seed=9)
-    _, inputs = _model(folder)
+    _, inputs = study_model(folder)
     table = inputs.ipd.missing
     follow = patients[patients.time > 0]
     expected = follow.value.isna().groupby([follow.arm, follow.time, follow.outcome]).sum()
@@ -170,8 +148,8 @@ def test_marginal_likelihood_matches_hand_computed_mvn(tmp_path):
     """The per-pattern marginal equals scipy's MVN density of the observed follow-ups, computed by hand
     from V = J (x) Sigma_u + I (x) Sigma_e restricted to each patient's observed cells, plus the
     baseline MVN: a check of the marginalisation and the missing-data handling."""
-    folder = _ipd_folder(tmp_path / "h", _truth(n=12, dropout=0.3), seed=2)
-    model, inputs = _model(folder)
+    folder = write_ipd_study(tmp_path / "h", ipd_truth(n=12, dropout=0.3), seed=2)
+    model, inputs = study_model(folder)
     ipd = inputs.ipd
     rng = np.random.default_rng(0)
     point = {k: v + rng.normal(0, 0.3, size=np.shape(v)) for k, v in model.initial_point().items()}
@@ -222,8 +200,8 @@ def test_predictive_draws_have_the_data_shape_and_the_model_covariance(tmp_path)
 
     from bayes_stenosis.model.terms.ipd import mvnormal_random
 
-    folder = _ipd_folder(tmp_path / "p", _truth(n=15, dropout=0.2), seed=5)
-    model, _ = _model(folder)
+    folder = write_ipd_study(tmp_path / "p", ipd_truth(n=15, dropout=0.2), seed=5)
+    model, _ = study_model(folder)
     for rv in (v for v in model.observed_RVs if v.name.startswith("obs_ipd")):
         assert pm.draw(rv, random_seed=1).shape == tuple(model.rvs_to_values[rv].shape.eval()), rv.name
     sigma = np.array([[1.0, 0.6, -0.3], [0.6, 2.0, 0.4], [-0.3, 0.4, 0.5]])
@@ -245,8 +223,8 @@ def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
 
     from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 
-    folder = _ipd_folder(tmp_path / "c", _truth(n=15, dropout=0.3), seed=6)
-    model, inputs = _model(folder)
+    folder = write_ipd_study(tmp_path / "c", ipd_truth(n=15, dropout=0.3), seed=6)
+    model, inputs = study_model(folder)
     ipd = inputs.ipd
     data = ipd.observed_arrays()
     assert set(data) == {v.name for v in model.observed_RVs}  # the model's likelihood variables, each once
@@ -268,14 +246,14 @@ def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
 def test_mixed_evidence_each_cell_once(tmp_path):
     """IPD for ODI, arm summaries (of other patients' summaries) for RMDQ: each cell uses one level and the
     model carries both terms; IPD plus arm summaries for the same arm and outcome are refused."""
-    truth = _truth(n=20)
+    truth = ipd_truth(n=20)
     patients = sim.simulate_patients(truth, seed=4)
     folder = sim.write_study(tmp_path / "mix", truth, patients, levels=["ipd"], seed=4)
     ipd = pd.read_csv(folder / "ipd.csv", keep_default_na=False)
     ipd[ipd.outcome == "ODI"].to_csv(folder / "ipd.csv", index=False)
     summaries = sim.summarise_arms(patients, truth, kind="change", seed=4)
     summaries[summaries.outcome == "RMDQ"].to_csv(folder / "arm_summaries.csv", index=False)
-    model, inputs = _model(folder)
+    model, inputs = study_model(folder)
     cells = inputs.evidence_by_cell.set_index("outcome")["evidence"]
     assert set(cells["ODI"]) == {"ipd"} and set(cells["RMDQ"]) == {"arm_summary"}
     assert inputs.ipd.outcomes == ["ODI"]
@@ -326,7 +304,7 @@ def test_agreement_with_the_arm_summary_model(tmp_path):
     Measured (2026-12-02, 1200 s beside another sampling job): max |mean diff|/SD 0.033 / 0.097 / 0.080,
     SD ratio IPD/arm 0.966-1.096, ANCOVA/change 0.920 / 0.845 / 0.897 (mean 0.887).
     """
-    outcomes = tuple(dataclasses.replace(o, rho=0.5) for o in OUTCOMES)
+    outcomes = tuple(dataclasses.replace(o, rho=0.5) for o in IPD_OUTCOMES)
     corr = np.array([[1.0, 0.55], [0.55, 1.0]])
     truth = sim.default_truth(
         outcomes=outcomes, outcome_corr=corr, n_per_arm=(80, 80), time_corr=0.45, delta=np.array([1.0, 0.5])
@@ -344,7 +322,7 @@ def test_agreement_with_the_arm_summary_model(tmp_path):
             ("arm", arm_folder, change_spec),
             ("ipd_ancova", ipd_folder, ancova_spec),
         ):
-            model, _ = _model(folder, spec)
+            model, _ = study_model(folder, spec)
             if key not in fitters:
                 fitters[key] = CompiledModel(model, settings)
             fits[key] = _posterior(fitters[key], model, seed)
@@ -367,9 +345,9 @@ def _coverage(tmp_path, dropout: float, replicates: int, seed: int = 2026, prob:
     """Fit ``replicates`` simulated IPD trials with truths (change, delta) drawn from the model's prior;
     one compiled model per design (the data names and pattern set), refitted with ``with_data``."""
     spec, _ = load_spec()
-    base = _truth(n=20, dropout=dropout)
-    template = _ipd_folder(tmp_path / "template", base, seed)
-    model, _ = _model(template, spec, prior_sampling=True)
+    base = ipd_truth(n=20, dropout=dropout)
+    template = write_ipd_study(tmp_path / "template", base, seed)
+    model, _ = study_model(template, spec, prior_sampling=True)
     prior = draw_truths_from_prior(model, replicates, seed=seed)
     fitters, rows, missing = CompileCache(SMALL), [], []
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
@@ -377,8 +355,8 @@ def _coverage(tmp_path, dropout: float, replicates: int, seed: int = 2026, prob:
         truth = dataclasses.replace(
             base, change_reference=prior["change_natural"][k, 0], delta=prior["delta_natural"][k]
         )
-        folder = _ipd_folder(tmp_path / f"rep{k}", truth, seed + 1 + k)
-        model, inputs = _model(folder, spec)
+        folder = write_ipd_study(tmp_path / f"rep{k}", truth, seed + 1 + k)
+        model, inputs = study_model(folder, spec)
         compiled, _ = fitters.get(model)  # one compile per structure (missingness patterns change shapes)
         idata = compiled.fit(model, seed=seed + k)
         draws = idata.posterior["delta_natural"]

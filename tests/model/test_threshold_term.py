@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import arviz as az
 import numpy as np
 import pymc as pm
 import pytensor
@@ -12,8 +9,6 @@ import pytensor.tensor as pt
 import pytest
 from scipy import special, stats
 
-from bayes_stenosis import simulation as sim
-from bayes_stenosis.inference import SamplerSettings, sample
 from bayes_stenosis.model import (
     EVENT_KIND_CODES,
     build_model,
@@ -25,7 +20,8 @@ from bayes_stenosis.model import (
     resolve_prior,
 )
 from bayes_stenosis.study import load_study
-from bayes_stenosis.testing import spec_variant, write_study
+from bayes_stenosis.testing import spec_variant, study_model, write_simulated_study, write_study
+from tests.model.posterior_checks import check_against_grid, sample_posterior
 
 
 @pytest.fixture(scope="module")
@@ -115,18 +111,6 @@ def test_event_log_probability_does_not_underflow():
     assert got[3] == pytest.approx(got[2])
 
 
-def _model(folder: Path, spec):
-    inputs = prepare_inputs(load_study(folder), spec)
-    return build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs))
-
-
-def _simulated(tmp_path: Path, level: str, seed: int, delta=0.0, n=20) -> Path:
-    truth = sim.default_truth(n_per_arm=(n, n), delta=delta)
-    return sim.write_study(
-        tmp_path / f"{level}_{seed}", truth, sim.simulate_patients(truth, seed=seed), levels=[level], seed=seed
-    )
-
-
 @pytest.mark.parametrize("df", [18.5, np.inf])
 def test_coded_event_kinds_equal_the_static_ones(df):
     lam_v, crit_v = pt.dvector("lam"), pt.dvector("crit")
@@ -153,16 +137,19 @@ def test_threshold_kinds_as_data_give_one_design_and_the_same_log_density(tmp_pa
     spec = spec_variant(thresholds={"kinds_as_data": True})
     static_spec = spec_variant()
     # a null and a large effect: different statements are P<0.05 in the two trials
-    folders = [_simulated(tmp_path, "threshold", 1), _simulated(tmp_path, "threshold", 2, delta=-12.0)]
+    folders = [
+        write_simulated_study(tmp_path, "threshold", 1),
+        write_simulated_study(tmp_path, "threshold", 2, delta=-12.0),
+    ]
     kinds = [load_study(f).evidence["threshold"]["relation"].tolist() for f in folders]
     assert kinds[0] != kinds[1]
-    models = [_model(f, spec) for f in folders]
+    models = [study_model(f, spec)[0] for f in folders]
     values = [data_values(m) for m in models]
     assert values[0].keys() == values[1].keys()
     assert all(values[0][k].shape == values[1][k].shape for k in values[0])
     assert not np.array_equal(values[0]["threshold_kind"], values[1]["threshold_kind"])
     for folder, model in zip(folders, models, strict=True):
-        static = _model(folder, static_spec)
+        static, _ = study_model(folder, static_spec)
         point = static.initial_point()
         rng = np.random.default_rng(0)
         point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
@@ -177,43 +164,6 @@ def test_threshold_kinds_as_data_give_one_design_and_the_same_log_density(tmp_pa
 
 # follow-up SD = baseline SD (the closed forms below use the change SD sqrt(2 (1 - rho)))
 EQUAL_SDS = {"followup_sd_ratio_median": 1.0, "followup_sd_ratio_log_sd": 0.0}
-SETTINGS = SamplerSettings(name="nutpie", chains=4, draws=2000, tune=1000, target_accept=0.95, seed=7, prior_draws=10)
-
-
-def _fit(folder, spec, prior_set, settings=SETTINGS):
-    inputs = prepare_inputs(load_study(folder), spec)
-    prior = resolve_prior(spec, prior_set, inputs)
-    idata, _ = sample(build_model(inputs, spec, prior), settings, progress=False)
-    return idata, inputs, prior
-
-
-def _check_against_grid(draws_ds, grid, density, n_mcse=3.0):
-    """Posterior mean and 5 %/95 % quantiles vs a grid density, within n_mcse MCSE."""
-    density = density / np.trapezoid(density, grid)
-    cdf = np.concatenate([[0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(grid))])
-    exact = {
-        "mean": np.trapezoid(grid * density, grid),
-        "q05": np.interp(0.05, cdf, grid),
-        "q95": np.interp(0.95, cdf, grid),
-    }
-    values = draws_ds["x"].values.ravel()
-    got = {
-        "mean": values.mean(),
-        "q05": np.quantile(values, 0.05),
-        "q95": np.quantile(values, 0.95),
-    }
-    mcse = {
-        "mean": float(az.mcse(draws_ds, method="mean")["x"]),
-        "q05": float(az.mcse(draws_ds, method="quantile", prob=0.05)["x"]),
-        "q95": float(az.mcse(draws_ds, method="quantile", prob=0.95)["x"]),
-    }
-    for key in exact:
-        assert abs(got[key] - exact[key]) < n_mcse * mcse[key], (
-            key,
-            got[key],
-            exact[key],
-            mcse[key],
-        )
 
 
 @pytest.mark.slow
@@ -246,7 +196,7 @@ def test_threshold_posterior_matches_brute_force_integration(tmp_path, relation,
     spec = spec_variant(
         correlation={"fixed_baseline_followup": rho}, scale={"trial_sd_log_ratio_sigma": 0.0, **EQUAL_SDS}
     )
-    idata, inputs, prior = _fit(folder, spec, "weakly_informative")
+    idata, inputs, prior = sample_posterior(folder, spec, "weakly_informative")
     delta = idata.posterior["delta"].sel(time=4.0, outcome="ODI")
 
     grid = np.linspace(-4, 4, 4001)
@@ -264,7 +214,7 @@ def test_threshold_posterior_matches_brute_force_integration(tmp_path, relation,
     else:  # lower is better: the new arm is better when T < -crit
         inside = special.ndtr(-crit * s - lam[:, None])
     likelihood = inside @ weight
-    _check_against_grid(delta.to_dataset(name="x"), grid, prior_density * likelihood)
+    check_against_grid(delta.to_dataset(name="x"), grid, prior_density * likelihood)
     if relation == "<":
         assert float((delta < 0).mean()) > 0.9  # moved away from 0, towards the new arm
 
@@ -296,7 +246,7 @@ def test_larger_trial_reporting_p_above_alpha_gives_a_narrower_posterior(tmp_pat
     )
     widths = []
     for n in (20, 200):
-        idata, _, _ = _fit(_between_only(tmp_path, f"n{n}", (n, n)), spec, "weakly_informative")
+        idata, _, _ = sample_posterior(_between_only(tmp_path, f"n{n}", (n, n)), spec, "weakly_informative")
         x = np.abs(idata.posterior["delta_natural"].sel(time=4.0, outcome="ODI").values.ravel())
         widths.append(np.quantile(x, 0.9))
     # the 90th percentile of |delta| shrinks by far more than its Monte Carlo error (~1-2 %)
@@ -311,7 +261,9 @@ def test_unknown_split_of_the_total_matters_little(tmp_path):
     )
     q90 = {}
     for label, sizes, total in (("equal", (None, None), 39), ("15/24", (15, 24), None), ("24/15", (24, 15), None)):
-        idata, _, _ = _fit(_between_only(tmp_path, label.replace("/", "_"), sizes, total), spec, "weakly_informative")
+        idata, _, _ = sample_posterior(
+            _between_only(tmp_path, label.replace("/", "_"), sizes, total), spec, "weakly_informative"
+        )
         x = np.abs(idata.posterior["delta_natural"].sel(time=4.0, outcome="ODI").values.ravel())
         q90[label] = np.quantile(x, 0.9)
     # SE factor sqrt(1/15 + 1/24) vs sqrt(4/39): 3 % wider; the posterior tail moves by well under 10 %

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from bayes_stenosis.cli import app
 from bayes_stenosis.diagnostics import decision_probability_table
-from bayes_stenosis.testing import write_study
+from bayes_stenosis.testing import write_mixed_evidence_study
 from bayes_stenosis.workflow import fit
 
 # one worker runs this module: its module-scoped fixture is costly (pytest -n 2 --dist loadgroup)
@@ -45,37 +45,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _study(folder: Path) -> Path:
-    rows_contrast = [
-        {"outcome": "ODI", "time": t, "measure": "change", "direction": "new_minus_reference", "estimate": e, "se": 3}
-        for t, e in ((4, -2), (8, 1))
-    ]
-    rows_threshold = [
-        {
-            "outcome": "VAS",
-            "time": t,
-            "comparison": "between",
-            "relation": ">",
-            "alpha": 0.05,
-            "test": "two_sample_t",
-        }
-        for t in (4, 8)
-    ]
-    return write_study(
-        folder,
-        outcomes={
-            "ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16},
-            "VAS": {"instrument": "VAS", "scale_max": 100, "margin": 15, "reference_sd": 20},
-        },
-        follow_up=(4.0, 8.0),
-        rows={"contrasts.csv": rows_contrast, "thresholds.csv": rows_threshold},
-    )
-
-
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("report")
-    study = _study(root / "study")
+    study = write_mixed_evidence_study(root / "study")
     result = fit(study, seed=5, chains=2, draws=300, tune=300, out=root / "out", progress=False)
     return result.folder
 

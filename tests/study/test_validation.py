@@ -16,12 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bayes_stenosis import __version__
-from bayes_stenosis import simulation as sim
 from bayes_stenosis.cli import app
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.resources import bundled_study_ids
 from bayes_stenosis.study import EVIDENCE_FILES, SCHEMAS, STUDY_TOML, TEMPLATE_LEVELS, load_study, write_template
-from bayes_stenosis.testing import TEST_SOURCE, write_study
+from bayes_stenosis.testing import TEST_SOURCE, ipd_truth, write_ipd_study, write_study
 
 runner = CliRunner()
 
@@ -710,23 +709,6 @@ def test_validate_runs_the_checks_fit_runs(study, minimal_toml):
 
 
 # ipd.csv damaged after it was written from simulated patients (a very wide scale range: no score clipped)
-WIDE = {"scale_min": -1000, "scale_max": 1000}
-OUTCOMES = (
-    sim.OutcomeTruth("ODI", "other", baseline_mean=45, sd=16, rho=0.6, margin=10, **WIDE),
-    sim.OutcomeTruth("RMDQ", "other", baseline_mean=14, sd=5, rho=0.5, margin=5, **WIDE),
-)
-CORR = np.array([[1.0, 0.6], [0.6, 1.0]])
-
-
-def _truth(n=20, dropout=0.0, **kw):
-    return sim.default_truth(outcomes=OUTCOMES, outcome_corr=CORR, n_per_arm=(n, n), dropout=dropout, **kw)
-
-
-def _ipd_folder(folder: Path, truth, seed: int) -> Path:
-    patients = sim.simulate_patients(truth, seed=seed)
-    return sim.write_study(folder, truth, patients, levels=["ipd"], seed=seed, overwrite=True)
-
-
 @pytest.mark.parametrize(
     "edit, message",
     [
@@ -737,7 +719,7 @@ def _ipd_folder(folder: Path, truth, seed: int) -> Path:
     ids=["empty baseline", "absent baseline", "outcome in one arm"],
 )
 def test_bad_ipd_inputs_one_line_errors(tmp_path, edit, message):
-    folder = _ipd_folder(tmp_path / "bad", _truth(n=5), seed=1)
+    folder = write_ipd_study(tmp_path / "bad", ipd_truth(n=5), seed=1)
     df = pd.read_csv(folder / "ipd.csv", keep_default_na=False, dtype=str)
     df["time"] = df["time"].astype(float)
     edit(df).to_csv(folder / "ipd.csv", index=False)

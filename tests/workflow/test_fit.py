@@ -4,7 +4,6 @@ the flagship, and the reproduction and missing-value table it writes beside the 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -15,7 +14,7 @@ from typer.testing import CliRunner
 from bayes_stenosis import decisions
 from bayes_stenosis import simulation as sim
 from bayes_stenosis.cli import app
-from bayes_stenosis.testing import write_study
+from bayes_stenosis.testing import ipd_truth, write_ipd_study, write_study
 from bayes_stenosis.workflow import fit
 
 runner = CliRunner()
@@ -196,23 +195,6 @@ def test_fit_writes_reproduce_csv_into_the_run_folder(tmp_path):
 
 
 # Patient-level data: simulated with a very wide scale range so no score is clipped.
-WIDE = {"scale_min": -1000, "scale_max": 1000}
-OUTCOMES = (
-    sim.OutcomeTruth("ODI", "other", baseline_mean=45, sd=16, rho=0.6, margin=10, **WIDE),
-    sim.OutcomeTruth("RMDQ", "other", baseline_mean=14, sd=5, rho=0.5, margin=5, **WIDE),
-)
-CORR = np.array([[1.0, 0.6], [0.6, 1.0]])
-
-
-def _truth(n=20, dropout=0.0, **kw):
-    return sim.default_truth(outcomes=OUTCOMES, outcome_corr=CORR, n_per_arm=(n, n), dropout=dropout, **kw)
-
-
-def _ipd_folder(folder: Path, truth, seed: int) -> Path:
-    patients = sim.simulate_patients(truth, seed=seed)
-    return sim.write_study(folder, truth, patients, levels=["ipd"], seed=seed, overwrite=True)
-
-
 @pytest.mark.slow
 def test_fit_reports_missing_values(tmp_path):
     """``fit`` on an IPD study writes missing_ipd.csv (per arm x time x outcome) and the manifest line,
@@ -223,7 +205,7 @@ def test_fit_reports_missing_values(tmp_path):
 
     from bayes_stenosis.workflow import fit
 
-    folder = _ipd_folder(tmp_path / "f", _truth(n=15, dropout=0.2), seed=8)
+    folder = write_ipd_study(tmp_path / "f", ipd_truth(n=15, dropout=0.2), seed=8)
     result = fit(folder, seed=1, chains=2, draws=200, tune=200, out=tmp_path / "out", progress=False, plots=True)
     idata = az.from_netcdf(str(result.folder / "posterior.nc"))
     for group in ("prior_predictive", "posterior_predictive"):
@@ -247,7 +229,7 @@ def test_fit_reports_missing_values(tmp_path):
     labels = pd.read_csv(result.folder / "observed_quantities.csv")
     assert (labels.variable == "ipd_cell_mean").sum() == 12
     table = pd.read_csv(result.folder / "missing_ipd.csv")
-    patients = sim.simulate_patients(_truth(n=15, dropout=0.2), seed=8)
+    patients = sim.simulate_patients(ipd_truth(n=15, dropout=0.2), seed=8)
     follow = patients[patients.time > 0]
     assert table["missing"].sum() == follow.value.isna().sum() > 0
     manifest = json.loads((result.folder / "manifest.json").read_text())
