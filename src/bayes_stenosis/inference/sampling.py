@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import arviz as az
 import numpy as np
@@ -78,12 +78,9 @@ def sample(
         InferenceData with groups posterior, prior, prior_predictive, posterior_predictive,
         log_likelihood, sample_stats, observed_data and constant_data; timings in seconds per phase.
     """
-    seeds = settings.seeds()
     timings: dict[str, float] = {}
     phase = status or (lambda _msg: nullcontext())
-
-    with phase("sampling the prior predictive"):
-        start = time.perf_counter()
+    with _timed_phase(phase, "sampling the prior predictive", timings, "prior_predictive"):
         prior = draw_prior(
             model if prior_model is None else prior_model,
             settings,
@@ -91,19 +88,23 @@ def sample(
             predictive_summary=predictive_summary,
             predictive_chunk_mb=predictive_chunk_mb,
         )
-        timings["prior_predictive"] = time.perf_counter() - start
-
     idata = draw_posterior(model, settings, progress=progress, phase=phase, compiled=compiled, timings=timings)
     idata.extend(prior)
     if posterior_predictive:
-        with phase("posterior predictive and log-likelihood"):
-            start = time.perf_counter()
-            draw_posterior_predictive(
-                idata, model, seeds["posterior_predictive"], predictive_summary, predictive_chunk_mb
-            )
-            timings["posterior_predictive"] = time.perf_counter() - start
+        seed = settings.seeds()["posterior_predictive"]
+        with _timed_phase(phase, "posterior predictive and log-likelihood", timings, "posterior_predictive"):
+            draw_posterior_predictive(idata, model, seed, predictive_summary, predictive_chunk_mb)
     idata.posterior.attrs["sampler"] = settings.name
     return idata, timings
+
+
+@contextmanager
+def _timed_phase(phase: Callable[[str], object], message: str, timings: dict[str, float], name: str):
+    """Show ``message`` through ``phase`` while the block runs, and record its seconds as ``timings[name]``."""
+    with phase(message):
+        start = time.perf_counter()
+        yield
+        timings[name] = time.perf_counter() - start
 
 
 def draw_prior(

@@ -56,6 +56,8 @@ Likelihood terms, each cell (t, o) taking its between-arm evidence from one leve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -141,18 +143,7 @@ def build_model(
         With coords ``arm``, ``time``, ``outcome`` (and ``threshold_row``, ``contrast_row`` when those
         terms exist). ``delta`` (standardized) and ``delta_natural`` are dims (time, outcome).
     """
-    coords = {k: list(v) for k, v in inputs.coords.items()}
-    n_out = len(coords["outcome"])
     design = threshold_design(inputs, spec)
-    if len(design):
-        coords["threshold_row"] = [int(r) for r in design["row"]]
-        between_rows = [int(r) for r in design.loc[design["comparison"] == "between", "row"]]
-        if between_rows:  # the correlation of the between-arm statistics (a matrix over these rows)
-            coords["threshold_between_row"] = between_rows
-            coords["threshold_between_row_other"] = between_rows
-    if len(inputs.contrasts):
-        coords["contrast_row"] = [int(r) for r in inputs.contrasts["row"]]
-    h = spec.hierarchy
     # "marginalised": where every term that involves the outcome deviations is Gaussian, they are
     # integrated out analytically: arm summaries only (add_marginal_arm_summary_terms) or patient
     # data only (marginal_ipd_change, unless prior_sampling); with contrasts, thresholds or a
@@ -160,82 +151,22 @@ def build_model(
     against = marginalises_change(inputs, spec, design)
     marginalised = against == "arm_summary"
     marginalised_ipd = against == "ipd" and not prior_sampling
-
-    with pm.Model(coords=coords) as model:
+    delta = change = None  # until the deviations' terms are added, where they are integrated out
+    with pm.Model(coords=_model_coords(inputs, design)) as model:
         # the standardising SDs are data: simulated replicates of one design differ in them (a pooled
         # baseline SD from the data), and a compile reused across replicates must not keep the first's
         scale = pm.Data("outcome_scale", np.asarray(inputs.scale, dtype=float), dims="outcome")
-        # --- latent change in the reference arm and the treatment difference -------------------
-        mu_change = pm.Normal("mu_change", 0.0, h.mu_change_sigma, dims="time")
-        # no pooling across outcomes: one prior draw per cell; partial pooling: Delta[t] + tau z[t, o]
-        pooled = prior.outcome_pooling == "partial" or n_out == 1
-        Delta = _prior_rv("Delta", prior, dims="time" if pooled else ("time", "outcome"))
-        Delta_cells = Delta[:, None] if pooled else Delta  # broadcasts to (time, outcome)
-        if n_out > 1:
-            if h.sigma_change_prior == "fixed":
-                sigma_change = pt.constant(h.sigma_change_scale)
-            elif h.sigma_change_prior == "gamma2":
-                sigma_change = pm.Gamma("sigma_change", alpha=2.0, beta=2.0 / h.sigma_change_scale)
-            else:
-                sigma_change = pm.HalfNormal("sigma_change", h.sigma_change_scale)
-            if marginalised or marginalised_ipd:
-                theta_ref = delta = None  # integrated out; drawn after the likelihood's terms
-            elif h.change_parameterisation == "centred":
-                theta_ref = pm.Normal("theta_ref", mu_change[:, None], sigma_change, dims=("time", "outcome"))
-            else:
-                z_theta = pm.Normal("z_theta", 0.0, 1.0, dims=("time", "outcome"))
-                theta_ref = mu_change[:, None] + sigma_change * z_theta
-            tau = None
-            if pooled:  # the scale is a data container: a sweep over it reuses one compile
-                tau = pm.HalfNormal("tau", pm.Data("tau_scale", float(h.tau_scale)))
-            if not (marginalised or marginalised_ipd):
-                if pooled:
-                    z_delta = pm.Normal("z_delta", 0.0, 1.0, dims=("time", "outcome"))
-                    delta = Delta_cells + tau * z_delta
-                else:
-                    delta = Delta_cells
-        else:
-            theta_ref = pt.shape_padright(mu_change)
-            delta = pt.shape_padright(Delta)
-
-        def latent_outputs(theta_ref, delta):
-            delta = pm.Deterministic("delta", delta, dims=("time", "outcome"))
-            change = pm.Deterministic(
-                "change", pt.stack([theta_ref, theta_ref + delta]), dims=("arm", "time", "outcome")
-            )
-            pm.Deterministic("delta_natural", delta * scale[None, :], dims=("time", "outcome"))
-            pm.Deterministic("change_natural", change * scale[None, None, :], dims=("arm", "time", "outcome"))
-            return delta, change
-
+        latent = _add_latent_change(inputs, spec, prior, integrated_out=marginalised or marginalised_ipd)
         if not (marginalised or marginalised_ipd):
-            delta, change = latent_outputs(theta_ref, delta)
-
-        # --- baseline-follow-up correlation per outcome ---------------------------------------
-        needs_rho = len(design) > 0 or any(np.isnan(b.sd_change).any() for b in inputs.arm_blocks)
-        rho = None
-        if needs_rho:
-            fixed = spec.correlation.fixed_baseline_followup
-            if fixed is not None:
-                # a data container, so a sweep over fixed values reuses one compiled model
-                rho = pm.Data("rho_fixed", np.full(n_out, float(fixed)), dims="outcome")
-            else:
-                priors = [spec.correlation.baseline_followup(i) for i in inputs.instruments]
-                rho = pm.Beta(
-                    "rho",
-                    alpha=np.array([p.alpha for p in priors]),
-                    beta=np.array([p.beta for p in priors]),
-                    dims="outcome",
-                )
-
+            delta, change = _add_latent_outputs(latent.theta_ref, latent.delta, scale)
+        rho = _add_baseline_followup_correlation(inputs, spec, design)
         R_time = R_out = None
         if inputs.arm_blocks or len(design) or len(inputs.contrasts) > 1:
             R_time, R_out = error_correlations(inputs, spec, design)
         if marginalised:
-            delta, change = latent_outputs(
-                *add_marginal_arm_summary_terms(
-                    inputs, spec, mu_change, Delta_cells, sigma_change, tau, rho, R_time, R_out
-                )
-            )
+            deviations = (latent.mu_change, latent.Delta_cells, latent.sigma_change, latent.tau)
+            integrated = add_marginal_arm_summary_terms(inputs, spec, *deviations, rho, R_time, R_out)
+            delta, change = _add_latent_outputs(*integrated, scale)
         elif inputs.arm_blocks:
             add_arm_summary_terms(model, inputs, spec, change, rho, R_time, R_out)
         if len(inputs.contrasts):
@@ -243,13 +174,7 @@ def build_model(
         if len(design):
             add_threshold_terms(inputs, spec, design, delta, change, rho, R_time, R_out)
         if marginalised_ipd:
-            patterns = ipd_followup_patterns(
-                inputs.ipd, spec.ipd, eta=spec.correlation.outcome_lkj_eta, sd_log_sigma=spec.scale.sd_log_sigma
-            )
-            delta, change = latent_outputs(
-                *marginal_ipd_change(inputs, patterns, mu_change, Delta_cells, sigma_change, tau)
-            )
-            add_ipd_followups(inputs.ipd, patterns, change)
+            _add_marginal_patient_terms(inputs, spec, latent, scale)
         elif inputs.ipd is not None:
             add_ipd_terms(
                 inputs.ipd,
@@ -259,6 +184,119 @@ def build_model(
                 sd_log_sigma=spec.scale.sd_log_sigma,
             )
     return model
+
+
+def _model_coords(inputs: ModelInputs, design: pd.DataFrame) -> dict[str, list]:
+    """The model's coords: arm, time, outcome, and the rows of the threshold and contrast terms."""
+    coords = {k: list(v) for k, v in inputs.coords.items()}
+    if len(design):
+        coords["threshold_row"] = [int(r) for r in design["row"]]
+        between_rows = [int(r) for r in design.loc[design["comparison"] == "between", "row"]]
+        if between_rows:  # the correlation of the between-arm statistics (a matrix over these rows)
+            coords["threshold_between_row"] = between_rows
+            coords["threshold_between_row_other"] = between_rows
+    if len(inputs.contrasts):
+        coords["contrast_row"] = [int(r) for r in inputs.contrasts["row"]]
+    return coords
+
+
+@dataclass(frozen=True)
+class _LatentChange:
+    """The hierarchy of the change as built: ``theta_ref`` and ``delta`` are (time, outcome) tensors, or
+    None where the outcome deviations are integrated out (the likelihood's terms then give them);
+    ``sigma_change`` and ``tau`` are None with one outcome, ``tau`` also without outcome pooling."""
+
+    mu_change: object
+    Delta_cells: object
+    sigma_change: object
+    tau: object
+    theta_ref: object
+    delta: object
+
+
+def _add_latent_change(
+    inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior, *, integrated_out: bool
+) -> _LatentChange:
+    """The latent change in the reference arm and the treatment difference (see the module docstring).
+
+    Created in this order: ``mu_change``, ``Delta``, then with two or more outcomes ``sigma_change``, the
+    reference arm's deviations (``theta_ref`` centred, ``z_theta`` non-centred), ``tau`` and ``z_delta``;
+    no deviations where they are ``integrated_out``.
+    """
+    h = spec.hierarchy
+    n_out = len(inputs.coords["outcome"])
+    mu_change = pm.Normal("mu_change", 0.0, h.mu_change_sigma, dims="time")
+    # no pooling across outcomes: one prior draw per cell; partial pooling: Delta[t] + tau z[t, o]
+    pooled = prior.outcome_pooling == "partial" or n_out == 1
+    Delta = _prior_rv("Delta", prior, dims="time" if pooled else ("time", "outcome"))
+    Delta_cells = Delta[:, None] if pooled else Delta  # broadcasts to (time, outcome)
+    if n_out == 1:
+        return _LatentChange(mu_change, Delta_cells, None, None, pt.shape_padright(mu_change), pt.shape_padright(Delta))
+    sigma_change = _sigma_change(h)
+    theta_ref = delta = None  # integrated out: drawn after the likelihood's terms
+    if not integrated_out and h.change_parameterisation == "centred":
+        theta_ref = pm.Normal("theta_ref", mu_change[:, None], sigma_change, dims=("time", "outcome"))
+    elif not integrated_out:
+        z_theta = pm.Normal("z_theta", 0.0, 1.0, dims=("time", "outcome"))
+        theta_ref = mu_change[:, None] + sigma_change * z_theta
+    tau = None
+    if pooled:  # the scale is a data container: a sweep over it reuses one compile
+        tau = pm.HalfNormal("tau", pm.Data("tau_scale", float(h.tau_scale)))
+    if not integrated_out and pooled:
+        z_delta = pm.Normal("z_delta", 0.0, 1.0, dims=("time", "outcome"))
+        delta = Delta_cells + tau * z_delta
+    elif not integrated_out:
+        delta = Delta_cells
+    return _LatentChange(mu_change, Delta_cells, sigma_change, tau, theta_ref, delta)
+
+
+def _sigma_change(h):
+    """The SD of the reference arm's outcome deviations: fixed, Gamma(2, 2 / scale) or half-normal."""
+    if h.sigma_change_prior == "fixed":
+        return pt.constant(h.sigma_change_scale)
+    if h.sigma_change_prior == "gamma2":
+        return pm.Gamma("sigma_change", alpha=2.0, beta=2.0 / h.sigma_change_scale)
+    return pm.HalfNormal("sigma_change", h.sigma_change_scale)
+
+
+def _add_latent_outputs(theta_ref, delta, scale):
+    """``delta`` (time, outcome), ``change`` (arm, time, outcome) and their natural-unit forms, as
+    Deterministics; returns delta and change."""
+    delta = pm.Deterministic("delta", delta, dims=("time", "outcome"))
+    change = pm.Deterministic("change", pt.stack([theta_ref, theta_ref + delta]), dims=("arm", "time", "outcome"))
+    pm.Deterministic("delta_natural", delta * scale[None, :], dims=("time", "outcome"))
+    pm.Deterministic("change_natural", change * scale[None, None, :], dims=("arm", "time", "outcome"))
+    return delta, change
+
+
+def _add_baseline_followup_correlation(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFrame):
+    """The baseline-follow-up correlation per outcome, where a term needs it (threshold statements, or
+    arm summaries reported as scores): the spec's fixed value as data, else a Beta per instrument."""
+    needs_rho = len(design) > 0 or any(np.isnan(b.sd_change).any() for b in inputs.arm_blocks)
+    if not needs_rho:
+        return None
+    fixed = spec.correlation.fixed_baseline_followup
+    if fixed is not None:
+        # a data container, so a sweep over fixed values reuses one compiled model
+        return pm.Data("rho_fixed", np.full(len(inputs.coords["outcome"]), float(fixed)), dims="outcome")
+    priors = [spec.correlation.baseline_followup(i) for i in inputs.instruments]
+    return pm.Beta(
+        "rho",
+        alpha=np.array([p.alpha for p in priors]),
+        beta=np.array([p.beta for p in priors]),
+        dims="outcome",
+    )
+
+
+def _add_marginal_patient_terms(inputs: ModelInputs, spec: ModelSpec, latent: _LatentChange, scale) -> None:
+    """The patient data with the outcome deviations integrated out (:func:`marginal_ipd_change`), the
+    latent outputs drawn from them, then the patients' follow-up likelihood given them."""
+    patterns = ipd_followup_patterns(
+        inputs.ipd, spec.ipd, eta=spec.correlation.outcome_lkj_eta, sd_log_sigma=spec.scale.sd_log_sigma
+    )
+    deviations = (latent.mu_change, latent.Delta_cells, latent.sigma_change, latent.tau)
+    _, change = _add_latent_outputs(*marginal_ipd_change(inputs, patterns, *deviations), scale)
+    add_ipd_followups(inputs.ipd, patterns, change)
 
 
 def check_forward_sampling(model: pm.Model) -> None:

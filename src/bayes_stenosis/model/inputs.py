@@ -69,16 +69,43 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
     cells = study.evidence_by_cell()
     ipd_scales = ipd_scale(study) if len(study.evidence["ipd"]) else {}
     usable = study.usable_arm_summaries()
-    baseline = study.meta.times.baseline
+    scale, scale_source = _outcome_scales(study, usable, ipd_scales)
+    margin_arr = _margins(study, margins)
+    directions = _shared_direction(study)
+    arm_sizes, size_source = study.randomised_arm_sizes()
+    blocks = _arm_summary_blocks(study, cells, usable, scale)
+    contrasts = _contrast_rows(study, cells)
+    thresholds = _threshold_rows(study, cells, arm_sizes)
+    return ModelInputs(
+        coords={"arm": arms, "time": times, "outcome": outcomes},
+        scale=scale,
+        scale_source=scale_source,
+        margins=margin_arr,
+        margin_std=margin_arr / scale,
+        new_better_sign=-1.0 if directions[0] == "lower_is_better" else 1.0,
+        direction=directions,
+        instruments=[study.outcome(o).instrument for o in outcomes],
+        arm_sizes=arm_sizes,
+        arm_size_source=size_source,
+        evidence_by_cell=cells,
+        arm_blocks=blocks,
+        contrasts=contrasts.reset_index(drop=True),
+        thresholds=thresholds.reset_index(drop=True),
+        ipd=prepare_ipd_inputs(study, outcomes, times, arms),
+    )
 
-    # --- scale per outcome: pooled baseline SD from the data, else the cited reference SD -----
+
+def _outcome_scales(study: Study, usable: pd.DataFrame, ipd_scales: dict) -> tuple[np.ndarray, list[str]]:
+    """The scale of each outcome and where it comes from: the pooled baseline SD of the patients or of
+    both arms' summaries, else the study's cited reference SD."""
+    baseline = study.meta.times.baseline
     scale, scale_source = [], []
-    for o in outcomes:
+    for o in study.outcomes:
         base = usable[(usable.outcome == o) & (usable.kind == "score") & (usable.time == baseline)]
         if o in ipd_scales:
             scale.append(ipd_scales[o][0])
             scale_source.append("pooled baseline SD from ipd.csv")
-        elif set(base.arm) == set(arms):
+        elif set(base.arm) == set(study.arms):
             dof = (base.n - 1).to_numpy()
             pooled = math.sqrt(float(np.sum(dof * base.sd.to_numpy() ** 2) / np.sum(dof)))
             scale.append(pooled)
@@ -93,16 +120,18 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
                 "(the data give no baseline SDs for both arms): add reference_sd and reference_sd_source",
                 field=f"outcomes.{o}.reference_sd",
             )
-    scale_arr = np.asarray(scale, dtype=float)
+    return np.asarray(scale, dtype=float), scale_source
 
-    # --- margins --------------------------------------------------------------------------------
-    margins = dict(margins or {})
-    unknown = set(margins) - set(outcomes)
+
+def _margins(study: Study, overrides: dict[str, float] | None) -> np.ndarray:
+    """The equivalence margin of each outcome (natural units): an override, else the study's."""
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - set(study.outcomes)
     if unknown:
         raise InputError(None, f"margin override for unknown outcome(s): {', '.join(sorted(unknown))}")
     margin_vals = []
-    for o in outcomes:
-        m = margins.get(o, study.outcome(o).margin)
+    for o in study.outcomes:
+        m = overrides.get(o, study.outcome(o).margin)
         if m is None:
             raise InputError(
                 _study_file(study),
@@ -112,69 +141,86 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
         if not m > 0:
             raise InputError(None, f"margin for {o} must be > 0 (got {m})")
         margin_vals.append(float(m))
-    margin_arr = np.asarray(margin_vals)
-    directions = [study.outcome(o).direction for o in outcomes]
+    return np.asarray(margin_vals)
+
+
+def _shared_direction(study: Study) -> list[str]:
+    """Each outcome's direction (``lower_is_better`` / ``higher_is_better``), checked to be one for all."""
+    directions = [study.outcome(o).direction for o in study.outcomes]
     if len(set(directions)) != 1:
         raise InputError(
             _study_file(study),
             "all outcomes must share one direction in this version",
             field="outcomes",
         )
-    new_better_sign = -1.0 if directions[0] == "lower_is_better" else 1.0
+    return directions
 
-    # --- arm sizes --------------------------------------------------------------------------------
-    arm_sizes, size_source = study.randomised_arm_sizes()
 
-    # --- arm summary blocks ---------------------------------------------------------------------
-    arm_cells = cells[cells.evidence == "arm_summary"]
+def _arm_summary_blocks(
+    study: Study, cells: pd.DataFrame, usable: pd.DataFrame, scale: np.ndarray
+) -> list[ArmSummaryBlock]:
+    """One :class:`ArmSummaryBlock` per arm over the arm-summary cells, in ``evidence_by_cell`` order."""
+    outcomes, baseline = study.outcomes, study.meta.times.baseline
+    records = cells[cells.evidence == "arm_summary"].to_dict("records")
+    if not records:
+        return []
+    time_index = np.asarray([study.times.index(rec["time"]) for rec in records])
+    outcome_index = np.asarray([outcomes.index(rec["outcome"]) for rec in records])
     blocks = []
-    for a_idx, a in enumerate(arms):
+    for a_idx, a in enumerate(study.arms):
         rows = usable[usable.arm == a]
-        t_idx, o_idx, mean, n, sdc, sdb, nb, sdf, labels = [], [], [], [], [], [], [], [], []
-        for rec in arm_cells.to_dict("records"):
-            t, o = rec["time"], rec["outcome"]
-            s = scale_arr[outcomes.index(o)]
-            change = rows[(rows.outcome == o) & (rows.kind == "change") & (rows.time == t)]
-            if len(change):
-                r = change.iloc[0]
-                mean.append(r["mean"] / s)
-                n.append(r["n"])
-                sdc.append(r["sd"] / s)
-                sdb.append(np.nan), nb.append(np.nan), sdf.append(np.nan)
-                labels.append(f"arm_summaries.csv row {r['row']}")
-            else:
-                b = rows[(rows.outcome == o) & (rows.kind == "score") & (rows.time == baseline)].iloc[0]
-                f = rows[(rows.outcome == o) & (rows.kind == "score") & (rows.time == t)].iloc[0]
-                mean.append((f["mean"] - b["mean"]) / s)
-                n.append(f["n"])
-                sdc.append(np.nan)
-                sdb.append(b["sd"] / s), nb.append(b["n"]), sdf.append(f["sd"] / s)
-                labels.append(f"arm_summaries.csv rows {b['row']}, {f['row']}")
-            t_idx.append(times.index(t))
-            o_idx.append(outcomes.index(o))
-        if t_idx:
-            blocks.append(
-                ArmSummaryBlock(
-                    arm_index=a_idx,
-                    time_index=np.asarray(t_idx),
-                    outcome_index=np.asarray(o_idx),
-                    mean_change=np.asarray(mean, dtype=float),
-                    n=np.asarray(n, dtype=float),
-                    sd_change=np.asarray(sdc, dtype=float),
-                    sd_baseline=np.asarray(sdb, dtype=float),
-                    n_baseline=np.asarray(nb, dtype=float),
-                    sd_followup=np.asarray(sdf, dtype=float),
-                    rows=labels,
-                )
+        cell_values = [
+            _arm_summary_cell(rows, rec["time"], rec["outcome"], scale[outcomes.index(rec["outcome"])], baseline)
+            for rec in records
+        ]
+        mean, n, sdc, sdb, nb, sdf, labels = (list(column) for column in zip(*cell_values, strict=True))
+        blocks.append(
+            ArmSummaryBlock(
+                arm_index=a_idx,
+                time_index=time_index.copy(),
+                outcome_index=outcome_index.copy(),
+                mean_change=np.asarray(mean, dtype=float),
+                n=np.asarray(n, dtype=float),
+                sd_change=np.asarray(sdc, dtype=float),
+                sd_baseline=np.asarray(sdb, dtype=float),
+                n_baseline=np.asarray(nb, dtype=float),
+                sd_followup=np.asarray(sdf, dtype=float),
+                rows=labels,
             )
+        )
+    return blocks
 
-    # --- contrasts ------------------------------------------------------------------------------
+
+def _arm_summary_cell(rows: pd.DataFrame, t, o: str, s: float, baseline) -> tuple:
+    """One arm's cell (time ``t``, outcome ``o``) divided by the outcome's scale ``s``: (mean change, n,
+    change SD, baseline SD, baseline n, follow-up SD, source rows). A reported change gives the change SD
+    (the other SDs NaN); baseline and follow-up scores give their SDs and the baseline n (change SD NaN)."""
+    change = rows[(rows.outcome == o) & (rows.kind == "change") & (rows.time == t)]
+    if len(change):
+        r = change.iloc[0]
+        return r["mean"] / s, r["n"], r["sd"] / s, np.nan, np.nan, np.nan, f"arm_summaries.csv row {r['row']}"
+    scores = rows[(rows.outcome == o) & (rows.kind == "score")]
+    b = scores[scores.time == baseline].iloc[0]
+    f = scores[scores.time == t].iloc[0]
+    label = f"arm_summaries.csv rows {b['row']}, {f['row']}"
+    return (f["mean"] - b["mean"]) / s, f["n"], np.nan, b["sd"] / s, b["n"], f["sd"] / s, label
+
+
+def _cells_of(cells: pd.DataFrame, level: str) -> set[tuple]:
+    """The (time, outcome) cells whose between-arm evidence comes from ``level``."""
+    return set(map(tuple, cells.loc[cells.evidence == level, ["time", "outcome"]].values))
+
+
+def _contrast_rows(study: Study, cells: pd.DataFrame) -> pd.DataFrame:
+    """The reported contrasts (with their SEs) of the cells that take their evidence from contrasts."""
     contrasts = contrast_standard_errors(study)
-    contrast_cells = set(map(tuple, cells.loc[cells.evidence == "contrast", ["time", "outcome"]].values))
-    contrasts = contrasts[[(t, o) in contrast_cells for t, o in contrasts[["time", "outcome"]].values]]
+    contrast_cells = _cells_of(cells, "contrast")
+    return contrasts[[(t, o) in contrast_cells for t, o in contrasts[["time", "outcome"]].values]]
 
-    # --- thresholds -----------------------------------------------------------------------------
-    thr_cells = set(map(tuple, cells.loc[cells.evidence == "threshold", ["time", "outcome"]].values))
+
+def _threshold_rows(study: Study, cells: pd.DataFrame, arm_sizes: dict[str, float]) -> pd.DataFrame:
+    """The threshold statements of the cells that take their evidence from them (they need the arm sizes)."""
+    thr_cells = _cells_of(cells, "threshold")
     thr = study.evidence["threshold"]
     thr = thr[[(t, o) in thr_cells for t, o in thr[["time", "outcome"]].values]].copy()
     if len(thr) and not arm_sizes:
@@ -183,24 +229,7 @@ def prepare_inputs(study: Study, spec: ModelSpec, margins: dict[str, float] | No
             "threshold statements need the arm sizes: give arms.<arm>.n_randomised or study.n_randomised_total",
             field="study.n_randomised_total",
         )
-
-    return ModelInputs(
-        coords={"arm": arms, "time": times, "outcome": outcomes},
-        scale=scale_arr,
-        scale_source=scale_source,
-        margins=margin_arr,
-        margin_std=margin_arr / scale_arr,
-        new_better_sign=new_better_sign,
-        direction=directions,
-        instruments=[study.outcome(o).instrument for o in outcomes],
-        arm_sizes=arm_sizes,
-        arm_size_source=size_source,
-        evidence_by_cell=cells,
-        arm_blocks=blocks,
-        contrasts=contrasts.reset_index(drop=True),
-        thresholds=thr.reset_index(drop=True),
-        ipd=prepare_ipd_inputs(study, outcomes, times, arms),
-    )
+    return thr
 
 
 def resolve_prior(spec: ModelSpec, prior_set: str, inputs: ModelInputs) -> ResolvedPrior:

@@ -49,10 +49,8 @@ def add_marginal_arm_summary_terms(
     n_cells = n_time * n_out
     n_dev = n_cells if tau is None else 2 * n_cells  # no delta deviations without outcome pooling
     Delta_full = pt.broadcast_to(Delta_cells, (n_time, n_out))
-    arms = inputs.coords["arm"]
-    blocks = sorted(inputs.arm_blocks, key=lambda b: b.arm_index)
     parts = []
-    for block in blocks:
+    for block in sorted(inputs.arm_blocks, key=lambda b: b.arm_index):
         cov, observed = arm_block_error_cov(inputs, spec, block, rho, R_time, R_out)
         cell = block.time_index * n_out + block.outcome_index
         select = np.zeros((len(cell), n_cells))
@@ -61,24 +59,36 @@ def add_marginal_arm_summary_terms(
         design_matrix = deviation_design(sigma_change, tau, select, is_new)
         mean = mu_change[block.time_index] + is_new * Delta_full[block.time_index, block.outcome_index]
         parts.append((block, cov, observed, design_matrix, mean))
+    observed_rvs = _add_arm_likelihoods(parts, inputs.coords["arm"])
+    x = _deviations_given_means(parts, observed_rvs, n_dev)
+    return _change_from_deviations(x, mu_change, Delta_cells, sigma_change, tau, n_time, n_out)
 
-    # likelihood: the first arm marginally, the second given the first (chain rule)
-    observed_rvs = []
+
+def _add_arm_likelihoods(parts: list[tuple], arms: list[str]) -> list:
+    r"""The observed mean changes of each arm (``obs_mean_change_<arm>``): the first arm marginally,
+    :math:`MVN(b_0, A_0 A_0^T + \Sigma_0)`, the second given the first (chain rule).
+
+    ``parts`` holds per arm (block, error covariance, observed means, design matrix A, mean b).
+    """
     first_block, cov0, data0, a0, b0 = parts[0]
     marg0 = _symmetric(a0 @ a0.T + cov0)
     obs0 = pm.MvNormal(f"obs_mean_change_{arms[first_block.arm_index]}", mu=b0, cov=marg0, observed=data0)
-    observed_rvs.append(obs0)
-    if len(parts) == 2:
-        block1, cov1, data1, a1, b1 = parts[1]
-        chol0 = pt.linalg.cholesky(marg0)
-        w = pt.linalg.solve_triangular(chol0, a0 @ a1.T, lower=True)  # L0^-1 C01
-        u = pt.linalg.solve_triangular(chol0, obs0 - b0, lower=True)
-        cond_mean = b1 + w.T @ u
-        cond_cov = _symmetric(a1 @ a1.T + cov1 - w.T @ w)
-        obs1 = pm.MvNormal(f"obs_mean_change_{arms[block1.arm_index]}", mu=cond_mean, cov=cond_cov, observed=data1)
-        observed_rvs.append(obs1)
+    if len(parts) == 1:
+        return [obs0]
+    block1, cov1, data1, a1, b1 = parts[1]
+    chol0 = pt.linalg.cholesky(marg0)
+    w = pt.linalg.solve_triangular(chol0, a0 @ a1.T, lower=True)  # L0^-1 C01
+    u = pt.linalg.solve_triangular(chol0, obs0 - b0, lower=True)
+    cond_mean = b1 + w.T @ u
+    cond_cov = _symmetric(a1 @ a1.T + cov1 - w.T @ w)
+    obs1 = pm.MvNormal(f"obs_mean_change_{arms[block1.arm_index]}", mu=cond_mean, cov=cond_cov, observed=data1)
+    return [obs0, obs1]
 
-    # exact conditional draw of the deviations given the (observed or replicated) means
+
+def _deviations_given_means(parts: list[tuple], observed_rvs: list, n_dev: int):
+    r"""An exact draw of the deviations x given the (observed or replicated) means of every arm:
+    :math:`P = I + \sum_a W_a^T W_a`, :math:`s = \sum_a W_a^T L_a^{-1}(y_a - b_a)`, :math:`W_a = L_a^{-1} A_a`
+    (:math:`L_a` the Cholesky factor of the arm's error covariance)."""
     precision = pt.eye(n_dev)
     shift = pt.zeros(n_dev)
     for (_, cov, _, a, b), y in zip(parts, observed_rvs, strict=True):
@@ -88,7 +98,7 @@ def add_marginal_arm_summary_terms(
         precision = precision + w.T @ w
         shift = shift + w.T @ r
     x, _, _ = _conditional_deviations(precision, shift, n_dev)
-    return _change_from_deviations(x, mu_change, Delta_cells, sigma_change, tau, n_time, n_out)
+    return x
 
 
 def deviation_design(sigma_change, tau, select: np.ndarray, is_new: float):

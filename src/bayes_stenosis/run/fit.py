@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import arviz as az
 import numpy as np
@@ -39,6 +40,9 @@ from bayes_stenosis.run.statements import PRIOR_DRAWS as PRIOR_STATEMENT_DRAWS
 from bayes_stenosis.run.statements import STATEMENT_VARIABLES, statement_checks
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 
 class DiagnosticsWarning(UserWarning):
@@ -211,17 +215,80 @@ def fit_study(
     """
     t_start = time.perf_counter()
     prepared = prepare_fit(study, spec=spec, prior_set=prior_set, margins=margins)
-    loaded, model_spec, inputs, prior = prepared.study, prepared.spec, prepared.inputs, prepared.prior
-    settings = SamplerSettings.from_spec(
-        model_spec.sampler, seed=seed, chains=chains, draws=draws, tune=tune, name=sampler
+    settings = _sampler_settings(prepared.spec, seed=seed, chains=chains, draws=draws, tune=tune, sampler=sampler)
+    timings: dict[str, float] = {"validate_and_prepare": time.perf_counter() - t_start}
+    model, forward_model, idata = _build_and_sample(
+        prepared,
+        settings,
+        timings,
+        progress=progress,
+        status=status,
+        compiled=compiled,
+        prior_var_names=prior_var_names,
+        posterior_predictive=posterior_predictive,
     )
+    checks = _check_statements(idata, model, forward_model, prepared, settings) if posterior_predictive else None
+    # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
+    tidy_inference_data(idata, prepared.study, prepared.inputs, prepared.spec)
+    prior_delta, params, samp, decision_diag, results = _diagnose_and_decide(
+        idata, forward_model, prepared, settings, timings
+    )
+    timings["fit_total"] = time.perf_counter() - t_start
+    verdict_ = verdict(params, samp, prepared.spec.diagnostics, decision_diag)
+    if verdict_.status == "fail":  # a notebook user sees it without asking for fit.verdict
+        warnings.warn(
+            f"{prepared.study.id}: the diagnostics failed: {verdict_.line()}", DiagnosticsWarning, stacklevel=2
+        )
+    return Fit(
+        study=prepared.study,
+        spec=prepared.spec,
+        spec_path=prepared.spec_path,
+        spec_sha256=prepared.spec_sha256,
+        prior_set=prepared.prior_set,
+        prior=prepared.prior,
+        inputs=prepared.inputs,
+        settings=settings,
+        margin_overrides=dict(margins or {}),
+        idata=idata,
+        prior_delta_natural=prior_delta,
+        parameters=params,
+        sampler_stats=samp,
+        decision_diagnostics=decision_diag,
+        results=results,
+        verdict=verdict_,
+        timings=timings,
+        statement_checks=checks,
+    )
+
+
+def _sampler_settings(
+    spec: ModelSpec, *, seed: int | None, chains: int | None, draws: int | None, tune: int | None, sampler: str | None
+) -> SamplerSettings:
+    """The spec's ``[sampler]`` table with the arguments that are given in place of its values; the
+    sampler checked to be nutpie or pymc."""
+    settings = SamplerSettings.from_spec(spec.sampler, seed=seed, chains=chains, draws=draws, tune=tune, name=sampler)
     if settings.name not in ("nutpie", "pymc"):
         raise InputError(None, f"--sampler must be nutpie or pymc (got {settings.name!r})")
-    timings: dict[str, float] = {"validate_and_prepare": time.perf_counter() - t_start}
+    return settings
 
+
+def _build_and_sample(
+    prepared: PreparedFit,
+    settings: SamplerSettings,
+    timings: dict[str, float],
+    *,
+    progress: bool,
+    status: Callable[[str], object] | None,
+    compiled: CompileCache | None,
+    prior_var_names: Sequence[str] | None,
+    posterior_predictive: bool,
+) -> tuple[pm.Model, pm.Model, az.InferenceData]:
+    """Build the model and its forward-sampling form (:func:`prior_sampling_model`) and sample them
+    (:func:`bayes_stenosis.inference.sample`); the phases' seconds go to ``timings``."""
+    inputs = prepared.inputs
     start = time.perf_counter()
-    model = build_model(inputs, model_spec, prior)
-    forward_model = prior_sampling_model(inputs, model_spec, prior, model)
+    model = build_model(inputs, prepared.spec, prepared.prior)
+    forward_model = prior_sampling_model(inputs, prepared.spec, prepared.prior, model)
     timings["build"] = time.perf_counter() - start
     arms = list(inputs.coords["arm"])
     reduce_replicates = None
@@ -241,22 +308,48 @@ def fit_study(
     timings.update(sample_timings)
     if inputs.ipd is not None and posterior_predictive:  # the data's summaries, beside the replicates
         idata.observed_data = idata.observed_data.assign(ipd_observed_summary(inputs.ipd, arms))
-    checks, replicates = None, {}
-    if posterior_predictive and "threshold_noncentrality" in model.named_vars:  # model checks, not decisions
-        draw_seed, check_seed = np.random.SeedSequence(settings.seeds()["statement_checks"]).generate_state(2)
-        names = [n for n in STATEMENT_VARIABLES if n in forward_model.named_vars]
-        prior_statements = draw_prior_variables(forward_model, names, PRIOR_STATEMENT_DRAWS, int(draw_seed))
-        checks, replicates = statement_checks(idata, prior_statements, inputs, model_spec, int(check_seed))
+    return model, forward_model, idata
+
+
+def _check_statements(
+    idata: az.InferenceData, model: pm.Model, forward_model: pm.Model, prepared: PreparedFit, settings: SamplerSettings
+) -> pd.DataFrame | None:
+    """The threshold statements' prior and posterior predictive checks (model checks, not decisions), their
+    replicates added to ``idata``; None for a model without statements."""
+    if "threshold_noncentrality" not in model.named_vars:
+        return None
+    draw_seed, check_seed = np.random.SeedSequence(settings.seeds()["statement_checks"]).generate_state(2)
+    names = [n for n in STATEMENT_VARIABLES if n in forward_model.named_vars]
+    prior_statements = draw_prior_variables(forward_model, names, PRIOR_STATEMENT_DRAWS, int(draw_seed))
+    checks, replicates = statement_checks(idata, prior_statements, prepared.inputs, prepared.spec, int(check_seed))
     if replicates:
         add_statement_replicates(idata, replicates)
+    return checks
 
-    # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
-    tidy_inference_data(idata, loaded, inputs, model_spec)
 
+class _Decided(NamedTuple):
+    """What :func:`_diagnose_and_decide` gives a :class:`Fit` (the names of its fields)."""
+
+    prior_delta_natural: xr.DataArray
+    parameters: pd.DataFrame
+    sampler_stats: pd.DataFrame
+    decision_diagnostics: pd.DataFrame
+    results: Results
+
+
+def _diagnose_and_decide(
+    idata: az.InferenceData,
+    forward_model: pm.Model,
+    prepared: PreparedFit,
+    settings: SamplerSettings,
+    timings: dict[str, float],
+) -> _Decided:
+    """The prior draws of the decision table's prior column, the parameter and sampler diagnostics, the
+    decisions, and the diagnostics of every decision probability (R-hat / ESS of its indicator draws),
+    which the verdict also covers."""
     start = time.perf_counter()
     prior_delta = draw_prior_delta(forward_model, settings)
     timings["prior_draws_decisions"] = time.perf_counter() - start
-
     start = time.perf_counter()
     params = parameter_table(idata)
     samp = sampler_table(idata)
@@ -264,42 +357,25 @@ def fit_study(
     start = time.perf_counter()
     provenance = {
         "seed": settings.seed,
-        "spec_name": model_spec.name,
+        "spec_name": prepared.spec.name,
         "spec_sha256": prepared.spec_sha256,
         "prior_set": prepared.prior_set,
     }
     results = decide(
-        idata, loaded, inputs, model_spec, prior_delta, prior=prior, prior_set=prepared.prior_set, provenance=provenance
+        idata,
+        prepared.study,
+        prepared.inputs,
+        prepared.spec,
+        prior_delta,
+        prior=prepared.prior,
+        prior_set=prepared.prior_set,
+        provenance=provenance,
     )
     timings["decisions"] = time.perf_counter() - start
-    # the verdict also covers every decision probability (R-hat / ESS of its indicator draws)
     decision_diag = decision_probability_table(
-        idata.posterior["delta_natural"], results.decisions, model_spec.decision.threshold
+        idata.posterior["delta_natural"], results.decisions, prepared.spec.decision.threshold
     )
-    timings["fit_total"] = time.perf_counter() - t_start
-    verdict_ = verdict(params, samp, model_spec.diagnostics, decision_diag)
-    if verdict_.status == "fail":  # a notebook user sees it without asking for fit.verdict
-        warnings.warn(f"{loaded.id}: the diagnostics failed: {verdict_.line()}", DiagnosticsWarning, stacklevel=2)
-    return Fit(
-        study=loaded,
-        spec=model_spec,
-        spec_path=prepared.spec_path,
-        spec_sha256=prepared.spec_sha256,
-        prior_set=prepared.prior_set,
-        prior=prior,
-        inputs=inputs,
-        settings=settings,
-        margin_overrides=dict(margins or {}),
-        idata=idata,
-        prior_delta_natural=prior_delta,
-        parameters=params,
-        sampler_stats=samp,
-        decision_diagnostics=decision_diag,
-        results=results,
-        verdict=verdict_,
-        timings=timings,
-        statement_checks=checks,
-    )
+    return _Decided(prior_delta, params, samp, decision_diag, results)
 
 
 def add_statement_replicates(idata: az.InferenceData, replicates: dict[str, xr.DataArray]) -> None:

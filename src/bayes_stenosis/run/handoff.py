@@ -93,10 +93,9 @@ def meta_analysis_approximation(
 ) -> dict:
     """``approximations.json``: the posterior's normal approximation, what it includes, and the likelihood."""
     outcomes = list(inputs.coords["outcome"])
-    times = list(inputs.coords["time"])
-    margins = dict(zip(outcomes, inputs.margins.tolist(), strict=True))
     direction = dict(zip(outcomes, inputs.direction, strict=True))
     units = {o: study.outcome(o).unit for o in outcomes}
+    margins = dict(zip(outcomes, inputs.margins.tolist(), strict=True))
     approx = dec.normal_approximation(delta_natural, delta_std, margins, units)
     scale = dict(zip(outcomes, np.asarray(inputs.scale, dtype=float).tolist(), strict=True))
     approx["direction"] = [direction[c["outcome"]] for c in approx["cells"]]
@@ -106,14 +105,7 @@ def meta_analysis_approximation(
         for o, src in zip(outcomes, inputs.scale_source, strict=True)
     ]
     prior_text = prior.text() if prior is not None else "unknown"
-    pooled = prior is not None and prior.outcome_pooling == "partial"
-    approx["prior"] = {
-        "set": prior_set or "unknown",
-        "on": "Delta[t], standardized units (delta[t, o] = Delta[t] + tau z[t, o] when outcomes are pooled)",
-        "text": prior_text,
-        **(prior.model_dump() if prior is not None else {}),
-        "tau_scale": float(spec.hierarchy.tau_scale) if pooled else None,
-    }
+    approx["prior"] = _prior_block(prior, prior_set, prior_text, spec)
     contrast = f"{study.new_arm} minus {study.reference_arm}: change from baseline (follow-up minus baseline)"
     approx["description"] = (
         "POSTERIOR (includes the prior): multivariate normal approximation of the posterior of delta = "
@@ -121,12 +113,51 @@ def meta_analysis_approximation(
         "meta-analysis that applies its own prior must not pool these numbers (it would count a prior twice): "
         "use 'likelihood', the same with this prior divided out."
     )
+    approx["likelihood"] = _likelihood_block(approx, inputs, spec, prior, prior_delta_natural, scale)
+    approx["metadata"] = {
+        "study": study.id,
+        "simulated": study.simulated,
+        "contrast": contrast,
+        "new_arm": study.new_arm,
+        "reference_arm": study.reference_arm,
+        "times": [float(t) for t in inputs.coords["time"]],
+        "interval": {"kind": spec.decision.interval_kind, "prob": spec.decision.interval_prob},
+        "package_version": __version__,
+        **dict(provenance or {}),
+    }
+    dec.validate_approximation(approx)
+    return approx
+
+
+def _prior_block(prior: ResolvedPrior | None, prior_set: str | None, prior_text: str, spec: ModelSpec) -> dict:
+    """The run's prior on Delta[t] as approximations.json states it (``tau_scale`` when outcomes are pooled)."""
+    pooled = prior is not None and prior.outcome_pooling == "partial"
+    return {
+        "set": prior_set or "unknown",
+        "on": "Delta[t], standardized units (delta[t, o] = Delta[t] + tau z[t, o] when outcomes are pooled)",
+        "text": prior_text,
+        **(prior.model_dump() if prior is not None else {}),
+        "tau_scale": float(spec.hierarchy.tau_scale) if pooled else None,
+    }
+
+
+def _likelihood_block(
+    approx: dict,
+    inputs: ModelInputs,
+    spec: ModelSpec,
+    prior: ResolvedPrior | None,
+    prior_delta_natural: xr.DataArray | None,
+    scale: dict[str, float],
+) -> dict:
+    """The likelihood's normal approximation: the posterior's with the prior's normal divided out, over the
+    cells with evidence (:func:`bayes_stenosis.decisions.likelihood_block`); "not_available" when the
+    prior is unknown or has no draws to approximate it."""
     cells = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
     keep = np.array([cells.get((c["time"], c["outcome"]), "none") != "none" for c in approx["cells"]])
     normal = None if prior is None else prior_normal(prior, spec, inputs, prior_delta_natural)
     gaussian, notes = evidence_notes(inputs)
     if normal is None:
-        approx["likelihood"] = {
+        return {
             "approximates": "likelihood",
             "status": "not_available",
             "description": "LIKELIHOOD: not computed",
@@ -137,24 +168,8 @@ def meta_analysis_approximation(
             "names": [],
             "reason": "the run's prior is unknown or has no draws to approximate it",
         }
-    else:
-        per_name = np.array([scale[c["outcome"]] for c in approx["cells"]])
-        approx["likelihood"] = dec.likelihood_block(
-            approx, normal, per_name, keep=keep, gaussian_evidence=gaussian, notes=notes
-        )
-    approx["metadata"] = {
-        "study": study.id,
-        "simulated": study.simulated,
-        "contrast": contrast,
-        "new_arm": study.new_arm,
-        "reference_arm": study.reference_arm,
-        "times": [float(t) for t in times],
-        "interval": {"kind": spec.decision.interval_kind, "prob": spec.decision.interval_prob},
-        "package_version": __version__,
-        **dict(provenance or {}),
-    }
-    dec.validate_approximation(approx)
-    return approx
+    per_name = np.array([scale[c["outcome"]] for c in approx["cells"]])
+    return dec.likelihood_block(approx, normal, per_name, keep=keep, gaussian_evidence=gaussian, notes=notes)
 
 
 def contrast_draws(delta_natural: xr.DataArray, delta_std: xr.DataArray, study: Study) -> pd.DataFrame:

@@ -98,42 +98,50 @@ def write_run(
     destination = run_destination(fit, out, run_name)
     timings = dict(fit.timings)
     with atomic_run_folder(destination, overwrite=overwrite) as tmp:
-        start = time.perf_counter()
-        fit.idata.to_netcdf(str(tmp / "posterior.nc"))
-        # the decision table's prior column comes from these draws; plots draw the prior's density from them
-        prior_delta_dataset(fit).to_netcdf(tmp / PRIOR_DELTA_FILE)
-        timings["write_netcdf"] = time.perf_counter() - start
-        fit.parameters.to_csv(tmp / "diagnostics.csv", index=False)
-        fit.sampler_stats.to_csv(tmp / "diagnostics_sampler.csv", index=False)
-        fit.decision_diagnostics.to_csv(tmp / "diagnostics_decisions.csv", index=False)
-        write_run_inputs(tmp, fit.study, fit.spec_path, fit.inputs)
-        # the spec as validated (a spec that extends another, or one built in memory, in full)
-        (tmp / "inputs" / "spec.json").write_text(fit.spec.model_dump_json(indent=2) + "\n")
-        fit.inputs.evidence_by_cell.to_csv(tmp / "evidence.csv", index=False)
-        if fit.inputs.ipd is not None:  # missing follow-up values per arm x time x outcome
-            fit.inputs.ipd.missing.to_csv(tmp / "missing_ipd.csv", index=False)
-        fit.results.write(tmp)
-        if fit.statement_checks is not None:
-            fit.statement_checks.to_csv(tmp / "statement_checks.csv", index=False)
+        _write_fit_files(tmp, fit, timings)
         if extra_files is not None:  # files of higher layers that the manifest and report refer to
             extra_files(tmp, fit.study, fit.spec)
         manifest = run_manifest(fit, timings)
         write_json(tmp / "manifest.json", manifest)
         if figures is not None:
-            start = time.perf_counter()
-            figures(tmp)
-            timings["plots"] = time.perf_counter() - start
+            _timed(figures, tmp, timings, "plots")
         timings["total"] = timings.get("fit_total", 0.0) + time.perf_counter() - t_write
         manifest["timings_seconds"] = timings
         write_json(tmp / "manifest.json", manifest)
         if report is not None:
-            start = time.perf_counter()
-            report(tmp)
-            timings["report"] = time.perf_counter() - start
+            _timed(report, tmp, timings, "report")
             manifest["timings_seconds"] = timings
             write_json(tmp / "manifest.json", manifest)
     fit.timings.update(timings)
     return destination
+
+
+def _write_fit_files(tmp: Path, fit: Fit, timings: dict[str, float]) -> None:
+    """The files of the fit itself: draws (netCDF), diagnostics, inputs, evidence, results and checks."""
+    start = time.perf_counter()
+    fit.idata.to_netcdf(str(tmp / "posterior.nc"))
+    # the decision table's prior column comes from these draws; plots draw the prior's density from them
+    prior_delta_dataset(fit).to_netcdf(tmp / PRIOR_DELTA_FILE)
+    timings["write_netcdf"] = time.perf_counter() - start
+    fit.parameters.to_csv(tmp / "diagnostics.csv", index=False)
+    fit.sampler_stats.to_csv(tmp / "diagnostics_sampler.csv", index=False)
+    fit.decision_diagnostics.to_csv(tmp / "diagnostics_decisions.csv", index=False)
+    write_run_inputs(tmp, fit.study, fit.spec_path, fit.inputs)
+    # the spec as validated (a spec that extends another, or one built in memory, in full)
+    (tmp / "inputs" / "spec.json").write_text(fit.spec.model_dump_json(indent=2) + "\n")
+    fit.inputs.evidence_by_cell.to_csv(tmp / "evidence.csv", index=False)
+    if fit.inputs.ipd is not None:  # missing follow-up values per arm x time x outcome
+        fit.inputs.ipd.missing.to_csv(tmp / "missing_ipd.csv", index=False)
+    fit.results.write(tmp)
+    if fit.statement_checks is not None:
+        fit.statement_checks.to_csv(tmp / "statement_checks.csv", index=False)
+
+
+def _timed(write: Callable[[Path], None], tmp: Path, timings: dict[str, float], name: str) -> None:
+    """Run ``write(tmp)`` and record its seconds as ``timings[name]``."""
+    start = time.perf_counter()
+    write(tmp)
+    timings[name] = time.perf_counter() - start
 
 
 def fit(
@@ -171,12 +179,7 @@ def fit(
         written, so the failure can be inspected).
     """
     loaded = study if isinstance(study, Study) else load_study(study)
-    model_spec, _, _ = load_model_spec(spec)
-    name = run_name or default_run_name(
-        model_spec.name, prior_set or model_spec.prior.default, model_spec.sampler.seed if seed is None else seed
-    )
-    destination = check_output_folder(Path(out) / loaded.id / name, overwrite=overwrite)
-    make_parents(destination, "run folder")
+    name, destination = _checked_destination(loaded, spec, prior_set, seed, out, run_name, overwrite)
     # held from before sampling to the publish: a second writer of this run is refused at once
     with destination_lock(destination):
         fitted = fit_study(
@@ -195,7 +198,14 @@ def fit(
         folder = write_run(
             fitted, out, run_name=name, overwrite=overwrite, extra_files=extra_files, figures=figures, report=report
         )
-    result = RunResult(
+    if strict and fitted.verdict.status == "fail":
+        raise ConvergenceError(f"{fitted.verdict.line()}; run folder written to {folder}")
+    return _run_result(folder, fitted)
+
+
+def _run_result(folder: Path, fitted: Fit) -> RunResult:
+    """What ``bayes-stenosis fit`` reports of a written run."""
+    return RunResult(
         folder=folder,
         decisions=fitted.decisions,
         contrasts=fitted.contrasts,
@@ -205,6 +215,23 @@ def fit(
         timings=fitted.timings,
         statement_checks=fitted.statement_checks,
     )
-    if strict and fitted.verdict.status == "fail":
-        raise ConvergenceError(f"{fitted.verdict.line()}; run folder written to {folder}")
-    return result
+
+
+def _checked_destination(
+    study: Study,
+    spec: str | Path | ModelSpec,
+    prior_set: str | None,
+    seed: int | None,
+    out: str | Path,
+    run_name: str | None,
+    overwrite: bool,
+) -> tuple[str, Path]:
+    """The run's name and folder (``out/<study>/<run-name>``), checked writable and its parents made,
+    before any sampling."""
+    model_spec, _, _ = load_model_spec(spec)
+    name = run_name or default_run_name(
+        model_spec.name, prior_set or model_spec.prior.default, model_spec.sampler.seed if seed is None else seed
+    )
+    destination = check_output_folder(Path(out) / study.id / name, overwrite=overwrite)
+    make_parents(destination, "run folder")
+    return name, destination

@@ -5,6 +5,7 @@ log-space event probabilities, the design of a study's statements, and the likel
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -100,50 +101,23 @@ def threshold_design(inputs: ModelInputs, spec: ModelSpec) -> pd.DataFrame:
     """Per threshold row: the event kind, df, critical value and the SE factor of the test."""
     out = []
     arms = inputs.coords["arm"]
-    ref, new = arms[0], arms[1]
     lower_better = inputs.new_better_sign < 0
     # completers: the tests were run on this share of the randomised patients
     sizes = {arm: n * spec.thresholds.analysed_fraction for arm, n in inputs.arm_sizes.items()}
     for rec in inputs.thresholds.to_dict("records"):
         if rec["comparison"] == "between":
-            n1, n2 = sizes[new], sizes[ref]
-            se_factor = math.sqrt(1 / n1 + 1 / n2)
-            if rec["test"] == "two_sample_t":
-                dof = n1 + n2 - 2
-            elif rec["test"] == "welch_t":
-                a, b = 1 / n1, 1 / n2
-                dof = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
-            else:
-                dof = math.inf
-            if rec["relation"] == ">":
-                kind = "inside"
-            else:
-                new_better = rec["direction"] == "favours_new"
-                # T = (new - ref) / SE; the new arm is better when T is negative (lower is better)
-                kind = "below" if new_better == lower_better else "above"
+            se_factor, dof, kind = _between_arm_test(rec, sizes[arms[1]], sizes[arms[0]], lower_better)
             arm_index = -1
         else:
-            n_a = sizes[rec["arm"]]
-            se_factor = 1 / math.sqrt(n_a)
-            dof = n_a - 1 if rec["test"] == "paired_t" else math.inf
-            if rec["relation"] == ">":
-                kind = "inside"
-            else:
-                improved = rec["direction"] == "improvement"
-                kind = "below" if improved == lower_better else "above"
+            se_factor, dof, kind = _within_arm_test(rec, sizes[rec["arm"]], lower_better)
             arm_index = arms.index(rec["arm"])
-        crit = (
-            float(stats.t.ppf(1 - rec["alpha"] / 2, dof))
-            if np.isfinite(dof)
-            else float(stats.norm.ppf(1 - rec["alpha"] / 2))
-        )
         out.append(
             {
                 "row": rec["row"],
                 "comparison": rec["comparison"],
                 "kind": kind,
                 "df": dof,
-                "crit": crit,
+                "crit": _critical_value(rec["alpha"], dof),
                 "se_factor": se_factor,
                 "arm_index": arm_index,
                 "time_index": inputs.coords["time"].index(rec["time"]),
@@ -151,6 +125,38 @@ def threshold_design(inputs: ModelInputs, spec: ModelSpec) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out)
+
+
+def _between_arm_test(rec: dict, n1: float, n2: float, lower_better: bool) -> tuple[float, float, str]:
+    """SE factor, df and event kind of a between-arm statement; ``n1`` analysed in the new arm, ``n2`` in
+    the reference arm. T = (new - ref) / SE: the new arm is better when T is negative (lower is better)."""
+    se_factor = math.sqrt(1 / n1 + 1 / n2)
+    if rec["test"] == "two_sample_t":
+        dof = n1 + n2 - 2
+    elif rec["test"] == "welch_t":
+        a, b = 1 / n1, 1 / n2
+        dof = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
+    else:
+        dof = math.inf
+    if rec["relation"] == ">":
+        return se_factor, dof, "inside"
+    new_better = rec["direction"] == "favours_new"
+    return se_factor, dof, "below" if new_better == lower_better else "above"
+
+
+def _within_arm_test(rec: dict, n_a: float, lower_better: bool) -> tuple[float, float, str]:
+    """SE factor, df and event kind of a within-arm statement on ``n_a`` analysed patients (paired t or normal)."""
+    se_factor = 1 / math.sqrt(n_a)
+    dof = n_a - 1 if rec["test"] == "paired_t" else math.inf
+    if rec["relation"] == ">":
+        return se_factor, dof, "inside"
+    improved = rec["direction"] == "improvement"
+    return se_factor, dof, "below" if improved == lower_better else "above"
+
+
+def _critical_value(alpha: float, dof: float) -> float:
+    """The two-sided critical value of a test at level ``alpha``: t with ``dof`` df, normal when infinite."""
+    return float(stats.t.ppf(1 - alpha / 2, dof)) if np.isfinite(dof) else float(stats.norm.ppf(1 - alpha / 2))
 
 
 BETWEEN_TESTS = ("change", "follow_up", "ancova")
@@ -186,15 +192,15 @@ def statistic_sd_ratios(spec: ModelSpec, rho, n_out: int):
 
 
 def add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, R_time, R_out) -> None:
+    """The likelihood of the threshold statements ``design`` describes (:func:`threshold_design`).
+
+    Every statement's noncentrality (``threshold_noncentrality``) and log P(event) (``threshold_log_prob``);
+    the within-arm statements enter as independent events, the between-arm ones jointly
+    (:func:`_add_joint_between_term`).
+    """
     n_out = len(inputs.coords["outcome"])
     change_sd_ratio, between_sd_ratio = statistic_sd_ratios(spec, rho, n_out)
-
-    n_nodes = spec.thresholds.quadrature_nodes
-    nodes = np.empty((len(design), n_nodes))
-    log_w = np.empty((len(design), n_nodes))
-    for i, dof in enumerate(design["df"]):
-        nodes[i], log_w[i] = chi_nodes(float(dof), n_nodes)
-
+    nodes, log_w = _quadrature(design["df"], spec.thresholds.quadrature_nodes)
     t_idx = design["time_index"].to_numpy()
     o_idx = design["outcome_index"].to_numpy()
     between = (design["comparison"] == "between").to_numpy()
@@ -217,26 +223,15 @@ def add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, 
         if spec.thresholds.kinds_as_data
         else None
     )
-
-    def statement_log_probs(rows):
-        if kind_code is not None:
-            return log_prob_event_coded(kind_code[rows], lam[rows], crit[rows], nodes[rows], log_w[rows])
-        out = pt.zeros(len(rows))
-        for kind in EVENT_KIND_CODES:
-            sub = np.flatnonzero(kinds[rows] == kind)
-            if len(sub):
-                r = rows[sub]
-                out = pt.set_subtensor(out[sub], log_prob_event(kind, lam[r], crit[r], nodes[r], log_w[r]))
-        return out
-
+    events = _StatementEvents(kinds, kind_code, lam, crit, nodes, log_w)
     # per-statement log P(event) of every statement: the pointwise log-likelihood and the posterior
     # predictive replicate (a Deterministic, so nutpie evaluates it once per draw, not per gradient)
-    pm.Deterministic("threshold_log_prob", statement_log_probs(np.arange(len(design))), dims="threshold_row")
+    pm.Deterministic("threshold_log_prob", events.log_probs(np.arange(len(design))), dims="threshold_row")
     between_rows = np.flatnonzero(between)
     within_rows = np.flatnonzero(~between)
     if len(within_rows):
         # the likelihood of within-arm statements: only their rows enter the gradient
-        pm.Potential("threshold_within_likelihood", statement_log_probs(within_rows).sum())
+        pm.Potential("threshold_within_likelihood", events.log_probs(within_rows).sum())
     if len(between_rows):
         _add_joint_between_term(
             design.iloc[between_rows],
@@ -246,6 +241,41 @@ def add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, 
             R_out,
             None if kind_code is None else kind_code[between_rows],
         )
+
+
+def _quadrature(dfs: pd.Series, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The chi quadrature (:func:`chi_nodes`) of every statement's df, shape (rows, nodes) each."""
+    nodes = np.empty((len(dfs), n_nodes))
+    log_w = np.empty((len(dfs), n_nodes))
+    for i, dof in enumerate(dfs):
+        nodes[i], log_w[i] = chi_nodes(float(dof), n_nodes)
+    return nodes, log_w
+
+
+@dataclass(frozen=True)
+class _StatementEvents:
+    """What log P(event) of statement rows needs: the event kinds (``kind_code`` when held as data,
+    else None and ``kinds`` fixed in the graph), noncentrality, critical values and quadrature."""
+
+    kinds: np.ndarray
+    kind_code: object
+    lam: object
+    crit: object
+    nodes: object
+    log_w: object
+
+    def log_probs(self, rows: np.ndarray):
+        """log P(event) of the statements ``rows`` (positions in the design)."""
+        lam, crit, nodes, log_w = self.lam, self.crit, self.nodes, self.log_w
+        if self.kind_code is not None:
+            return log_prob_event_coded(self.kind_code[rows], lam[rows], crit[rows], nodes[rows], log_w[rows])
+        out = pt.zeros(len(rows))
+        for kind in EVENT_KIND_CODES:
+            sub = np.flatnonzero(self.kinds[rows] == kind)
+            if len(sub):
+                r = rows[sub]
+                out = pt.set_subtensor(out[sub], log_prob_event(kind, lam[r], crit[r], nodes[r], log_w[r]))
+        return out
 
 
 def _add_joint_between_term(design: pd.DataFrame, lam, crit, R_time, R_out, kind_code=None) -> None:
