@@ -8,6 +8,7 @@ made of.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import time
@@ -227,12 +228,17 @@ def fit_study(
         prior_var_names=prior_var_names,
         posterior_predictive=posterior_predictive,
     )
-    checks = _check_statements(idata, model, forward_model, prepared, settings) if posterior_predictive else None
+    phase = status or (lambda _message: contextlib.nullcontext())
+    checks = None
+    if posterior_predictive and "threshold_noncentrality" in model.named_vars:
+        with phase("checking the reported statements against prior and posterior replicates"):
+            checks = _check_statements(idata, model, forward_model, prepared, settings)
     # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
     tidy_inference_data(idata, prepared.study, prepared.inputs, prepared.spec)
-    prior_delta, params, samp, decision_diag, results = _diagnose_and_decide(
-        idata, forward_model, prepared, settings, timings
-    )
+    with phase("prior draws for the decision table, diagnostics and decisions"):
+        prior_delta, params, samp, decision_diag, results = _diagnose_and_decide(
+            idata, forward_model, prepared, settings, timings
+        )
     timings["fit_total"] = time.perf_counter() - t_start
     verdict_ = verdict(params, samp, prepared.spec.diagnostics, decision_diag)
     if verdict_.status == "fail":  # a notebook user sees it without asking for fit.verdict

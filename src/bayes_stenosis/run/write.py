@@ -8,6 +8,7 @@ same temporary folder through callbacks, so that the run folder appears complete
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,12 +196,31 @@ def fit(
             progress=progress,
             status=status,
         )
+        phase = status or (lambda _message: contextlib.nullcontext())
         folder = write_run(
-            fitted, out, run_name=name, overwrite=overwrite, extra_files=extra_files, figures=figures, report=report
+            fitted,
+            out,
+            run_name=name,
+            overwrite=overwrite,
+            extra_files=extra_files,
+            figures=_in_phase(phase, "drawing the plots", figures),
+            report=_in_phase(phase, "writing the report", report),
         )
     if strict and fitted.verdict.status == "fail":
         raise ConvergenceError(f"{fitted.verdict.line()}; run folder written to {folder}")
     return _run_result(folder, fitted)
+
+
+def _in_phase(phase: Callable[[str], object], message: str, step: Callable[[Path], None] | None):
+    """``step`` run as a phase of the command (a status line with its duration), or None."""
+    if step is None:
+        return None
+
+    def run_step(folder: Path) -> None:
+        with phase(message):
+            step(folder)
+
+    return run_step
 
 
 def _run_result(folder: Path, fitted: Fit) -> RunResult:
