@@ -134,8 +134,11 @@ def test_flagship_posterior_matches_exact_rejection_sampling(pooling, dependence
     exact, kept = _exact(spec, study, pooled=pooling == "partial")
     fit = bs.fit_study(study, spec=spec, seed=5, posterior_predictive=False, prior_var_names=["delta_natural"])
     cells = fit.decisions[fit.decisions.scope == "cell"]
+    print(f"\n{pooling} pooling, {dependence} statements: {kept} of {PRIOR_DRAWS} prior draws kept")
     for rec in cells.to_dict("records"):
         i, j = study.times.index(rec["time"]), study.outcomes.index(rec["outcome"])
         p = exact[i, j]
         se = np.sqrt(p * (1 - p) / kept + rec["mcse_prob_equivalence"] ** 2)
+        print(f"  week {rec['time']:g} {rec['outcome']}: NUTS {rec['prob_equivalence']:.4f}, exact {p:.4f}, "
+              f"difference / combined SE {(rec['prob_equivalence'] - p) / se:+.2f}")  # fmt: skip
         assert abs(rec["prob_equivalence"] - p) < 3 * se, (rec["time"], rec["outcome"], rec["prob_equivalence"], p, se)
