@@ -236,15 +236,18 @@ def _add_coords(joint: JointDesign) -> None:
     )
 
 
-def cell_error_intervals(joint: JointDesign, design: pd.DataFrame, lam, scale, s_between, crit, kind_code=None):
+def cell_error_intervals(
+    joint: JointDesign, design: pd.DataFrame, lam, weight, scale, s_between, crit, kind_code=None
+) -> tuple[Interval, Interval, Interval]:
     r"""Per cell, the intervals the statements put on the arms' standardized errors :math:`z`.
 
-    Returns ``(ref, new, between)``: :math:`z_{ref}` in ``ref``, the projection of the cell's polygon
+    ``lam``: :math:`\lambda_{a,k}`, (2, C); ``weight``: :math:`w_a`; ``scale``: :math:`S_{a,k}`, (2, C);
+    ``s_between``: :math:`S_{b,k}`. Returns ``(ref, new, between)``: :math:`z_{ref}` in ``ref``, the
+    projection of the cell's polygon
     :math:`(I_{ref} - \lambda_{ref}) \cap (w_{new}(I_{new} - \lambda_{new}) - (J - \lambda_b)) / w_{ref}`;
     :math:`z_{new}` in ``new`` :math:`= I_{new} - \lambda_{new}`; and
     :math:`w_{new} z_{new} - w_{ref} z_{ref}` in ``between`` :math:`= J - \lambda_b`, each a C-vector.
     """
-    weight = pm.Data("threshold_joint_arm_weight", joint.weights, dims="arm")
     kinds = design["kind"].to_numpy()
     within = [
         event_interval(
@@ -259,17 +262,17 @@ def cell_error_intervals(joint: JointDesign, design: pd.DataFrame, lam, scale, s
         _cell_codes(joint, joint.between_row, kinds, kind_code), _cell_values(joint.between_row, crit), s_between
     ).shifted(-lam_between)
     ref = within[0].intersect(within[1].scaled(weight[1]).minus(between).scaled(1 / weight[0]))
-    return ref, within[1], between, weight
+    return ref, within[1], between
 
 
-def whitened_log_density(joint: JointDesign, raw, intervals, corr):
+def whitened_log_density(joint: JointDesign, raw, intervals, weight, corr):
     r"""log-density of the latents: each arm's errors :math:`z_a = L_a \epsilon_a` (:math:`L_a L_a^T` its
     cells' :math:`R`, :math:`\epsilon_a \sim N(0, I)`), drawn cell by cell (GHK): :math:`\epsilon_{ref}`
     in its cell's projection given the earlier cells, then :math:`\epsilon_{new}` given
     :math:`z_{ref}` of the cell. The latents are the standard normal :math:`\epsilon` (non-centred in
     both :math:`\lambda` and :math:`R`); the log-density is their :math:`N(0, 1)` log-densities plus the
     transforms' log-Jacobians (and :math:`-\infty` where a cell's polygon is empty)."""
-    ref_interval, new_interval, between, weight = intervals
+    ref_interval, new_interval, between = intervals
     latent = joint.latent
     chol = [
         pt.linalg.cholesky(corr[cells][:, cells]) for cells in (np.flatnonzero(latent[0]), np.flatnonzero(latent[1]))
@@ -329,9 +332,10 @@ def add_joint_statement_term(
         dims=("threshold_cell", "threshold_cell_other"),
     )
     scale, s_between = _sample_sds(joint)
-    intervals = cell_error_intervals(joint, design, lam, scale, s_between, crit, kind_code)
+    weight = pm.Data("threshold_joint_arm_weight", joint.weights, dims="arm")
+    intervals = cell_error_intervals(joint, design, lam, weight, scale, s_between, crit, kind_code)
     raw = pm.Flat("threshold_joint_raw", dims="threshold_joint_latent")
-    pm.Potential("threshold_joint_likelihood", whitened_log_density(joint, raw, intervals, corr))
+    pm.Potential("threshold_joint_likelihood", whitened_log_density(joint, raw, intervals, weight, corr))
 
 
 def _at(iv: Interval, k: int) -> Interval:
