@@ -101,6 +101,10 @@ class Thresholds(_Closed):
     # Share of the randomised patients analysed in the tests behind the statements (completers);
     # 1 = the reported (randomised) n.
     analysed_fraction: float = Field(default=1.0, gt=0, le=1)
+    # "joint": every statement of a study one event (each arm's mean-change errors, the between-arm
+    # statistics derived from them, shared SDs: model.terms.threshold_joint); "independent": each
+    # within-arm statement its own event, the between-arm ones jointly
+    statement_dependence: Literal["joint", "independent"] = "joint"
 
 
 class PriorChoice(_Closed):

@@ -13,10 +13,17 @@ import pytest
 import xarray as xr
 
 from bayes_stenosis.inference import SamplerSettings, draw_prior
-from bayes_stenosis.model import build_model, prior_sampling_model, simulate_statement_events, threshold_design
+from bayes_stenosis.model import (
+    STATEMENT_VARIABLES,
+    build_model,
+    prior_sampling_model,
+    simulate_study_statement_statistics,
+    statement_reproduced,
+    threshold_design,
+)
 from bayes_stenosis.run import prepare_fit
 from bayes_stenosis.run.idata import tidy_inference_data
-from bayes_stenosis.testing import write_study
+from bayes_stenosis.testing import spec_variant, write_study
 
 # one worker runs this module: its module-scoped fixture is costly (pytest -n 2 --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("idata_prior")
@@ -60,19 +67,20 @@ def arm_rows():
     return rows
 
 
-def prior_only(study, prior_set="weakly_informative"):
+def prior_only(study, spec, prior_set="weakly_informative"):
     """Prior and prior predictive draws of a study's model (no posterior sampling), as ``fit`` stores them."""
-    prepared = prepare_fit(study, prior_set=prior_set)
+    prepared = prepare_fit(study, spec=spec, prior_set=prior_set)
     model = build_model(prepared.inputs, prepared.spec, prepared.prior)
     forward = prior_sampling_model(prepared.inputs, prepared.spec, prepared.prior, model)
     settings = dataclasses.replace(SamplerSettings.from_spec(prepared.spec.sampler, seed=1), prior_draws=60)
     idata = draw_prior(forward, settings)
     # the statements' prior replicate, simulated jointly as fit does (run.statements)
     prior = idata.prior
-    lam = prior["threshold_noncentrality"].values[0]
-    corr = prior["threshold_between_corr"].values[0]
+    draws = {name: prior[name].values[0] for name in STATEMENT_VARIABLES if name in prior}
     design = threshold_design(prepared.inputs, prepared.spec)
-    events = simulate_statement_events(lam, corr, design, np.random.default_rng(7))[:, 0, :]
+    rng = np.random.default_rng(7)
+    t_stat = simulate_study_statement_statistics(draws, prepared.inputs, prepared.spec, rng)
+    events = statement_reproduced(t_stat, design)[:, 0, :]
     replicate = xr.DataArray(
         events[None].astype("int8"),
         dims=("chain", "draw", "threshold_row"),
@@ -85,8 +93,10 @@ def prior_only(study, prior_set="weakly_informative"):
     return idata, prepared
 
 
-@pytest.fixture(scope="module")
-def tidied(tmp_path_factory):
+@pytest.fixture(scope="module", params=["joint", "independent"])
+def tidied(tmp_path_factory, request):
+    """The study's prior draws before and after tidying, with the statements one joint event (the default)
+    and with the per-statement likelihood (their latent variables differ)."""
     root = tmp_path_factory.mktemp("idata")
     study = write_study(
         root / "study",
@@ -94,7 +104,7 @@ def tidied(tmp_path_factory):
         follow_up=(4.0, 8.0),
         rows={"thresholds.csv": threshold_rows(), "arm_summaries.csv": arm_rows()},
     )
-    idata, prepared = prior_only(study)
+    idata, prepared = prior_only(study, spec_variant(thresholds={"statement_dependence": request.param}))
     before = {g: getattr(idata, g).copy(deep=True) for g in idata.groups()}
     tidy_inference_data(idata, prepared.study, prepared.inputs, prepared.spec)
     path = root / "posterior.nc"
@@ -103,7 +113,7 @@ def tidied(tmp_path_factory):
 
 
 def test_every_dimension_is_named(tidied):
-    before, idata, _ = tidied
+    before, idata, prepared = tidied
     assert any(re.search(r"_dim_\d+$", str(d)) for g in before.values() for d in g.dims)  # there was work to do
     for group in idata.groups():
         unnamed = [d for d in getattr(idata, group).dims if re.search(r"_dim_\d+$", str(d))]
@@ -111,9 +121,16 @@ def test_every_dimension_is_named(tidied):
     const = idata.constant_data
     assert const["threshold_nodes"].dims == ("threshold_row", "quadrature_node")
     assert list(const["threshold_between_test"].coords["between_test"].values) == ["change", "follow_up", "ancova"]
-    # threshold statements are rows 2.. of thresholds.csv; the between-arm ones carry the chi-square draws
+    # threshold statements are rows 2.. of thresholds.csv
     assert list(const["threshold_crit"].coords["threshold_row"].values) == [2, 3, 4]
-    assert list(idata.prior["threshold_chi2"].coords["threshold_chi2_row"].values) == [2, 3]
+    if prepared.spec.thresholds.statement_dependence == "independent":  # the between-arm rows' chi-squares
+        assert list(idata.prior["threshold_chi2"].coords["threshold_chi2_row"].values) == [2, 3]
+    else:  # each arm's chi-square per cell (two-sample t: both arms' SDs) and the cells' correlation
+        sds = ["reference_arm|4|ODI", "reference_arm|8|ODI", "new_arm|4|ODI", "new_arm|8|ODI"]
+        assert list(idata.prior["threshold_joint_chi2"].coords["threshold_joint_sd"].values) == sds
+        corr = idata.prior["threshold_cell_corr"]
+        assert corr.dims[2:] == ("threshold_cell", "threshold_cell_other")
+        assert list(corr.coords["threshold_cell"].values) == ["4|ODI", "8|ODI"]
     # arm summaries: the reported SDs by the cells (or outcomes) they describe
     assert list(const["n_new_arm"].coords["new_arm_cell"].values) == ["4|VAS", "8|VAS"]
     assert idata.observed_data["obs_mean_change_new_arm"].dims == ("new_arm_cell",)

@@ -108,8 +108,9 @@ CASES: dict[str, Case] = {
             kinds_as_data=True,
             wrong="direction_flipped",
             description="the flagship's design (farpour2022: VAS, ODI, QBPDS, RMDQ x weeks 4, 8; 39 patients "
-            "split equally) with its 24 statements: 8 between-arm (joint, correlated) and 16 within-arm, "
-            "each replicate's event kinds simulated jointly and fitted as data (one compile)",
+            "split equally) with its 24 statements: 8 between-arm and 16 within-arm, one joint event under the "
+            "spec's statement_dependence (default), each replicate's event kinds simulated jointly and fitted as "
+            "data (one compile)",
         ),
         Case(
             "hierarchical",

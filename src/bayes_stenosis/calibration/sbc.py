@@ -15,16 +15,21 @@ For patient-level data the follow-up term is conditional on the baselines as cov
 replicate's baselines are drawn for the baseline term while the follow-ups are drawn given the
 template's baselines, which the fit conditions on too (the likelihood factorises, so the ranks stay
 exactly uniform). The threshold terms are Potentials (a censored likelihood), so their data are
-simulated with the model's own statement simulation (``model.simulate_statement_statistics``) from the
-prior draw's noncentralities ``threshold_noncentrality`` and the correlation of the between-arm
-statistics ``threshold_between_corr``: :math:`T_k = (Z_k + \lambda_k)/S_k`, :math:`Z` of the between-arm
-statements :math:`MVN(0, R)`, of the within-arm statements independent, :math:`S_k = \sqrt{\chi^2_{df}/df}`;
-the reported statement is the event :math:`|T| < c` ("P>0.05") or :math:`T < -c` / :math:`T > c`
-("P<0.05" in a direction). By default the event kind is a constant of the compiled graph
-(``inference.structure_key`` tells patterns apart), so replicates are **grouped by their event pattern**,
-one :class:`~bayes_stenosis.inference.CompiledModel` per pattern; a case with ``kinds_as_data`` (the
-flagship's 24 statements: up to 3^24 patterns) fits the kinds as data, one compile for all. Every
-replicate is kept, none rejected, so the ranks stay exactly uniform under correct calibration.
+simulated with the model's own statement simulation (``model.simulate_study_statement_statistics``)
+from the prior draw's ``model.STATEMENT_VARIABLES``. With the joint statement term (``threshold_joint``,
+the default for a study with within-arm statements): each arm's mean-change errors :math:`z_a \sim
+MVN(0, R)` over the cells (``threshold_cell_corr``), :math:`u_a = \lambda_a + z_a`
+(``threshold_arm_noncentrality``), within-arm :math:`T = u_a / S_a`, between-arm
+:math:`T = (w_{new} u_{new} - w_{ref} u_{ref}) / S_b`, with the arms' chi SD ratios :math:`S_a` and
+their pooled :math:`S_b`. Otherwise :math:`T_k = (Z_k + \lambda_k)/S_k` from ``threshold_noncentrality``,
+:math:`Z` of the between-arm statements :math:`MVN(0, R)` (``threshold_between_corr``), of the within-arm
+statements independent, :math:`S_k = \sqrt{\chi^2_{df}/df}`. The reported statement is the event
+:math:`|T| < c` ("P>0.05") or :math:`T < -c` / :math:`T > c` ("P<0.05" in a direction). By default
+the event kind is a constant of the compiled graph (``inference.structure_key`` tells patterns apart),
+so replicates are **grouped by their event pattern**, one :class:`~bayes_stenosis.inference.CompiledModel`
+per pattern; a case with ``kinds_as_data`` (the flagship's 24 statements: up to 3^24 patterns) fits the
+kinds as data, one compile for all. Every replicate is kept, none rejected, so the ranks stay exactly
+uniform under correct calibration.
 
 Each compiled model is refitted per replicate by swapping the data (``CompiledModel.fit_values``);
 2 chains on 2 cores. The pooled draws are thinned to :math:`L` evenly spaced draws; the bulk ESS of
@@ -63,18 +68,16 @@ from bayes_stenosis.calibration.results import ALPHA, summary_entry, write_resul
 from bayes_stenosis.inference import CompiledModel, SamplerSettings
 from bayes_stenosis.model import (
     EVENT_KIND_CODES,
+    STATEMENT_VARIABLES,
     ModelInputs,
     check_forward_sampling,
     data_values,
-    simulate_statement_statistics,
+    simulate_study_statement_statistics,
     statement_event_kinds,
     threshold_design,
 )
 from bayes_stenosis.provenance import git_commit
 from bayes_stenosis.spec import ModelSpec, load_spec
-
-# the model's deterministics the threshold statements are simulated from
-STATEMENT_VARIABLES = ("threshold_noncentrality", "threshold_between_corr")
 
 
 def quantity_names(model: pm.Model, case: Case) -> list[str]:
@@ -106,13 +109,13 @@ def simulate_threshold_events(
 ) -> list[tuple[str, ...]]:
     """Per prior draw, the event kind of every threshold statement (the model's generative process).
 
-    The statistics are ``model.simulate_statement_statistics`` of the draw's ``threshold_noncentrality``
-    and ``threshold_between_corr`` (between-arm statements jointly, within-arm ones independent); the kinds
-    are ``"inside"``, ``"below"`` or ``"above"`` per statement, in the design's row order.
+    The statistics are ``model.simulate_study_statement_statistics`` of the draw's
+    ``model.STATEMENT_VARIABLES``: every statement jointly when the fit uses the joint statement term, else
+    the between-arm statements jointly and the within-arm ones independent; the kinds are ``"inside"``,
+    ``"below"`` or ``"above"`` per statement, in the design's row order.
     """
     design = threshold_design(inputs, spec)
-    between_corr = draws.get("threshold_between_corr")
-    t_stat = simulate_statement_statistics(draws["threshold_noncentrality"], between_corr, design, rng)[:, 0, :]
+    t_stat = simulate_study_statement_statistics(draws, inputs, spec, rng)[:, 0, :]
     kinds = statement_event_kinds(t_stat, design["crit"].to_numpy(dtype=float)[None, :])
     return [tuple(row) for row in kinds]
 

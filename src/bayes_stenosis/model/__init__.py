@@ -1,8 +1,9 @@
 """``model``: PyMC models from validated inputs (public API, re-exported from its modules).
 
 ``inputs`` (ModelInputs from a study) -> ``builder`` (the hierarchy and :func:`build_model`), with the
-likelihood terms in ``terms/`` (``arm_summary``, ``contrast``, ``threshold``, ``ipd``), the error
-correlations in ``correlation`` and the analytic integration of the outcome deviations in ``marginal``.
+likelihood terms in ``terms/`` (``arm_summary``, ``contrast``, ``threshold`` and ``threshold_joint``,
+``ipd``), the error correlations in ``correlation`` and the analytic integration of the outcome
+deviations in ``marginal``.
 """
 
 from bayes_stenosis.model.builder import (
@@ -17,24 +18,36 @@ from bayes_stenosis.model.inputs import ArmSummaryBlock, ModelInputs, prepare_in
 from bayes_stenosis.model.marginal import MARGINAL_IPD_POTENTIAL
 from bayes_stenosis.model.terms.threshold import (
     EVENT_KIND_CODES,
+    STATEMENT_VARIABLES,
     chi_nodes,
     log_prob_event,
     log_prob_event_coded,
     simulate_statement_events,
     simulate_statement_statistics,
+    simulate_study_statement_statistics,
     statement_event_kinds,
+    statement_reproduced,
     threshold_design,
+)
+from bayes_stenosis.model.terms.threshold_joint import (
+    JointDesign,
+    joint_statement_design,
+    simulate_joint_statement_statistics,
+    statement_dependence,
 )
 
 __all__ = [
     "ArmSummaryBlock",
     "EVENT_KIND_CODES",
+    "JointDesign",
     "MARGINAL_IPD_POTENTIAL",
     "ModelInputs",
+    "STATEMENT_VARIABLES",
     "build_model",
     "check_forward_sampling",
     "chi_nodes",
     "data_values",
+    "joint_statement_design",
     "lkj_correlation",
     "log_prob_event",
     "log_prob_event_coded",
@@ -42,8 +55,12 @@ __all__ = [
     "prepare_inputs",
     "prior_sampling_model",
     "resolve_prior",
+    "simulate_joint_statement_statistics",
     "simulate_statement_events",
     "simulate_statement_statistics",
+    "simulate_study_statement_statistics",
+    "statement_dependence",
     "statement_event_kinds",
+    "statement_reproduced",
     "threshold_design",
 ]

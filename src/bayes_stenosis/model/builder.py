@@ -47,11 +47,22 @@ Likelihood terms, each cell (t, o) taking its between-arm evidence from one leve
   (two-sample t on change; Welch uses the Welch-Satterthwaite df; ``normal`` uses df = infinity) and
   :math:`\lambda = \theta_{a,t,o} \sqrt{n_a} / (r_o \sqrt{2(1-\rho_o)})` within an arm (paired t),
   where :math:`r_o` is the ratio of the trial's SD to the reference SD,
-  :math:`\log r_o \sim N(0, s_r^2)`, and follow-up and baseline SDs are taken as equal. Each
-  statement adds :math:`\log P(event)` (a censored likelihood), computed as
-  :math:`\log E_S[\Phi(\cdot)]` over :math:`S = \sqrt{\chi^2_{df}/df}` with generalized
-  Gauss-Laguerre quadrature and log-space differences of normal CDFs (no underflow).
-  Unknown per-arm n with a known total: equal split.
+  :math:`\log r_o \sim N(0, s_r^2)`, and follow-up and baseline SDs are taken as equal.
+  Unknown per-arm n with a known total: equal split. The statements share patients, so by default
+  (``thresholds.statement_dependence = "joint"``) all of a study's statements are one event
+  (:mod:`~bayes_stenosis.model.terms.threshold_joint`): each arm's standardized mean-change errors
+  :math:`z_a \sim MVN(0, R_{time} \otimes R_{outcome})` over the cells and its SD ratios
+  :math:`S_{a,k} = \sqrt{\chi^2_{n_a - 1}/(n_a - 1)}`; within arm :math:`a`,
+  :math:`T = (\lambda_{a,k} + z_{a,k}) / S_{a,k}`; between arms,
+  :math:`T = (w_{new}(\lambda_{new,k} + z_{new,k}) - w_{ref}(\lambda_{ref,k} + z_{ref,k})) / S_{b,k}`
+  with :math:`w_a = n_a^{-1/2}/\sqrt{1/n_1 + 1/n_2}` and :math:`S_b` the pooled SD ratio: each
+  statistic is the noncentral t above, and the event is sampled by data augmentation (GHK, cell by
+  cell). With ``"independent"``, a study with one statement, between-arm statements only, or a
+  between-arm test on follow-up or ANCOVA scores, each within-arm statement adds its own
+  :math:`\log P(event)` (a censored likelihood), :math:`\log E_S[\Phi(\cdot)]` over
+  :math:`S = \sqrt{\chi^2_{df}/df}` by Gauss-Hermite quadrature in the normal quantile of :math:`S`
+  and log-space differences of normal CDFs (no underflow), and the between-arm statements are one
+  event: :math:`Z + \lambda` in a box, :math:`Z \sim MVN(0, R)`, by data augmentation.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_stenosis.model.inputs import ModelInputs
+from bayes_stenosis.model.terms.threshold_joint import statement_dependence
 from bayes_stenosis.spec import ModelSpec
 
 
@@ -41,18 +42,21 @@ def lkj_correlation(name: str, n: int, eta: float):
 def error_correlations(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFrame):
     """Correlation across follow-up times and across outcomes of sampling errors within patients.
 
-    Shared by the arm-summary term (errors of an arm's mean changes) and the joint threshold term
-    (the between-arm test statistics of different cells, computed on the same patients). Returns
-    full-size (time x time, outcome x outcome) matrices; r_time / r_outcome exist only where two or
-    more times / outcomes carry such evidence.
+    Shared by the arm-summary term (errors of an arm's mean changes) and the threshold terms (the test
+    statistics of different cells, computed on the same patients: every statement's cell with the joint
+    statement term, the between-arm statements' cells otherwise). Returns full-size (time x time,
+    outcome x outcome) matrices; r_time / r_outcome exist only where two or more times / outcomes carry
+    such evidence.
     """
     n_time, n_out = len(inputs.coords["time"]), len(inputs.coords["outcome"])
     times_used = {int(t) for b in inputs.arm_blocks for t in b.time_index}
     outs_used = {int(o) for b in inputs.arm_blocks for o in b.outcome_index}
     if len(design):
-        between = design[design["comparison"] == "between"]
-        times_used |= set(between["time_index"].astype(int))
-        outs_used |= set(between["outcome_index"].astype(int))
+        # the joint statement term correlates every statement's cells, the per-statement path the between-arm ones
+        joint = (statement_dependence(design, spec) or {}).get("treatment") == "joint"
+        correlated = design if joint else design[design["comparison"] == "between"]
+        times_used |= set(correlated["time_index"].astype(int))
+        outs_used |= set(correlated["outcome_index"].astype(int))
     if len(inputs.contrasts) > 1:
         times_used |= {inputs.coords["time"].index(t) for t in inputs.contrasts["time"]}
         outs_used |= {inputs.coords["outcome"].index(o) for o in inputs.contrasts["outcome"]}

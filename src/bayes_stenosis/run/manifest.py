@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_stenosis import __version__
+from bayes_stenosis.model import statement_dependence, threshold_design
 from bayes_stenosis.model.terms.ipd import missing_text
 from bayes_stenosis.provenance import provenance
 from bayes_stenosis.run.fit import Fit
@@ -58,5 +59,7 @@ def run_manifest(fit: Fit, timings: dict[str, float]) -> dict:
         "diagnostics_verdict": {"status": v.status, "reasons": v.reasons, "thresholds": v.thresholds},
         "evidence_by_cell": inputs.evidence_by_cell.to_dict("records"),
         "ipd_missing": None if inputs.ipd is None else missing_text(inputs.ipd.missing),
+        # how the threshold statements entered the likelihood: one joint event or the per-statement path
+        "threshold_statements": statement_dependence(threshold_design(inputs, spec), spec),
         "timings_seconds": timings,
     }

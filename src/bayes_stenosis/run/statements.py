@@ -3,8 +3,9 @@
 A study known from "P>0.05 / P<0.05" statements has no data to plot against replicates; what can be
 checked is whether the model makes the reported statements probable. For each statement and for the
 whole set, :func:`statement_checks` simulates replicate statements from the model's joint generative
-process (:func:`bayes_stenosis.model.simulate_statement_events`: the between-arm statistics correlated
-as in the likelihood) and counts how often they come out as reported:
+process (:func:`bayes_stenosis.model.simulate_study_statement_statistics`: the statistics correlated as
+in the likelihood, every statement jointly or the between-arm ones jointly) and counts how often they
+come out as reported:
 
 * under the **prior** (prior predictive): a small probability of the whole set is a prior-data
   conflict, the prior and the abstract disagree;
@@ -21,7 +22,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_stenosis.model import ModelInputs, simulate_statement_events, threshold_design
+from bayes_stenosis.model import (
+    STATEMENT_VARIABLES,
+    ModelInputs,
+    simulate_study_statement_statistics,
+    statement_reproduced,
+    threshold_design,
+)
 from bayes_stenosis.spec import ModelSpec
 
 #: Forward prior draws of the statements' parameters, and replicate statement sets per parameter draw.
@@ -30,7 +37,6 @@ from bayes_stenosis.spec import ModelSpec
 PRIOR_DRAWS = 20_000
 PRIOR_REPLICATES = 5
 POSTERIOR_REPLICATES = 5
-STATEMENT_VARIABLES = ("threshold_noncentrality", "threshold_between_corr")
 
 
 def statement_text(rec: dict) -> str:
@@ -40,16 +46,19 @@ def statement_text(rec: dict) -> str:
     return f"{where}: P{rec['relation']}{rec['alpha']:g}{side}"
 
 
-def _reproduced(group: xr.Dataset, design: pd.DataFrame, rng: np.random.Generator, replicates: int) -> np.ndarray:
+def _reproduced(
+    group: xr.Dataset, inputs: ModelInputs, spec: ModelSpec, rng: np.random.Generator, replicates: int
+) -> np.ndarray:
     """Replicates of every statement, shape ``(chain, draw, replicate, row)``."""
-    lam = group["threshold_noncentrality"].transpose("chain", "draw", "threshold_row").values
-    chains, draws, rows = lam.shape
-    corr = None
-    if "threshold_between_corr" in group:
-        values = group["threshold_between_corr"].values
-        corr = values.reshape(chains * draws, *values.shape[2:])
-    events = simulate_statement_events(lam.reshape(chains * draws, rows), corr, design, rng, replicates)
-    return events.reshape(chains, draws, replicates, rows)
+    chains, draws = group.sizes["chain"], group.sizes["draw"]
+    values = {}
+    for name in STATEMENT_VARIABLES:
+        if name in group:
+            arr = group[name].transpose("chain", "draw", ...).values
+            values[name] = arr.reshape(chains * draws, *arr.shape[2:])
+    t_stat = simulate_study_statement_statistics(values, inputs, spec, rng, replicates)
+    events = statement_reproduced(t_stat, threshold_design(inputs, spec))
+    return events.reshape(chains, draws, replicates, -1)
 
 
 def _share_and_mcse(per_draw: np.ndarray) -> tuple[float, float]:
@@ -89,11 +98,11 @@ def statement_checks(
         return None, {}
     prior_rng, posterior_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     between = np.flatnonzero((design["comparison"] == "between").to_numpy())
-    post_events = _reproduced(idata.posterior, design, posterior_rng, POSTERIOR_REPLICATES)
+    post_events = _reproduced(idata.posterior, inputs, spec, posterior_rng, POSTERIOR_REPLICATES)
     post = _probabilities(post_events, between)
     prior_probs = [(np.nan, np.nan)] * len(post)
     if prior is not None and "threshold_noncentrality" in prior:
-        prior_probs = _probabilities(_reproduced(prior, design, prior_rng, PRIOR_REPLICATES), between)
+        prior_probs = _probabilities(_reproduced(prior, inputs, spec, prior_rng, PRIOR_REPLICATES), between)
     records = inputs.thresholds.set_index("row").loc[design["row"]].reset_index().to_dict("records")
     rows = [
         {
@@ -114,7 +123,7 @@ def statement_checks(
     table["mcse_prob_reproduced_posterior"] = [m for _, m in post]
     replicates = {"posterior": _first_replicate(post_events, idata.posterior)}
     if "prior" in idata.groups() and "threshold_noncentrality" in idata.prior:
-        replicates["prior"] = _first_replicate(_reproduced(idata.prior, design, prior_rng, 1), idata.prior)
+        replicates["prior"] = _first_replicate(_reproduced(idata.prior, inputs, spec, prior_rng, 1), idata.prior)
     return table, replicates
 
 

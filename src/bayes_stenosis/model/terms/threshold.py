@@ -15,6 +15,13 @@ from pymc.distributions.dist_math import normal_lcdf
 from scipy import special, stats
 
 from bayes_stenosis.model.inputs import ModelInputs
+from bayes_stenosis.model.terms.threshold_joint import (
+    EVENT_KIND_CODES,
+    JOINT_STATEMENT_VARIABLES,
+    add_joint_statement_term,
+    joint_statement_design,
+    simulate_joint_statement_statistics,
+)
 from bayes_stenosis.spec import ModelSpec
 
 
@@ -72,9 +79,6 @@ def log_prob_event(kind: str, lam, crit, nodes, log_weights):
     else:  # pragma: no cover - guarded by callers
         raise ValueError(kind)
     return pm.math.logsumexp(terms + log_weights, axis=1)
-
-
-EVENT_KIND_CODES = {"inside": 0, "below": 1, "above": 2}
 
 
 _FAR = 1e6  # a bound far beyond any test statistic: Phi(-_FAR) = 0 to double precision, finite gradients
@@ -227,6 +231,10 @@ def add_threshold_terms(inputs, spec, design: pd.DataFrame, delta, change, rho, 
     # per-statement log P(event) of every statement: the pointwise log-likelihood and the posterior
     # predictive replicate (a Deterministic, so nutpie evaluates it once per draw, not per gradient)
     pm.Deterministic("threshold_log_prob", events.log_probs(np.arange(len(design))), dims="threshold_row")
+    joint = joint_statement_design(inputs, spec, design)
+    if joint is not None:  # every statement one event (spec thresholds.statement_dependence)
+        add_joint_statement_term(joint, design, change, change_sd_ratio, crit, R_time, R_out, kind_code)
+        return
     between_rows = np.flatnonzero(between)
     within_rows = np.flatnonzero(~between)
     if len(within_rows):
@@ -400,6 +408,33 @@ def simulate_statement_events(
         Shape ``(draws, B, B)`` over the design's between-arm rows in order, or None (no such rows).
     """
     t_stat = simulate_statement_statistics(noncentrality, between_corr, design, rng, replicates)
+    return statement_reproduced(t_stat, design)
+
+
+#: The model's deterministics that the statements are replicated from (:func:`simulate_study_statement_statistics`).
+STATEMENT_VARIABLES = ("threshold_noncentrality", "threshold_between_corr", *JOINT_STATEMENT_VARIABLES)
+
+
+def simulate_study_statement_statistics(
+    draws: dict[str, np.ndarray], inputs: ModelInputs, spec: ModelSpec, rng: np.random.Generator, replicates: int = 1
+) -> np.ndarray:
+    """The test statistic of every statement, from the generative model the study's fit uses.
+
+    ``draws``: the model's :data:`STATEMENT_VARIABLES` (those it has), each with a leading draw axis.
+    The joint model (``threshold_joint``: every statement one event) when the study's fit uses it,
+    else :func:`simulate_statement_statistics`. Returns shape ``(draws, replicates, rows)``.
+    """
+    design = threshold_design(inputs, spec)
+    joint = joint_statement_design(inputs, spec, design)
+    if joint is not None:
+        lam, corr = (draws[name] for name in JOINT_STATEMENT_VARIABLES)
+        return simulate_joint_statement_statistics(lam, corr, joint, design, rng, replicates)
+    lam = draws["threshold_noncentrality"]
+    return simulate_statement_statistics(lam, draws.get("threshold_between_corr"), design, rng, replicates)
+
+
+def statement_reproduced(t_stat: np.ndarray, design: pd.DataFrame) -> np.ndarray:
+    """Whether each statistic reproduces its statement (``|T| < c``, ``T < -c`` or ``T > c``)."""
     crit = design["crit"].to_numpy(dtype=float)
     kinds = design["kind"].to_numpy()
     return np.where(kinds == "inside", np.abs(t_stat) < crit, np.where(kinds == "below", t_stat < -crit, t_stat > crit))
