@@ -109,10 +109,13 @@ def status(message: str):
     from the disk cache"); it is added to the closing line.
     """
     start, outcome = time.perf_counter(), []
-    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}..."), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as spinner:
-        spinner.add_task(message, total=None)
+    if not console.is_terminal:  # a log: the closing line alone (a transient spinner leaves blank lines)
         yield outcome.append
+    else:
+        columns = (SpinnerColumn(), TextColumn("[bold]{task.description}..."), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as spinner:
+            spinner.add_task(message, total=None)
+            yield outcome.append
     how = f", {outcome[-1]}" if outcome else ""
     console.print(f"[dim]{message}: {time.perf_counter() - start:.1f} s{how}[/]")
 
