@@ -22,7 +22,18 @@ from bayes_stenosis.calibration import model_for  # noqa: E402
 from bayes_stenosis.inference import CompiledModel  # noqa: E402
 from bayes_stenosis.testing import spec_variant  # noqa: E402
 
-PARAMETERS = ["tau", "sigma_change", "rho", "Delta", "threshold_latent", "threshold_chi2", "trial_sd_ratio"]
+# the latents of the per-statement path (threshold_*) and of the joint statement term (threshold_joint_*)
+PARAMETERS = [
+    "tau",
+    "sigma_change",
+    "rho",
+    "Delta",
+    "threshold_latent",
+    "threshold_chi2",
+    "threshold_joint_raw",
+    "threshold_joint_chi2",
+    "trial_sd_ratio",
+]
 
 
 def main(trials: int) -> None:
