@@ -1,4 +1,4 @@
-"""``model.terms.threshold.simulate_statement_events`` against closed forms (no sampling)."""
+"""``model.terms.statement_simulation.simulate_statement_events`` against closed forms (no sampling)."""
 
 from __future__ import annotations
 

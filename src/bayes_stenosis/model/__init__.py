@@ -16,17 +16,19 @@ from bayes_stenosis.model.builder import (
 from bayes_stenosis.model.correlation import lkj_correlation
 from bayes_stenosis.model.inputs import ArmSummaryBlock, ModelInputs, prepare_inputs, resolve_prior
 from bayes_stenosis.model.marginal import MARGINAL_IPD_POTENTIAL
-from bayes_stenosis.model.terms.threshold import (
-    EVENT_KIND_CODES,
+from bayes_stenosis.model.terms.statement_simulation import (
     STATEMENT_VARIABLES,
-    chi_nodes,
-    log_prob_event,
-    log_prob_event_coded,
     simulate_statement_events,
     simulate_statement_statistics,
     simulate_study_statement_statistics,
     statement_event_kinds,
     statement_reproduced,
+)
+from bayes_stenosis.model.terms.threshold import (
+    EVENT_KIND_CODES,
+    chi_nodes,
+    log_prob_event,
+    log_prob_event_coded,
     threshold_design,
 )
 from bayes_stenosis.model.terms.threshold_joint import (
