@@ -4,7 +4,7 @@ Each measurement is a fresh process under ``/usr/bin/time -v`` (wall clock and p
 largest single process). **cold** = empty compile caches for that process: a new
 ``PYTENSOR_FLAGS=base_compiledir=<dir>`` (covers PyTensor's C cache and its numba cache) and a new
 ``NUMBA_CACHE_DIR=<dir>`` and ``BAYES_STENOSIS_COMPILE_CACHE=<dir>``; **warm** = the same command again
-right after, with the caches the cold run filled (shared/research/perf.md). The OS page cache is not dropped.
+right after, with the caches the cold run filled (method in BENCHMARKS.md). The OS page cache is not dropped.
 
 Workloads
 

@@ -1,6 +1,6 @@
 """Convergence diagnostics: R-hat, bulk/tail ESS and MCSE per quantity, sampler health, a verdict.
 
-Thresholds come from the spec's ``[diagnostics]`` table (DESIGN section 8: R-hat <= 1.01, bulk and
+Thresholds come from the spec's ``[diagnostics]`` table (docs/methods.md section 7: R-hat <= 1.01, bulk and
 tail ESS >= 400, no divergences) and are written next to the verdict.
 
 Three tables, all from the same draws:

@@ -3,7 +3,7 @@
 nutpie compiles each model into two C callbacks (log density with gradient; the expansion to all
 traced variables) by wrapping pytensor's numba function in a ``numba.cfunc``. Its wrappers close
 over the inner function and the data arrays, which numba refuses to cache, so every process
-re-optimises the whole model (flagship: 25-100 s, ``../shared/research/perf-compile.md``).
+re-optimises the whole model (flagship: 25-100 s of compile per process, measured in BENCHMARKS.md).
 
 Here the same wrappers are written as a small source file named by a key of everything the
 compiled code depends on, the inner functions and constants enter as module globals (numba's

@@ -1,4 +1,4 @@
-r"""The hierarchical change model (DESIGN section 3): inputs, likelihood terms and the PyMC builder.
+r"""The hierarchical change model: inputs, likelihood terms and the PyMC builder (sources: docs/methods.md).
 
 Notation. Arms :math:`a \in \{ref, new\}`, follow-up times :math:`t`, outcomes :math:`o`. All latent
 quantities are in standardized units: natural units divided by the outcome's scale :math:`s_o`

@@ -9,7 +9,7 @@ The grid is the spec's ``[sensitivity]`` table (``models/default.toml``), so it 
   one fit;
 * every prior set that follows the spec's pooling is refitted under every alternative **outcome
   pooling** (``[sensitivity] outcome_pooling``: a tau scale, or none), at the reference correlation;
-* every **margin set** (the study's own margins, plus the alternatives of methods.md section 1a) is
+* every **margin set** (the study's own margins, plus the alternatives of docs/methods.md section 1a) is
   applied to the draws of every fit. Margins change no posterior here: they enter only the
   decisions. The margin-based priors (small difference, sceptical of equivalence, enthusiastic) stay
   calibrated to the study's pre-specified margin (the spec's ``reference_margin``), so that a margin
