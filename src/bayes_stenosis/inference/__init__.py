@@ -15,11 +15,13 @@ from bayes_stenosis.inference.sampling import (
     draw_prior,
     draw_prior_delta,
     draw_prior_variables,
+    phases,
     sample,
 )
 from bayes_stenosis.inference.settings import SamplerSettings
 
 __all__ = [
+    "phases",
     "PROCESS_COMPILES",
     "CompileCache",
     "CompiledModel",

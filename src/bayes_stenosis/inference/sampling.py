@@ -22,6 +22,11 @@ from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import check_forward_sampling
 
 
+def phases(status: Callable[[str], object] | None) -> Callable[[str], object]:
+    """``status`` (a callable returning a context manager per phase of a command), or one that shows nothing."""
+    return status or (lambda _message: nullcontext())
+
+
 def sample(
     model: pm.Model,
     settings: SamplerSettings,
@@ -79,7 +84,7 @@ def sample(
         log_likelihood, sample_stats, observed_data and constant_data; timings in seconds per phase.
     """
     timings: dict[str, float] = {}
-    phase = status or (lambda _msg: nullcontext())
+    phase = phases(status)
     with _timed_phase(phase, "sampling the prior predictive", timings, "prior_predictive"):
         prior = draw_prior(
             model if prior_model is None else prior_model,

@@ -8,7 +8,6 @@ made of.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import time
@@ -31,7 +30,14 @@ from bayes_stenosis.diagnostics import (
     verdict,
 )
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_delta, draw_prior_variables, sample
+from bayes_stenosis.inference import (
+    CompileCache,
+    SamplerSettings,
+    draw_prior_delta,
+    draw_prior_variables,
+    phases,
+    sample,
+)
 from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, prior_sampling_model, resolve_prior
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
@@ -228,11 +234,8 @@ def fit_study(
         prior_var_names=prior_var_names,
         posterior_predictive=posterior_predictive,
     )
-    phase = status or (lambda _message: contextlib.nullcontext())
-    checks = None
-    if posterior_predictive and "threshold_noncentrality" in model.named_vars:
-        with phase("checking the reported statements against prior and posterior replicates"):
-            checks = _check_statements(idata, model, forward_model, prepared, settings)
+    phase = phases(status)
+    checks = _check_statements(idata, model, forward_model, prepared, settings, phase) if posterior_predictive else None
     # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
     tidy_inference_data(idata, prepared.study, prepared.inputs, prepared.spec)
     with phase("prior draws for the decision table, diagnostics and decisions"):
@@ -318,7 +321,12 @@ def _build_and_sample(
 
 
 def _check_statements(
-    idata: az.InferenceData, model: pm.Model, forward_model: pm.Model, prepared: PreparedFit, settings: SamplerSettings
+    idata: az.InferenceData,
+    model: pm.Model,
+    forward_model: pm.Model,
+    prepared: PreparedFit,
+    settings: SamplerSettings,
+    phase: Callable[[str], object],
 ) -> pd.DataFrame | None:
     """The threshold statements' prior and posterior predictive checks (model checks, not decisions), their
     replicates added to ``idata``; None for a model without statements."""
@@ -326,8 +334,9 @@ def _check_statements(
         return None
     draw_seed, check_seed = np.random.SeedSequence(settings.seeds()["statement_checks"]).generate_state(2)
     names = [n for n in STATEMENT_VARIABLES if n in forward_model.named_vars]
-    prior_statements = draw_prior_variables(forward_model, names, PRIOR_STATEMENT_DRAWS, int(draw_seed))
-    checks, replicates = statement_checks(idata, prior_statements, prepared.inputs, prepared.spec, int(check_seed))
+    with phase("checking the reported statements against prior and posterior replicates"):
+        prior_statements = draw_prior_variables(forward_model, names, PRIOR_STATEMENT_DRAWS, int(draw_seed))
+        checks, replicates = statement_checks(idata, prior_statements, prepared.inputs, prepared.spec, int(check_seed))
     if replicates:
         add_statement_replicates(idata, replicates)
     return checks

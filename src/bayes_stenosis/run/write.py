@@ -8,7 +8,6 @@ same temporary folder through callbacks, so that the run folder appears complete
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_stenosis.errors import ConvergenceError, InputError
+from bayes_stenosis.inference import phases
 from bayes_stenosis.run.fit import Fit, fit_study, load_model_spec
 from bayes_stenosis.run.folder import atomic_run_folder, write_json
 from bayes_stenosis.run.idata import PRIOR_DELTA_FILE, prior_delta_dataset
@@ -196,7 +196,7 @@ def fit(
             progress=progress,
             status=status,
         )
-        phase = status or (lambda _message: contextlib.nullcontext())
+        phase = phases(status)
         folder = write_run(
             fitted,
             out,
