@@ -266,3 +266,21 @@ def test_two_real_fits_into_the_same_run_folder(tmp_path, study):
     run = load_run(tmp_path / "test_study" / "race")
     assert run.manifest["sampler"]["seed"] == winner_seed and run.verify() == []
     assert sorted(p.name for p in (tmp_path / "test_study").iterdir()) == ["race"]
+
+
+def test_a_sweep_prints_one_line_per_fit_with_its_duration(monkeypatch, study, tmp_path):
+    """A piped sweep's log shows its progress: each fit's closing line, the last one even when the sweep fails."""
+    from bayes_stenosis.errors import InputError
+
+    def two_fits_then_stop(*args, status, **kwargs):
+        status("fit 1/2: prior a")
+        status("fit 2/2: prior b")
+        raise InputError("grid", "stopped after two fits")
+
+    monkeypatch.setattr(importlib.import_module("bayes_stenosis.analyses"), "run_sensitivity", two_fits_then_stop)
+    result = invoke("sensitivity", study, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert [line.split(": ")[:2] for line in lines[:2]] == [["fit 1/2", "prior a"], ["fit 2/2", "prior b"]]
+    assert all(line.endswith(" s") for line in lines[:2]), lines
+    assert lines[-1].startswith("error: grid: stopped after two fits")

@@ -13,6 +13,7 @@ options several commands share in ``cli/options.py``, what commands share otherw
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -206,23 +207,34 @@ def sensitivity(
     holder = {}
 
     def status(message: str) -> None:
+        """One closing line per step (each fit), with its duration: a piped sweep's log shows its progress."""
+        close_step()
+        holder["step"] = (message, time.perf_counter())
         if "live" in holder:
             holder["live"].update(f"[bold]{message}...[/]")
 
+    def close_step() -> None:
+        if "step" in holder:
+            message, start = holder.pop("step")
+            console.print(f"[dim]{message}: {time.perf_counter() - start:.1f} s[/]")
+
     with console.status("[bold]preparing...[/]") as live:
         holder["live"] = live
-        result = run_sensitivity(
-            study,
-            spec=model,
-            seed=seed,
-            chains=chains,
-            draws=draws,
-            tune=tune,
-            out=out,
-            overwrite=overwrite,
-            plots=plots,
-            status=status,
-        )
+        try:
+            result = run_sensitivity(
+                study,
+                spec=model,
+                seed=seed,
+                chains=chains,
+                draws=draws,
+                tune=tune,
+                out=out,
+                overwrite=overwrite,
+                plots=plots,
+                status=status,
+            )
+        finally:
+            close_step()
     _print_sweep_robustness(result)
     _print_sweep_fits(result)
     _print_sweep_flips(result)

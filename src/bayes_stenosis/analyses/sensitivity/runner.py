@@ -193,8 +193,8 @@ def fit_grid(
     """Fit every configuration of the plan (adding their sampling and prior-draw times to ``timings``):
     one ``fits.csv`` row per fit and its decision table under every margin set."""
     fit_rows, table_parts = [], []
-    for cfg in plan.configs:
-        say(f"fitting {cfg.label}")
+    for number, cfg in enumerate(plan.configs, start=1):
+        say(f"fit {number}/{len(plan.configs)}: {cfg.label}")
         fitted = fit_study(
             loaded,
             spec=cfg.spec(model_spec),
