@@ -42,6 +42,7 @@ class ExportFormat(enum.StrEnum):
     csv = "csv"
     json = "json"
     likelihood_csv = "likelihood-csv"
+    draws_wide = "draws-wide"
 
 
 def bundled_prior_sets() -> list[str]:

@@ -75,7 +75,8 @@ def export(
             "--format",
             help="netcdf: posterior.nc; parquet / csv: the contrast draws; json: the normal approximations "
             "(posterior, and likelihood with the prior divided out); likelihood-csv: the likelihood "
-            "approximation as one row per cell (yi, sei and covariances, for metafor / bayesmeta).",
+            "approximation as one row per cell (yi, sei and covariances, for metafor / bayesmeta); draws-wide: "
+            "one row per draw (.chain, .iteration, .draw), one column per cell in natural units.",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="File to write (must not exist unless --overwrite).")],

@@ -39,7 +39,7 @@ SUMMARY_COLUMNS = (
 
 #: ``export --format``: the run file each format copies (json is built from approximations.json).
 EXPORT_FILES = {"netcdf": "posterior.nc", "parquet": "draws_contrasts.parquet", "csv": "draws_contrasts.csv"}
-EXPORT_FORMATS = (*EXPORT_FILES, "json", "likelihood-csv")
+EXPORT_FORMATS = (*EXPORT_FILES, "json", "likelihood-csv", "draws-wide")
 
 
 @dataclass
@@ -100,9 +100,10 @@ def summarize_run(
 
 
 def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Export the draws (``netcdf``, ``parquet``, ``csv``), the normal approximations with the run's
-    settings (``json``) or the likelihood approximation as a table (``likelihood-csv``: :func:`likelihood_table`)
-    for meta-analysts; return the file written.
+    """Export the draws (``netcdf``, ``parquet``, ``csv``: the run's files; ``draws-wide``: one row per draw,
+    :func:`wide_draws`), the normal approximations with the run's settings (``json``) or the likelihood
+    approximation as a table (``likelihood-csv``: :func:`likelihood_table`) for meta-analysts; return the
+    file written.
 
     The run's file is checked against its manifest before it is copied, and the copy against the
     same digest after: a damaged file is never exported.
@@ -123,6 +124,9 @@ def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool
     loaded = load_run(run)
     if format == "likelihood-csv":
         table = likelihood_table(loaded.read_json("approximations.json"), loaded.path)
+        return write_output_file(target, lambda tmp: table.to_csv(tmp, index=False), overwrite=overwrite, what="export")
+    if format == "draws-wide":
+        table = wide_draws(pd.read_parquet(loaded.file(EXPORT_FILES["parquet"])))
         return write_output_file(target, lambda tmp: table.to_csv(tmp, index=False), overwrite=overwrite, what="export")
     if format == "json":
         approx = loaded.read_json("approximations.json")
@@ -177,3 +181,14 @@ def likelihood_table(approximation: dict, run: Path) -> pd.DataFrame:
         row |= {"approximates": "likelihood (prior divided out)", "exact": lik["exact"], "method": lik["method"]}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def wide_draws(long: pd.DataFrame) -> pd.DataFrame:
+    """The contrast draws one row per draw (``.chain``, ``.iteration``, ``.draw``, as R's ``posterior``
+    package reads a draws data frame), one column per cell in natural units, named as in
+    ``approximations.json`` (``delta[time=4,outcome=ODI]``), cells in the run's order."""
+    keys = [".chain", ".iteration", ".draw"]
+    long = long.assign(name=[f"delta[time={t:g},outcome={o}]" for t, o in zip(long["time"], long["outcome"], strict=True)])
+    order = list(dict.fromkeys(long["name"]))
+    wide = long.pivot(index=keys, columns="name", values="delta_natural")[order]
+    return wide.reset_index().rename_axis(columns=None)
