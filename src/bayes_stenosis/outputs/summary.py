@@ -188,7 +188,8 @@ def wide_draws(long: pd.DataFrame) -> pd.DataFrame:
     package reads a draws data frame), one column per cell in natural units, named as in
     ``approximations.json`` (``delta[time=4,outcome=ODI]``), cells in the run's order."""
     keys = [".chain", ".iteration", ".draw"]
-    long = long.assign(name=[f"delta[time={t:g},outcome={o}]" for t, o in zip(long["time"], long["outcome"], strict=True)])
+    names = [f"delta[time={t:g},outcome={o}]" for t, o in zip(long["time"], long["outcome"], strict=True)]
+    long = long.assign(name=names)
     order = list(dict.fromkeys(long["name"]))
     wide = long.pivot(index=keys, columns="name", values="delta_natural")[order]
     return wide.reset_index().rename_axis(columns=None)
