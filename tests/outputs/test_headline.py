@@ -4,6 +4,8 @@ the decision; the range over a sensitivity sweep beside the run) as the report's
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -16,8 +18,9 @@ from bayes_stenosis.run import load_run
 runner = CliRunner()
 
 
-def add_sweep(run_folder, decisions: pd.DataFrame):
-    """A sensitivity sweep's robustness table beside the run (``RUN/../sensitivity/``), 5 fits per row."""
+def add_sweep(run_folder, decisions: pd.DataFrame, spec_sha256: str | None = None):
+    """A sensitivity sweep's robustness table beside the run (``RUN/../sensitivity/``), 5 fits per row, made
+    from the run's study files and spec (or the spec ``spec_sha256``)."""
     rows = []
     for rec in decisions[decisions.scope != "any_beyond_margin"].to_dict("records"):
         rows.append(
@@ -45,6 +48,9 @@ def add_sweep(run_folder, decisions: pd.DataFrame):
             for i in range(5)
         ]
     ).to_csv(sweep / "sensitivity.csv", index=False)
+    run = json.loads((run_folder / "manifest.json").read_text())
+    same = {"study": {"sha256": run["study"]["sha256"]}, "spec": {"sha256": spec_sha256 or run["spec"]["sha256"]}}
+    (sweep / "manifest.json").write_text(json.dumps({**same, "n_fits": 5}) + "\n")
 
 
 def test_headline_rows_are_the_runs_numbers(pristine_run):

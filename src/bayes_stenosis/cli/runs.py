@@ -62,6 +62,8 @@ def summarize(
         manifest["decision_rule"]["text"],
         line,
     )
+    if summary.sweep_note:
+        console.print(escape(summary.sweep_note))
     for path in summary.written:
         console.print(f"wrote {escape(str(path))}")
 

@@ -29,6 +29,7 @@ from bayes_stenosis.outputs.checks import ppc_table, prior_predictive_ranges, pr
 from bayes_stenosis.outputs.figures import figure_captions
 from bayes_stenosis.outputs.headline import headline_labels, headline_table, interval_label
 from bayes_stenosis.outputs.sources import evidence_files, final_folder, prior_rows, rerun_command, study_sources
+from bayes_stenosis.outputs.sweep import matching_sweep, sweep_command, sweep_plan
 from bayes_stenosis.outputs.tables import COLUMN_LABELS, fmt, png_data_uri, read_csv_or_none, table_context
 from bayes_stenosis.run import RunFolder, load_run, published_file
 
@@ -78,27 +79,42 @@ def run_table(run: RunFolder, name: str) -> pd.DataFrame | None:
     return read_csv_or_none(run.file(name)) if run.has(name) else None
 
 
-def sweep_results(folder: Path) -> dict | None:
-    """The sensitivity sweep of this study (``RUN/sensitivity.csv`` or ``RUN/../sensitivity/``), its files
-    checked against the sweep folder's own manifest; None without one."""
-    for candidate in (folder / "sensitivity.csv", folder.parent / "sensitivity" / "sensitivity.csv"):
-        frame = read_csv_or_none(published_file(candidate))
-        if frame is None:
-            continue
-        png = published_file(candidate.with_name("sensitivity.png"))
-        robust = read_csv_or_none(published_file(candidate.with_name("robustness.csv")))
-        n_fits = int(frame["configuration"].nunique()) if "configuration" in frame else 0
-        return {
-            "path": str(candidate),
-            "frame": frame,
-            "robust_frame": robust,
-            "n_fits": n_fits,
-            "table": table_context(frame.head(400), SENSITIVITY_COLUMNS),
-            "n_rows": len(frame),
-            "image": png_data_uri(png) if png is not None else None,
-            "robustness": None if robust is None else table_context(robust, ROBUSTNESS_COLUMNS),
-        }
-    return None
+def sweep_results(folder: Path, manifest: dict) -> dict | None:
+    """The sensitivity sweep of this run's study files and spec (``RUN/sensitivity.csv`` or
+    ``RUN/../sensitivity/``, :func:`~bayes_stenosis.outputs.sweep.matching_sweep`), its files checked against
+    the sweep folder's own manifest; None without one."""
+    sweep_folder, _ = matching_sweep(folder, manifest)
+    if sweep_folder is None:
+        return None
+    candidate = sweep_folder / "sensitivity.csv"
+    frame = read_csv_or_none(published_file(candidate))
+    png = published_file(candidate.with_name("sensitivity.png"))
+    robust = read_csv_or_none(published_file(candidate.with_name("robustness.csv")))
+    if frame is None:  # a sweep folder with its robustness table only
+        frame = pd.DataFrame()
+    n_fits = int(frame["configuration"].nunique()) if "configuration" in frame else 0
+    return {
+        "path": str(candidate),
+        "frame": frame,
+        "robust_frame": robust,
+        "n_fits": n_fits,
+        "table": table_context(frame.head(400), SENSITIVITY_COLUMNS),
+        "n_rows": len(frame),
+        "image": png_data_uri(png) if png is not None else None,
+        "robustness": None if robust is None else table_context(robust, ROBUSTNESS_COLUMNS),
+    }
+
+
+def missing_sweep(run: RunFolder) -> dict:
+    """Without a sweep of this run: why (none, or one of other inputs beside the run) and what making one
+    takes (:func:`~bayes_stenosis.outputs.sweep.sweep_plan`: command, fits, estimated minutes)."""
+    _, mismatch = matching_sweep(run.path, run.manifest)
+    plan = sweep_plan(run)
+    return {
+        "mismatch": mismatch,
+        "plan": plan,
+        "command": plan["command"] if plan else sweep_command(run.manifest, run.path),
+    }
 
 
 def optional_results(run: RunFolder) -> dict:
@@ -267,7 +283,7 @@ def build_context(run: str | Path | RunFolder) -> dict:
     evidence = run_table(run, "evidence.csv")
     study_text = run.file("inputs/study/study.toml").read_text() if run.has("inputs/study/study.toml") else ""
     study_toml = tomllib.loads(study_text)
-    sweep = sweep_results(folder)
+    sweep = sweep_results(folder, manifest)
     context = {
         "package_version": __version__,
         "manifest": manifest,
@@ -285,5 +301,7 @@ def build_context(run: str | Path | RunFolder) -> dict:
     context.update(figure_captions(folder / "plots", manifest, run.idata, contrasts, decisions))
     if sweep is not None:
         context["sensitivity"] = {k: v for k, v in sweep.items() if not k.endswith("frame")}
+    else:
+        context["sweep_missing"] = missing_sweep(run)
     context.update(optional_results(run))
     return context

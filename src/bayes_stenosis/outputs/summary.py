@@ -18,6 +18,7 @@ import pandas as pd
 
 from bayes_stenosis.errors import InputError, RunFolderError
 from bayes_stenosis.outputs.headline import headline_markdown, headline_table
+from bayes_stenosis.outputs.sweep import matching_sweep, plan_text, sweep_command, sweep_plan
 from bayes_stenosis.outputs.tables import read_csv_or_none
 from bayes_stenosis.run import RunFolder, check_output_file, load_run, published_file, sha256_file, write_output_file
 
@@ -50,20 +51,20 @@ class Summary:
     decisions: pd.DataFrame
     headline: pd.DataFrame
     written: list[Path] = field(default_factory=list)
+    #: without a sweep of this run beside it: what making one takes (command, fits, estimated minutes)
+    sweep_note: str | None = None
 
     @property
     def manifest(self) -> dict:
         return self.run.manifest
 
 
-def sweep_robustness(folder: Path) -> pd.DataFrame | None:
-    """``robustness.csv`` of the study's sensitivity sweep beside the run (``RUN/../sensitivity/``), checked
-    against the sweep's manifest; None without one."""
-    for candidate in (folder / "robustness.csv", folder.parent / "sensitivity" / "robustness.csv"):
-        frame = read_csv_or_none(published_file(candidate))
-        if frame is not None:
-            return frame
-    return None
+def sweep_robustness(folder: Path, manifest: dict) -> pd.DataFrame | None:
+    """``robustness.csv`` of the sensitivity sweep of the run's study files and spec beside the run
+    (``RUN/../sensitivity/``, :func:`~bayes_stenosis.outputs.sweep.matching_sweep`), checked against the
+    sweep's manifest; None without one."""
+    sweep_folder, _ = matching_sweep(folder, manifest)
+    return None if sweep_folder is None else read_csv_or_none(published_file(sweep_folder / "robustness.csv"))
 
 
 def summarize_run(
@@ -86,8 +87,19 @@ def summarize_run(
     ]
     loaded = load_run(run)
     decisions = loaded.decisions
-    headline = headline_table(decisions, loaded.contrasts, loaded.manifest, sweep_robustness(loaded.path))
+    robustness = sweep_robustness(loaded.path, loaded.manifest)
+    headline = headline_table(decisions, loaded.contrasts, loaded.manifest, robustness)
     summary = Summary(run=loaded, decisions=decisions, headline=headline)
+    if robustness is None:
+        _, mismatch = matching_sweep(loaded.path, loaded.manifest)
+        plan = sweep_plan(loaded)
+        summary.sweep_note = (
+            "not yet checked against its assumptions"
+            + (f" ({mismatch})" if mismatch else "")
+            + ": "
+            + (plan_text(plan) if plan else f"`{sweep_command(loaded.manifest, loaded.path)}`")
+            + "; summarize and the report then show the range of each P(equiv)"
+        )
     table = decisions[[c for c in SUMMARY_COLUMNS if c in decisions.columns]]
     markdown_text = headline_markdown(headline, loaded.manifest, loaded.manifest["decision_rule"]["text"])
     writers: dict[str, Callable[[Path], object]] = {
