@@ -35,7 +35,8 @@ from bayes_stenosis.run import RunFolder, load_run, published_file
 
 REPORT_NAME = "report.html"
 
-#: Columns of each results table the report shows, in order.
+#: Columns of each results table the report shows, in order. The decision table is two tables (the
+#: decision, then the other decision probabilities), so that each fits the page's column.
 DECISION_COLUMNS = [
     "time",
     "outcome",
@@ -44,13 +45,17 @@ DECISION_COLUMNS = [
     "prob_equivalence",
     "mcse_prob_equivalence",
     "prob_equivalence_prior",
+    "decision",
+    "decision_within_2_mcse_of_threshold",
+]
+OTHER_PROBABILITY_COLUMNS = [
+    "time",
+    "outcome",
     "prob_noninferiority",
     "prob_noninferiority_prior",
     "prob_superiority",
     "prob_superiority_prior",
     "prob_harm_beyond_margin",
-    "decision",
-    "decision_within_2_mcse_of_threshold",
 ]
 CONTRAST_COLUMNS = [
     "time",
@@ -184,7 +189,8 @@ def results_tables(run: RunFolder, decisions: pd.DataFrame, contrasts: pd.DataFr
     sampler = manifest["sampler"]
     n_post = int(sampler["chains"]) * int(sampler["draws"])
     n_prior = int(sampler.get("prior_draws_decisions", 0)) or n_post
-    probs = {c: n_prior if c.endswith("_prior") else n_post for c in DECISION_COLUMNS if c.startswith("prob_")}
+    columns = DECISION_COLUMNS + OTHER_PROBABILITY_COLUMNS
+    probs = {c: n_prior if c.endswith("_prior") else n_post for c in columns if c.startswith("prob_")}
     shown = decisions[decisions["scope"] != "any_beyond_margin"].copy()
     shown["outcome"] = [
         {"joint_time": "all outcomes", "joint_all": "all cells"}.get(s, o)
@@ -194,6 +200,7 @@ def results_tables(run: RunFolder, decisions: pd.DataFrame, contrasts: pd.DataFr
     contrast_labels = {"lower_natural": f"{interval} lower", "upper_natural": f"{interval} upper"}
     return {
         "decisions_table": table_context(shown, DECISION_COLUMNS, probabilities=probs),
+        "other_probabilities_table": table_context(shown, OTHER_PROBABILITY_COLUMNS, probabilities=probs),
         "contrasts_table": table_context(
             contrasts, CONTRAST_COLUMNS, labels={**COLUMN_LABELS, **contrast_labels}, digits=3
         ),
