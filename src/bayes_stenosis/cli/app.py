@@ -139,7 +139,7 @@ def fit(
         overwrite=overwrite,
         strict=False,
         margins=margins,
-        progress=progress,
+        progress=progress and console.is_terminal,  # in a log, sampling gets a phase line instead of a bar
         status=status,
         plots=plots,
         report=report,
