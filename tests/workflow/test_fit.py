@@ -154,6 +154,7 @@ def test_flagship_default_fit_through_the_cli(tmp_path):
     folder = tmp_path / "farpour2022" / "default-weakly_informative-seed20221149"
     # the sweep is planned, not run: its fits for the report's sensitivity section
     assert json.loads((folder / "sensitivity_plan.json").read_text())["n_fits"] == 53
+    assert f"--out {tmp_path}` refits the model 53 times, about" in " ".join(result.output.split())
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["diagnostics_verdict"]["status"] == "ok", manifest["diagnostics_verdict"]
     table = pd.read_csv(folder / "decisions.csv")

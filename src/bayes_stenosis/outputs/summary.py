@@ -18,7 +18,7 @@ import pandas as pd
 
 from bayes_stenosis.errors import InputError, RunFolderError
 from bayes_stenosis.outputs.headline import headline_markdown, headline_table
-from bayes_stenosis.outputs.sweep import matching_sweep, plan_text, sweep_command, sweep_plan
+from bayes_stenosis.outputs.sweep import matching_sweep, missing_sweep_note
 from bayes_stenosis.outputs.tables import read_csv_or_none
 from bayes_stenosis.run import RunFolder, check_output_file, load_run, published_file, sha256_file, write_output_file
 
@@ -91,15 +91,7 @@ def summarize_run(
     headline = headline_table(decisions, loaded.contrasts, loaded.manifest, robustness)
     summary = Summary(run=loaded, decisions=decisions, headline=headline)
     if robustness is None:
-        _, mismatch = matching_sweep(loaded.path, loaded.manifest)
-        plan = sweep_plan(loaded)
-        summary.sweep_note = (
-            "not yet checked against its assumptions"
-            + (f" ({mismatch})" if mismatch else "")
-            + ": "
-            + (plan_text(plan) if plan else f"`{sweep_command(loaded.manifest, loaded.path)}`")
-            + "; summarize and the report then show the range of each P(equiv)"
-        )
+        summary.sweep_note = missing_sweep_note(loaded)
     table = decisions[[c for c in SUMMARY_COLUMNS if c in decisions.columns]]
     markdown_text = headline_markdown(headline, loaded.manifest, loaded.manifest["decision_rule"]["text"])
     writers: dict[str, Callable[[Path], object]] = {

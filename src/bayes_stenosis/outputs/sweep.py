@@ -100,3 +100,16 @@ def plan_text(plan: dict) -> str:
         else ""
     )
     return f"`{plan['command']}` refits the model {plan['n_fits']} times{cost}"
+
+
+def missing_sweep_note(run: RunFolder) -> str:
+    """Without a sweep of this run beside it: why (none, or one of other inputs), and what making one takes."""
+    _, mismatch = matching_sweep(run.path, run.manifest)
+    plan = sweep_plan(run)
+    return (
+        "not yet checked against its assumptions"
+        + (f" ({mismatch})" if mismatch else "")
+        + ": "
+        + (plan_text(plan) if plan else f"`{sweep_command(run.manifest, run.path)}`")
+        + "; fit, summarize and the report then show the range of each P(equiv)"
+    )
