@@ -50,7 +50,9 @@ def parameter_table(idata: az.InferenceData, var_names: list[str] | None = None,
     """Mean, SD, the equal-tailed ``prob`` interval (the package's one interval convention, not ArviZ's
     94 % HDI), R-hat, bulk/tail ESS and the MCSE of mean and SD of every parameter and derived quantity."""
     names = var_names or _free_and_reported(idata)
-    summary = az.summary(idata, var_names=names, kind="all", round_to="none", fmt="wide")
+    # a constant quantity (a correlation matrix's diagonal) has no R-hat or ESS: NaN, not a warning per entry
+    with np.errstate(invalid="ignore", divide="ignore"):
+        summary = az.summary(idata, var_names=names, kind="all", round_to="none", fmt="wide")
     summary = summary.drop(columns=[c for c in summary.columns if c.startswith("hdi_")])
     tails = [(1 - prob) / 2, (1 + prob) / 2]
     quantiles = az.summary(

@@ -11,11 +11,20 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from bayes_stenosis.analyses import matching_robustness, write_reproduce
+from bayes_stenosis.analyses import matching_robustness, write_reproduce, write_sweep_plan
 from bayes_stenosis.outputs import render_report
 from bayes_stenosis.outputs.plots import write_plots
 from bayes_stenosis.run import RunResult
 from bayes_stenosis.run import fit as fit_and_write
+from bayes_stenosis.spec import ModelSpec
+from bayes_stenosis.study import Study
+
+
+def reproduce_and_plan(folder: Path, study: Study, spec: ModelSpec) -> None:
+    """The run's files from the analyses layer: the reproduction of the published tests, and the plan of
+    the sensitivity sweep (not the sweep: tens of fits; the report says what it would show and cost)."""
+    write_reproduce(folder, study, spec)
+    write_sweep_plan(folder, study, spec)
 
 
 def fit(
@@ -42,7 +51,8 @@ def fit(
 
     The arguments are those of :func:`bayes_stenosis.run.fit`; ``plots`` and ``report`` add the
     figures and the self-contained ``report.html``. The reproduction of the published tests
-    (``reproduce.csv`` / ``.md``, cheap) is always written: the report includes it. When a sensitivity
+    (``reproduce.csv`` / ``.md``, cheap) and the plan of the sensitivity sweep (``sensitivity_plan.json``: its
+    fits, not run) are always written: the report includes them. When a sensitivity
     sweep of the same study and spec sits beside the run (``out/<study>/sensitivity/``), its robustness
     table comes back with the result (``RunResult.robustness``).
 
@@ -69,7 +79,7 @@ def fit(
         margins=margins,
         progress=progress,
         status=status,
-        extra_files=write_reproduce,
+        extra_files=reproduce_and_plan,
         figures=write_plots if plots else None,
         report=(lambda folder: render_report(folder, make_plots=plots, staging=True)) if report else None,
     )

@@ -50,7 +50,7 @@ def test_sensitivity_help_keeps_its_square_brackets():
 
 
 def test_export_formats_are_listed_and_checked(pristine_run, tmp_path):
-    assert "<netcdf|parquet|csv|json|likelihood-csv>" in help_text("export")
+    assert "<netcdf|parquet|csv|json|likelihood-csv|draws-wide>" in help_text("export")
     result = runner.invoke(
         app, ["export", str(pristine_run), "--format", "xlsx", "--out", str(tmp_path / "x")], env=WIDE
     )
@@ -71,3 +71,17 @@ def test_likelihood_csv_is_the_likelihood_approximation(pristine_run, tmp_path):
     v = table[[f"cov:{n}" for n in lik["names"]]].to_numpy()
     np.testing.assert_allclose(v, lik["covariance_natural"])
     assert set(table["approximates"]) == {"likelihood (prior divided out)"} and set(table["unit"]) == {"points"}
+
+
+def test_draws_wide_is_one_row_per_draw_with_posterior_package_indices(pristine_run, tmp_path):
+    target = tmp_path / "wide.csv"
+    result = runner.invoke(app, ["export", str(pristine_run), "--format", "draws-wide", "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    wide = pd.read_csv(target)
+    long = pd.read_parquet(pristine_run / "draws_contrasts.parquet")
+    names = json.loads((pristine_run / "approximations.json").read_text())["names"]
+    assert list(wide.columns) == [".chain", ".iteration", ".draw", *names]
+    assert len(wide) == long[[".chain", ".draw"]].drop_duplicates().shape[0] == wide[".draw"].nunique()
+    # the same number as the long table's, draw by draw
+    first = long[(long["time"] == 4.0) & (long["outcome"] == "ODI")].set_index(".draw")["delta_natural"]
+    np.testing.assert_array_equal(wide.set_index(".draw")["delta[time=4,outcome=ODI]"], first.loc[wide[".draw"]])

@@ -190,6 +190,8 @@ def test_joint_probabilities_on_hand_built_draws(hand_table):
     assert np.isnan(anyb.time) and anyb.outcome == "all" and anyb.decision == ""
     assert anyb.prob_not_equivalent == 3 / 4  # draws 2, 3, 4
     assert np.isnan(anyb.prob_noninferiority) and np.isnan(anyb.prob_superiority)
+    # its own event only: no P(equiv) column copying the all-cells row (which the readers would show as P(equiv))
+    assert np.isnan(anyb.prob_equivalence) and np.isnan(anyb.mcse_prob_equivalence)
 
 
 def test_joint_rows_match_their_definition_on_random_draws(delta, table):
@@ -229,6 +231,9 @@ def test_cells_without_evidence_stay_out_of_joint_rows(delta):
     beyond = ((abs(delta) >= m) & evidence).any(("time", "outcome"))
     anyb = t[t.scope == "any_beyond_margin"].iloc[0]
     assert anyb.prob_not_equivalent == pytest.approx(float(beyond.mean()), abs=1e-12)
+    assert anyb.prob_not_equivalent == pytest.approx(1 - ja.prob_equivalence, abs=1e-12)
+    assert anyb.prob_not_equivalent_prior == pytest.approx(1 - ja.prob_equivalence_prior, abs=1e-12)
+    assert np.isnan(anyb.prob_equivalence) and np.isnan(anyb.prob_equivalence_prior)
     # no evidence at the first time point: its joint row goes
     evidence.loc[{"time": times[0]}] = False
     t = dec.decision_table(delta, MARGINS, LOWER, dec.DecisionRule(), evidence=evidence)

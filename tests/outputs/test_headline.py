@@ -4,7 +4,10 @@ the decision; the range over a sensitivity sweep beside the run) as the report's
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from bayes_stenosis.cli import app
@@ -15,8 +18,9 @@ from bayes_stenosis.run import load_run
 runner = CliRunner()
 
 
-def add_sweep(run_folder, decisions: pd.DataFrame):
-    """A sensitivity sweep's robustness table beside the run (``RUN/../sensitivity/``), 5 fits per row."""
+def add_sweep(run_folder, decisions: pd.DataFrame, spec_sha256: str | None = None):
+    """A sensitivity sweep's robustness table beside the run (``RUN/../sensitivity/``), 5 fits per row, made
+    from the run's study files and spec (or the spec ``spec_sha256``)."""
     rows = []
     for rec in decisions[decisions.scope != "any_beyond_margin"].to_dict("records"):
         rows.append(
@@ -44,6 +48,9 @@ def add_sweep(run_folder, decisions: pd.DataFrame):
             for i in range(5)
         ]
     ).to_csv(sweep / "sensitivity.csv", index=False)
+    run = json.loads((run_folder / "manifest.json").read_text())
+    same = {"study": {"sha256": run["study"]["sha256"]}, "spec": {"sha256": spec_sha256 or run["spec"]["sha256"]}}
+    (sweep / "manifest.json").write_text(json.dumps({**same, "n_fits": 5}) + "\n")
 
 
 def test_headline_rows_are_the_runs_numbers(pristine_run):
@@ -111,3 +118,21 @@ def test_report_opens_with_the_headline(run_copy):
     answer = page.index('<table class="headline">')
     assert answer < page.index('id="question"') and answer < page.index("Diagnostics verdict")
     assert page.count("0.500-0.990 (3/5)") == 7
+
+
+def test_some_cell_beyond_its_margin_has_its_own_probability_everywhere(run_copy):
+    """decisions.csv's "any cell beyond its margin" row holds P(some cell |delta| >= m) only (no P(equiv)
+    copied from the all-cells row); summarize and the report show that number, not the all-cells P(equiv)."""
+    raw = pd.read_csv(run_copy / "decisions.csv")
+    beyond = raw[raw.scope == "any_beyond_margin"].iloc[0]
+    joint = raw[raw.scope == "joint_all"].iloc[0]
+    assert pd.isna(beyond.prob_equivalence) and pd.isna(beyond.prob_equivalence_prior)
+    assert beyond.prob_not_equivalent == pytest.approx(1 - joint.prob_equivalence, abs=1e-12)
+    assert beyond.prob_not_equivalent_prior == pytest.approx(1 - joint.prob_equivalence_prior, abs=1e-12)
+    manifest = load_run(run_copy).manifest
+    n = manifest["sampler"]["chains"] * manifest["sampler"]["draws"]
+    text = probability_text(beyond.prob_not_equivalent, beyond.mcse_prob_not_equivalent, n)
+    result = runner.invoke(app, ["summarize", str(run_copy)], env={"COLUMNS": "200"})
+    assert f"beyond its margin) = {text}" in result.output
+    page = render_page(load_run(run_copy))
+    assert f"some cell lies beyond its margin: {text} (prior " in page

@@ -90,3 +90,31 @@ def test_trace_titles_name_the_week_on_one_line():
     labeller = plots.WeekLabeller()
     label = labeller.make_label_vert("delta_natural", {"time": 4.0, "outcome": "ODI"}, {"time": 0, "outcome": 0})
     assert label == "delta_natural[week 4, ODI]"
+
+
+def test_posterior_against_margin_and_zero_writes_the_tables_probabilities(pristine_run, tmp_path, figures):
+    """plot_posterior(rope=margin, ref_val=0) in the run's conventions: the interval bar is the 95 % ETI of the
+    draws, the band the margin, and the texts the decision table's P(equiv) and P(new arm better)."""
+    run = load_run(pristine_run)
+    decisions, manifest = run.decisions, run.manifest
+    plots.posterior_margin(run.idata, manifest, tmp_path / "pm.png", decisions)
+    (fig,) = figures
+    cells = decisions[decisions.scope == "cell"].reset_index(drop=True)
+    n = manifest["sampler"]["chains"] * manifest["sampler"]["draws"]
+    post = run.idata.posterior["delta_natural"]
+    for ax, rec in zip(fig.axes, cells.to_dict("records"), strict=True):
+        texts = [t.get_text() for t in ax.texts]
+        equiv = probability_text(
+            rec["prob_equivalence"], rec["mcse_prob_equivalence"], n, threshold=rec["decision_threshold"]
+        )
+        better = probability_text(rec["prob_superiority"], rec["mcse_prob_superiority"], n)
+        assert f"P(equiv) {equiv}" in texts and f"P(new_arm better) {better}" in texts
+        assert "← favours new_arm" in texts  # lower is better: delta < 0 favours the new arm
+        assert ax.get_title().startswith(f"{rec['outcome']}, week {rec['time']:g}")
+        draws = post.sel(time=rec["time"], outcome=rec["outcome"]).values.ravel()
+        (bar,) = [c for c in ax.collections if hasattr(c, "get_segments")]  # the interval
+        (segment,) = bar.get_segments()
+        np.testing.assert_allclose(segment[:, 0], np.quantile(draws, [0.025, 0.975]))
+        (band,) = ax.patches  # the margin
+        m = manifest["margins"][rec["outcome"]]
+        np.testing.assert_allclose([band.get_x(), band.get_x() + band.get_width()], [-m, m])

@@ -151,10 +151,14 @@ LAYOUT_JS = """() => {
   }
   const boxes = Array.from(document.querySelectorAll('.scroll')).filter(
     e => e.getBoundingClientRect().right > column.right + 1);
+  // a table wider than its scroll box makes the reader scroll sideways through it: split it instead
+  const wide_tables = Array.from(document.querySelectorAll('.scroll > table')).filter(
+    t => t.scrollWidth > t.parentElement.clientWidth + 1).map(
+    t => (t.tHead ? t.tHead.textContent : '').trim().slice(0, 60) + ' ' + t.scrollWidth);
   const headline = document.querySelector('table.headline');
   const h = headline ? headline.getBoundingClientRect() : null;
   return {width, scroll_width: document.documentElement.scrollWidth, outside,
-          boxes_wider_than_column: boxes.length,
+          boxes_wider_than_column: boxes.length, wide_tables,
           headline: h ? {top: h.top, bottom: h.bottom, rows: headline.tBodies[0].rows.length} : null};
 }"""
 
@@ -220,6 +224,7 @@ def assert_reads_well(seen: dict, page_path: Path, n_plots: int) -> None:
     layout = seen["layout"]
     assert layout["scroll_width"] <= layout["width"], layout
     assert layout["outside"] == [] and layout["boxes_wider_than_column"] == 0, layout
+    assert layout["wide_tables"] == [], layout["wide_tables"]
     headline = layout["headline"]
     assert headline is not None and headline["rows"] > 0
     assert headline["top"] >= 0 and headline["bottom"] <= 900, headline

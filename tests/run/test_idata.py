@@ -150,6 +150,20 @@ def test_units_and_long_names(tidied):
     np.testing.assert_allclose(prior["delta_natural"], prior["delta"] * prior["outcome_standardising_sd"])
 
 
+def test_every_drawn_variable_has_a_unit_and_a_long_name(tidied):
+    """Not only delta: tau, rho, the SD ratios, the correlations, the statements' quantities, the z innovations
+    (a reader of posterior.nc in another tool sees what each is and in which unit)."""
+    _, idata, _ = tidied
+    for group in ("prior", "prior_predictive"):
+        ds = getattr(idata, group)
+        bare = [v for v in ds.data_vars if not {"units", "long_name"} <= set(ds[v].attrs)]
+        assert bare == [], (group, bare)
+    prior = idata.prior
+    assert prior["rho"].attrs["units"] == "1" and "baseline and follow-up" in prior["rho"].attrs["long_name"]
+    assert "outcome_standardising_sd" in prior["tau"].attrs["units"]
+    assert "innovation of delta" in prior["z_delta"].attrs["long_name"]
+
+
 def test_no_draw_changes_and_threshold_statements_have_a_prior_predictive(tidied):
     before, idata, _ = tidied
     for name in ("delta_natural", "change", "threshold_log_prob"):

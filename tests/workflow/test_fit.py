@@ -148,7 +148,13 @@ def test_same_seed_same_numbers_and_complete_run_folder(tmp_path):
 def test_flagship_default_fit_through_the_cli(tmp_path):
     result = runner.invoke(app, ["fit", "--out", str(tmp_path), "--no-progress"])
     assert result.exit_code == 0, result.output
+    # every phase over ~2 s has its line, sampling included (no sampler bar here)
+    for phase in ("compiling the model", "sampling (nutpie, 4 chains x 1500 draws", "drawing the plots"):
+        assert phase in result.output, phase
     folder = tmp_path / "farpour2022" / "default-weakly_informative-seed20221149"
+    # the sweep is planned, not run: its fits for the report's sensitivity section
+    assert json.loads((folder / "sensitivity_plan.json").read_text())["n_fits"] == 53
+    assert f"--out {tmp_path}` refits the model 53 times, about" in " ".join(result.output.split())
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["diagnostics_verdict"]["status"] == "ok", manifest["diagnostics_verdict"]
     table = pd.read_csv(folder / "decisions.csv")
@@ -168,6 +174,7 @@ def test_flagship_default_fit_through_the_cli(tmp_path):
         "forest.png",
         "margin_curves.png",
         "prior_posterior.png",
+        "posterior_margin.png",
         "trace_treatment_difference.png",
         "rank_treatment_difference.png",
     ):

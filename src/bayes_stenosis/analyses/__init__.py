@@ -24,6 +24,7 @@ from bayes_stenosis.analyses.sensitivity import (
     plot_sensitivity,
     robustness_table,
     run_sensitivity,
+    write_sweep_plan,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "tost",
     "two_sample",
     "write_reproduce",
+    "write_sweep_plan",
 ]

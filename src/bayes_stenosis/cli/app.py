@@ -25,6 +25,7 @@ from bayes_stenosis.cli.common import (
     console,
     draw_counts,
     handle_errors,
+    missing_sweep,
     print_decisions,
     print_robustness,
     print_statement_checks,
@@ -140,7 +141,7 @@ def fit(
         overwrite=overwrite,
         strict=False,
         margins=margins,
-        progress=progress,
+        progress=progress and console.is_terminal,  # in a log, sampling gets a phase line instead of a bar
         status=status,
         plots=plots,
         report=report,
@@ -168,7 +169,7 @@ def _print_fit_result(result) -> None:
         *draw_counts(manifest),
     )
     print_statement_checks(result.statement_checks)
-    print_robustness(result.robustness, result.robustness_fits, manifest["study"]["id"])
+    print_robustness(result.robustness, result.robustness_fits, manifest["study"]["id"], missing_sweep(result.folder))
     colour = {"ok": "green", "warning": "yellow", "fail": "red"}[result.verdict_status]
     console.print(f"diagnostics: [{colour}]{result.verdict_line}[/]")
     console.print(f"run folder: [bold]{result.folder}[/]")

@@ -16,6 +16,7 @@ import warnings
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -42,6 +43,7 @@ class ExportFormat(enum.StrEnum):
     csv = "csv"
     json = "json"
     likelihood_csv = "likelihood-csv"
+    draws_wide = "draws-wide"
 
 
 def bundled_prior_sets() -> list[str]:
@@ -210,10 +212,26 @@ def print_statement_checks(checks) -> None:
     )
 
 
-def print_robustness(robustness, n_fits: int, study: str) -> None:
+def missing_sweep(folder) -> str | None:
+    """For a run without a sweep of its own beside it: the sweep's command, fits and estimated cost (None when
+    the run folder cannot tell)."""
+    from bayes_stenosis.errors import RunFolderError
+    from bayes_stenosis.outputs.sweep import missing_sweep_note
+    from bayes_stenosis.run import load_run
+
+    try:
+        return missing_sweep_note(load_run(folder))
+    except RunFolderError:
+        return None
+
+
+def print_robustness(robustness, n_fits: int, study: str, missing: str | None = None) -> None:
     """Does "equivalent" survive its assumptions? Per cell and joint row: P(equiv) of this fit's
     configuration, its range over the sweep's fits, and how many fits call it equivalent. Without a sweep
-    of the same study and spec, say how to run one."""
+    of the same study and spec, say how to run one (``missing``: the run's own command, fits and cost)."""
+    if robustness is None and missing is not None:
+        console.print(f"[yellow]{escape(missing)}[/]")
+        return
     if robustness is None:
         console.print(
             "[yellow]not yet checked against its assumptions[/]: `bayes-stenosis sensitivity "

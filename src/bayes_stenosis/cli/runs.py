@@ -62,6 +62,8 @@ def summarize(
         manifest["decision_rule"]["text"],
         line,
     )
+    if summary.sweep_note:
+        console.print(escape(summary.sweep_note))
     for path in summary.written:
         console.print(f"wrote {escape(str(path))}")
 
@@ -75,7 +77,8 @@ def export(
             "--format",
             help="netcdf: posterior.nc; parquet / csv: the contrast draws; json: the normal approximations "
             "(posterior, and likelihood with the prior divided out); likelihood-csv: the likelihood "
-            "approximation as one row per cell (yi, sei and covariances, for metafor / bayesmeta).",
+            "approximation as one row per cell (yi, sei and covariances, for metafor / bayesmeta); draws-wide: "
+            "one row per draw (.chain, .iteration, .draw), one column per cell in natural units.",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="File to write (must not exist unless --overwrite).")],

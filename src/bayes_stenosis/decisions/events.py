@@ -19,7 +19,8 @@ def scoped_event_indicators(
     :math:`s\\delta > -m`, superiority :math:`s\\delta > 0`, harm beyond the margin
     :math:`s\\delta \\le -m` and non-equivalence (``s`` = +1 where higher is better, -1 where lower
     is). ``joint_time`` (all outcomes at a time) and ``joint_all`` (all cells) require the event in
-    every cell; ``any_beyond_margin`` is "some cell is outside its margin". The decision table and the
+    every cell; ``any_beyond_margin`` is "some cell is outside its margin" (its one event, ``prob_not_equivalent``:
+    no equivalence event, whose probability would only repeat ``joint_all``). The decision table and the
     diagnostics of its probabilities (:mod:`bayes_stenosis.diagnostics`) both use these.
 
     ``evidence`` (boolean, dims time x outcome; default all true) marks the cells the study has
@@ -54,7 +55,8 @@ def scoped_event_indicators(
         "cell": cell,
         "joint_time": joint(("outcome",)),
         "joint_all": joint(CELL_DIMS),
-        "any_beyond_margin": {"prob_not_equivalent": any_beyond, "prob_equivalence": ~any_beyond},
+        # its own event only: its complement is the all-cells P(equiv), already the joint_all row
+        "any_beyond_margin": {"prob_not_equivalent": any_beyond},
     }
 
 

@@ -75,8 +75,9 @@ def decision_table(
           ``prob_not_equivalent`` = P(at least one outcome outside its margin) and
           ``prob_harm_beyond_margin`` = P(at least one outcome worse by its margin or more).
         - ``"joint_all"``: the same over all cells (``time`` NaN, ``outcome = "all"``).
-        - ``"any_beyond_margin"``: ``prob_not_equivalent`` = P(any cell has |delta| >= m) (and
-          its complement in ``prob_equivalence``); other probabilities NaN; no decision (``""``).
+        - ``"any_beyond_margin"``: ``prob_not_equivalent`` = P(any cell has |delta| >= m), the row's
+          one probability (prior: ``prob_not_equivalent_prior``); every other probability, ``prob_equivalence``
+          included, is NaN (its complement, P(all cells inside), is the ``joint_all`` row's); no decision (``""``).
 
     Notes
     -----

@@ -210,22 +210,23 @@ def draw_posterior(
         kernel = reused.compiled.with_data(**reused.data_for(model))
         timings["compile"] = time.perf_counter() - start
         start = time.perf_counter()
-        idata = nutpie_sample(
-            kernel,
-            chains=settings.chains,
-            draws=settings.draws,
-            tune=settings.tune,
-            seed=seed,
-            target_accept=settings.target_accept,
-            progress=progress,
-        )
+        with sampling_phase(phase, settings, progress):
+            idata = nutpie_sample(
+                kernel,
+                chains=settings.chains,
+                draws=settings.draws,
+                tune=settings.tune,
+                seed=seed,
+                target_accept=settings.target_accept,
+                progress=progress,
+            )
         timings["sample"] = time.perf_counter() - start
         # how the compile was served: in-process (reused), hit (disk cache), miss, rebuilt, uncacheable, off
         idata.posterior.attrs["compile_cache"] = how
         return idata
     if settings.name == "pymc":
         start = time.perf_counter()
-        with model:
+        with model, sampling_phase(phase, settings, progress):
             idata = pm.sample(
                 draws=settings.draws,
                 tune=settings.tune,
@@ -239,6 +240,15 @@ def draw_posterior(
         timings["compile_and_sample"] = time.perf_counter() - start
         return idata
     raise ValueError(f"unknown sampler {settings.name!r}")  # guarded by the spec schema
+
+
+def sampling_phase(phase: Callable[[str], object], settings: SamplerSettings, progress: bool):
+    """The sampling as a phase of the command (a line with its duration in a log) unless the sampler shows its
+    own progress bar (``progress``: a terminal)."""
+    if progress:
+        return nullcontext()
+    what = f"{settings.chains} chains x {settings.draws} draws after {settings.tune} tuning steps"
+    return phase(f"sampling ({settings.name}, {what})")
 
 
 def draw_posterior_predictive(

@@ -95,6 +95,7 @@ def figure_captions(plots: Path, manifest: dict, idata, contrasts: pd.DataFrame,
             forest_alt(contrasts, decisions, manifest),
         ),
         "margin_img": _margin_curves_figure(plots, manifest),
+        "posterior_margin_img": _posterior_margin_figure(plots, manifest, decisions),
     }
 
 
@@ -151,4 +152,27 @@ def _margin_curves_figure(plots: Path, manifest: dict) -> dict | None:
         "study's margin (black dashed line); one line style and marker per follow-up week; red dotted line: "
         f"the decision threshold {threshold:g}.",
         "Posterior probability of equivalence against the margin, per outcome and week.",
+    )
+
+
+def _posterior_margin_figure(plots: Path, manifest: dict, decisions: pd.DataFrame) -> dict | None:
+    """The posterior with its margin and the line at 0 (ArviZ ``plot_posterior(rope=margin, ref_val=0)``),
+    its alt text every cell's P(equiv) and P(new arm better)."""
+    arms, interval = manifest["arms"], interval_label(manifest)
+    cells = decisions[decisions["scope"] == "cell"]
+    parts = [
+        f"{rec['outcome']} week {rec['time']:g}: P(equiv) {rec['prob_equivalence']:.3f}, "
+        f"P({arms['new']} better) {rec['prob_superiority']:.3f}"
+        for rec in cells.to_dict("records")
+    ]
+    return figure(
+        plots,
+        "posterior_margin.png",
+        f"Posterior density of each treatment difference ({arms['new']} minus {arms['reference']}), natural units, "
+        f"with its mean (panel title) and {interval} (black bar); green band: the equivalence margin, with "
+        f"P(equiv) = the posterior share inside it; orange line: no difference, with P({arms['new']} better) = "
+        "the share on its side. As ArviZ's plot_posterior(rope=margin, ref_val=0), in the run's interval convention.",
+        "Posterior of the treatment difference per outcome and week against the margin and zero: "
+        + "; ".join(parts)
+        + ".",
     )

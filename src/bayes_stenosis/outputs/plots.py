@@ -18,7 +18,7 @@ import xarray as xr  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from bayes_stenosis.decisions import probability_text  # noqa: E402
-from bayes_stenosis.outputs.headline import arm_difference  # noqa: E402
+from bayes_stenosis.outputs.headline import arm_difference, decimals_for  # noqa: E402
 from bayes_stenosis.outputs.predictive import (  # noqa: E402, F401  (write_plots draws them; importable from here)
     item_labels,
     predictive_check,
@@ -83,6 +83,8 @@ def write_plots(run: Path | RunFolder) -> list[Path]:
     if loaded.has("margin_curves.csv"):
         written.append(margin_curve_plot(loaded.table("margin_curves"), manifest, out / "margin_curves.png"))
     written.append(prior_posterior(idata, manifest, out / "prior_posterior.png", loaded.prior_delta))
+    if loaded.has("decisions.csv"):
+        written.append(posterior_margin(idata, manifest, out / "posterior_margin.png", loaded.table("decisions")))
     written += diagnostic_and_check_plots(idata, run, manifest, out)
     plt.close("all")
     return written
@@ -258,6 +260,73 @@ def prior_posterior(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def cell_probability_texts(decisions: pd.DataFrame, manifest: dict) -> dict[tuple[float, str], dict[str, str]]:
+    """Per cell, P(equiv) and P(new arm better) as the tables print them (a bound where no draw disagrees)."""
+    n = int(manifest["sampler"]["chains"]) * int(manifest["sampler"]["draws"])
+    out = {}
+    for rec in decisions[decisions["scope"] == "cell"].to_dict("records"):
+        out[(float(rec["time"]), str(rec["outcome"]))] = {
+            "equiv": probability_text(
+                rec["prob_equivalence"], rec["mcse_prob_equivalence"], n, threshold=rec.get("decision_threshold")
+            ),
+            "better": probability_text(rec["prob_superiority"], rec["mcse_prob_superiority"], n),
+            "direction": str(rec.get("direction", "lower_is_better")),
+        }
+    return out
+
+
+def posterior_margin(idata: az.InferenceData, manifest: dict, path: Path, decisions: pd.DataFrame) -> Path:
+    """ArviZ ``plot_posterior(rope=margin, ref_val=0)`` in the run's conventions: per cell, the posterior density
+    of delta (natural units) with its mean and interval (the run's, e.g. 95 % ETI, not ArviZ's HDI), the margin
+    band with P(equiv) written in it, and the line at 0 with the probability that the new arm is better."""
+    post = idata.posterior["delta_natural"]
+    times, outcomes = post.coords["time"].values, [str(o) for o in post.coords["outcome"].values]
+    interval = manifest["interval"]
+    texts = cell_probability_texts(decisions, manifest)
+    fig, axes = plt.subplots(len(times), len(outcomes), figsize=(3.4 * len(outcomes), 2.9 * len(times)), squeeze=False)
+    for i, t in enumerate(times):
+        for j, o in enumerate(outcomes):
+            ax, m = axes[i][j], manifest["margins"][o]
+            draws = post.sel(time=t, outcome=o).values.ravel()
+            _posterior_margin_panel(ax, draws, m, texts.get((float(t), o), {}), manifest)
+            ax.set_title(f"{o}, week {float(t):g}: mean {draws.mean():.{decimals_for(m)}f}", fontsize=10)
+            if i == len(times) - 1:
+                ax.set_xlabel(f"δ ({manifest.get('units', {}).get(o, 'natural units')})")
+    fig.suptitle(
+        f"Posterior of δ ({arm_difference(manifest)}): {interval['prob']:.0%} {interval['kind'].upper()} (black bar), "
+        "margin (green band) with P(equiv), 0 (orange line) with P(new arm better)"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _posterior_margin_panel(ax, draws: np.ndarray, m: float, cell: dict[str, str], manifest: dict) -> None:
+    """One cell of :func:`posterior_margin`: density, interval bar, margin band, 0 line and the texts."""
+    arms, interval = manifest["arms"], manifest["interval"]
+    tail = (1 - interval["prob"]) / 2
+    lim = max(2 * m, float(np.quantile(np.abs(draws), 0.995))) * 1.05
+    grid = np.linspace(-lim, lim, 401)
+    dens = density(draws, grid)
+    ax.axvspan(-m, m, color="tab:green", alpha=0.15)
+    ax.plot(grid, dens, color="tab:blue", lw=1.5)
+    ax.hlines(0.04 * dens.max(), *np.quantile(draws, [tail, 1 - tail]), color="k", lw=3)
+    ax.axvline(0, color="tab:orange", lw=1)
+    # lower is better: delta < 0 favours the new arm
+    left, right = (arms["new"], arms["reference"])
+    if cell.get("direction") == "higher_is_better":
+        left, right = right, left
+    put = {"transform": ax.transAxes, "fontsize": 9}
+    ax.text(0.5, 0.93, f"P(equiv) {cell.get('equiv', '-')}", ha="center", **put)
+    ax.text(0.02, 0.80, f"← favours {left}", ha="left", color="tab:orange", **put)
+    ax.text(0.98, 0.80, f"favours {right} →", ha="right", color="tab:orange", **put)
+    ax.text(0.5, 0.68, f"P({arms['new']} better) {cell.get('better', '-')}", ha="center", **put)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(0, dens.max() * 1.9 if dens.max() > 0 else 1)  # room for the texts above the curve
+    ax.set_yticks([])
 
 
 def diagnostic_and_check_plots(idata: az.InferenceData, run: Path, manifest: dict, out: Path) -> list[Path]:

@@ -23,17 +23,20 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_stenosis import __version__
+from bayes_stenosis.decisions import probability_text
 from bayes_stenosis.diagnostics import RunDiagnostics, near_threshold_note
 from bayes_stenosis.outputs.checks import ppc_table, prior_predictive_ranges, prior_vs_posterior
 from bayes_stenosis.outputs.figures import figure_captions
 from bayes_stenosis.outputs.headline import headline_labels, headline_table, interval_label
 from bayes_stenosis.outputs.sources import evidence_files, final_folder, prior_rows, rerun_command, study_sources
+from bayes_stenosis.outputs.sweep import matching_sweep, sweep_command, sweep_plan
 from bayes_stenosis.outputs.tables import COLUMN_LABELS, fmt, png_data_uri, read_csv_or_none, table_context
 from bayes_stenosis.run import RunFolder, load_run, published_file
 
 REPORT_NAME = "report.html"
 
-#: Columns of each results table the report shows, in order.
+#: Columns of each results table the report shows, in order. The decision table is two tables (the
+#: decision, then the other decision probabilities), so that each fits the page's column.
 DECISION_COLUMNS = [
     "time",
     "outcome",
@@ -42,13 +45,17 @@ DECISION_COLUMNS = [
     "prob_equivalence",
     "mcse_prob_equivalence",
     "prob_equivalence_prior",
+    "decision",
+    "decision_within_2_mcse_of_threshold",
+]
+OTHER_PROBABILITY_COLUMNS = [
+    "time",
+    "outcome",
     "prob_noninferiority",
     "prob_noninferiority_prior",
     "prob_superiority",
     "prob_superiority_prior",
     "prob_harm_beyond_margin",
-    "decision",
-    "decision_within_2_mcse_of_threshold",
 ]
 CONTRAST_COLUMNS = [
     "time",
@@ -77,27 +84,42 @@ def run_table(run: RunFolder, name: str) -> pd.DataFrame | None:
     return read_csv_or_none(run.file(name)) if run.has(name) else None
 
 
-def sweep_results(folder: Path) -> dict | None:
-    """The sensitivity sweep of this study (``RUN/sensitivity.csv`` or ``RUN/../sensitivity/``), its files
-    checked against the sweep folder's own manifest; None without one."""
-    for candidate in (folder / "sensitivity.csv", folder.parent / "sensitivity" / "sensitivity.csv"):
-        frame = read_csv_or_none(published_file(candidate))
-        if frame is None:
-            continue
-        png = published_file(candidate.with_name("sensitivity.png"))
-        robust = read_csv_or_none(published_file(candidate.with_name("robustness.csv")))
-        n_fits = int(frame["configuration"].nunique()) if "configuration" in frame else 0
-        return {
-            "path": str(candidate),
-            "frame": frame,
-            "robust_frame": robust,
-            "n_fits": n_fits,
-            "table": table_context(frame.head(400), SENSITIVITY_COLUMNS),
-            "n_rows": len(frame),
-            "image": png_data_uri(png) if png is not None else None,
-            "robustness": None if robust is None else table_context(robust, ROBUSTNESS_COLUMNS),
-        }
-    return None
+def sweep_results(folder: Path, manifest: dict) -> dict | None:
+    """The sensitivity sweep of this run's study files and spec (``RUN/sensitivity.csv`` or
+    ``RUN/../sensitivity/``, :func:`~bayes_stenosis.outputs.sweep.matching_sweep`), its files checked against
+    the sweep folder's own manifest; None without one."""
+    sweep_folder, _ = matching_sweep(folder, manifest)
+    if sweep_folder is None:
+        return None
+    candidate = sweep_folder / "sensitivity.csv"
+    frame = read_csv_or_none(published_file(candidate))
+    png = published_file(candidate.with_name("sensitivity.png"))
+    robust = read_csv_or_none(published_file(candidate.with_name("robustness.csv")))
+    if frame is None:  # a sweep folder with its robustness table only
+        frame = pd.DataFrame()
+    n_fits = int(frame["configuration"].nunique()) if "configuration" in frame else 0
+    return {
+        "path": str(candidate),
+        "frame": frame,
+        "robust_frame": robust,
+        "n_fits": n_fits,
+        "table": table_context(frame.head(400), SENSITIVITY_COLUMNS),
+        "n_rows": len(frame),
+        "image": png_data_uri(png) if png is not None else None,
+        "robustness": None if robust is None else table_context(robust, ROBUSTNESS_COLUMNS),
+    }
+
+
+def missing_sweep(run: RunFolder) -> dict:
+    """Without a sweep of this run: why (none, or one of other inputs beside the run) and what making one
+    takes (:func:`~bayes_stenosis.outputs.sweep.sweep_plan`: command, fits, estimated minutes)."""
+    _, mismatch = matching_sweep(run.path, run.manifest)
+    plan = sweep_plan(run)
+    return {
+        "mismatch": mismatch,
+        "plan": plan,
+        "command": plan["command"] if plan else sweep_command(run.manifest, run.path),
+    }
 
 
 def optional_results(run: RunFolder) -> dict:
@@ -129,8 +151,20 @@ def headline_context(run: RunFolder, decisions: pd.DataFrame, contrasts: pd.Data
         ],
         "interval": interval_label(manifest),
         "n_fits": None if sweep is None else sweep["n_fits"],
-        "beyond": None if not len(beyond) else float(beyond["prob_not_equivalent"].iloc[0]),
+        "beyond": None if not len(beyond) else beyond_text(beyond.iloc[0], manifest),
     }
+
+
+def beyond_text(row: pd.Series, manifest: dict) -> str:
+    """P(some cell lies beyond its margin) as printed (a bound where no draw disagrees), with the prior's."""
+    sampler = manifest.get("sampler", {})
+    n_post = int(sampler.get("chains", 0)) * int(sampler.get("draws", 0))
+    n_prior = int(sampler.get("prior_draws_decisions", 0)) or n_post
+    text = probability_text(row["prob_not_equivalent"], row.get("mcse_prob_not_equivalent", float("nan")), n_post)
+    prior = row.get("prob_not_equivalent_prior", float("nan"))
+    if prior == prior:
+        text += f" (prior {probability_text(prior, row.get('mcse_prob_not_equivalent_prior', float('nan')), n_prior)})"
+    return text
 
 
 def prior_carry_table(decisions: pd.DataFrame, idata) -> pd.DataFrame | None:
@@ -155,7 +189,8 @@ def results_tables(run: RunFolder, decisions: pd.DataFrame, contrasts: pd.DataFr
     sampler = manifest["sampler"]
     n_post = int(sampler["chains"]) * int(sampler["draws"])
     n_prior = int(sampler.get("prior_draws_decisions", 0)) or n_post
-    probs = {c: n_prior if c.endswith("_prior") else n_post for c in DECISION_COLUMNS if c.startswith("prob_")}
+    columns = DECISION_COLUMNS + OTHER_PROBABILITY_COLUMNS
+    probs = {c: n_prior if c.endswith("_prior") else n_post for c in columns if c.startswith("prob_")}
     shown = decisions[decisions["scope"] != "any_beyond_margin"].copy()
     shown["outcome"] = [
         {"joint_time": "all outcomes", "joint_all": "all cells"}.get(s, o)
@@ -165,6 +200,7 @@ def results_tables(run: RunFolder, decisions: pd.DataFrame, contrasts: pd.DataFr
     contrast_labels = {"lower_natural": f"{interval} lower", "upper_natural": f"{interval} upper"}
     return {
         "decisions_table": table_context(shown, DECISION_COLUMNS, probabilities=probs),
+        "other_probabilities_table": table_context(shown, OTHER_PROBABILITY_COLUMNS, probabilities=probs),
         "contrasts_table": table_context(
             contrasts, CONTRAST_COLUMNS, labels={**COLUMN_LABELS, **contrast_labels}, digits=3
         ),
@@ -254,7 +290,7 @@ def build_context(run: str | Path | RunFolder) -> dict:
     evidence = run_table(run, "evidence.csv")
     study_text = run.file("inputs/study/study.toml").read_text() if run.has("inputs/study/study.toml") else ""
     study_toml = tomllib.loads(study_text)
-    sweep = sweep_results(folder)
+    sweep = sweep_results(folder, manifest)
     context = {
         "package_version": __version__,
         "manifest": manifest,
@@ -272,5 +308,7 @@ def build_context(run: str | Path | RunFolder) -> dict:
     context.update(figure_captions(folder / "plots", manifest, run.idata, contrasts, decisions))
     if sweep is not None:
         context["sensitivity"] = {k: v for k, v in sweep.items() if not k.endswith("frame")}
+    else:
+        context["sweep_missing"] = missing_sweep(run)
     context.update(optional_results(run))
     return context

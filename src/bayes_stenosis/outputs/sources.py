@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bayes_stenosis.outputs.tables import fmt, read_csv_or_none, table_context
-from bayes_stenosis.resources import bundled_study_ids, resolve_study
+from bayes_stenosis.resources import bundled_study_ids, resolve_spec, resolve_study
 
 
 def spec_comments(text: str) -> dict[str, str]:
@@ -153,26 +153,43 @@ def final_folder(folder: Path) -> Path:
     return folder
 
 
-def rerun_command(manifest: dict, folder: Path) -> str:
-    """The ``bayes-stenosis fit`` command that recreates this run (same numbers with the same versions)."""
-    folder = final_folder(Path(folder))
+def study_argument(manifest: dict) -> str:
+    """The study as a command argument: the bundled id when the run used the bundled folder, else its path."""
     study = manifest["study"]
-    study_arg = study["folder"]
     try:
         if (
             study["id"] in bundled_study_ids()
             and Path(resolve_study(study["id"])).resolve() == Path(study["folder"]).resolve()
         ):
-            study_arg = study["id"]
+            return study["id"]
     except (FileNotFoundError, OSError):
         pass
+    return study["folder"]
+
+
+def spec_argument(manifest: dict) -> str:
+    """The spec as a command argument: the bundled name (``default``) when the run used a bundled spec, else
+    its path."""
+    path = str(manifest["spec"]["path"])
+    name = manifest["spec"].get("name") or Path(path).stem
+    try:
+        if Path(path).resolve() == resolve_spec(name).resolve():
+            return name
+    except OSError:
+        pass
+    return path
+
+
+def rerun_command(manifest: dict, folder: Path) -> str:
+    """The ``bayes-stenosis fit`` command that recreates this run (same numbers with the same versions)."""
+    folder = final_folder(Path(folder))
     s = manifest["sampler"]
     argv = [
         "bayes-stenosis",
         "fit",
-        study_arg,
+        study_argument(manifest),
         "--model",
-        str(manifest["spec"]["path"]),
+        spec_argument(manifest),
         "--prior",
         manifest["prior_set"],
         "--seed",

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bayes_stenosis.errors import InputError, RunFolderError
 from bayes_stenosis.outputs.headline import headline_markdown, headline_table
+from bayes_stenosis.outputs.sweep import matching_sweep, missing_sweep_note
 from bayes_stenosis.outputs.tables import read_csv_or_none
 from bayes_stenosis.run import RunFolder, check_output_file, load_run, published_file, sha256_file, write_output_file
 
@@ -39,7 +40,7 @@ SUMMARY_COLUMNS = (
 
 #: ``export --format``: the run file each format copies (json is built from approximations.json).
 EXPORT_FILES = {"netcdf": "posterior.nc", "parquet": "draws_contrasts.parquet", "csv": "draws_contrasts.csv"}
-EXPORT_FORMATS = (*EXPORT_FILES, "json", "likelihood-csv")
+EXPORT_FORMATS = (*EXPORT_FILES, "json", "likelihood-csv", "draws-wide")
 
 
 @dataclass
@@ -50,20 +51,20 @@ class Summary:
     decisions: pd.DataFrame
     headline: pd.DataFrame
     written: list[Path] = field(default_factory=list)
+    #: without a sweep of this run beside it: what making one takes (command, fits, estimated minutes)
+    sweep_note: str | None = None
 
     @property
     def manifest(self) -> dict:
         return self.run.manifest
 
 
-def sweep_robustness(folder: Path) -> pd.DataFrame | None:
-    """``robustness.csv`` of the study's sensitivity sweep beside the run (``RUN/../sensitivity/``), checked
-    against the sweep's manifest; None without one."""
-    for candidate in (folder / "robustness.csv", folder.parent / "sensitivity" / "robustness.csv"):
-        frame = read_csv_or_none(published_file(candidate))
-        if frame is not None:
-            return frame
-    return None
+def sweep_robustness(folder: Path, manifest: dict) -> pd.DataFrame | None:
+    """``robustness.csv`` of the sensitivity sweep of the run's study files and spec beside the run
+    (``RUN/../sensitivity/``, :func:`~bayes_stenosis.outputs.sweep.matching_sweep`), checked against the
+    sweep's manifest; None without one."""
+    sweep_folder, _ = matching_sweep(folder, manifest)
+    return None if sweep_folder is None else read_csv_or_none(published_file(sweep_folder / "robustness.csv"))
 
 
 def summarize_run(
@@ -86,8 +87,11 @@ def summarize_run(
     ]
     loaded = load_run(run)
     decisions = loaded.decisions
-    headline = headline_table(decisions, loaded.contrasts, loaded.manifest, sweep_robustness(loaded.path))
+    robustness = sweep_robustness(loaded.path, loaded.manifest)
+    headline = headline_table(decisions, loaded.contrasts, loaded.manifest, robustness)
     summary = Summary(run=loaded, decisions=decisions, headline=headline)
+    if robustness is None:
+        summary.sweep_note = missing_sweep_note(loaded)
     table = decisions[[c for c in SUMMARY_COLUMNS if c in decisions.columns]]
     markdown_text = headline_markdown(headline, loaded.manifest, loaded.manifest["decision_rule"]["text"])
     writers: dict[str, Callable[[Path], object]] = {
@@ -100,9 +104,10 @@ def summarize_run(
 
 
 def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Export the draws (``netcdf``, ``parquet``, ``csv``), the normal approximations with the run's
-    settings (``json``) or the likelihood approximation as a table (``likelihood-csv``: :func:`likelihood_table`)
-    for meta-analysts; return the file written.
+    """Export the draws (``netcdf``, ``parquet``, ``csv``: the run's files; ``draws-wide``: one row per draw,
+    :func:`wide_draws`), the normal approximations with the run's settings (``json``) or the likelihood
+    approximation as a table (``likelihood-csv``: :func:`likelihood_table`) for meta-analysts; return the
+    file written.
 
     The run's file is checked against its manifest before it is copied, and the copy against the
     same digest after: a damaged file is never exported.
@@ -123,6 +128,9 @@ def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool
     loaded = load_run(run)
     if format == "likelihood-csv":
         table = likelihood_table(loaded.read_json("approximations.json"), loaded.path)
+        return write_output_file(target, lambda tmp: table.to_csv(tmp, index=False), overwrite=overwrite, what="export")
+    if format == "draws-wide":
+        table = wide_draws(pd.read_parquet(loaded.file(EXPORT_FILES["parquet"])))
         return write_output_file(target, lambda tmp: table.to_csv(tmp, index=False), overwrite=overwrite, what="export")
     if format == "json":
         approx = loaded.read_json("approximations.json")
@@ -177,3 +185,15 @@ def likelihood_table(approximation: dict, run: Path) -> pd.DataFrame:
         row |= {"approximates": "likelihood (prior divided out)", "exact": lik["exact"], "method": lik["method"]}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def wide_draws(long: pd.DataFrame) -> pd.DataFrame:
+    """The contrast draws one row per draw (``.chain``, ``.iteration``, ``.draw``, as R's ``posterior``
+    package reads a draws data frame), one column per cell in natural units, named as in
+    ``approximations.json`` (``delta[time=4,outcome=ODI]``), cells in the run's order."""
+    keys = [".chain", ".iteration", ".draw"]
+    names = [f"delta[time={t:g},outcome={o}]" for t, o in zip(long["time"], long["outcome"], strict=True)]
+    long = long.assign(name=names)
+    order = list(dict.fromkeys(long["name"]))
+    wide = long.pivot(index=keys, columns="name", values="delta_natural")[order]
+    return wide.reset_index().rename_axis(columns=None)

@@ -147,12 +147,49 @@ def pattern_groups(var: str) -> dict[str, str]:
     return {}
 
 
+#: Long name and unit of the model's other parameters and derived quantities (names as in the model).
+UNITLESS = "1"
+STANDARDIZED = "standardized units (natural units / coordinate outcome_standardising_sd)"
+PARAMETER_ATTRS = {
+    "tau": ("SD of each outcome's treatment difference around the time point's shared one (pooling)", STANDARDIZED),
+    "sigma_change": ("SD of the reference arm's mean change across cells around its time point's mean", STANDARDIZED),
+    "theta_ref": ("mean change from baseline in the reference arm, standardized", STANDARDIZED),
+    "rho": ("correlation of baseline and follow-up scores, per outcome", UNITLESS),
+    "r_time": ("correlation of a trial's estimates between follow-up times", UNITLESS),
+    "r_outcome": ("correlation of a trial's estimates between outcomes", UNITLESS),
+    "r_time_unit": ("r_time as a share of its cap (spec correlation.max_error_correlation)", UNITLESS),
+    "r_outcome_unit": ("r_outcome as a share of its cap (spec correlation.max_error_correlation)", UNITLESS),
+    "trial_sd_ratio": ("the trial's baseline SD over the cited reference SD, per outcome", UNITLESS),
+    "followup_sd_ratio": ("follow-up SD over baseline SD, per outcome", UNITLESS),
+    "change_sd_ratio": ("SD of change over the reference SD, per outcome", UNITLESS),
+    "between_sd_ratio": ("SD behind the between-arm test (the test assumed) over the reference SD", UNITLESS),
+    "threshold_noncentrality": ("noncentrality of each reported statement's test statistic", UNITLESS),
+    "threshold_log_prob": ("log probability of each reported statement on its own", "log probability"),
+    "threshold_arm_noncentrality": ("noncentrality of each arm's within-arm test, per cell", UNITLESS),
+    "threshold_cell_corr": ("correlation of the cells' test statistics", UNITLESS),
+    "threshold_between_corr": ("correlation of the between-arm statements' test statistics", UNITLESS),
+    "threshold_joint_raw": ("whitened latent test statistics of the joint statement term", UNITLESS),
+    "threshold_latent": ("latent test statistics of the between-arm statements", UNITLESS),
+    "threshold_joint_chi2": ("chi-square variable of each arm's sample SD (joint statement term)", UNITLESS),
+    "threshold_chi2": ("chi-square variable of each between-arm test's sample SD", UNITLESS),
+    "threshold_event": ("reported statement holds (1) or not (0)", UNITLESS),
+    "obs_contrast": ("reported between-arm difference (new minus reference)", "natural units of the row's outcome"),
+}
+#: True SDs behind an arm's reported SDs (arm-summary term): ``sd_<kind>_<arm>``.
+ARM_SD = re.compile(r"sd_(?P<kind>change|baseline|followup)_(?P<arm>.+)")
+#: An arm's reported summaries (arm-summary term): ``obs_mean_change_<arm>``, ``obs_sd_<kind>_<arm>``.
+ARM_OBSERVED = re.compile(r"obs_(?:mean_change_(?P<mean>.+)|sd_(?P<kind>change|baseline|followup)_(?P<arm>.+))")
+#: Standard-normal innovations of the non-centred parameterisation (``z_delta``: the deviation of delta).
+INNOVATION = re.compile(r"z_(?P<of>.+)")
+
+
 def annotate(ds: xr.Dataset, study: Study, inputs: ModelInputs) -> xr.Dataset:
-    """Units and long names of the natural-unit and standardized quantities; the time coordinate's unit;
-    each outcome's unit and standardising SD as coordinates along ``outcome``."""
+    """Units and long names of the natural-unit and standardized quantities and of the other parameters
+    (:data:`PARAMETER_ATTRS`, ``z_*`` innovations; ``1``: unitless); the time
+    coordinate's unit; each outcome's unit and standardising SD as coordinates along ``outcome``."""
     contrast = f"{study.new_arm} minus {study.reference_arm}"
     natural = "natural units of each outcome (coordinate outcome_unit)"
-    smd = "standardized units (natural units / coordinate outcome_standardising_sd)"
+    smd = STANDARDIZED
     attrs = {
         "delta_natural": (f"treatment difference in change from baseline, {contrast}", natural),
         "change_natural": ("change from baseline (follow-up minus baseline) per arm", natural),
@@ -161,9 +198,24 @@ def annotate(ds: xr.Dataset, study: Study, inputs: ModelInputs) -> xr.Dataset:
         "Delta": ("treatment difference per follow-up time shared by the outcomes, standardized", smd),
         "mu_change": ("mean change in the reference arm per follow-up time, standardized", smd),
     }
-    for name, (long_name, units) in attrs.items():
-        if name in ds:
-            ds[name].attrs.update(long_name=long_name, units=units)
+    attrs |= {k: v for k, v in PARAMETER_ATTRS.items() if k not in attrs}
+    for name in ds.data_vars:
+        innovation, arm_sd = INNOVATION.fullmatch(str(name)), ARM_SD.fullmatch(str(name))
+        if name in attrs:
+            long_name, units = attrs[name]
+        elif arm_sd:
+            long_name, units = f"true SD of {arm_sd['kind']} scores in arm {arm_sd['arm']}, per cell", STANDARDIZED
+        elif observed := ARM_OBSERVED.fullmatch(str(name)):
+            if observed["mean"]:
+                long_name, units = f"reported mean change from baseline in arm {observed['mean']}", STANDARDIZED
+            else:
+                long_name = f"reported squared SD of {observed['kind']} scores in arm {observed['arm']}"
+                units = f"squared {STANDARDIZED}"
+        elif innovation:
+            long_name, units = f"standard-normal innovation of {innovation['of']} (non-centred parameterisation)", "1"
+        else:
+            continue
+        ds[name].attrs.update(long_name=long_name, units=units)
     if "time" in ds.coords:
         ds["time"].attrs.update(units=study.meta.times.unit, long_name="follow-up time since baseline")
     if "outcome" in ds.coords:

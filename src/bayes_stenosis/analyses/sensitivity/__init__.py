@@ -43,7 +43,7 @@ from bayes_stenosis.analyses.sensitivity.configs import (
     threshold_assumptions,
 )
 from bayes_stenosis.analyses.sensitivity.figure import plot_sensitivity
-from bayes_stenosis.analyses.sensitivity.runner import SensitivityResult, run_sensitivity, sweep
+from bayes_stenosis.analyses.sensitivity.runner import SensitivityResult, run_sensitivity, sweep, write_sweep_plan
 from bayes_stenosis.analyses.sensitivity.tables import (
     COLUMNS,
     fit_summary,
@@ -69,4 +69,5 @@ __all__ = [
     "spec_for_correlation",
     "sweep",
     "threshold_assumptions",
+    "write_sweep_plan",
 ]

@@ -24,6 +24,7 @@ from bayes_stenosis.analyses.sensitivity.tables import (
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.inference import CompileCache, SamplerSettings
 from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, resolve_prior
+from bayes_stenosis.outputs.sweep import SWEEP_PLAN_FILE
 from bayes_stenosis.provenance import provenance
 from bayes_stenosis.run import (
     atomic_run_folder,
@@ -36,7 +37,16 @@ from bayes_stenosis.run import (
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
 
-__all__ = ["SensitivityResult", "SweepPlan", "fit_grid", "plan_sweep", "run_sensitivity", "sweep", "sweep_manifest"]
+__all__ = [
+    "SensitivityResult",
+    "SweepPlan",
+    "fit_grid",
+    "plan_sweep",
+    "run_sensitivity",
+    "sweep",
+    "sweep_manifest",
+    "write_sweep_plan",
+]
 
 
 @dataclass
@@ -129,6 +139,26 @@ def plan_sweep(loaded: Study, model_spec: ModelSpec) -> SweepPlan:
     uses_rho = "rho" in probe
     configs, reference = grid(model_spec, uses_rho, uses_thresholds="threshold_se_factor" in probe)
     return SweepPlan(inputs, msets, priors, uses_rho, configs, reference)
+
+
+def write_sweep_plan(folder: Path, loaded: Study, model_spec: ModelSpec) -> dict:
+    """``sensitivity_plan.json`` in a run folder: the fits the spec's sweep would make for this study (their
+    number, labels and the axes they vary), so that the report and ``summarize`` can say what a missing sweep
+    would show and cost. Plans only (one model built, none sampled: about a second)."""
+    plan = plan_sweep(loaded, model_spec)
+    axes = []
+    for name in ("prior_set", "correlation", "pooling", "between_test", "followup_sd_ratio", "analysed_fraction"):
+        values = list(dict.fromkeys(str(getattr(c, name)) for c in plan.configs))
+        if len(values) > 1:
+            axes.append({"axis": name, "values": values})
+    content = {
+        "n_fits": len(plan.configs),
+        "reference": plan.reference.label,
+        "axes": axes,
+        "configurations": [c.label for c in plan.configs],
+    }
+    write_json(folder / SWEEP_PLAN_FILE, content)
+    return content
 
 
 def sweep(

@@ -11,6 +11,7 @@ import pandas as pd
 
 from bayes_stenosis import decisions as dec
 from bayes_stenosis.analyses.sensitivity.configs import FitConfig, threshold_assumptions
+from bayes_stenosis.outputs.sweep import matching_sweep
 from bayes_stenosis.run import Fit, evidence_mask, published_file, read_manifest
 
 __all__ = [
@@ -177,15 +178,8 @@ def matching_robustness(run_folder: Path) -> tuple[pd.DataFrame, dict] | None:
     Both checks use the SHA-256 recorded in the two manifests, so a sweep of other data or of an edited
     spec is never shown as if it were this run's.
     """
-    run = read_manifest(run_folder)
-    sweep_folder = Path(run_folder).parent / "sensitivity"
-    robust_path = published_file(sweep_folder / "robustness.csv")
-    manifest_path = published_file(sweep_folder / "manifest.json")
-    if robust_path is None or manifest_path is None:
+    folder, _ = matching_sweep(run_folder, read_manifest(run_folder))
+    robust_path = None if folder is None else published_file(folder / "robustness.csv")
+    if robust_path is None:
         return None
-    sweep = json.loads(manifest_path.read_text())
-    same_study = sweep.get("study", {}).get("sha256") == run["study"]["sha256"]
-    same_spec = sweep.get("spec", {}).get("sha256") == run["spec"]["sha256"]
-    if not (same_study and same_spec):
-        return None
-    return pd.read_csv(robust_path), sweep
+    return pd.read_csv(robust_path), json.loads((folder / "manifest.json").read_text())
