@@ -25,11 +25,14 @@ from bayes_stenosis.analyses.sensitivity import (
     robustness_table,
     run_sensitivity,
 )
+from bayes_stenosis.analyses.synthesis import Synthesis, SynthesisResult, run_synthesis, synthesize
 
 __all__ = [
     "FitConfig",
     "ReproduceResult",
     "SensitivityResult",
+    "Synthesis",
+    "SynthesisResult",
     "TOST_ALPHA",
     "ancova_approximation",
     "common_halves",
@@ -45,6 +48,8 @@ __all__ = [
     "run_reproduce",
     "robustness_table",
     "run_sensitivity",
+    "run_synthesis",
+    "synthesize",
     "tost",
     "two_sample",
     "write_reproduce",
