@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_stenosis.analyses.synthesis.engine import posterior_grid, prior_probabilities, summarize_grid
+from bayes_stenosis.analyses.synthesis.engine import (
+    GridPosterior,
+    posterior_grid,
+    prior_probabilities,
+    summarize_grid,
+)
 from bayes_stenosis.analyses.synthesis.inputs import QualityLimits, StudyInput, read_study
 from bayes_stenosis.analyses.synthesis.priors import (
     EffectPrior,
@@ -47,6 +52,7 @@ class Synthesis:
     level: float
     numbers: dict
     prior_probability: dict
+    grid: GridPosterior
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -172,7 +178,7 @@ def synthesize(
     cells = dict(cells or {})
     studies = []
     for run in runs:
-        sid = read_manifest(Path(run))["study"]["id"]
+        sid = read_manifest(Path(run)).get("study", {}).get("id", "")  # none: not a study's run (refused below)
         o, t = cells.pop(sid, (outcome, time))
         if o is None or t is None:
             raise SynthesisError(Path(run), f"no outcome / time for study {sid!r}: give --outcome and --time or --cell")
@@ -219,6 +225,7 @@ def synthesize_studies(
         tau_prior=tau_p,
         level=level,
         numbers=numbers,
+        grid=grid,
         prior_probability={f"{k}": v for k, v in prior_probabilities(mu_used, tau_used, value).items()},
         notes=notes,
     )

@@ -2,7 +2,8 @@
 lock, temporary folder, checksums in the manifest written last, atomic rename):
 
 ``synthesis.json`` (everything, with the priors, margin, scale and each input's hashes), ``synthesis.csv``
-(one row per study, pooled effect, new study, tau), ``forest.png``, ``report.md`` (the report section) and
+(one row per study, pooled effect, new study, tau), ``forest.png``, ``report.md`` (the report section),
+``posterior.nc`` and ``diagnostics.csv`` (independent draws from the grid posterior and their summary) and
 ``manifest.json`` (kind ``synthesis``, the command line, the input runs with the SHA-256 of their manifest
 and ``approximations.json``, and the checksums of every file).
 """
@@ -15,7 +16,9 @@ from pathlib import Path
 
 from bayes_stenosis import __version__
 from bayes_stenosis.analyses.synthesis.combine import Synthesis, synthesize
+from bayes_stenosis.analyses.synthesis.draws import posterior_draws
 from bayes_stenosis.analyses.synthesis.figure import forest_plot
+from bayes_stenosis.diagnostics import parameter_table
 from bayes_stenosis.provenance import provenance
 from bayes_stenosis.run import atomic_run_folder, check_output_folder, write_json
 
@@ -28,10 +31,22 @@ class SynthesisResult:
     synthesis: Synthesis
 
 
+#: The seed of the posterior draws of ``posterior.nc`` when none is given (the numbers of synthesis.json
+#: come from the grid and do not depend on it).
+DEFAULT_SEED = 20261207
+
+
 def run_synthesis(
-    runs: Sequence[str | Path], out: str | Path, *, overwrite: bool = False, **options
+    runs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    seed: int = DEFAULT_SEED,
+    **options,
 ) -> SynthesisResult:
-    """Synthesise (:func:`~.combine.synthesize`, ``options`` passed on) and publish the folder ``out``.
+    """Synthesise (:func:`~.combine.synthesize`, ``options`` passed on) and publish the folder ``out``,
+    with ``posterior.nc`` (independent draws from the grid posterior, from ``seed``) and ``diagnostics.csv``
+    (their summary) so that it reads like every run folder.
 
     The output path is checked before any work; an existing folder is replaced only with ``overwrite``.
     """
@@ -43,7 +58,16 @@ def run_synthesis(
         synthesis.table().to_csv(tmp / "synthesis.csv", index=False)
         forest_plot(synthesis, tmp / "forest.png")
         (tmp / "report.md").write_text(report_section(synthesis))
-        write_json(tmp / "manifest.json", _manifest(synthesis, options))
+        idata = posterior_draws(
+            synthesis.grid,
+            [s.likelihood(synthesis.scale_key) for s in synthesis.studies],
+            [s.study for s in synthesis.studies],
+            seed=seed,
+            unit=synthesis.unit,
+        )
+        idata.to_netcdf(str(tmp / "posterior.nc"))
+        parameter_table(idata).to_csv(tmp / "diagnostics.csv", index=False)
+        write_json(tmp / "manifest.json", _manifest(synthesis, options | {"seed": seed}))
     return SynthesisResult(folder=destination, synthesis=synthesis)
 
 
@@ -62,7 +86,9 @@ def _manifest(synthesis: Synthesis, options: dict) -> dict:
         "scale": rec["scale"],
         "margin": rec["margin"],
         "priors": rec["priors"],
-        "engine": "numerical integration on a (tau, mu) grid (analyses/synthesis/engine.py): deterministic, no seed",
+        "engine": "numerical integration on a (tau, mu) grid (analyses/synthesis/engine.py): deterministic; the "
+        "seed drives only the draws of posterior.nc",
+        "seed": options.get("seed"),
         "grid": rec["grid"],
     }
 
