@@ -175,6 +175,7 @@ def synthesize(
         raise SynthesisError(None, f"--likelihood must be one of {', '.join(LIKELIHOOD_MODES)} (got {likelihood!r})")
     if not runs:
         raise SynthesisError(None, "no run folders given")
+    tau_prior, mu_prior = heterogeneity_prior(tau_prior), effect_prior(mu_prior)  # bad options: before any work
     cells = dict(cells or {})
     studies = []
     for run in runs:

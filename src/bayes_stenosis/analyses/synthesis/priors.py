@@ -3,7 +3,7 @@
 Every prior is named, with its parameters and its published source, and recorded in ``synthesis.json``
 and the manifest: a synthesis never runs under an unstated prior.
 
-Choices (``docs/methods.md`` section 9):
+Choices (docs/methods.md section 9):
 
 * ``tau``: ``bartos2021_back_and_neck`` (the default) is the empirical heterogeneity prior of
   continuous outcomes in the Cochrane "Back and Neck" reviews, tau ~ InvGamma(shape 1.75, scale 0.57)
