@@ -12,8 +12,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import integrate, stats
 
-from bayes_stenosis.analyses.synthesis import read_study, run_synthesis, synthesize
+from bayes_stenosis.analyses.synthesis import cell_prior_logpdf, read_study, run_synthesis, synthesize
 from bayes_stenosis.errors import OutputPathError, SynthesisError
 from bayes_stenosis.run import load_run, read_manifest, sha256_file
 from bayes_stenosis.run.integrity import verify_folder
@@ -136,3 +137,25 @@ def test_the_synthesis_folder_is_published_with_the_inputs_hashes(synthesis_runs
     with pytest.raises(OutputPathError):
         run_synthesis(runs, out, outcome="VAS", time=4)
     assert (out / "synthesis.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("family", ["normal", "student_t"])
+def test_the_marginal_prior_divided_out_matches_draws_of_the_pooled_prior(family):
+    """delta = Delta + tau z, tau ~ HalfNormal(0.15), with two outcomes: the quadrature density's mass in
+    (-0.3, 0.3) and (0.6, inf) equals the share of 200,000 forward draws within 4 binomial SEs."""
+    prior = {"family": family, "nu": 5.0, "mu": 0.0, "sigma": 0.37, "outcome_pooling": "partial", "tau_scale": 0.15}
+    rng = np.random.default_rng(7)
+    n = 200_000
+    base = rng.standard_t(5, n) if family == "student_t" else rng.standard_normal(n)
+    x = 0.37 * base + np.abs(rng.normal(0, 0.15, n)) * rng.standard_normal(n)
+
+    def density(v):
+        return float(np.exp(cell_prior_logpdf(prior, 2, np.array([v]))[0]))
+
+    for lo, hi, share in ((-0.3, 0.3, np.mean(np.abs(x) < 0.3)), (0.6, 20.0, np.mean(x > 0.6))):
+        mass = integrate.quad(density, lo, hi, limit=200)[0]
+        assert abs(mass - share) < 4 * np.sqrt(share * (1 - share) / n), (lo, hi, mass, share)
+    # one outcome: no tau, the prior set's own density
+    one = cell_prior_logpdf(prior, 1, np.array([0.2]))[0]
+    expected = stats.t(5, 0, 0.37).logpdf(0.2) if family == "student_t" else stats.norm(0, 0.37).logpdf(0.2)
+    assert one == pytest.approx(expected)
