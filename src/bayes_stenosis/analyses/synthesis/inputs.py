@@ -168,7 +168,8 @@ def read_study(
         j = block["names"].index(name)
         lik = Likelihood.normal(block["mean_std"][j], np.sqrt(block["covariance_std"][j][j]))
         method, notes, ess = "normal", [], None
-    notes += list(block["notes"])
+    # the block's first note is about the normal division's accuracy: not what reweighted draws use
+    notes += list(block["notes"][1:] if use_draws else block["notes"])
     return StudyInput(**info, method=method, likelihood_std=lik, quality=quality, notes=notes, effective_draws=ess)
 
 
