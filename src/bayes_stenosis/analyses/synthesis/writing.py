@@ -134,7 +134,11 @@ def report_section(synthesis: Synthesis) -> str:
         "reweighted by that prior), never its posterior: no prior is counted twice.",
         "",
         *[f"- {note}" for note in rec["notes"]],
-        *[f"- {s['study']}: " + "; ".join(s["likelihood"]["notes"]) for s in rec["studies"] if s["likelihood"]["notes"]],
+        *[
+            f"- {s['study']}: " + "; ".join(s["likelihood"]["notes"])
+            for s in rec["studies"]
+            if s["likelihood"]["notes"]
+        ],
         "",
         "![forest plot](forest.png)",
         "",
