@@ -130,6 +130,7 @@ def test_the_synthesis_folder_is_published_with_the_inputs_hashes(synthesis_runs
     record = json.loads((out / "synthesis.json").read_text())
     assert record["priors"]["tau"]["name"] == "bartos2021_back_and_neck" and "doi" in record["priors"]["tau"]["source"]
     assert record["margin"]["value"] == 15 and record["margin"]["source"]
+    assert record["likelihood_choice"]["mode"] == "normal" and record["likelihood_choice"]["max_ks_distance"] == 0.05
     table = pd.read_csv(out / "synthesis.csv")
     assert list(table["row"]) == ["study", "study", "pooled", "new_study", "tau"]
     assert "P(|pooled effect|" in (out / "report.md").read_text()

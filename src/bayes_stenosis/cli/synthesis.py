@@ -79,6 +79,16 @@ def synthesize(
     arm_map: Annotated[
         list[str] | None, typer.Option(help="Treat arm NAME as COMMON_NAME when comparing studies: NAME=COMMON_NAME.")
     ] = None,
+    max_ks: Annotated[
+        float, typer.Option(help="--likelihood auto: the run's KS distance above which its normal is poor.")
+    ] = 0.05,
+    max_quantile_error: Annotated[
+        float, typer.Option(help="--likelihood auto: the run's quantile error (posterior SDs) above which it is poor.")
+    ] = 0.1,
+    min_effective_draws: Annotated[float, typer.Option(help="Least Kish effective size of reweighted draws.")] = 1000.0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the draws in posterior.nc (the numbers come from the grid).")
+    ] = 20261207,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing synthesis folder.")] = False,
 ) -> None:
     """Bayesian random-effects synthesis of one contrast across saved runs, from each run's LIKELIHOOD.
@@ -88,6 +98,7 @@ def synthesize(
     """
     quiet_warnings()
     from bayes_stenosis.analyses import run_synthesis
+    from bayes_stenosis.analyses.synthesis import QualityLimits
 
     with status("synthesising"):
         result = run_synthesis(
@@ -103,6 +114,8 @@ def synthesize(
             mu_prior=mu_prior,
             margin=margin,
             arm_map=parse_pairs(arm_map, "--arm-map"),
+            limits=QualityLimits(max_ks, max_quantile_error, min_effective_draws),
+            seed=seed,
         )
     print_synthesis(result.synthesis)
     console.print(f"wrote {escape(str(result.folder))}")

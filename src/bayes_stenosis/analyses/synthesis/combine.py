@@ -54,6 +54,7 @@ class Synthesis:
     prior_probability: dict
     grid: GridPosterior
     notes: list[str] = field(default_factory=list)
+    likelihood_choice: dict = field(default_factory=dict)
 
     @property
     def comparison(self) -> str:
@@ -114,6 +115,7 @@ class Synthesis:
             "interval_level": self.level,
             "priors": {"mu": self.mu_prior.record(), "tau": self.tau_prior.record(), "units": "SMD"},
             "prior_prob_equivalence": self.prior_probability,
+            "likelihood_choice": self.likelihood_choice,
             **{k: self.numbers[k] for k in ("pooled", "tau", "new_study", "grid")},
             "studies": [
                 _study_record(s, n, self.scale_key) for s, n in zip(self.studies, self.numbers["studies"], strict=True)
@@ -186,9 +188,11 @@ def synthesize(
         studies.append(read_study(run, o, float(t), mode=likelihood, limits=limits))
     if cells:
         raise SynthesisError(None, f"--cell names studies that are not among the runs: {', '.join(sorted(cells))}")
-    return synthesize_studies(
+    result = synthesize_studies(
         studies, scale=scale, tau_prior=tau_prior, mu_prior=mu_prior, margin=margin, arm_map=arm_map, level=level
     )
+    result.likelihood_choice = {"mode": likelihood, **(limits or QualityLimits()).record()}
+    return result
 
 
 def synthesize_studies(

@@ -81,8 +81,10 @@ def _manifest(synthesis: Synthesis, options: dict) -> dict:
             for s in synthesis.studies
         ],
         "options": {
-            k: (str(v) if not isinstance(v, int | float | str | bool | None) else v) for k, v in options.items()
+            k: (v if isinstance(v, int | float | str | bool | dict | list | None) else str(v))
+            for k, v in options.items()
         },
+        "likelihood_choice": rec["likelihood_choice"],
         "scale": rec["scale"],
         "margin": rec["margin"],
         "priors": rec["priors"],
