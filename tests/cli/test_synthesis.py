@@ -48,3 +48,22 @@ def test_bad_cells_are_one_line_errors(synthesis_runs, tmp_path):
     )
     assert tau.exit_code == 2 and "positive" in tau.output
     assert not any((tmp_path / name).exists() for name in ("x", "y", "z"))
+
+
+def test_commands_over_one_fit_refuse_a_synthesis_folder_and_leave_it_intact(synthesis_runs, tmp_path):
+    out = tmp_path / "syn"
+    assert (
+        invoke(synthesis_runs["a"], synthesis_runs["b"], "--outcome", "VAS", "--time", "4", "--out", out).exit_code == 0
+    )
+    before = sorted(p.name for p in out.iterdir())
+    for args in (
+        ["summarize"],
+        ["diagnose"],
+        ["report"],
+        ["export", "--format", "json", "--out", str(tmp_path / "x.json")],
+    ):
+        result = runner.invoke(app, [args[0], str(out), *args[1:]])
+        assert result.exit_code == 2, (args, result.output)
+        assert "a synthesis folder, not a fit's run" in result.output and len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert runner.invoke(app, ["diagnose", str(out), "--verify"]).exit_code == 2  # verified, then refused
