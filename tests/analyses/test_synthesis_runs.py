@@ -7,6 +7,7 @@ N(0, 10) prior, so the likelihood division is exact up to Monte Carlo error.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -14,7 +15,13 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from bayes_stenosis.analyses.synthesis import cell_prior_logpdf, read_study, run_synthesis, synthesize
+from bayes_stenosis.analyses.synthesis import (
+    cell_prior_logpdf,
+    read_study,
+    run_synthesis,
+    synthesize,
+    synthesize_studies,
+)
 from bayes_stenosis.errors import OutputPathError, SynthesisError
 from bayes_stenosis.run import load_run, read_manifest, sha256_file
 from bayes_stenosis.run.integrity import verify_folder
@@ -70,6 +77,13 @@ def test_different_comparisons_are_refused_unless_the_arms_are_mapped(synthesis_
         runs, "VAS", 4, likelihood="normal", arm_map={"calcitonin": "new_arm", "placebo": "reference_arm"}
     )
     assert len(mapped.studies) == 2
+
+
+def test_opposite_outcome_directions_are_refused(synthesis_runs):
+    a = read_study(synthesis_runs["a"], "VAS", 4, mode="normal")
+    b = dataclasses.replace(read_study(synthesis_runs["b"], "VAS", 4, mode="normal"), direction="higher_is_better")
+    with pytest.raises(SynthesisError, match="outcome directions differ.*does not flip signs"):
+        synthesize_studies([a, b])
 
 
 def test_margins_that_differ_need_an_explicit_margin(synthesis_runs):

@@ -131,7 +131,7 @@ def _study_record(s: StudyInput, shrunk: dict, scale: str) -> dict:
         "citation": s.citation,
         "simulated": s.simulated,
         "run": str(s.run),
-        "cell": {"time": s.time, "outcome": s.outcome, "unit": s.unit},
+        "cell": {"time": s.time, "outcome": s.outcome, "unit": s.unit, "direction": s.direction},
         "standardising_sd": {"value": s.standardising_sd, "source": s.standardising_sd_source},
         "margin_natural": {"value": s.margin_natural, "source": s.margin_source},
         "likelihood": {
@@ -249,6 +249,10 @@ def _check_comparison(studies: list[StudyInput], arm_map: Mapping[str, str]) -> 
     def arms(s: StudyInput) -> tuple[str, str]:
         return arm_map.get(s.new_arm, s.new_arm), arm_map.get(s.reference_arm, s.reference_arm)
 
+    directions = {s.direction for s in studies}
+    if len(directions) > 1:
+        listed = "; ".join(f"{s.study} {s.outcome}: {s.direction}" for s in studies)
+        raise SynthesisError(None, f"outcome directions differ ({listed}): a synthesis does not flip signs")
     first = arms(studies[0])
     for s in studies[1:]:
         if arms(s) == first:

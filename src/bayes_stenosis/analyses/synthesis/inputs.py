@@ -68,6 +68,7 @@ class StudyInput:
     time: float
     outcome: str
     unit: str
+    direction: str
     standardising_sd: float
     standardising_sd_source: str
     margin_natural: float
@@ -199,6 +200,7 @@ def _study_info(run: RunFolder, approx: dict, idx: int) -> dict:
         "time": float(approx["cells"][idx]["time"]),
         "outcome": outcome,
         "unit": approx["units"][idx],
+        "direction": approx["direction"][idx],
         "standardising_sd": float(sd["sd"]),
         "standardising_sd_source": sd["source"],
         "margin_natural": float(approx["margins"][idx]),
