@@ -70,3 +70,42 @@ def run_copy(pristine_run, tmp_path) -> Path:
     destination = tmp_path / "out" / "test_study" / pristine_run.name
     shutil.copytree(pristine_run, destination)
     return destination
+
+
+def _synthetic_study_run(root: Path, study_id: str, *, unit="mm", sd=20.0, margin=15.0, arms=None, **fit) -> Path:
+    """One synthetic run (no sampling) of a one-outcome study with a reported week-4 VAS contrast and an
+    ODI outcome without evidence; 2 x 3000 normal draws of delta (``fit``: prior_set, delta_mean, delta_sd)."""
+    from bayes_stenosis.run import write_run
+    from bayes_stenosis.testing import synthetic_fit, write_study
+
+    rows = [
+        {"outcome": "VAS", "time": 4, "measure": "change", "direction": "new_minus_reference", "estimate": -1, "se": 3}
+    ]
+    study = write_study(
+        root / study_id,
+        outcomes={
+            "VAS": {"instrument": "VAS", "scale_max": 100, "margin": margin, "reference_sd": sd, "unit": unit},
+            "ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16},
+        },
+        rows={"contrasts.csv": rows},
+        study_id=study_id,
+        arms=arms or ("reference_arm", "new_arm"),
+    )
+    return write_run(synthetic_fit(study, chains=2, draws=3000, **fit), root / "out")
+
+
+@pytest.fixture(scope="session")
+def synthesis_runs(tmp_path_factory) -> dict[str, Path]:
+    """Synthetic run folders for the synthesis tests (vague N(0, 10) prior: the likelihood division is exact):
+    ``a`` and ``b`` (VAS in mm, SD 20, margin 15), ``cm`` (VAS in cm, SD 2, margin 1.5: the same standardized
+    margin), ``other_arms`` (arms named placebo / calcitonin), ``narrow_margin`` (margin 10 mm), and
+    ``no_likelihood`` (a posterior wider than its small-difference prior: no normal likelihood)."""
+    root = tmp_path_factory.mktemp("synthesis_runs")
+    return {
+        "a": _synthetic_study_run(root, "trial_a", delta_mean=-0.3, delta_sd=0.25),
+        "b": _synthetic_study_run(root, "trial_b", delta_mean=0.1, delta_sd=0.3, seed=2),
+        "cm": _synthetic_study_run(root, "trial_cm", unit="cm", sd=2.0, margin=1.5, delta_mean=0.0, seed=3),
+        "other_arms": _synthetic_study_run(root, "trial_arms", arms=("placebo", "calcitonin"), seed=4),
+        "narrow_margin": _synthetic_study_run(root, "trial_narrow", margin=10.0, seed=5),
+        "no_likelihood": _synthetic_study_run(root, "trial_wide", prior_set="small_difference", delta_sd=0.6, seed=6),
+    }

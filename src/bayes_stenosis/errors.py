@@ -64,6 +64,11 @@ class DestinationLockedError(InputError):
     """Another live process is writing the same destination (its lock is held)."""
 
 
+class SynthesisError(InputError):
+    """Runs that cannot be synthesised as given (a posterior where a likelihood is needed, different
+    comparisons or scales, a cell without evidence); the message names the run."""
+
+
 class UnverifiedRunWarning(UserWarning):
     """A run folder written before output checksums were recorded: its files are checked for structure only."""
 

@@ -46,13 +46,18 @@ def write_study(
     n_per_arm: tuple[int | None, int | None] = (20, 20),
     n_total: int | None = None,
     rows: dict[str, list[dict]] | None = None,
+    study_id: str = "test_study",
+    arms: tuple[str, str] = ("reference_arm", "new_arm"),
 ) -> Path:
     """Write a minimal valid study folder; ``rows`` maps a CSV file name to row dicts.
 
-    Each row's ``source`` defaults to :data:`TEST_SOURCE`; columns a row leaves out are empty cells.
+    Each row's ``source`` defaults to :data:`TEST_SOURCE`; columns a row leaves out are empty cells. An
+    outcome's ``unit`` defaults to "points"; ``arms`` names the (reference, new) arms.
     """
     outcomes = outcomes or {"ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16}}
-    files = {"study.toml": dumps_toml(_study_doc(outcomes, follow_up, n_per_arm, n_total))}
+    doc = _study_doc(outcomes, follow_up, n_per_arm, n_total, arms)
+    doc["study"]["id"] = study_id
+    files = {"study.toml": dumps_toml(doc)}
     level_of = {name: level for level, name in EVIDENCE_FILES.items()}
     for name, records in (rows or {}).items():
         level = level_of[name]
@@ -71,13 +76,14 @@ def _study_doc(
     follow_up: tuple[float, ...],
     n_per_arm: tuple[int | None, int | None],
     n_total: int | None,
+    arm_names: tuple[str, str] = ("reference_arm", "new_arm"),
 ) -> dict:
     """The ``study.toml`` document of :func:`write_study`: two arms, one baseline, the given outcomes."""
     info: dict = {"id": "test_study", "title": "test study", "citation": TEST_SOURCE, "simulated": True}
     if n_total is not None:
         info |= {"n_randomised_total": n_total, "n_randomised_total_source": TEST_SOURCE}
     arms = {}
-    for arm, role, n in (("reference_arm", "reference", n_per_arm[0]), ("new_arm", "new", n_per_arm[1])):
+    for arm, role, n in ((arm_names[0], "reference", n_per_arm[0]), (arm_names[1], "new", n_per_arm[1])):
         arms[arm] = {"label": arm, "role": role}
         if n is not None:
             arms[arm] |= {"n_randomised": n, "n_source": TEST_SOURCE}
@@ -87,7 +93,7 @@ def _study_doc(
         tables[name] = {
             "label": name,
             "instrument": o.get("instrument", "other"),
-            "unit": "points",
+            "unit": o.get("unit", "points"),
             "scale_min": 0,
             "scale_max": o.get("scale_max", 100),
             "scale_source": TEST_SOURCE,
@@ -207,13 +213,22 @@ def study_model(
     return build_model(inputs, spec, prior, prior_sampling=prior_sampling), inputs
 
 
-def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chains: int = 2, draws: int = 300) -> Fit:
+def synthetic_fit(
+    study: Path,
+    *,
+    prior_set: str = "vague",
+    seed: int = 1,
+    chains: int = 2,
+    draws: int = 300,
+    delta_mean: float = 0.0,
+    delta_sd: float = 0.2,
+) -> Fit:
     """A :class:`~bayes_stenosis.run.Fit` of ``study`` made without sampling, for tests of run folders and
     of the commands that read them (``write_run`` writes it like any fit, in about a second).
 
-    The "posterior" is normal noise, delta ~ N(0, 0.2) standardized units per cell, and the "prior"
-    N(0, 1): NOT a posterior of the study. The decision table, diagnostics and verdict are computed
-    from these draws by the package's own functions.
+    The "posterior" is normal noise, delta ~ N(delta_mean, delta_sd) standardized units per cell (0 and 0.2
+    by default), and the "prior" N(0, 1): NOT a posterior of the study. The decision table, diagnostics and
+    verdict are computed from these draws by the package's own functions.
     """
     # the run layer pulls in PyMC; imported here so that the study builders above stay light
     from bayes_stenosis.diagnostics import decision_probability_table, parameter_table, sampler_table, verdict
@@ -225,7 +240,7 @@ def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chain
     spec, spec_path, spec_sha = load_model_spec("default")
     settings = SamplerSettings.from_spec(spec.sampler, seed=seed, chains=chains, draws=draws, tune=draws)
     inputs = prepare_inputs(loaded, spec)
-    idata = _noise_idata(inputs, seed=seed, chains=chains, draws=draws)
+    idata = _noise_idata(inputs, seed=seed, chains=chains, draws=draws, mean=delta_mean, sd=delta_sd)
     prior_delta = idata.prior["delta_natural"]
     resolved = resolve_prior(spec, prior_set, inputs)
     provenance = {"seed": seed, "spec_name": spec.name, "spec_sha256": spec_sha, "prior_set": prior_set}
@@ -256,14 +271,16 @@ def synthetic_fit(study: Path, *, prior_set: str = "vague", seed: int = 1, chain
     )
 
 
-def _noise_idata(inputs: ModelInputs, *, seed: int, chains: int, draws: int) -> InferenceData:
+def _noise_idata(
+    inputs: ModelInputs, *, seed: int, chains: int, draws: int, mean: float = 0.0, sd: float = 0.2
+) -> InferenceData:
     """The InferenceData of :func:`synthetic_fit`: ``delta`` (and ``delta_natural``) per cell, posterior
-    N(0, 0.2) and prior N(0, 1) in standardized units, with sample stats of a fit without divergences."""
+    N(mean, sd) and prior N(0, 1) in standardized units, with sample stats of a fit without divergences."""
     import arviz as az
 
     rng = np.random.default_rng(seed)
     cells = (len(inputs.coords["time"]), len(inputs.coords["outcome"]))
-    delta = rng.normal(0.0, 0.2, (chains, draws, *cells))
+    delta = rng.normal(mean, sd, (chains, draws, *cells))
     prior = rng.normal(0.0, 1.0, (1, 4 * draws, *cells))
     dims = {"delta": ["time", "outcome"], "delta_natural": ["time", "outcome"]}
     coords = {"time": list(inputs.coords["time"]), "outcome": list(inputs.coords["outcome"])}

@@ -26,11 +26,14 @@ from bayes_stenosis.analyses.sensitivity import (
     run_sensitivity,
     write_sweep_plan,
 )
+from bayes_stenosis.analyses.synthesis import Synthesis, SynthesisResult, run_synthesis, synthesize
 
 __all__ = [
     "FitConfig",
     "ReproduceResult",
     "SensitivityResult",
+    "Synthesis",
+    "SynthesisResult",
     "TOST_ALPHA",
     "ancova_approximation",
     "common_halves",
@@ -46,6 +49,8 @@ __all__ = [
     "run_reproduce",
     "robustness_table",
     "run_sensitivity",
+    "run_synthesis",
+    "synthesize",
     "tost",
     "two_sample",
     "write_reproduce",

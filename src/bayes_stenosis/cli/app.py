@@ -54,6 +54,7 @@ from bayes_stenosis.cli.options import (
     StudyArgument,
 )
 from bayes_stenosis.cli.runs import clean, diagnose, export, report, summarize
+from bayes_stenosis.cli.synthesis import synthesize
 from bayes_stenosis.cli.validation import validation_app
 from bayes_stenosis.errors import ConvergenceError
 
@@ -183,6 +184,7 @@ app.command()(export)
 app.command()(diagnose)
 app.command()(report)
 app.command()(clean)
+app.command()(synthesize)
 
 
 @app.command()

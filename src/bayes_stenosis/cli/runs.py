@@ -114,6 +114,7 @@ def diagnose(
     loaded = load_run(run)
     if verify:
         verify_run(loaded)
+    loaded.require_fit()
     diag = loaded.diagnostics()
     limit = None if all_rows else 12
     study_id = loaded.manifest["study"]["id"]

@@ -65,6 +65,7 @@ def render_report(
         target.write_text(render_page(RunFolder(folder, staging=True)), encoding="utf-8")
         return target
     loaded = load_run(run)
+    loaded.require_fit()
     folder = loaded.path
     target = check_output_file(
         Path(out) if out is not None else folder / REPORT_NAME, overwrite=overwrite, what="report"

@@ -86,6 +86,7 @@ def summarize_run(
         if t is not None
     ]
     loaded = load_run(run)
+    loaded.require_fit()
     decisions = loaded.decisions
     robustness = sweep_robustness(loaded.path, loaded.manifest)
     headline = headline_table(decisions, loaded.contrasts, loaded.manifest, robustness)
@@ -126,6 +127,7 @@ def export_run(run: str | Path, format: str, out: str | Path, *, overwrite: bool
         )
     target = check_output_file(out, overwrite=overwrite, what="export")
     loaded = load_run(run)
+    loaded.require_fit()
     if format == "likelihood-csv":
         table = likelihood_table(loaded.read_json("approximations.json"), loaded.path)
         return write_output_file(target, lambda tmp: table.to_csv(tmp, index=False), overwrite=overwrite, what="export")

@@ -135,6 +135,17 @@ class RunFolder:
         """Every damaged, truncated or missing file of the run (empty: the run is intact)."""
         return verify_folder(self.path, self.manifest)
 
+    def require_fit(self) -> None:
+        """Raise :class:`RunFolderError` when the folder is not one fit's run (a synthesis folder, say, which
+        reads like a run but has no decision table, sampler statistics or contrasts of one study)."""
+        kind = self.manifest.get("kind")
+        if kind is not None and kind != "fit":
+            raise RunFolderError(
+                self.path,
+                f"a {kind} folder, not a fit's run: read its report.md and {kind}.json "
+                "(summarize, diagnose, export and report read one study's fit)",
+            )
+
     def require_intact(self) -> None:
         """Raise :class:`RunFolderError` naming the first damaged file (and how many more there are)."""
         problems = self.verify()
