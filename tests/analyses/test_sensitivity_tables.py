@@ -32,3 +32,24 @@ def test_robustness_table_reports_the_range_and_who_breaks_equivalence():
     assert (out["prob_equivalence_max"], out["configuration_max"]) == (0.99, "b")
     assert (out["n_fits"], out["n_equivalent"], out["n_failed_diagnostics"]) == (3, 2, 1)
     assert not out["equivalent_in_every_fit"]
+
+
+def test_each_fit_records_how_its_threshold_statements_entered_the_likelihood():
+    """The flagship's statements are one joint event under a change-score test; a fit assuming a test on
+    follow-up scores or an ANCOVA treats them per statement, and the sweep's tables must say so."""
+    from types import SimpleNamespace
+
+    from bayes_stenosis.analyses.sensitivity.configs import FitConfig
+    from bayes_stenosis.analyses.sensitivity.tables import statement_treatment
+    from bayes_stenosis.model import prepare_inputs
+    from bayes_stenosis.spec import load_spec
+    from bayes_stenosis.study import load_study
+
+    spec, _ = load_spec("default")
+    study = load_study("farpour2022")
+    treatments = {}
+    for test in ("spec", "follow_up", "ancova"):
+        fit_spec = FitConfig("weakly_informative", "uncertain", between_test=test).spec(spec)
+        fitted = SimpleNamespace(inputs=prepare_inputs(study, fit_spec), spec=fit_spec)
+        treatments[test] = statement_treatment(fitted)
+    assert treatments == {"spec": "joint", "follow_up": "independent", "ancova": "independent"}

@@ -11,6 +11,7 @@ import pandas as pd
 
 from bayes_stenosis import decisions as dec
 from bayes_stenosis.analyses.sensitivity.configs import FitConfig, threshold_assumptions
+from bayes_stenosis.model import statement_dependence, threshold_design
 from bayes_stenosis.outputs.sweep import matching_sweep
 from bayes_stenosis.run import Fit, evidence_mask, published_file, read_manifest
 
@@ -35,6 +36,7 @@ COLUMNS = (
     "between_test",
     "followup_sd_ratio",
     "analysed_fraction",
+    "threshold_statements",
     "margin_set",
     "scope",
     "time",
@@ -78,6 +80,7 @@ def fit_summary(fitted: Fit, cfg: FitConfig) -> dict:
         "correlation": cfg.correlation_label,
         "outcome_pooling": outcome_pooling_text(fitted),
         **threshold_assumptions(fitted.spec, len(fitted.inputs.thresholds) > 0),
+        "threshold_statements": statement_treatment(fitted),
         "seed": fitted.settings.seed,
         "diagnostics_status": v.status,
         "diagnostics_reasons": "; ".join(v.reasons) if v.reasons else "all checks passed",
@@ -87,6 +90,14 @@ def fit_summary(fitted: Fit, cfg: FitConfig) -> dict:
         "min_ess_tail": float(finite["ess_tail"].min()) if len(finite) else np.nan,
         "sampling_seconds": fitted.timings["sample"],
     }
+
+
+def statement_treatment(fitted: Fit) -> str:
+    """How the fit's threshold statements entered the likelihood: "joint" (one event) or "independent"
+    (per statement; e.g. a test on follow-up scores), empty without statements (the run manifest's
+    ``threshold_statements``)."""
+    treatment = statement_dependence(threshold_design(fitted.inputs, fitted.spec), fitted.spec)
+    return treatment["treatment"] if treatment else ""
 
 
 def outcome_pooling_text(fitted: Fit) -> str:
