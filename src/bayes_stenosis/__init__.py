@@ -8,6 +8,7 @@ does not import PyMC)::
     fit = bs.fit_study("farpour2022", seed=1)  # in memory: fit.idata, fit.decisions, fit.verdict
     folder = bs.write_run(fit, "outputs")  # a run folder, as `bayes-stenosis fit` writes it
     run = bs.load_run(folder)  # run.manifest, run.decisions, run.idata
+    plan = bs.design_analysis(folder, n_per_arm=[40, 80], trials=1000)  # assurance of a confirmatory trial
 
 Layers, bottom to top, are described in ARCHITECTURE.md.
 """
@@ -31,6 +32,7 @@ _PUBLIC = {
     "Study": "bayes_stenosis.study",
     "load_spec": "bayes_stenosis.spec",
     "ModelSpec": "bayes_stenosis.spec",
+    "design_analysis": "bayes_stenosis.design",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -31,6 +31,7 @@ from bayes_stenosis.cli.common import (
     status,
 )
 from bayes_stenosis.cli.data import data_app
+from bayes_stenosis.cli.design import design
 from bayes_stenosis.cli.options import (
     DEFAULT_STUDY,
     FitChains,
@@ -181,6 +182,7 @@ app.command()(export)
 app.command()(diagnose)
 app.command()(report)
 app.command()(clean)
+app.command()(design)
 
 
 @app.command()

@@ -48,7 +48,9 @@ def plot_assurance(design: pd.DataFrame, path: Path, *, target: float, title: st
         ax.grid(alpha=0.3)
         ax.set_xticks(np.unique(design["n_per_arm"]))
     axes[0].axhline(target, color="grey", ls="--", lw=1)
-    axes[0].text(joint["n_per_arm"].min(), target, f" target {target:g}", va="bottom", color="grey", fontsize=8)
+    axes[0].text(
+        joint["n_per_arm"].max(), target, f"target {target:g} ", ha="right", va="top", color="grey", fontsize=8
+    )
     axes[0].set_ylim(0, 1.02)
     axes[1].set_ylim(bottom=0)
     axes[0].legend(fontsize=7, ncol=2, loc="lower right")
