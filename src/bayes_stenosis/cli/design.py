@@ -23,6 +23,13 @@ class DesignPrior(enum.StrEnum):
     normal = "normal"
 
 
+class Method(enum.StrEnum):
+    """``--method``: how each simulated trial is analysed."""
+
+    fast = "fast"
+    refit = "refit"
+
+
 class AnalysisPrior(enum.StrEnum):
     """``--analysis-prior``: the prior each simulated trial is analysed with."""
 
@@ -80,6 +87,20 @@ def design(
             help="Analyse each trial under the run's prior (as a normal) or a flat prior.", rich_help_panel=DESIGN_PANEL
         ),
     ] = AnalysisPrior.run,
+    method: Annotated[
+        Method,
+        typer.Option(
+            help="fast: closed-form normal analysis of each trial; refit: each trial fitted with the package's model "
+            "(seconds per trial and n: for a cluster).",
+            rich_help_panel=DESIGN_PANEL,
+        ),
+    ] = Method.fast,
+    refit_draws: Annotated[
+        int,
+        typer.Option(
+            min=50, help="Draws (and tuning steps) per chain of each refit, 2 chains.", rich_help_panel=DESIGN_PANEL
+        ),
+    ] = 500,
     out: Annotated[
         Path | None, typer.Option("--out", help="Design folder to write (default: RUN-design beside the run).")
     ] = None,
@@ -100,7 +121,7 @@ def design(
     """Plan a confirmatory trial: simulate trials with the run's outcomes and times at each per-arm n,
     analyse each with the decision rule, and report the assurance (P(declare equivalence)) per cell and
     jointly, P(a wrong "equivalent"), with Monte Carlo intervals, and the n reaching the target."""
-    from bayes_stenosis.design import design_analysis
+    from bayes_stenosis.design import RefitSettings, design_analysis
     from bayes_stenosis.engine import RichTrialProgress
 
     quiet_warnings()
@@ -122,6 +143,8 @@ def design(
             analysis_prior=analysis_prior.value,
             out=out,
             overwrite=overwrite,
+            method=method.value,
+            refit=RefitSettings(chains=2, draws=refit_draws, tune=refit_draws),
             workers=workers,
             scheduler=scheduler,
             progress=bar,
@@ -132,7 +155,8 @@ def design(
 def print_design(result) -> None:
     """The joint rows and the n reaching the target, then where the folder is."""
     engine = result.manifest["engine"]
-    table = Table(title="Assurance of a confirmatory trial (simulated; fast path)")
+    how = "full refits" if "refit_sampler" in result.manifest["settings"] else "fast path"
+    table = Table(title=f"Assurance of a confirmatory trial (simulated; {how})")
     for col in ("n per arm", "scope", "assurance", "95% MC interval", "P(wrong equiv)"):
         table.add_column(col, justify="right")
     for rec in result.design[result.design["scope"] != "cell"].to_dict("records"):

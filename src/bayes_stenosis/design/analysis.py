@@ -15,6 +15,7 @@ from bayes_stenosis import __version__
 from bayes_stenosis.design.fast import FastTrial
 from bayes_stenosis.design.figure import plot_assurance
 from bayes_stenosis.design.inputs import DesignInputs, design_inputs_from_run
+from bayes_stenosis.design.refit import RefitSettings, refit_trial_from_run
 from bayes_stenosis.design.summary import INTERVAL_PROB, design_table, target_table
 from bayes_stenosis.engine import dask_client, map_trials
 from bayes_stenosis.provenance import provenance
@@ -28,6 +29,12 @@ FAST_PATH = (
     "Genz's multivariate normal integration; adequate for per-arm n >= 30 or so (t quantile with 2n - 2 df within "
     "2 % of the normal), not a full refit of the package's model"
 )
+REFIT_PATH = (
+    "full refit: each trial's patients simulated (changes N(mu_arm, Sigma)), reported as arm summaries (mean and "
+    "SD of change per arm and cell) and fitted with the package's model under the run's spec and prior set "
+    "(one compile per model structure per worker); P(equivalence) from the posterior draws"
+)
+METHODS = ("fast", "refit")
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,10 @@ def design_analysis(
     workers: int | None = None,
     scheduler: str | None = None,
     client=None,
-    batch_size: int = 25,
+    batch_size: int | None = None,
     progress=None,
+    method: str = "fast",
+    refit: RefitSettings | None = None,
 ) -> DesignResult:
     """Assurance of a confirmatory trial at each per-arm n (the fast path: :mod:`bayes_stenosis.design.fast`).
 
@@ -80,12 +89,21 @@ def design_analysis(
     workers, scheduler, client
         A ``LocalCluster`` of ``workers`` processes (default: the CPUs), an existing scheduler, or a
         ``distributed.Client`` to use as it is.
+    batch_size
+        Trials per task sent to a worker (default 25 on the fast path, 1 with refits).
+    method
+        ``"fast"`` (closed form, :mod:`bayes_stenosis.design.fast`) or ``"refit"`` (each trial fitted with
+        the package's model, :mod:`bayes_stenosis.design.refit`, with ``refit``'s sampler settings).
     """
     if not 0 < target < 1:
         raise ValueError(f"target assurance must be in (0, 1) (got {target})")
     if trials < 1:
         raise ValueError(f"trials must be >= 1 (got {trials})")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} (got {method!r})")
     folder = None
+    if method == "refit" and isinstance(run, DesignInputs):
+        raise ValueError("the full refit needs a run folder (its study, spec and prior set)")
     if isinstance(run, DesignInputs):
         inputs, source = run, {"inputs": "given directly (Python API)"}
     else:
@@ -94,14 +112,21 @@ def design_analysis(
             folder, effect=effect, design_prior=design_prior, change_sd=change_sd, analysis_prior=analysis_prior
         )
         source = run_source(folder)
-    task = FastTrial(inputs, tuple(sorted({int(n) for n in n_per_arm})))
+    ns = tuple(sorted({int(n) for n in n_per_arm}))
+    if method == "refit":
+        refit = refit or RefitSettings()
+        task = refit_trial_from_run(folder, inputs, ns, refit)
+    else:
+        task = FastTrial(inputs, ns)
+    batch_size = batch_size or (1 if method == "refit" else 25)
     settings = {
         "n_per_arm": list(task.ns),
         "trials": trials,
         "seed": seed,
         "target_assurance": target,
         "interval": f"{INTERVAL_PROB:.0%} Clopper-Pearson (exact binomial) Monte Carlo intervals",
-        "method": FAST_PATH,
+        "method": REFIT_PATH if method == "refit" else FAST_PATH,
+        **({"refit_sampler": vars(refit)} if method == "refit" else {}),
         "assumptions": inputs.notes,
         "threshold": inputs.threshold,
         "simulated": "every trial is simulated (seeded); nothing here is observed data",
@@ -123,7 +148,8 @@ def design_analysis(
         design.to_csv(tmp / "design.csv", index=False)
         targets.to_csv(tmp / "target_n.csv", index=False)
         rows.to_csv(tmp / "trials.csv", index=False)
-        title = f"Confirmatory trial design, {source.get('study', 'given inputs')} (simulated trials, fast path)"
+        how = "full refits" if method == "refit" else "fast path"
+        title = f"Confirmatory trial design, {source.get('study', 'given inputs')} (simulated trials, {how})"
         plot_assurance(design, tmp / "assurance.png", target=target, title=title)
         manifest = {**provenance(__version__), "kind": "design", **source, "settings": settings, "engine": engine}
         write_json(tmp / "manifest.json", manifest)
