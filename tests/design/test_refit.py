@@ -53,7 +53,7 @@ def test_refits_decide_as_the_truth_says_at_large_n(pristine_run):
             effect: design_analysis(
                 pristine_run,
                 n_per_arm=[200],
-                trials=3,
+                trials=2,
                 seed=4,
                 effect=effect,
                 change_sd=1.2,
