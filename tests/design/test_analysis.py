@@ -27,7 +27,7 @@ def test_design_folder_of_a_run(pristine_run, tmp_path, client):
         pristine_run, n_per_arm=[80, 40], trials=60, seed=5, change_sd=1.2, out=out, client=client, batch_size=7
     )
     names = {p.name for p in out.iterdir()}
-    assert {"design.csv", "target_n.csv", "trials.csv", "assurance.png", "manifest.json"} <= names
+    assert {"design.csv", "target_n.csv", "trials.csv.gz", "assurance.png", "manifest.json"} <= names
     manifest = json.loads((out / "manifest.json").read_text())
     assert verify_folder(out, manifest) == []
     assert manifest["input_run_manifest_sha256"] and manifest["settings"]["n_per_arm"] == [40, 80]

@@ -147,13 +147,13 @@ def design_analysis(
         targets = target_table(design, target)
         design.to_csv(tmp / "design.csv", index=False)
         targets.to_csv(tmp / "target_n.csv", index=False)
-        rows.to_csv(tmp / "trials.csv", index=False)
+        rows.to_csv(tmp / "trials.csv.gz", index=False)  # every trial x n x scope: large, compressed
         how = "full refits" if method == "refit" else "fast path"
         title = f"Confirmatory trial design, {source.get('study', 'given inputs')} (simulated trials, {how})"
         plot_assurance(design, tmp / "assurance.png", target=target, title=title)
         manifest = {**provenance(__version__), "kind": "design", **source, "settings": settings, "engine": engine}
         write_json(tmp / "manifest.json", manifest)
-    shutil.rmtree(store, ignore_errors=True)  # published: the trials are in trials.csv
+    shutil.rmtree(store, ignore_errors=True)  # published: the trials are in trials.csv.gz
     return DesignResult(design, targets, rows, out, manifest)
 
 
