@@ -181,4 +181,6 @@ def print_design(result) -> None:
         f"{engine['trials_computed']} trials simulated ({engine['trials_resumed']} resumed) at "
         f"{engine['trials_per_second']:.1f} trials/s on {engine['cluster'].get('n_workers', '?')} worker(s)"
     )
-    console.print(f"wrote [bold]{escape(str(result.folder))}[/] (design.csv, target_n.csv, trials.csv.gz, assurance.png)")
+    console.print(
+        f"wrote [bold]{escape(str(result.folder))}[/] (design.csv, target_n.csv, trials.csv.gz, assurance.png)"
+    )

@@ -47,10 +47,13 @@ def plot_assurance(design: pd.DataFrame, path: Path, *, target: float, title: st
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.set_xticks(np.unique(design["n_per_arm"]))
-    axes[0].axhline(target, color="grey", ls="--", lw=1)
-    axes[0].text(
-        joint["n_per_arm"].max(), target, f"target {target:g} ", ha="right", va="top", color="grey", fontsize=8
-    )
+        ax.tick_params(axis="x", labelsize=7, labelrotation=45)
+    axes[0].axhline(target, color="grey", ls="--", lw=1, label=f"target {target:g}")
+    if len(joint):  # assurance cannot exceed the design prior's probability that the truth is inside
+        ceiling = float(joint["prob_truth_inside"].iloc[0])
+        axes[0].axhline(
+            ceiling, color="black", ls=":", lw=1, label=f"P(all cells inside) under the design prior {ceiling:.3f}"
+        )
     axes[0].set_ylim(0, 1.02)
     axes[1].set_ylim(bottom=0)
     axes[0].legend(fontsize=7, ncol=2, loc="lower right")
