@@ -176,7 +176,9 @@ def design_inputs_from_run(
                 field="likelihood.prior_normal",
             )
         prior_mean, prior_cov = np.asarray(block["mean_std"], float), np.asarray(block["covariance_std"], float)
-        notes["analysis_prior"] = f"the run's prior of delta as a normal: {block['method']}"
+        method = str(block["method"]).split(": the prior is not normal")[0]
+        exact = "exact" if block.get("exact") else "an approximation: the prior is not normal"
+        notes["analysis_prior"] = f"the run's prior of delta as a normal ({exact}): {method}"
     else:
         notes["analysis_prior"] = "flat: the trial's posterior of delta is its normal likelihood"
     threshold = float(run.manifest["decision_rule"]["threshold"])
