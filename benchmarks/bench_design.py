@@ -2,14 +2,14 @@
 
 Usage::
 
-    python benchmarks/bench_design.py RUN_FOLDER [TRIALS] [N_LIST] [--out results/design_scaling.json]
+    python benchmarks/bench_design.py RUN_FOLDER [TRIALS] [N_LIST] [--method fast|refit] [--out FILE.json]
 
-Runs ``bayes_stenosis.design_analysis`` (the fast path) on ``RUN_FOLDER`` with a ``LocalCluster`` of 1 and
-then 2 worker processes (one thread each), the same root seed, nothing written but the JSON. Trials per
-second are the engine's (batches submitted to the last batch saved; the cluster's start-up is timed
-separately); the workers' CPU seconds over that time say how much of their cores they got. Checks that
-both give the same design table. Records the load average before and after each (the machine may be
-shared: only ratios within one run are comparable then).
+Runs ``bayes_stenosis.design_analysis`` (the fast path, or full refits at 2 x 300 draws) on ``RUN_FOLDER``
+with a ``LocalCluster`` of 1 and then 2 worker processes (one thread each), the same root seed, nothing
+written but the JSON. Trials per second are the engine's (batches submitted to the last batch saved; the
+cluster's start-up is timed separately); the workers' CPU seconds over that time say how much of their
+cores they got. Checks that both give the same design table. Records the load average before and after
+each (the machine may be shared: only ratios within one run are comparable then).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_stenosis.design import design_analysis
+from bayes_stenosis.design import RefitSettings, design_analysis
 from bayes_stenosis.engine import dask_client
 from bayes_stenosis.provenance import git_commit, now_utc
 
@@ -33,13 +33,14 @@ def worker_cpu_seconds() -> float:
     return t.user + t.system
 
 
-def one(run: str, trials: int, ns: list[int], workers: int, seed: int) -> tuple[dict, pd.DataFrame]:
+def one(run: str, trials: int, ns: list[int], workers: int, seed: int, method: str) -> tuple[dict, pd.DataFrame]:
     load_before = os.getloadavg()
     start = time.perf_counter()
     with dask_client(workers=workers) as (client, _):
         started = time.perf_counter() - start
         cpu_before = sum(client.run(worker_cpu_seconds).values())
-        result = design_analysis(run, n_per_arm=ns, trials=trials, seed=seed, client=client, batch_size=25)
+        refit = RefitSettings(chains=2, draws=300, tune=300)
+        result = design_analysis(run, n_per_arm=ns, trials=trials, seed=seed, client=client, method=method, refit=refit)
         cpu = sum(client.run(worker_cpu_seconds).values()) - cpu_before
     engine = result.manifest["engine"]
     record = {
@@ -64,19 +65,21 @@ def main() -> None:
     parser.add_argument("trials", nargs="?", type=int, default=1000)
     parser.add_argument("ns", nargs="?", default="40,80,120,160")
     parser.add_argument("--seed", type=int, default=20261207)
+    parser.add_argument("--method", choices=["fast", "refit"], default="fast")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "design_scaling.json")
     args = parser.parse_args()
     ns = [int(n) for n in args.ns.split(",")]
     records, tables = [], []
     for workers in (1, 2):
-        record, table = one(args.run, args.trials, ns, workers, args.seed)
+        record, table = one(args.run, args.trials, ns, workers, args.seed, args.method)
         records.append(record)
         tables.append(table)
         print(json.dumps(record))
     identical = tables[0].equals(tables[1])
     speedup = records[1]["trials_per_second"] / records[0]["trials_per_second"]
     result = {
-        "what": "design fast path (bayes_stenosis.design_analysis), LocalCluster processes, one thread each",
+        "what": f"design, {args.method} path (bayes_stenosis.design_analysis), LocalCluster processes, one thread each",
+        "refit_sampler": "2 chains x 300 draws + 300 tuning" if args.method == "refit" else None,
         "run": args.run,
         "trials": args.trials,
         "n_per_arm": ns,
