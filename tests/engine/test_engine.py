@@ -57,6 +57,8 @@ def test_killed_run_resumes_from_saved_batches(tmp_path):
     # more trials later: only the new ones are computed
     more = run(tmp_path, "s", workers=1, n_trials=35)
     assert (more.n_resumed, more.n_computed) == (30, 5)
+    part = run(tmp_path, "s", workers=1, n_trials=range(10, 20))  # a range of the run: its rows only
+    assert part.n_computed == 0 and sorted(part.table["trial"].unique()) == list(range(10, 20))
 
 
 def test_store_of_other_work_is_refused(tmp_path):

@@ -134,11 +134,19 @@ def coverage(
     trial_range: Annotated[
         str | None, typer.Option(help="START:STOP, fit only these trials of the run (join with coverage-merge).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Fit the trials on a Dask LocalCluster of this many processes (default: serial)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Fit the trials on the Dask scheduler at this address (default: serial).")
+    ] = None,
 ) -> None:
-    """Interval coverage and equivalence decisions over simulated trials."""
-    import json
+    """Interval coverage and equivalence decisions over simulated trials (serially, or on Dask with --workers
+    or --scheduler: the same rows, each fitted trial saved as it arrives, a killed run resumed)."""
+    import contextlib
 
-    from bayes_stenosis.calibration import COVERAGE_LEVELS, COVERAGE_OUTCOMES, TRUTH_KINDS, coverage_run
+    from bayes_stenosis.calibration import COVERAGE_LEVELS, COVERAGE_OUTCOMES, TRUTH_KINDS
 
     kinds = names_in(truths, TRUTH_KINDS, "--truths")
     names_in(level, COVERAGE_LEVELS, "--level")
@@ -148,6 +156,24 @@ def coverage(
     except ValueError:
         raise typer.BadParameter(f"{times!r}: expected comma-separated numbers", param_hint="'--times'") from None
     span = parse_trial_range(trial_range, trials)
+    if workers is None and scheduler is None:
+        engine = contextlib.nullcontext((None, None))
+    else:
+        from bayes_stenosis.engine import dask_client
+
+        engine = dask_client(workers=workers, scheduler=scheduler)
+    with engine as (client, _):
+        run_coverage_kinds(
+            kinds, trials, out, seed, level, n, draws, tune, chosen, outcome_corr, follow_up, span, client
+        )
+
+
+def run_coverage_kinds(kinds, trials, out, seed, level, n, draws, tune, chosen, outcome_corr, follow_up, span, client):
+    """One coverage run per truth kind, logged (serially, or on ``client``'s workers)."""
+    import json
+
+    from bayes_stenosis.calibration import coverage_run
+
     for kind in kinds:
         log(f"coverage, truths: {kind}, {trials} trials, n = {n}/arm, {level} ...")
         summary = coverage_run(
@@ -164,6 +190,7 @@ def coverage(
             follow_up=follow_up,
             trial_range=span,
             log=log,
+            client=client,
         )
         log(json.dumps(summary["cells"], indent=1))
 

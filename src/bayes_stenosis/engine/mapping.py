@@ -69,7 +69,7 @@ def batches(todo: list[int], batch_size: int) -> list[list[int]]:
 
 def map_trials(
     task: TrialTask,
-    n_trials: int,
+    n_trials: int | range,
     *,
     root_seed: int,
     store_path: str | Path,
@@ -77,7 +77,8 @@ def map_trials(
     batch_size: int = 50,
     progress: ProgressSink | None = None,
 ) -> MapReport:
-    """Run trials ``0..n_trials-1`` of ``task`` on ``client``'s workers; the rows of every trial.
+    """Run trials ``0..n_trials-1`` of ``task`` (or the trials of a ``range``) on ``client``'s workers; the
+    rows of every one of them.
 
     Trials already saved in the store at ``store_path`` (same ``task.fingerprint`` and ``root_seed``)
     are skipped; the rest go to the workers in batches of ``batch_size``, and each batch is saved as
@@ -94,13 +95,14 @@ def map_trials(
     """
     from distributed import as_completed
 
-    if n_trials < 1:
-        raise ValueError(f"n_trials must be >= 1 (got {n_trials})")
+    wanted = n_trials if isinstance(n_trials, range) else range(n_trials)
+    if len(wanted) < 1 or wanted.start < 0 or wanted.step != 1:
+        raise ValueError(f"need at least one trial, indices from 0 up in steps of 1 (got {n_trials})")
     store = TrialStore(Path(store_path), task.fingerprint, int(root_seed)).open()
     done = store.done_trials()
-    todo = [i for i in range(n_trials) if i not in done]
+    todo = [i for i in wanted if i not in done]
     if progress is not None:
-        progress.start(n_trials, n_trials - len(todo))
+        progress.start(len(wanted), len(wanted) - len(todo))
     start = time.perf_counter()
     if todo:
         shared = client.scatter(task, broadcast=True, hash=False)
@@ -117,4 +119,4 @@ def map_trials(
             client.cancel(futures)
             raise
     seconds = time.perf_counter() - start
-    return MapReport(store.read(range(n_trials)), len(todo), n_trials - len(todo), seconds)
+    return MapReport(store.read(wanted), len(todo), len(wanted) - len(todo), seconds)
