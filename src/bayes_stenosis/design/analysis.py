@@ -4,6 +4,7 @@ with the decision rule, and write the design folder (published once, completely)
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -19,7 +20,14 @@ from bayes_stenosis.design.refit import RefitSettings, refit_trial_from_run
 from bayes_stenosis.design.summary import INTERVAL_PROB, design_table, target_table
 from bayes_stenosis.engine import dask_client, map_trials
 from bayes_stenosis.provenance import provenance
-from bayes_stenosis.run import RunFolder, atomic_run_folder, load_run, sha256_file, write_json
+from bayes_stenosis.run import (
+    RunFolder,
+    atomic_run_folder,
+    check_output_folder,
+    load_run,
+    sha256_file,
+    write_json,
+)
 
 DEFAULT_SEED = 20261207
 DEFAULT_TARGET = 0.8
@@ -99,25 +107,18 @@ def design_analysis(
         raise ValueError(f"target assurance must be in (0, 1) (got {target})")
     if trials < 1:
         raise ValueError(f"trials must be >= 1 (got {trials})")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} (got {method!r})")
-    folder = None
-    if method == "refit" and isinstance(run, DesignInputs):
-        raise ValueError("the full refit needs a run folder (its study, spec and prior set)")
-    if isinstance(run, DesignInputs):
-        inputs, source = run, {"inputs": "given directly (Python API)"}
-    else:
-        folder = run if isinstance(run, RunFolder) else load_run(run)
-        inputs = design_inputs_from_run(
-            folder, effect=effect, design_prior=design_prior, change_sd=change_sd, analysis_prior=analysis_prior
-        )
-        source = run_source(folder)
-    ns = tuple(sorted({int(n) for n in n_per_arm}))
-    if method == "refit":
-        refit = refit or RefitSettings()
-        task = refit_trial_from_run(folder, inputs, ns, refit)
-    else:
-        task = FastTrial(inputs, ns)
+    if out is not None:  # a path that cannot be written is refused before any work
+        out = check_output_folder(out, overwrite=overwrite, what="design folder")
+    task, source, notes = design_task(
+        run,
+        n_per_arm,
+        method,
+        refit,
+        effect=effect,
+        design_prior=design_prior,
+        change_sd=change_sd,
+        analysis_prior=analysis_prior,
+    )
     batch_size = batch_size or (1 if method == "refit" else 25)
     settings = {
         "n_per_arm": list(task.ns),
@@ -126,35 +127,60 @@ def design_analysis(
         "target_assurance": target,
         "interval": f"{INTERVAL_PROB:.0%} Clopper-Pearson (exact binomial) Monte Carlo intervals",
         "method": REFIT_PATH if method == "refit" else FAST_PATH,
-        **({"refit_sampler": vars(refit)} if method == "refit" else {}),
-        "assumptions": inputs.notes,
-        "threshold": inputs.threshold,
+        **({"refit_sampler": vars(task.sampler)} if method == "refit" else {}),
+        "assumptions": notes,
+        "threshold": task.inputs.threshold,
         "simulated": "every trial is simulated (seeded); nothing here is observed data",
     }
+    engine_args = (trials, seed, client, workers, scheduler, batch_size, progress)
     if out is None:
-        import tempfile
-
         with tempfile.TemporaryDirectory(prefix="design-trials-") as store:
-            rows, engine = simulate(task, trials, seed, Path(store), client, workers, scheduler, batch_size, progress)
+            rows, engine = simulate(task, Path(store), *engine_args)
         design = design_table(rows)
-        targets = target_table(design, target)
-        return DesignResult(design, targets, rows, None, {**source, "settings": settings, "engine": engine})
-    out = Path(out)
+        return DesignResult(
+            design, target_table(design, target), rows, None, {**source, "settings": settings, "engine": engine}
+        )
     store = out.parent / f".{out.name}.trials"
     with atomic_run_folder(out, overwrite=overwrite, what="design folder") as tmp:
-        rows, engine = simulate(task, trials, seed, store, client, workers, scheduler, batch_size, progress)
+        rows, engine = simulate(task, store, *engine_args)
         design = design_table(rows)
         targets = target_table(design, target)
-        design.to_csv(tmp / "design.csv", index=False)
-        targets.to_csv(tmp / "target_n.csv", index=False)
-        rows.to_csv(tmp / "trials.csv.gz", index=False)  # every trial x n x scope: large, compressed
+        manifest = {**provenance(__version__), "kind": "design", **source, "settings": settings, "engine": engine}
         how = "full refits" if method == "refit" else "fast path"
         title = f"Confirmatory trial design, {source.get('study', 'given inputs')} (simulated trials, {how})"
-        plot_assurance(design, tmp / "assurance.png", target=target, title=title)
-        manifest = {**provenance(__version__), "kind": "design", **source, "settings": settings, "engine": engine}
-        write_json(tmp / "manifest.json", manifest)
+        write_design_files(tmp, design, targets, rows, manifest, target=target, title=title)
     shutil.rmtree(store, ignore_errors=True)  # published: the trials are in trials.csv.gz
     return DesignResult(design, targets, rows, out, manifest)
+
+
+def design_task(run, n_per_arm, method: str, refit: RefitSettings | None, **from_run) -> tuple:
+    """The trial task (fast or refit), the input run's identity and the assumptions in words."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} (got {method!r})")
+    ns = tuple(sorted({int(n) for n in n_per_arm}))
+    if isinstance(run, DesignInputs):
+        if method == "refit":
+            raise ValueError("the full refit needs a run folder (its study, spec and prior set)")
+        return FastTrial(run, ns), {"inputs": "given directly (Python API)"}, run.notes
+    folder = run if isinstance(run, RunFolder) else load_run(run)
+    inputs = design_inputs_from_run(folder, **from_run)
+    if method == "refit":
+        task = refit_trial_from_run(folder, inputs, ns, refit or RefitSettings())
+    else:
+        task = FastTrial(inputs, ns)
+    return task, run_source(folder), inputs.notes
+
+
+def write_design_files(
+    folder: Path, design: pd.DataFrame, targets: pd.DataFrame, rows: pd.DataFrame, manifest: dict, *, target, title
+) -> None:
+    """The design folder's files: the curve, the n reaching the target, every trial's rows, the figure, the
+    manifest (its checksums are added on publish)."""
+    design.to_csv(folder / "design.csv", index=False)
+    targets.to_csv(folder / "target_n.csv", index=False)
+    rows.to_csv(folder / "trials.csv.gz", index=False)  # every trial x n x scope: large, compressed
+    plot_assurance(design, folder / "assurance.png", target=target, title=title)
+    write_json(folder / "manifest.json", manifest)
 
 
 def run_source(run: RunFolder) -> dict:
@@ -171,7 +197,7 @@ def run_source(run: RunFolder) -> dict:
     }
 
 
-def simulate(task, trials, seed, store, client, workers, scheduler, batch_size, progress):
+def simulate(task, store, trials, seed, client, workers, scheduler, batch_size, progress):
     """The trials' rows, on the given client or on a cluster opened (and closed) here, and what ran them."""
     opened = nullcontext((client, None)) if client is not None else dask_client(workers=workers, scheduler=scheduler)
     with opened as (active, info):
