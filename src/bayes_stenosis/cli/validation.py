@@ -92,14 +92,37 @@ def sbc(
     replicates: Annotated[int | None, typer.Option(help="Override the mode's replicate count (trial runs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first case (case i: seed + i).")] = 20181804,
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("outputs/validation/sbc"),
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Refit on a Dask LocalCluster of this many processes (default: serial)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Refit on the Dask scheduler at this address (default: serial).")
+    ] = None,
 ) -> None:
-    """Simulation-based calibration of each likelihood term."""
+    """Simulation-based calibration of each likelihood term (serially, or on Dask with --workers or
+    --scheduler: the same ranks, each refitted replicate saved as it arrives, a killed run resumed)."""
+    import contextlib
+    import functools
+
     from bayes_stenosis.calibration import CASES, MODES, run_sbc
 
     names_in(mode, list(MODES), "--mode")
     names = names_in(cases, list(CASES), "--cases") if cases is not None else list(CASES)
     variants = (None, "se_as_sd") if wrong else (None,)
-    results = run_sbc(mode, names, out, seed, wrong=variants, replicates=replicates, log=log)
+    if workers is None and scheduler is None:
+        engine = contextlib.nullcontext((None, None))
+    else:
+        from bayes_stenosis.engine import dask_client
+
+        engine = dask_client(workers=workers, scheduler=scheduler)
+    with engine as (client, _):
+        runner = None
+        if client is not None:
+            from bayes_stenosis.calibration.sbc_engine import run_case_on_engine
+
+            runner = functools.partial(run_case_on_engine, client=client, store=out / ".sbc_trials")
+        results = run_sbc(mode, names, out, seed, wrong=variants, replicates=replicates, log=log, case_runner=runner)
     correct_ok = all(r.passed for r in results if r.wrong is None)
     log(f"SBC {'passed' if correct_ok else 'FAILED'} for the package model; results in {out}")
     raise typer.Exit(0 if correct_ok else 1)
