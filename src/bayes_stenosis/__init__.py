@@ -9,6 +9,7 @@ does not import PyMC)::
     folder = bs.write_run(fit, "outputs")  # a run folder, as `bayes-stenosis fit` writes it
     run = bs.load_run(folder)  # run.manifest, run.decisions, run.idata
     syn = bs.synthesize([folder, other_folder], "VAS", 6)  # random-effects synthesis of their likelihoods
+    plan = bs.design_analysis(folder, n_per_arm=[40, 80], trials=1000)  # assurance of a confirmatory trial
 
 Layers, bottom to top, are described in ARCHITECTURE.md.
 """
@@ -34,6 +35,7 @@ _PUBLIC = {
     "ModelSpec": "bayes_stenosis.spec",
     "synthesize": "bayes_stenosis.analyses",
     "run_synthesis": "bayes_stenosis.analyses",
+    "design_analysis": "bayes_stenosis.design",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -18,6 +19,7 @@ from bayes_stenosis import simulation as sim
 from bayes_stenosis.calibration import (
     SimulatedTrial,
     coverage_study,
+    coverage_study_on_engine,
     draw_truths_from_prior,
     expected_coverage_band,
     first_within_scale,
@@ -197,3 +199,21 @@ def test_threshold_path_coverage_and_concentration(tmp_path, request):
             f"truth there {observed.mean():.3f} (prior-predictive check band +-{4 * sd:.3f})"
         )
         assert abs(expected.mean() - observed.mean()) < 4 * sd + 1 / len(expected), relation
+
+
+@pytest.mark.slow
+def test_coverage_on_the_engine_gives_the_serial_rows(tmp_path):
+    """Three trials fitted on an in-process Dask worker equal the serial study's rows (the trials keep their
+    seeds), and a rerun into the same store fits nothing."""
+    from bayes_stenosis.engine import dask_client
+
+    spec, make = coverage_design(tmp_path / "serial", "contrast", 20, replicates=3)
+    serial = coverage_study(make, spec, "weakly_informative", range(3), SETTINGS, prob=0.9)
+    _, make_again = coverage_design(tmp_path / "engine", "contrast", 20, replicates=3)
+    store = tmp_path / "store"
+    with dask_client(workers=1, processes=False) as (client, _):
+        kwargs = {"client": client, "store_path": store, "fingerprint": "test", "prob": 0.9}
+        engine = coverage_study_on_engine(make_again, spec, "weakly_informative", range(3), SETTINGS, **kwargs)
+        again = coverage_study_on_engine(make_again, spec, "weakly_informative", range(3), SETTINGS, **kwargs)
+    pd.testing.assert_frame_equal(engine.replicates, serial.replicates, check_dtype=False)
+    pd.testing.assert_frame_equal(again.replicates, engine.replicates)

@@ -26,9 +26,11 @@ from bayes_stenosis.calibration.cases import (
 )
 from bayes_stenosis.calibration.coverage import (
     CoverageResult,
+    CoverageTrialTask,
     SimulatedTrial,
     binomial_interval,
     coverage_study,
+    coverage_study_on_engine,
     draw_truths_from_prior,
     expected_coverage_band,
     first_within_scale,
@@ -82,7 +84,9 @@ __all__ = [
     "case_template",
     "change_score_correlation",
     "coverage_run",
+    "CoverageTrialTask",
     "coverage_study",
+    "coverage_study_on_engine",
     "coverage_summary",
     "draw_truths_from_prior",
     "exchangeable_correlation",

@@ -13,6 +13,7 @@ not a compile.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from arviz import rhat
 from scipy import stats
 
 from bayes_stenosis.calibration.cases import model_for
+from bayes_stenosis.engine import map_trials
 from bayes_stenosis.inference import CompileCache, SamplerSettings
 from bayes_stenosis.model import ModelInputs, check_forward_sampling
 from bayes_stenosis.spec import ModelSpec
@@ -200,6 +202,64 @@ def coverage_study(
         if after_trial is not None:
             after_trial(int(k), trial, rows)
     return summarise(pd.DataFrame(rows), prob)
+
+
+#: Compiles of this process for engine trials, by sampler settings (one per worker process).
+ENGINE_CACHES: dict[tuple, CompileCache] = {}
+
+
+@dataclass(frozen=True)
+class CoverageTrialTask:
+    """One coverage trial as a :class:`bayes_stenosis.engine.TrialTask`: ``make(k)`` simulates trial ``k``
+    (its patients seeded as in the serial study), the worker fits it on its compile of the structure.
+
+    The engine's stream is not used: trial ``k`` keeps the seeds :func:`coverage_study` gives it, so a run
+    on any number of workers gives the serial run's rows.
+    """
+
+    make: Callable[[int], SimulatedTrial]
+    spec: ModelSpec
+    prior_set: str
+    settings: SamplerSettings
+    prob: float
+    fingerprint: str
+
+    def __call__(self, trial: int, rng) -> list[dict]:
+        key = (self.settings.chains, self.settings.draws, self.settings.tune, self.settings.target_accept)
+        cache = ENGINE_CACHES.setdefault(key, CompileCache(self.settings))
+        made = self.make(int(trial))
+        model, inputs = model_for(made.folder, self.spec, self.prior_set)
+        compiled, _ = cache.get(model)
+        idata = compiled.fit(model, seed=int(made.seed))
+        rows = trial_rows(idata, inputs, int(trial), np.asarray(made.truth), self.prob, self.spec.decision.threshold)
+        shutil.rmtree(made.folder, ignore_errors=True)  # a trial's folder is only needed for its fit
+        return [{k: v for k, v in row.items() if k != "trial"} for row in rows]
+
+
+def coverage_study_on_engine(
+    make_trial: Callable[[int], SimulatedTrial],
+    spec: ModelSpec,
+    prior_set: str,
+    trials: range,
+    settings: SamplerSettings,
+    *,
+    client,
+    store_path: Path,
+    fingerprint: str,
+    prob: float = 0.9,
+    progress=None,
+) -> CoverageResult:
+    """:func:`coverage_study` with the trials fitted on a Dask ``client``'s workers (one compile per
+    structure per worker), each fitted trial saved in ``store_path`` as it arrives, so a killed run
+    resumes (:func:`bayes_stenosis.engine.map_trials`). Trial ``k`` has the serial study's truth and
+    seeds: the rows are the serial run's, whatever the number of workers. ``fingerprint`` names the run
+    (a store of another run is refused). ``make_trial`` is sent to the workers: its folders must be
+    writable there (a ``LocalCluster``, or a shared file system)."""
+    task = CoverageTrialTask(make_trial, spec, prior_set, settings, prob, fingerprint)
+    report = map_trials(
+        task, trials, root_seed=0, store_path=store_path, client=client, batch_size=1, progress=progress
+    )
+    return summarise(report.table, prob)
 
 
 def draw_truths_from_prior(model: pm.Model, n: int, seed: int) -> dict[str, np.ndarray]:

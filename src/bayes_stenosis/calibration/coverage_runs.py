@@ -26,6 +26,7 @@ from bayes_stenosis.calibration.coverage import (
     SimulatedTrial,
     cell_columns,
     coverage_study,
+    coverage_study_on_engine,
     draw_truths_from_prior,
     first_within_scale,
     summarise,
@@ -115,6 +116,7 @@ def coverage_run(
     follow_up: Sequence[float] = (8.0,),
     trial_range: tuple[int, int] | None = None,
     log=print,
+    client=None,
 ) -> dict:
     r"""90 % interval coverage of each delta and how often "equivalent" is declared, written to ``out``.
 
@@ -132,6 +134,11 @@ def coverage_run(
     ``trial_range = (start, stop)`` fits only trials ``start <= k < stop`` of the ``trials`` planned:
     their truths and seeds are those of the whole run, so parts joined by :func:`merge_coverage` give
     the numbers of the whole run.
+
+    ``client`` (a ``distributed.Client``): the trials are fitted on its workers
+    (:func:`~bayes_stenosis.calibration.coverage_study_on_engine`), each saved in
+    ``out/.coverage_<truth>.trials/`` as it arrives (a killed run resumes from there; removed at the end);
+    the rows are those of the serial run.
     """
     first, stop = _checked_trial_range(trial_range, trials)
     follow_up = tuple(float(t) for t in follow_up)
@@ -151,8 +158,28 @@ def coverage_run(
 
     with tempfile.TemporaryDirectory() as work:
         make, rejected = trial_maker(truth_kind, base, trials, Path(work), level=level, seed=seed, spec=spec)
-        result = coverage_study(make, spec, PRIOR_SET, range(first, stop), settings, prob=prob, after_trial=after_trial)
+        if client is None:
+            result = coverage_study(
+                make, spec, PRIOR_SET, range(first, stop), settings, prob=prob, after_trial=after_trial
+            )
+        else:
+            store = out / f".coverage_{truth_kind}.trials"
+            what = [truth_kind, trials, seed, level, n, prob, chains, draws, tune, list(outcomes), outcome_corr]
+            result = coverage_study_on_engine(
+                make,
+                spec,
+                PRIOR_SET,
+                range(first, stop),
+                settings,
+                client=client,
+                store_path=store,
+                fingerprint=json.dumps([*what, list(follow_up), commit]),
+                prob=prob,
+                progress=LogProgress(log, truth_kind),
+            )
     summary = coverage_summary(result.replicates, out, truth_kind, trials, n, level, prob, start, commit)
+    if client is not None:
+        shutil.rmtree(out / f".coverage_{truth_kind}.trials", ignore_errors=True)  # the trials CSV has every row
     summary.update(
         settings={"chains": chains, "draws": draws, "tune": tune, "target_accept": TARGET_ACCEPT, "seed": seed},
         trial_range=[first, stop],
@@ -165,6 +192,25 @@ def coverage_run(
     )
     (out / f"coverage_{truth_kind}.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+class LogProgress:
+    """Progress of a coverage run on the engine: a log line every 25 trials."""
+
+    def __init__(self, log, truth_kind: str) -> None:
+        self.log, self.kind, self.done, self.total = log, truth_kind, 0, 0
+        self.start_time = time.perf_counter()
+
+    def start(self, total: int, done: int) -> None:
+        self.total, self.done = total, done
+        if done:
+            self.log(f"  coverage {self.kind}: {done}/{total} trials saved by an earlier run")
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        if self.done % 25 == 0 or self.done == self.total:
+            elapsed = time.perf_counter() - self.start_time
+            self.log(f"  coverage {self.kind}: {self.done}/{self.total} trials ({elapsed:.0f} s)")
 
 
 def _checked_trial_range(trial_range: tuple[int, int] | None, trials: int) -> tuple[int, int]:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import tempfile
 import time
 import warnings
@@ -259,10 +260,26 @@ def run_case(
         reps = simulate_replicates(case, mode, spec, case_template(case, root / f"{case.name}_template", seed), seed)
         models = _PatternModels(case, spec, reps, mode.settings(), root, seed)
         ranked = {v: _rank_replicates(models, v, mode, start, log) for v in wrong}
+    compile_seconds = sum(c.compile_seconds for c in models.compiled.values())
+    return case_results(case, mode, spec, reps, ranked, alpha, mode_name, start, compile_seconds, len(models.compiled))
+
+
+def case_results(
+    case: Case,
+    mode: Mode,
+    spec: ModelSpec,
+    reps: Replicates,
+    ranked: dict,
+    alpha: float,
+    mode_name: str,
+    start: float,
+    compile_seconds: float,
+    compiles: int,
+) -> list[SBCResult]:
+    """One :class:`SBCResult` per likelihood variant of ``ranked`` (``variant -> (rank rows, divergent fits)``)."""
     counts = pattern_counts(reps.patterns, threshold_design(reps.inputs, spec)) if case.level == "threshold" else {}
     results = []
-    for v in wrong:
-        rows, divergent = ranked[v]
+    for v, (rows, divergent) in ranked.items():
         ranks = pd.DataFrame(rows)
         results.append(
             SBCResult(
@@ -275,10 +292,10 @@ def run_case(
                 keep=mode.thin_to,
                 bins=mode.bins,
                 seconds=time.perf_counter() - start,
-                compile_seconds=sum(c.compile_seconds for c in models.compiled.values()),
+                compile_seconds=compile_seconds,
                 divergent_fits=divergent,
                 patterns=counts,
-                compiles=len(models.compiled),
+                compiles=compiles,
             )
         )
     return results
@@ -334,6 +351,7 @@ def run_sbc(
     wrong: Sequence[str | None] = (None,),
     replicates: int | None = None,
     log=print,
+    case_runner=None,
 ) -> list[SBCResult]:
     """SBC of each case in ``cases`` (case ``i`` with seed ``seed + i``), written to the run folder ``out``.
 
@@ -341,6 +359,9 @@ def run_sbc(
     ``se_as_sd``, ``direction_flipped``; none for the simulated threshold and IPD cases).
     ``replicates`` overrides the mode's count (a trial run of the mode's sampler settings). Each case's
     ranks, tests and histogram are written as soon as it finishes, and ``sbc_summary.json`` rewritten.
+    ``case_runner`` replaces :func:`run_case` (same arguments and results): the CLI passes
+    :func:`bayes_stenosis.calibration.sbc_engine.run_case_on_engine` bound to a Dask client and the store
+    ``out/.sbc_trials/`` (the same ranks, refitted on the workers; removed at the end).
     """
     mode = MODES[mode_name]
     if replicates is not None:
@@ -353,10 +374,12 @@ def run_sbc(
         # each case's own wrong likelihood (scaled standard errors, flipped statements), where one applies
         case = CASES[name]
         variants = (None, case.wrong) if any(wrong) and case.wrong is not None else (None,)
-        for res in run_case(case, mode, seed=seed + i, wrong=variants, mode_name=mode_name, log=log):
+        runner = case_runner or run_case
+        for res in runner(case, mode, seed=seed + i, wrong=variants, mode_name=mode_name, log=log):
             write_result(res, out)
             log("  " + res.text())
             entries.append(summary_entry(res))
             results.append(res)
             write_summary(out, mode_name, mode, seed, commit, entries)
+    shutil.rmtree(out / ".sbc_trials", ignore_errors=True)  # every replicate's ranks are in the run folder
     return results

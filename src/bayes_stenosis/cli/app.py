@@ -33,6 +33,7 @@ from bayes_stenosis.cli.common import (
     status,
 )
 from bayes_stenosis.cli.data import data_app
+from bayes_stenosis.cli.design import design
 from bayes_stenosis.cli.options import (
     DEFAULT_STUDY,
     FitChains,
@@ -185,6 +186,7 @@ app.command()(diagnose)
 app.command()(report)
 app.command()(clean)
 app.command()(synthesize)
+app.command()(design)
 
 
 @app.command()

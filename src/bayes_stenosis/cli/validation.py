@@ -92,14 +92,37 @@ def sbc(
     replicates: Annotated[int | None, typer.Option(help="Override the mode's replicate count (trial runs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first case (case i: seed + i).")] = 20181804,
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("outputs/validation/sbc"),
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Refit on a Dask LocalCluster of this many processes (default: serial)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Refit on the Dask scheduler at this address (default: serial).")
+    ] = None,
 ) -> None:
-    """Simulation-based calibration of each likelihood term."""
+    """Simulation-based calibration of each likelihood term (serially, or on Dask with --workers or
+    --scheduler: the same ranks, each refitted replicate saved as it arrives, a killed run resumed)."""
+    import contextlib
+    import functools
+
     from bayes_stenosis.calibration import CASES, MODES, run_sbc
 
     names_in(mode, list(MODES), "--mode")
     names = names_in(cases, list(CASES), "--cases") if cases is not None else list(CASES)
     variants = (None, "se_as_sd") if wrong else (None,)
-    results = run_sbc(mode, names, out, seed, wrong=variants, replicates=replicates, log=log)
+    if workers is None and scheduler is None:
+        engine = contextlib.nullcontext((None, None))
+    else:
+        from bayes_stenosis.engine import dask_client
+
+        engine = dask_client(workers=workers, scheduler=scheduler)
+    with engine as (client, _):
+        runner = None
+        if client is not None:
+            from bayes_stenosis.calibration.sbc_engine import run_case_on_engine
+
+            runner = functools.partial(run_case_on_engine, client=client, store=out / ".sbc_trials")
+        results = run_sbc(mode, names, out, seed, wrong=variants, replicates=replicates, log=log, case_runner=runner)
     correct_ok = all(r.passed for r in results if r.wrong is None)
     log(f"SBC {'passed' if correct_ok else 'FAILED'} for the package model; results in {out}")
     raise typer.Exit(0 if correct_ok else 1)
@@ -134,11 +157,19 @@ def coverage(
     trial_range: Annotated[
         str | None, typer.Option(help="START:STOP, fit only these trials of the run (join with coverage-merge).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Fit the trials on a Dask LocalCluster of this many processes (default: serial)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Fit the trials on the Dask scheduler at this address (default: serial).")
+    ] = None,
 ) -> None:
-    """Interval coverage and equivalence decisions over simulated trials."""
-    import json
+    """Interval coverage and equivalence decisions over simulated trials (serially, or on Dask with --workers
+    or --scheduler: the same rows, each fitted trial saved as it arrives, a killed run resumed)."""
+    import contextlib
 
-    from bayes_stenosis.calibration import COVERAGE_LEVELS, COVERAGE_OUTCOMES, TRUTH_KINDS, coverage_run
+    from bayes_stenosis.calibration import COVERAGE_LEVELS, COVERAGE_OUTCOMES, TRUTH_KINDS
 
     kinds = names_in(truths, TRUTH_KINDS, "--truths")
     names_in(level, COVERAGE_LEVELS, "--level")
@@ -148,6 +179,24 @@ def coverage(
     except ValueError:
         raise typer.BadParameter(f"{times!r}: expected comma-separated numbers", param_hint="'--times'") from None
     span = parse_trial_range(trial_range, trials)
+    if workers is None and scheduler is None:
+        engine = contextlib.nullcontext((None, None))
+    else:
+        from bayes_stenosis.engine import dask_client
+
+        engine = dask_client(workers=workers, scheduler=scheduler)
+    with engine as (client, _):
+        run_coverage_kinds(
+            kinds, trials, out, seed, level, n, draws, tune, chosen, outcome_corr, follow_up, span, client
+        )
+
+
+def run_coverage_kinds(kinds, trials, out, seed, level, n, draws, tune, chosen, outcome_corr, follow_up, span, client):
+    """One coverage run per truth kind, logged (serially, or on ``client``'s workers)."""
+    import json
+
+    from bayes_stenosis.calibration import coverage_run
+
     for kind in kinds:
         log(f"coverage, truths: {kind}, {trials} trials, n = {n}/arm, {level} ...")
         summary = coverage_run(
@@ -164,6 +213,7 @@ def coverage(
             follow_up=follow_up,
             trial_range=span,
             log=log,
+            client=client,
         )
         log(json.dumps(summary["cells"], indent=1))
 
