@@ -34,6 +34,7 @@ _PUBLIC = {
     "ModelSpec": "bayes_stenosis.spec",
     "synthesize": "bayes_stenosis.analyses",
     "run_synthesis": "bayes_stenosis.analyses",
+    "synthesize_multivariate": "bayes_stenosis.analyses",
 }
 
 __all__ = ["__version__", *_PUBLIC]
