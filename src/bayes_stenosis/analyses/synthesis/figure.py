@@ -115,6 +115,7 @@ def forest_panels(synthesis: MultivariateSynthesis, path: Path) -> None:
         f"{joint['new_study']['prob']:.3f}\ngrey: each study's likelihood (+-1.96 SD); "
         f"{synthesis.tau_prior.text()}; {synthesis.r_prior.text(k)}; {synthesis.mu_prior.text()} per cell",
         fontsize=8,
+        y=1.04,
     )
     fig.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(fig)
