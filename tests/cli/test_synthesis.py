@@ -105,4 +105,7 @@ def test_bad_multivariate_options_are_one_line_errors(synthesis_runs, tmp_path):
     assert both.exit_code == 2 and "cannot be combined with --outcome" in both.output
     r = invoke(*runs, "--cells", "VAS@4,ODI@4", "--between-correlation", "fixed:2", "--out", tmp_path / "z")
     assert r.exit_code == 2 and "(-1, 1)" in r.output
-    assert not any((tmp_path / name).exists() for name in ("x", "y", "z"))
+    one = ("--outcome", "VAS", "--time", "4")
+    alone = invoke(*runs, *one, "--between-correlation", "fixed:0.3", "--out", tmp_path / "w")
+    assert alone.exit_code == 2 and "only to a multivariate synthesis" in alone.output
+    assert not any((tmp_path / name).exists() for name in ("x", "y", "z", "w"))

@@ -133,6 +133,8 @@ def synthesize(
     from bayes_stenosis.analyses.synthesis import QualityLimits
 
     joint = parse_joint_cells(cells)
+    if not joint and between_correlation != "uniform":
+        raise SynthesisError(None, "--between-correlation applies only to a multivariate synthesis (--cells)")
     extra = {"joint_cells": joint, "between_correlation": between_correlation} if joint else {}
     with status("synthesising"):
         result = run_synthesis(

@@ -288,7 +288,7 @@ def synthesize_multivariate(
             raise SynthesisError(Path(run), f"the run has none of the cells {', '.join(map(cell_label, cells))}")
         inputs.append(got[0])
         likelihoods.append(got[1])
-    by_cell = [[s for g in inputs for s in g if (s.outcome, s.time) == c] for c in cells]
+    by_cell = [[s for g in inputs for s in g if s.outcome == o and np.isclose(s.time, t)] for o, t in cells]
     missing = [cell_label(c) for c, group in zip(cells, by_cell, strict=True) if not group]
     if missing:
         raise SynthesisError(None, f"no run has evidence for {', '.join(missing)}: nothing to synthesise there")
