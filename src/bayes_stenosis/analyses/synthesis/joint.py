@@ -281,21 +281,7 @@ def synthesize_multivariate(
         raise SynthesisError(None, f"--cells lists a cell twice ({', '.join(map(cell_label, cells))})")
     tau_p, mu_p, r_p = heterogeneity_prior(tau_prior), effect_prior(mu_prior), correlation_prior(between_correlation)
     limits = limits or QualityLimits()
-    inputs, likelihoods = [], []
-    for run in runs:
-        got = read_run_cells(run, cells, likelihood, limits)
-        if got is None:
-            raise SynthesisError(Path(run), f"the run has none of the cells {', '.join(map(cell_label, cells))}")
-        inputs.append(got[0])
-        likelihoods.append(got[1])
-    by_cell = [[s for g in inputs for s in g if s.outcome == o and np.isclose(s.time, t)] for o, t in cells]
-    missing = [cell_label(c) for c, group in zip(cells, by_cell, strict=True) if not group]
-    if missing:
-        raise SynthesisError(None, f"no run has evidence for {', '.join(missing)}: nothing to synthesise there")
-    check_distinct([g[0] for g in inputs])
-    check_comparison([dataclasses.replace(g[0], direction="") for g in inputs], arm_map or {})
-    for group in by_cell:
-        check_comparison(group, arm_map or {})
+    inputs, likelihoods, by_cell = read_and_check(runs, cells, likelihood, limits, arm_map or {})
     flat = [s for g in inputs for s in g]
     scale_key, unit, notes = choose_scale(flat, scale)
     chosen = [choose_margin(group, scale_key, margin) for group in by_cell]
@@ -336,3 +322,30 @@ def synthesize_multivariate(
         notes=notes,
         likelihood_choice={"mode": likelihood, "method": "joint normal likelihood", **limits.record()},
     )
+
+
+def read_and_check(
+    runs: Sequence[str | Path],
+    cells: list[tuple[str, float]],
+    likelihood: str,
+    limits: QualityLimits,
+    arm_map: Mapping[str, str],
+) -> tuple[list[list[StudyInput]], list[MvLikelihood], list[list[StudyInput]]]:
+    """Every run's inputs and joint likelihood, and the inputs grouped by cell, after the refusals (module
+    docstring)."""
+    inputs, likelihoods = [], []
+    for run in runs:
+        got = read_run_cells(run, cells, likelihood, limits)
+        if got is None:
+            raise SynthesisError(Path(run), f"the run has none of the cells {', '.join(map(cell_label, cells))}")
+        inputs.append(got[0])
+        likelihoods.append(got[1])
+    by_cell = [[s for g in inputs for s in g if s.outcome == o and np.isclose(s.time, t)] for o, t in cells]
+    missing = [cell_label(c) for c, group in zip(cells, by_cell, strict=True) if not group]
+    if missing:
+        raise SynthesisError(None, f"no run has evidence for {', '.join(missing)}: nothing to synthesise there")
+    check_distinct([g[0] for g in inputs])
+    check_comparison([dataclasses.replace(g[0], direction="") for g in inputs], arm_map)
+    for group in by_cell:
+        check_comparison(group, arm_map)
+    return inputs, likelihoods, by_cell
