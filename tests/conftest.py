@@ -72,14 +72,18 @@ def run_copy(pristine_run, tmp_path) -> Path:
     return destination
 
 
-def _synthetic_study_run(root: Path, study_id: str, *, unit="mm", sd=20.0, margin=15.0, arms=None, **fit) -> Path:
-    """One synthetic run (no sampling) of a one-outcome study with a reported week-4 VAS contrast and an
-    ODI outcome without evidence; 2 x 3000 normal draws of delta (``fit``: prior_set, delta_mean, delta_sd)."""
+def _synthetic_study_run(
+    root: Path, study_id: str, *, unit="mm", sd=20.0, margin=15.0, arms=None, evidence=("VAS",), **fit
+) -> Path:
+    """One synthetic run (no sampling) of a study with a reported week-4 contrast of each outcome in
+    ``evidence`` (by default VAS only: ODI without evidence); 2 x 3000 normal draws of delta (``fit``:
+    prior_set, delta_mean, delta_sd)."""
     from bayes_stenosis.run import write_run
     from bayes_stenosis.testing import synthetic_fit, write_study
 
     rows = [
-        {"outcome": "VAS", "time": 4, "measure": "change", "direction": "new_minus_reference", "estimate": -1, "se": 3}
+        {"outcome": o, "time": 4, "measure": "change", "direction": "new_minus_reference", "estimate": -1, "se": 3}
+        for o in evidence
     ]
     study = write_study(
         root / study_id,
@@ -99,7 +103,8 @@ def synthesis_runs(tmp_path_factory) -> dict[str, Path]:
     """Synthetic run folders for the synthesis tests (vague N(0, 10) prior: the likelihood division is exact):
     ``a`` and ``b`` (VAS in mm, SD 20, margin 15), ``cm`` (VAS in cm, SD 2, margin 1.5: the same standardized
     margin), ``other_arms`` (arms named placebo / calcitonin), ``narrow_margin`` (margin 10 mm), and
-    ``no_likelihood`` (a posterior wider than its small-difference prior: no normal likelihood)."""
+    ``no_likelihood`` (a posterior wider than its small-difference prior: no normal likelihood), ``both_a`` and
+    ``both_b`` (week-4 evidence on VAS and ODI, for the multivariate synthesis)."""
     root = tmp_path_factory.mktemp("synthesis_runs")
     return {
         "a": _synthetic_study_run(root, "trial_a", delta_mean=-0.3, delta_sd=0.25),
@@ -108,4 +113,6 @@ def synthesis_runs(tmp_path_factory) -> dict[str, Path]:
         "other_arms": _synthetic_study_run(root, "trial_arms", arms=("placebo", "calcitonin"), seed=4),
         "narrow_margin": _synthetic_study_run(root, "trial_narrow", margin=10.0, seed=5),
         "no_likelihood": _synthetic_study_run(root, "trial_wide", prior_set="small_difference", delta_sd=0.6, seed=6),
+        "both_a": _synthetic_study_run(root, "trial_both_a", evidence=("VAS", "ODI"), delta_mean=-0.2, seed=7),
+        "both_b": _synthetic_study_run(root, "trial_both_b", evidence=("VAS", "ODI"), delta_mean=0.15, seed=8),
     }

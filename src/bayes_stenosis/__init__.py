@@ -35,6 +35,7 @@ _PUBLIC = {
     "ModelSpec": "bayes_stenosis.spec",
     "synthesize": "bayes_stenosis.analyses",
     "run_synthesis": "bayes_stenosis.analyses",
+    "synthesize_multivariate": "bayes_stenosis.analyses",
     "design_analysis": "bayes_stenosis.design",
 }
 

@@ -67,3 +67,45 @@ def test_commands_over_one_fit_refuse_a_synthesis_folder_and_leave_it_intact(syn
         assert "a synthesis folder, not a fit's run" in result.output and len(result.output.strip().splitlines()) == 1
     assert sorted(p.name for p in out.iterdir()) == before
     assert runner.invoke(app, ["diagnose", str(out), "--verify"]).exit_code == 2  # verified, then refused
+
+
+def test_synthesize_cells_writes_a_multivariate_folder(synthesis_runs, tmp_path):
+    """--cells: the per-cell and joint answer printed; the folder (checksummed like a run) has one row per
+    study and cell, per cell the pooled and new-study rows, the joint rows, tau and r; posterior.nc reads back."""
+    import json
+
+    import pandas as pd
+
+    from bayes_stenosis.run import load_run, read_manifest
+    from bayes_stenosis.run.integrity import verify_folder
+
+    out = tmp_path / "mv"
+    runs = [synthesis_runs[k] for k in ("both_a", "both_b", "a")]
+    result = invoke(*runs, "--cells", "VAS@4,ODI@4", "--between-correlation", "fixed:0.5", "--out", out)
+    assert result.exit_code == 0, result.output
+    for text in ("joint_pooled", "joint_new_study", "r fixed at 0.5", "trial_a lacks ODI@4", "SIMULATED"):
+        assert text in result.output
+    manifest = read_manifest(out)
+    assert manifest["kind"] == "synthesis" and manifest["multivariate"] and verify_folder(out, manifest) == []
+    assert manifest["cells"] == ["VAS@4", "ODI@4"] and manifest["priors"]["r"]["value"] == 0.5
+    table = pd.read_csv(out / "synthesis.csv")
+    assert list(table["row"]).count("study") == 5 and list(table["row"]).count("pooled") == 2
+    record = json.loads((out / "synthesis.json").read_text())
+    assert set(record["pooled_by_cell"]) == {"VAS@4", "ODI@4"}
+    assert "P(every pooled effect inside its margin)" in (out / "report.md").read_text()
+    posterior = load_run(out).idata.posterior
+    assert list(posterior["cell"].values) == ["VAS@4", "ODI@4"] and "r" in posterior
+
+
+def test_bad_multivariate_options_are_one_line_errors(synthesis_runs, tmp_path):
+    runs = [synthesis_runs["both_a"], synthesis_runs["both_b"]]
+    bad = invoke(*runs, "--cells", "VAS4,ODI@4", "--out", tmp_path / "x")
+    assert bad.exit_code == 2 and "OUTCOME@TIME" in bad.output
+    both = invoke(*runs, "--cells", "VAS@4,ODI@4", "--outcome", "VAS", "--out", tmp_path / "y")
+    assert both.exit_code == 2 and "cannot be combined with --outcome" in both.output
+    r = invoke(*runs, "--cells", "VAS@4,ODI@4", "--between-correlation", "fixed:2", "--out", tmp_path / "z")
+    assert r.exit_code == 2 and "(-1, 1)" in r.output
+    one = ("--outcome", "VAS", "--time", "4")
+    alone = invoke(*runs, *one, "--between-correlation", "fixed:0.3", "--out", tmp_path / "w")
+    assert alone.exit_code == 2 and "only to a multivariate synthesis" in alone.output
+    assert not any((tmp_path / name).exists() for name in ("x", "y", "z", "w"))

@@ -26,7 +26,13 @@ from bayes_stenosis.analyses.sensitivity import (
     run_sensitivity,
     write_sweep_plan,
 )
-from bayes_stenosis.analyses.synthesis import Synthesis, SynthesisResult, run_synthesis, synthesize
+from bayes_stenosis.analyses.synthesis import (
+    Synthesis,
+    SynthesisResult,
+    run_synthesis,
+    synthesize,
+    synthesize_multivariate,
+)
 
 __all__ = [
     "FitConfig",
@@ -51,6 +57,7 @@ __all__ = [
     "run_sensitivity",
     "run_synthesis",
     "synthesize",
+    "synthesize_multivariate",
     "tost",
     "two_sample",
     "write_reproduce",

@@ -1,5 +1,6 @@
-"""``bayes-stenosis synthesize``: a Bayesian random-effects synthesis of one contrast across saved runs
-(:func:`bayes_stenosis.analyses.run_synthesis`); ``app.py`` registers it."""
+"""``bayes-stenosis synthesize``: a Bayesian random-effects synthesis of one contrast (or, with ``--cells``,
+several cells jointly) across saved runs (:func:`bayes_stenosis.analyses.run_synthesis`); ``app.py`` registers
+it."""
 
 from __future__ import annotations
 
@@ -43,6 +44,22 @@ def parse_cells(values: list[str] | None) -> dict[str, tuple[str, float]]:
     return cells
 
 
+def parse_joint_cells(text: str | None) -> list[tuple[str, float]]:
+    """``--cells OUTCOME@TIME,OUTCOME@TIME`` as ``[(outcome, time), ...]``."""
+    cells = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        outcome, sep, time = item.strip().rpartition("@")
+        try:
+            cells.append((outcome, float(time)))
+        except ValueError:
+            sep = ""
+        if not sep or not outcome:
+            raise SynthesisError(None, f"--cells: expected OUTCOME@TIME,OUTCOME@TIME, e.g. VAS@4,ODI@4 (got {item!r})")
+    return cells
+
+
 @handle_errors
 def synthesize(
     runs: Annotated[list[Path], typer.Argument(help="Run folders written by fit (one per study).")],
@@ -55,6 +72,21 @@ def synthesize(
             "every study's cell."
         ),
     ] = None,
+    cells: Annotated[
+        str | None,
+        typer.Option(
+            "--cells",
+            help="MULTIVARIATE synthesis over several cells: OUTCOME@TIME,OUTCOME@TIME (e.g. VAS@4,ODI@4), each "
+            "run's joint likelihood over the cells it has (instead of --outcome / --time / --cell).",
+        ),
+    ] = None,
+    between_correlation: Annotated[
+        str,
+        typer.Option(
+            help="--cells: prior of r, the between-study correlation of the cells' effects: uniform (over "
+            "(-1/(K-1), 1), integrated) | fixed:R."
+        ),
+    ] = "uniform",
     out: Annotated[Path, typer.Option("--out", help="The synthesis folder to write.")] = Path("outputs/synthesis"),
     scale: Annotated[
         str, typer.Option(help="auto (natural when every unit and standardising SD agree) | standardized | natural.")
@@ -100,6 +132,10 @@ def synthesize(
     from bayes_stenosis.analyses import run_synthesis
     from bayes_stenosis.analyses.synthesis import QualityLimits
 
+    joint = parse_joint_cells(cells)
+    if not joint and between_correlation != "uniform":
+        raise SynthesisError(None, "--between-correlation applies only to a multivariate synthesis (--cells)")
+    extra = {"joint_cells": joint, "between_correlation": between_correlation} if joint else {}
     with status("synthesising"):
         result = run_synthesis(
             runs,
@@ -116,8 +152,12 @@ def synthesize(
             arm_map=parse_pairs(arm_map, "--arm-map"),
             limits=QualityLimits(max_ks, max_quantile_error, min_effective_draws),
             seed=seed,
+            **extra,
         )
-    print_synthesis(result.synthesis)
+    if joint:
+        print_multivariate(result.synthesis)
+    else:
+        print_synthesis(result.synthesis)
     console.print(f"wrote {escape(str(result.folder))}")
 
 
@@ -148,5 +188,40 @@ def print_synthesis(synthesis) -> None:
         )
     console.print(out)
     console.print(f"priors: {escape(synthesis.mu_prior.text())}; {escape(synthesis.tau_prior.text())}", soft_wrap=True)
+    for note in synthesis.notes:
+        console.print(f"note: {escape(note)}", soft_wrap=True)
+
+
+def print_multivariate(synthesis) -> None:
+    """Per cell the pooled and new-study effects, then the joint probabilities, tau and r, and the notes."""
+    table = synthesis.table()
+    out = Table(title=f"multivariate synthesis: {escape(synthesis.comparison)} ({escape(synthesis.unit)})")
+    for col in ("row", "cell", "mean", "95 % interval", "margin", "P(equiv)", "prior P(equiv)"):
+        out.add_column(col, justify="left" if col in ("row", "cell") else "right")
+    for rec in table[table["row"] != "study"].to_dict("records"):
+        mean = rec["median"] if rec["row"] in ("tau", "r") else rec["mean"]
+        interval = (
+            ""
+            if rec["interval_low"] != rec["interval_low"]
+            else f"{rec['interval_low']:.3f} to {rec['interval_high']:.3f}"
+        )
+        out.add_row(
+            escape(rec["row"] + (" (median)" if rec["row"] in ("tau", "r") else "")),
+            escape(rec["cell"]),
+            "" if mean != mean else f"{mean:.3f}",
+            interval,
+            "" if rec["margin"] != rec["margin"] else f"{rec['margin']:.3g}",
+            "" if rec["prob_equivalence"] != rec["prob_equivalence"] else f"{rec['prob_equivalence']:.3f}",
+            ""
+            if rec["prior_prob_equivalence"] != rec["prior_prob_equivalence"]
+            else f"{rec['prior_prob_equivalence']:.3f}",
+        )
+    console.print(out)
+    k = len(synthesis.cells)
+    console.print(
+        f"priors: {escape(synthesis.mu_prior.text())} per cell; {escape(synthesis.tau_prior.text())}; "
+        f"{escape(synthesis.r_prior.text(k))}",
+        soft_wrap=True,
+    )
     for note in synthesis.notes:
         console.print(f"note: {escape(note)}", soft_wrap=True)

@@ -208,10 +208,10 @@ def synthesize_studies(
     """The synthesis of studies already read (checks, then the grid engine)."""
     if scale not in SCALES:
         raise SynthesisError(None, f"--scale must be one of {', '.join(SCALES)} (got {scale!r})")
-    _check_distinct(studies)
-    _check_comparison(studies, arm_map or {})
-    scale_key, unit, notes = _choose_scale(studies, scale)
-    value, source = _choose_margin(studies, scale_key, margin)
+    check_distinct(studies)
+    check_comparison(studies, arm_map or {})
+    scale_key, unit, notes = choose_scale(studies, scale)
+    value, source = choose_margin(studies, scale_key, margin)
     mu_p, tau_p = effect_prior(mu_prior), heterogeneity_prior(tau_prior)
     sd = studies[0].standardising_sd
     mu_used, tau_used = (mu_p, tau_p) if scale_key == "standardized" else (mu_p.to_natural(sd), tau_p.to_natural(sd))
@@ -236,14 +236,14 @@ def synthesize_studies(
     )
 
 
-def _check_distinct(studies: list[StudyInput]) -> None:
+def check_distinct(studies: list[StudyInput]) -> None:
     ids = [s.study for s in studies]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
         raise SynthesisError(None, f"study {', '.join(twice)} given more than once: its data would count twice")
 
 
-def _check_comparison(studies: list[StudyInput], arm_map: Mapping[str, str]) -> None:
+def check_comparison(studies: list[StudyInput], arm_map: Mapping[str, str]) -> None:
     """The same new and reference arms (after ``arm_map``) and the same outcome direction everywhere."""
 
     def arms(s: StudyInput) -> tuple[str, str]:
@@ -266,7 +266,7 @@ def _check_comparison(studies: list[StudyInput], arm_map: Mapping[str, str]) -> 
         )
 
 
-def _choose_scale(studies: list[StudyInput], scale: str) -> tuple[str, str, list[str]]:
+def choose_scale(studies: list[StudyInput], scale: str) -> tuple[str, str, list[str]]:
     units = {s.unit for s in studies}
     sds = {s.standardising_sd for s in studies}
     same = len(units) == 1 and len(sds) == 1
@@ -285,7 +285,7 @@ def _choose_scale(studies: list[StudyInput], scale: str) -> tuple[str, str, list
     return "standardized", "SD units", notes
 
 
-def _choose_margin(studies: list[StudyInput], scale: str, margin: float | None) -> tuple[float, str]:
+def choose_margin(studies: list[StudyInput], scale: str, margin: float | None) -> tuple[float, str]:
     per = [s.margin_std if scale == "standardized" else s.margin_natural for s in studies]
     if margin is not None:
         if not margin > 0:

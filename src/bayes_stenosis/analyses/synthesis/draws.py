@@ -14,7 +14,7 @@ import numpy as np
 
 from bayes_stenosis.analyses.synthesis.engine import GridPosterior, Likelihood
 
-__all__ = ["posterior_draws"]
+__all__ = ["posterior_draws", "resampled_draws"]
 
 
 def _theta_draws(rng: np.random.Generator, lik: Likelihood, mu: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -59,4 +59,32 @@ def posterior_draws(
         dims={"theta": ["study"]},
     )
     idata.posterior.attrs |= {"unit": unit, "seed": seed, "draws": "independent draws from the grid posterior"}
+    return idata
+
+
+def resampled_draws(
+    draws: dict[str, np.ndarray],
+    weights: np.ndarray,
+    cells: list[str],
+    *,
+    seed: int,
+    chains: int = 4,
+    n: int = 1000,
+    unit: str = "",
+) -> az.InferenceData:
+    """``mu`` and ``theta_new`` (dim ``cell``), ``tau`` and ``r`` of a multivariate synthesis as an
+    InferenceData: ``chains x n`` draws resampled (multinomial, from ``seed``) from its weighted draws
+    (all weights equal for a normal mu prior)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(weights), size=chains * n, p=weights)
+
+    def shaped(x: np.ndarray) -> np.ndarray:
+        return x[pick].reshape(chains, n, *x.shape[1:])
+
+    idata = az.from_dict(
+        posterior={key: shaped(draws[key]) for key in ("mu", "theta_new", "tau", "r")},
+        coords={"cell": cells},
+        dims={"mu": ["cell"], "theta_new": ["cell"]},
+    )
+    idata.posterior.attrs |= {"unit": unit, "seed": seed, "draws": "resampled from the multivariate synthesis's draws"}
     return idata

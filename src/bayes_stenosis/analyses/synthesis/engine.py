@@ -121,7 +121,7 @@ def posterior_grid(
     return GridPosterior(tau=tau, mu=mu, mu_step=float(mu[1] - mu[0]), prob=prob / prob.sum())
 
 
-def _cdf_quantiles(values: np.ndarray, weights: np.ndarray, probs: list[float], step: float = 0.0) -> list[float]:
+def cdf_quantiles(values: np.ndarray, weights: np.ndarray, probs: list[float], step: float = 0.0) -> list[float]:
     """Quantiles of a discrete distribution on sorted ``values``; with ``step`` > 0 each node's mass is
     spread uniformly over its grid cell (linear interpolation of the CDF between cell edges)."""
     order = np.argsort(values)
@@ -141,7 +141,7 @@ def _interval_probability(values: np.ndarray, weights: np.ndarray, step: float, 
     return float(np.sum(weights * np.clip(lo + hi - 1, 0, 1)) / weights.sum())
 
 
-def _normal_mixture(
+def normal_mixture(
     prob: np.ndarray, mean: np.ndarray, sd: np.ndarray, margin: float | None, level: float
 ) -> dict[str, float]:
     """Mean, SD, equal-tailed interval and P(|x| < margin) of sum_c prob_c N(mean_c, sd_c^2)."""
@@ -171,7 +171,7 @@ def new_study_probability(grid: GridPosterior, margin: float) -> float:
 def _new_study(grid: GridPosterior, margin: float | None, level: float) -> dict[str, float]:
     tau = np.broadcast_to(grid.tau[:, None], grid.prob.shape)
     mu = np.broadcast_to(grid.mu[None, :], grid.prob.shape)
-    return _normal_mixture(grid.prob.ravel(), mu.ravel(), tau.ravel(), margin, level)
+    return normal_mixture(grid.prob.ravel(), mu.ravel(), tau.ravel(), margin, level)
 
 
 def _shrunken(grid: GridPosterior, lik: Likelihood, margin: float | None, level: float) -> dict[str, float]:
@@ -189,7 +189,7 @@ def _shrunken(grid: GridPosterior, lik: Likelihood, margin: float | None, level:
         v_c = v * t2 / (v + t2)
         mean[j] = np.sum(r * m_c, axis=0)
         var[j] = np.sum(r * (v_c + m_c**2), axis=0) - mean[j] ** 2
-    return _normal_mixture(grid.prob.ravel(), mean.ravel(), np.sqrt(np.clip(var, 0, None)).ravel(), margin, level)
+    return normal_mixture(grid.prob.ravel(), mean.ravel(), np.sqrt(np.clip(var, 0, None)).ravel(), margin, level)
 
 
 def summarize_grid(
@@ -203,12 +203,12 @@ def summarize_grid(
     pm = grid.prob.sum(axis=0)
     mean = float(np.sum(pm * grid.mu))
     sd = float(np.sqrt(max(np.sum(pm * grid.mu**2) - mean**2, 0.0)))
-    q = _cdf_quantiles(grid.mu, pm, [tail, 0.5, 1 - tail], grid.mu_step)
+    q = cdf_quantiles(grid.mu, pm, [tail, 0.5, 1 - tail], grid.mu_step)
     pooled = {"mean": mean, "sd": sd, "median": q[1], "interval_low": q[0], "interval_high": q[2]}
     if margin is not None:
         pooled["prob_equivalence"] = _interval_probability(grid.mu, pm, grid.mu_step, margin)
     pt = grid.prob.sum(axis=1)
-    tq = _cdf_quantiles(grid.tau, pt, [tail, 0.5, 1 - tail])
+    tq = cdf_quantiles(grid.tau, pt, [tail, 0.5, 1 - tail])
     tau = {"mean": float(np.sum(pt * grid.tau)), "median": tq[1], "interval_low": tq[0], "interval_high": tq[2]}
     return {
         "pooled": pooled,

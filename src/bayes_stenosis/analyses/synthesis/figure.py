@@ -1,13 +1,16 @@
 """The forest plot of a synthesis: each study's likelihood and shrunken effect, the pooled effect, a new
-study's prediction interval, and the equivalence margin."""
+study's prediction interval, and the equivalence margin; for a multivariate synthesis one panel per cell."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bayes_stenosis.analyses.synthesis.combine import Synthesis
+import numpy as np
 
-__all__ = ["forest_plot"]
+from bayes_stenosis.analyses.synthesis.combine import Synthesis
+from bayes_stenosis.analyses.synthesis.joint import MultivariateSynthesis
+
+__all__ = ["forest_panels", "forest_plot"]
 
 
 def forest_plot(synthesis: Synthesis, path: Path) -> None:
@@ -69,5 +72,50 @@ def forest_plot(synthesis: Synthesis, path: Path) -> None:
         fontsize=8,
     )
     ax.legend(loc="lower left", fontsize=7, frameon=False)
+    fig.savefig(path, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def forest_panels(synthesis: MultivariateSynthesis, path: Path) -> None:
+    """One panel per cell of a multivariate synthesis: each study's likelihood of the cell (the marginal of
+    its joint one, mean +- 1.96 SD), the pooled effect (diamond), a new study's prediction interval and the
+    cell's margin (shaded), with P(inside) per row; the joint P(all cells inside) in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rec = synthesis.record()
+    k = len(synthesis.cells)
+    studies = [g[0].study for g in synthesis.inputs]
+    n = len(studies)
+    fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 1.2 + 0.55 * (n + 2)), sharey=True, squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        m = synthesis.margins[j]
+        ax.axvspan(-m, m, color="tab:green", alpha=0.12)
+        ax.axvline(0, color="grey", lw=0.8)
+        for i, lik in enumerate(synthesis.likelihoods):
+            if j in lik.cells:
+                pos = int(np.flatnonzero(lik.cells == j)[0])
+                ax.errorbar(lik.mean[pos], n + 2 - i, xerr=1.96 * np.sqrt(lik.cov[pos, pos]), fmt="s", color="grey")
+        cell = synthesis.numbers["cells"][j]
+        for y, key, colour in ((2, "pooled", "tab:blue"), (1, "new_study", "tab:red")):
+            x = cell[key]
+            err = [[x["mean"] - x["interval_low"]], [x["interval_high"] - x["mean"]]]
+            ax.errorbar(x["mean"], y, xerr=err, fmt="D", color=colour, ms=5, capsize=3)
+            ax.text(x["interval_high"], y + 0.25, f"P={x['prob_equivalence']:.3f}", fontsize=7)
+        ax.set_title(f"{synthesis.labels[j]} (margin +-{m:.3g})", fontsize=9)
+        ax.set_xlabel(f"{synthesis.unit}; {synthesis.scale_key} scale", fontsize=8)
+    axes[0][0].set_yticks([*range(n + 2, 2, -1), 2, 1])
+    axes[0][0].set_yticklabels([*studies, "pooled effect (mu)", "new study (prediction)"], fontsize=8)
+    axes[0][0].set_ylim(0.3, n + 2.7)
+    joint = rec["joint_prob_equivalence"]
+    fig.suptitle(
+        f"{synthesis.comparison}: P(all cells inside) pooled {joint['pooled']['prob']:.3f}, new study "
+        f"{joint['new_study']['prob']:.3f}\ngrey: each study's likelihood (+-1.96 SD); "
+        f"{synthesis.tau_prior.text()}; {synthesis.r_prior.text(k)}; {synthesis.mu_prior.text()} per cell",
+        fontsize=8,
+        y=1.04,
+    )
     fig.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(fig)

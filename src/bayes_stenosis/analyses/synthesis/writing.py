@@ -16,19 +16,21 @@ from pathlib import Path
 
 from bayes_stenosis import __version__
 from bayes_stenosis.analyses.synthesis.combine import Synthesis, synthesize
-from bayes_stenosis.analyses.synthesis.draws import posterior_draws
-from bayes_stenosis.analyses.synthesis.figure import forest_plot
+from bayes_stenosis.analyses.synthesis.draws import posterior_draws, resampled_draws
+from bayes_stenosis.analyses.synthesis.figure import forest_panels, forest_plot
+from bayes_stenosis.analyses.synthesis.joint import MultivariateSynthesis, synthesize_multivariate
 from bayes_stenosis.diagnostics import parameter_table
+from bayes_stenosis.errors import SynthesisError
 from bayes_stenosis.provenance import provenance
 from bayes_stenosis.run import atomic_run_folder, check_output_folder, write_json
 
-__all__ = ["SynthesisResult", "report_section", "run_synthesis"]
+__all__ = ["SynthesisResult", "multivariate_report", "report_section", "run_synthesis"]
 
 
 @dataclass
 class SynthesisResult:
     folder: Path
-    synthesis: Synthesis
+    synthesis: Synthesis | MultivariateSynthesis
 
 
 #: The seed of the posterior draws of ``posterior.nc`` when none is given (the numbers of synthesis.json
@@ -48,9 +50,16 @@ def run_synthesis(
     with ``posterior.nc`` (independent draws from the grid posterior, from ``seed``) and ``diagnostics.csv``
     (their summary) so that it reads like every run folder.
 
+    With ``joint_cells`` (a list of ``(outcome, time)``) the synthesis is multivariate over those cells
+    (:func:`~.joint.synthesize_multivariate`, which takes ``between_correlation`` too; its joint probabilities
+    come from draws of ``seed``), written in the same folder layout.
+
     The output path is checked before any work; an existing folder is replaced only with ``overwrite``.
     """
     destination = check_output_folder(Path(out), overwrite=overwrite, what="synthesis folder")
+    joint = options.pop("joint_cells", None)
+    if joint:
+        return _run_multivariate(runs, joint, destination, overwrite=overwrite, seed=seed, options=options)
     synthesis = synthesize(runs, **options)
     with atomic_run_folder(destination, overwrite=overwrite, what="synthesis folder") as tmp:
         record = synthesis.record()
@@ -69,6 +78,94 @@ def run_synthesis(
         parameter_table(idata).to_csv(tmp / "diagnostics.csv", index=False)
         write_json(tmp / "manifest.json", _manifest(synthesis, options | {"seed": seed}))
     return SynthesisResult(folder=destination, synthesis=synthesis)
+
+
+def _run_multivariate(runs, cells, destination: Path, *, overwrite: bool, seed: int, options: dict) -> SynthesisResult:
+    for key in ("outcome", "time", "cells"):
+        if options.pop(key, None):
+            raise SynthesisError(
+                None, f"--cells (a multivariate synthesis) cannot be combined with --{key.rstrip('s')}"
+            )
+    synthesis = synthesize_multivariate(runs, cells, seed=seed, **options)
+    with atomic_run_folder(destination, overwrite=overwrite, what="synthesis folder") as tmp:
+        write_json(tmp / "synthesis.json", synthesis.record())
+        synthesis.table().to_csv(tmp / "synthesis.csv", index=False)
+        forest_panels(synthesis, tmp / "forest.png")
+        (tmp / "report.md").write_text(multivariate_report(synthesis))
+        idata = resampled_draws(synthesis.draws, synthesis.weights, synthesis.labels, seed=seed, unit=synthesis.unit)
+        idata.to_netcdf(str(tmp / "posterior.nc"))
+        parameter_table(idata).to_csv(tmp / "diagnostics.csv", index=False)
+        write_json(tmp / "manifest.json", _mv_manifest(synthesis, options | {"joint_cells": cells, "seed": seed}))
+    return SynthesisResult(folder=destination, synthesis=synthesis)
+
+
+def _mv_manifest(synthesis: MultivariateSynthesis, options: dict) -> dict:
+    rec = synthesis.record()
+    return {
+        **provenance(__version__),
+        "kind": "synthesis",
+        "multivariate": True,
+        "cells": rec["cells"],
+        "inputs": [
+            {"study": g[0].study, "run": str(g[0].run), "cells": s["cells"], **g[0].hashes}
+            for g, s in zip(synthesis.inputs, rec["studies"], strict=True)
+        ],
+        "options": {
+            k: (v if isinstance(v, int | float | str | bool | dict | list | None) else str(v))
+            for k, v in options.items()
+        },
+        "likelihood_choice": rec["likelihood_choice"],
+        "scale": rec["scale"],
+        "margins": rec["margins"],
+        "priors": rec["priors"],
+        "engine": rec["engine"],
+        "seed": options.get("seed"),
+    }
+
+
+def multivariate_report(synthesis: MultivariateSynthesis) -> str:
+    """``report.md`` of a multivariate synthesis: the joint answer first, then one row per cell."""
+    rec = synthesis.record()
+    joint, tau, r = rec["joint_prob_equivalence"], rec["tau"], rec["r"]
+    k = len(synthesis.cells)
+    lines = [
+        f"# Multivariate synthesis: {rec['comparison']}",
+        "",
+        f"Cells: {', '.join(rec['cells'])}. "
+        f"P(every pooled effect inside its margin) = **{joint['pooled']['prob']:.3f}** "
+        f"(MCSE {joint['pooled']['mcse']:.4f}); P(every effect of a new study inside) = "
+        f"**{joint['new_study']['prob']:.3f}** (MCSE {joint['new_study']['mcse']:.4f}).",
+        "",
+        f"Model: {rec['model']}. Scale: {synthesis.scale} ({synthesis.unit}).",
+        f"Priors: {synthesis.mu_prior.text()} per cell ({synthesis.mu_prior.source}); {synthesis.tau_prior.text()} "
+        f"({synthesis.tau_prior.source}); {synthesis.r_prior.text(k)} ({rec['priors']['r']['source']}).",
+        f"Engine: {rec['engine']['route']}; {rec['engine']['draws']} draws (effective "
+        f"{rec['engine']['effective_draws']:.0f}, seed {rec['engine']['seed']}).",
+        "",
+        "| cell | margin | pooled mean (95 % interval) | P(inside) | new study (95 % prediction) | P(inside) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for lab, m, cell in zip(rec["cells"], rec["margins"], rec["pooled_by_cell"].values(), strict=True):
+        lines.append(
+            f"| {lab} | {m['value']:.3g} | {_fmt_interval(cell['pooled'])} | {cell['pooled']['prob_equivalence']:.3f} "
+            f"| {_fmt_interval(cell['new_study'])} | {cell['new_study']['prob_equivalence']:.3f} |"
+        )
+    lines += [
+        "",
+        f"tau (between-study SD): median {tau['median']:.3f} ({tau['interval_low']:.3f} to {tau['interval_high']:.3f})"
+        + (f"; r: median {r['median']:.3f} ({r['interval_low']:.3f} to {r['interval_high']:.3f})" if r else "")
+        + ".",
+        "",
+        "Each study enters through its run's joint likelihood over the cells it has (the run's prior divided "
+        "out), never its posterior.",
+        "",
+        *[f"- {note}" for note in rec["notes"]],
+        *[f"- margin {m['cell']}: {m['source']}" for m in rec["margins"]],
+        "",
+        "![forest plot, one panel per cell](forest.png)",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _manifest(synthesis: Synthesis, options: dict) -> dict:
