@@ -144,17 +144,42 @@ def test_missing_counts_per_arm_and_time(tmp_path):
     assert f"new_arm t=8: {per_arm_time[('new_arm', 8.0)]} of 60" in line
 
 
-def test_marginal_likelihood_matches_hand_computed_mvn(tmp_path):
+COVARIANCES = {
+    "unstructured": {},
+    "unstructured_per_outcome": {"residual_correlation": "none"},
+    "patient_effects": {"covariance": "patient_effects"},
+}
+
+
+def _full_covariance(values: dict, kind: str, n_t: int) -> np.ndarray:
+    """V over cells k = t*O + o from the model's stored SDs and correlations, by hand."""
+
+    def cov(sd, corr):
+        return np.outer(sd, sd) * corr
+
+    if kind == "patient_effects":
+        cov_u = cov(values["ipd_patient_sd"], values["ipd_patient_corr"])
+        cov_e = cov(values["ipd_residual_sd"], values["ipd_residual_corr"])
+        return np.kron(np.ones((n_t, n_t)), cov_u) + np.kron(np.eye(n_t), cov_e)
+    return cov(values["ipd_cov_sd"], values["ipd_cov_corr"])
+
+
+@pytest.mark.parametrize("kind", list(COVARIANCES))
+def test_marginal_likelihood_matches_hand_computed_mvn(tmp_path, kind):
     """The per-pattern marginal equals scipy's MVN density of the observed follow-ups, computed by hand
-    from V = J (x) Sigma_u + I (x) Sigma_e restricted to each patient's observed cells, plus the
-    baseline MVN: a check of the marginalisation and the missing-data handling."""
+    from V (unstructured: diag(sd) Omega diag(sd); per outcome: zero across outcomes; patient effects:
+    J (x) Sigma_u + I (x) Sigma_e) restricted to each patient's observed cells, plus the baseline MVN: a
+    check of the covariance, the marginalisation and the missing-data handling."""
     folder = write_ipd_study(tmp_path / "h", ipd_truth(n=12, dropout=0.3), seed=2)
-    model, inputs = study_model(folder)
+    model, inputs = study_model(folder, _spec(**COVARIANCES[kind]))
     ipd = inputs.ipd
     rng = np.random.default_rng(0)
     point = {k: v + rng.normal(0, 0.3, size=np.shape(v)) for k, v in model.initial_point().items()}
     names = ["ipd_baseline_mean", "change", "ipd_slope", "ipd_baseline_sd", "ipd_baseline_corr"]
-    names += ["ipd_patient_sd", "ipd_patient_corr", "ipd_residual_sd", "ipd_residual_corr"]
+    if kind == "patient_effects":
+        names += ["ipd_patient_sd", "ipd_patient_corr", "ipd_residual_sd", "ipd_residual_corr"]
+    else:
+        names += ["ipd_cov_sd", "ipd_cov_corr"]
     values = dict(
         zip(
             names,
@@ -170,16 +195,13 @@ def test_marginal_likelihood_matches_hand_computed_mvn(tmp_path):
     got = model.compile_fn(model.logp(vars=obs_vars, sum=True), inputs=model.value_vars, on_unused_input="ignore")(
         point
     )
-
-    def cov(sd, corr):
-        return np.outer(sd, sd) * corr
-
     mu_b = values["ipd_baseline_mean"]
-    cov_b = cov(values["ipd_baseline_sd"], values["ipd_baseline_corr"])
-    cov_u = cov(values["ipd_patient_sd"], values["ipd_patient_corr"])
-    cov_e = cov(values["ipd_residual_sd"], values["ipd_residual_corr"])
+    cov_b = np.outer(values["ipd_baseline_sd"], values["ipd_baseline_sd"]) * values["ipd_baseline_corr"]
     n, n_t, n_o = ipd.followup.shape
-    full = np.kron(np.ones((n_t, n_t)), cov_u) + np.kron(np.eye(n_t), cov_e)
+    full = _full_covariance(values, kind, n_t)
+    if kind == "unstructured_per_outcome":
+        same_outcome = np.equal.outer(np.arange(n_t * n_o) % n_o, np.arange(n_t * n_o) % n_o)
+        assert np.all(full[~same_outcome] == 0)
     expected = stats.multivariate_normal(mu_b, cov_b).logpdf(ipd.baseline).sum()
     change = values["change"][:, ipd.time_index][:, :, ipd.outcome_index]
     for i in range(n):

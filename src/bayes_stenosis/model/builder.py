@@ -123,7 +123,7 @@ def marginalises_change(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFra
     ipd = getattr(inputs, "ipd", None)
     if inputs.arm_blocks and ipd is None:
         return "arm_summary"
-    if ipd is not None and not inputs.arm_blocks and spec.ipd.patient_effects == "marginal":
+    if ipd is not None and not inputs.arm_blocks:
         return "ipd"
     return None
 
