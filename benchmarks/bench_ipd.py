@@ -4,15 +4,15 @@ Each (runner, size) is a fresh process run under ``/usr/bin/time -v`` (whole-pro
 RSS); the worker reports its own phase timings. Both runners fit the same simulated trial (4 outcomes,
 baseline + 2 follow-ups, equal arms, SIMULATED data, seed 2026) and write the posterior to NetCDF.
 
-* ``package``: ``simulate -> write ipd.csv -> load_study -> prepare_inputs -> build_model`` (patient effects
-  integrated out, one MVN per missingness pattern), nutpie compile once, ``nutpie.sample`` 4 chains x
+* ``package``: ``simulate -> write ipd.csv -> load_study -> prepare_inputs -> build_model`` (unstructured
+  covariance over visit x outcome, one MVN per missingness pattern), nutpie compile once, ``nutpie.sample`` 4 chains x
   (1000 tune + 1000 draws), posterior to NetCDF. (``bayes-stenosis fit`` adds prior/posterior predictive
   and pointwise log-likelihood, whose size grows with patients x draws; not timed here.)
 * ``fit``: the whole ``bayes-stenosis fit STUDY --no-progress`` command on the same simulated study (written
   beforehand, untimed): spec defaults (nutpie, 4 chains x 1000 + 1000), prior and posterior predictive,
   pointwise log-likelihood (per patient), diagnostics, NetCDF, plots and report; its phase timings are
   read from the run's manifest.
-* ``latent``: the same package model with ``patient_effects = "latent"`` (N x 4 sampled effects), nutpie.
+* ``package-pe``: the same with ``covariance = "patient_effects"`` (the default before issue 22).
 * ``plain``: a plain PyMC script of the ANCOVA random-effects model with N x 4 latent patient effects,
   ``pm.sample()`` defaults (PyMC NUTS, C backend; chains = max(2, cores)), ``idata.to_netcdf``.
 
@@ -57,7 +57,7 @@ def _ess(idata, names):
     return float(min(float(ess[v].min()) for v in ess.data_vars))
 
 
-def worker_package(n_total: int, folder: Path, latent: bool) -> dict:
+def worker_package(n_total: int, folder: Path, patient_effects: bool) -> dict:
     t0 = time.perf_counter()
     from bayes_stenosis.inference import compile_nutpie, nutpie_sample
     from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
@@ -70,17 +70,15 @@ def worker_package(n_total: int, folder: Path, latent: bool) -> dict:
     out["simulate_write_s"] = time.perf_counter() - t
     t = time.perf_counter()
     spec, _ = load_spec()
-    if latent:
-        spec = spec.model_copy(
-            update={"ipd": spec.ipd.model_copy(update={"patient_effects": "latent", "residual_correlation": "none"})}
-        )
+    if patient_effects:
+        spec = spec.model_copy(update={"ipd": spec.ipd.model_copy(update={"covariance": "patient_effects"})})
     inputs = prepare_inputs(load_study(study_folder), spec)
     out["load_prepare_s"] = time.perf_counter() - t
     t = time.perf_counter()
     model = build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs))
     out["build_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    compiled = compile_nutpie(model)
+    compiled = compile_nutpie(model).compiled
     out["compile_s"] = time.perf_counter() - t
     t = time.perf_counter()
     idata = nutpie_sample(compiled, chains=4, draws=1000, tune=1000, seed=SEED, target_accept=0.8)
@@ -267,7 +265,7 @@ def main() -> None:
         if args.worker == "plain":
             result = worker_plain(args.n, folder)
         else:
-            result = worker_package(args.n, folder, latent=args.worker == "latent")
+            result = worker_package(args.n, folder, patient_effects=args.worker == "package-pe")
         (folder / "result.json").write_text(json.dumps(result))
         return
     rows = []

@@ -284,7 +284,10 @@ class IPD(_Closed):
     SDs per cell) or "patient_effects" (V = J (x) Sigma_u + I (x) Sigma_e: a patient effect per outcome
     shared by every visit plus a per-visit residual). ``residual_correlation = "none"`` removes every
     correlation across outcomes (unstructured: one covariance over visits per outcome; patient effects:
-    Sigma_e diagonal).
+    Sigma_e diagonal). ``reference_change``: "unpooled" gives the reference arm's change of every cell its
+    own nearly flat prior (SD 10 standardized units around mu_change[t]) in a study with patient data,
+    instead of the hierarchy's pooling across outcomes (``[hierarchy] sigma_change``): delta is new
+    minus reference, so shrinking the reference arm's change moves delta by as much (issue 22).
     """
 
     baseline_adjustment: Literal["ancova", "change"] = "ancova"
@@ -292,6 +295,7 @@ class IPD(_Closed):
     residual_correlation: Literal["lkj", "none"] = "lkj"
     # LKJ shape of the unstructured covariance's correlations (1: uniform over correlation matrices)
     covariance_lkj_eta: float = Field(default=1.0, gt=0)
+    reference_change: Literal["unpooled", "pooled"] = "unpooled"
     baseline_mean_sigma: float = Field(default=1.0, gt=0)
     slope_mu: float = 0.5
     slope_sigma: float = Field(default=0.5, gt=0)

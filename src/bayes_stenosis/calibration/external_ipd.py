@@ -141,7 +141,8 @@ def write_external_study(folder, trial: ExternalTrial) -> object:
     rows = []
     for i in range(len(trial.arm)):
         pid = f"p{i:05d}"
-        for j, (name, *_rest) in enumerate(OUTCOMES):
+        for j in range(trial.baseline.shape[1]):  # a trial may keep only the first outcomes
+            name = OUTCOMES[j][0]
             rows.append((pid, arms[trial.arm[i]], name, 0.0, trial.baseline[i, j]))
             for t, week in enumerate(TIMES):
                 rows.append((pid, arms[trial.arm[i]], name, week, trial.followup[i, t, j]))
@@ -191,7 +192,7 @@ def write_external_study(folder, trial: ExternalTrial) -> object:
                 "reference_sd": sd,
                 "reference_sd_source": "simulation",
             }
-            for name, _m, sd, _u in OUTCOMES
+            for name, _m, sd, _u in OUTCOMES[: trial.baseline.shape[1]]
         },
         "times": {"unit": "weeks", "baseline": 0.0, "follow_up": list(TIMES), "source": "simulation design"},
     }

@@ -95,6 +95,12 @@ from bayes_stenosis.model.terms.threshold import (
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior
 
 
+#: SD (standardized units) of the reference arm's outcome deviations when they are not pooled: flat
+#: against any mean change a trial can show (|change| of a few SMD), so each cell's reference change is
+#: estimated from its own data, as in ANCOVA / MMRM
+UNPOOLED_CHANGE_SD = 10.0
+
+
 def _prior_rv(name: str, prior: ResolvedPrior, dims):
     """The prior on ``name`` with its hyperparameters as data containers ``prior_{name}_mu``,
     ``prior_{name}_sigma`` (and ``prior_{name}_nu``): one compiled model of a family serves every
@@ -243,7 +249,7 @@ def _add_latent_change(
     Delta_cells = Delta[:, None] if pooled else Delta  # broadcasts to (time, outcome)
     if n_out == 1:
         return _LatentChange(mu_change, Delta_cells, None, None, pt.shape_padright(mu_change), pt.shape_padright(Delta))
-    sigma_change = _sigma_change(h)
+    sigma_change = _sigma_change(h, unpooled=_reference_change_unpooled(inputs, spec))
     theta_ref = delta = None  # integrated out: drawn after the likelihood's terms
     if not integrated_out and h.change_parameterisation == "centred":
         theta_ref = pm.Normal("theta_ref", mu_change[:, None], sigma_change, dims=("time", "outcome"))
@@ -261,8 +267,17 @@ def _add_latent_change(
     return _LatentChange(mu_change, Delta_cells, sigma_change, tau, theta_ref, delta)
 
 
-def _sigma_change(h):
-    """The SD of the reference arm's outcome deviations: fixed, Gamma(2, 2 / scale) or half-normal."""
+def _reference_change_unpooled(inputs: ModelInputs, spec: ModelSpec) -> bool:
+    """Whether the reference arm's change is left unpooled across outcomes: patient data present and
+    ``[ipd] reference_change = "unpooled"`` (see :class:`bayes_stenosis.spec.IPD`)."""
+    return getattr(inputs, "ipd", None) is not None and spec.ipd.reference_change == "unpooled"
+
+
+def _sigma_change(h, unpooled: bool = False):
+    """The SD of the reference arm's outcome deviations: fixed, Gamma(2, 2 / scale) or half-normal;
+    ``unpooled``: fixed at :data:`UNPOOLED_CHANGE_SD` (each cell's reference change its own, nearly flat)."""
+    if unpooled:
+        return pt.constant(UNPOOLED_CHANGE_SD)
     if h.sigma_change_prior == "fixed":
         return pt.constant(h.sigma_change_scale)
     if h.sigma_change_prior == "gamma2":

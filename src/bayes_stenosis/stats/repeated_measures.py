@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CellEstimates", "ancova_ols", "mmrm_gls"]
+__all__ = ["CellEstimates", "ancova_ols", "mmrm_gls", "reference_estimates"]
 
 
 @dataclass(frozen=True)
@@ -146,3 +146,16 @@ def mmrm_gls(
     return CellEstimates(
         coef[index].reshape(n_t, n_o), np.sqrt(np.diag(cov)[index]).reshape(n_t, n_o), observed.sum(0).reshape(n_t, n_o)
     )
+
+
+def reference_estimates(
+    arm: np.ndarray, baseline: np.ndarray, followup: np.ndarray, per_outcome: bool = False
+) -> tuple[CellEstimates, CellEstimates]:
+    """(per-cell OLS ANCOVA, MMRM): the MMRM over all cells jointly, or with ``per_outcome`` one MMRM per
+    outcome over its visits (nothing shared across outcomes)."""
+    ols = ancova_ols(arm, baseline, followup)
+    if not per_outcome:
+        return ols, mmrm_gls(arm, baseline, followup)
+    parts = [mmrm_gls(arm, baseline[:, [o]], followup[:, :, [o]]) for o in range(baseline.shape[1])]
+    joined = CellEstimates(*(np.concatenate([getattr(p, f) for p in parts], axis=1) for f in ("estimate", "se", "n")))
+    return ols, joined
