@@ -94,7 +94,6 @@ from bayes_stenosis.model.terms.threshold import (
 )
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior
 
-
 #: SD (standardized units) of the reference arm's outcome deviations when they are not pooled: flat
 #: against any mean change a trial can show (|change| of a few SMD), so each cell's reference change is
 #: estimated from its own data, as in ANCOVA / MMRM
