@@ -165,9 +165,10 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ipd_external_") as tmp:
-        for process in args.processes.split(","):
+        # seeds outermost: a run stopped early has the same number of trials of every process and size
+        for seed in _seeds(args.seeds):
             for n in (int(s) for s in args.sizes.split(",")):
-                for seed in _seeds(args.seeds):
+                for process in args.processes.split(","):
                     rows = fit_rows(args, process, n, seed, fitters, Path(tmp))
                     frame = pd.DataFrame(rows)
                     frame.to_csv(out, mode="a", header=not out.exists(), index=False)

@@ -285,7 +285,7 @@ class IPD(_Closed):
     shared by every visit plus a per-visit residual). ``residual_correlation = "none"`` removes every
     correlation across outcomes (unstructured: one covariance over visits per outcome; patient effects:
     Sigma_e diagonal). ``reference_change``: "unpooled" gives the reference arm's change of every cell its
-    own nearly flat prior (SD 10 standardized units around mu_change[t]) in a study with patient data,
+    own prior, N(mu_change[t], mu_change_sigma^2), in a study with patient data,
     instead of the hierarchy's pooling across outcomes (``[hierarchy] sigma_change``): delta is new
     minus reference, so shrinking the reference arm's change moves delta by as much (issue 22).
     """
