@@ -7,8 +7,9 @@ baseline + 2 follow-ups, equal arms, SIMULATED data, seed 2026) and write the po
 * ``package``: ``simulate -> write ipd.csv -> load_study -> prepare_inputs -> build_model`` (unstructured
   covariance over visit x outcome, one MVN per missingness pattern), nutpie compile once, ``nutpie.sample``
   with the spec's sampler settings (4 chains x (1000 tune + 1500 draws), target acceptance 0.98), posterior
-  to NetCDF; worst R-hat and least bulk / tail ESS over every sampled quantity. (``bayes-stenosis fit`` adds prior/posterior predictive
-  and pointwise log-likelihood, whose size grows with patients x draws; not timed here.)
+  to NetCDF; worst R-hat and least bulk / tail ESS over every sampled quantity. (``bayes-stenosis fit`` adds
+  prior/posterior predictive and pointwise log-likelihood, whose size grows with patients x draws; not timed
+  here.)
 * ``fit``: the whole ``bayes-stenosis fit STUDY --no-progress`` command on the same simulated study (written
   beforehand, untimed): spec defaults (nutpie, 4 chains x 1000 + 1000), prior and posterior predictive,
   pointwise log-likelihood (per patient), diagnostics, NetCDF, plots and report; its phase timings are
