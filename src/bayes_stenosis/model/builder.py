@@ -17,6 +17,9 @@ Latent structure (non-centred):
     \theta_{new,t,o} &= \theta_{ref,t,o} + \delta_{t,o}, \qquad
         \delta^{nat}_{t,o} = s_o\,\delta_{t,o}
 
+In a study with patient data and ``[ipd] reference_change = "unpooled"`` (the default) :math:`\sigma_\theta`
+is fixed at :math:`s_\mu`: each cell's reference change is its own draw, with no SD learnt from how alike
+the outcomes' changes are (pooling it moved delta, new minus reference, by up to 0.48 SE from the MMRM).
 With a single outcome the outcome deviations are not identified and are dropped
 (:math:`\delta_{t} = \Delta_t`, :math:`\theta_{ref,t} = \mu_t`). When a study's only evidence is arm
 summaries, or only patient data, the deviations :math:`z` are integrated out analytically and drawn

@@ -19,36 +19,32 @@ model, whose new-minus-reference difference is ``delta``):
 
 .. math::
 
-    x_{ito} = \mu^b_o + c_{a_i,t,o} + \beta_{t,o}\,(x^b_{io} - \mu^b_o) + u_{io} + e_{ito}, \qquad
-    u_{i\cdot} \sim MVN(0, \Sigma_u),\ e_{it\cdot} \sim MVN(0, \Sigma_e)
+    x_{ito} = \mu^b_o + c_{a_i,t,o} + \beta_{t,o}\,(x^b_{io} - \mu^b_o) + e_{ito}, \qquad
+    e_{i\cdot\cdot} \sim MVN(0, V)
 
-with :math:`\beta_{t,o} \sim N(m_\beta, s_\beta^2)`, :math:`\Sigma_u = diag(\sigma^u)\Omega_u diag(\sigma^u)`,
-:math:`\Sigma_e = diag(\sigma^e)\Omega_e diag(\sigma^e)`, half-normal SDs and LKJ(:math:`\eta`)
-correlations (``residual_correlation = "none"`` makes :math:`\Omega_e = I`: residual SD per outcome only).
-Since :math:`E[x^b_{io}] = \mu^b_o`, :math:`E[x_{ito} - x^b_{io} \mid a] = c_{a,t,o}`: ``change`` is the
-mean change from baseline and ``delta`` the treatment difference in mean change, exactly as in the
-summary terms (under randomisation the difference of adjusted means estimates the same quantity; the
-adjustment only removes baseline noise, a variance factor :math:`1-\rho^2` instead of :math:`2(1-\rho)`
-for a change-score analysis with equal SDs). ``baseline_adjustment = "change"`` fixes :math:`\beta = 1`:
-the change-score analysis of the same patients.
+with :math:`\beta_{t,o} \sim N(m_\beta, s_\beta^2)` and the follow-ups of patient :math:`i` stacked as
+:math:`k = t\cdot O + o`. Since :math:`E[x^b_{io}] = \mu^b_o`, :math:`E[x_{ito} - x^b_{io} \mid a] =
+c_{a,t,o}`: ``change`` is the mean change from baseline and ``delta`` the treatment difference in mean
+change, exactly as in the summary terms (under randomisation the difference of adjusted means estimates the
+same quantity; the adjustment only removes baseline noise, a variance factor :math:`1-\rho^2` instead of
+:math:`2(1-\rho)` for a change-score analysis with equal SDs). ``baseline_adjustment = "change"`` fixes
+:math:`\beta = 1`: the change-score analysis of the same patients. This is the MMRM of repeated-measures
+trials, one ANCOVA per cell on the cell's own baseline, fitted jointly.
 
-Patient effects are integrated out analytically (``patient_effects = "marginal"``, the default): with
-the follow-ups of patient :math:`i` stacked as :math:`k = t\cdot O + o`,
+The covariance :math:`V` (:func:`followup_covariance`): ``covariance = "unstructured"`` (the default)
+:math:`V = diag(\sigma)\,\Omega\,diag(\sigma)`, half-normal SDs and LKJ(:math:`\eta_V`) correlations
+over all :math:`T\cdot O` cells (``residual_correlation = "none"``: one such matrix over the visits of
+each outcome, zero across outcomes); ``covariance = "patient_effects"``
+:math:`V = J_T \otimes \Sigma_u + I_T \otimes \Sigma_e` (a patient effect :math:`u_{i\cdot} \sim
+MVN(0, \Sigma_u)` shared by every visit plus per-visit residuals; :math:`\Sigma_u` dropped with one
+follow-up time, where it is not identified).
 
-.. math::
-
-    x_{i\cdot\cdot} \mid x^b_{i\cdot} \sim MVN(m_i, V), \qquad
-    V = J_T \otimes \Sigma_u + I_T \otimes \Sigma_e,
-
-and a patient observed on the subset :math:`S_i` of cells contributes :math:`MVN(x_{i,S_i}; m_{i,S_i},
+A patient observed on the subset :math:`S_i` of cells contributes :math:`MVN(x_{i,S_i}; m_{i,S_i},
 V_{S_i S_i})`, the exact marginal of the observed values. Missing follow-ups are dropped from the
 likelihood; the result is valid when they are missing at random given the baseline (and the observed
 follow-ups). Patients are grouped by their missingness pattern (one Cholesky factor per pattern, all
 patients of a pattern in one vectorised MVN), so the cost is linear in N with no per-patient
-parameters. With a single follow-up time :math:`\Sigma_u` and :math:`\Sigma_e` are not separately
-identified; :math:`u` is then dropped (:math:`V = \Sigma_e`). ``patient_effects = "latent"`` samples
-the :math:`N\times O` patient effects (non-centred) instead, with independent residuals; it exists for
-the measurements in ``benchmarks/bench_ipd.py``.
+parameters.
 
 When patient data are a study's only evidence, the outcome deviations of the change are integrated
 out as well (``bayes_stenosis.model.marginal.marginal_ipd_change``, from the per-pattern pieces of
