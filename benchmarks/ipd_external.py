@@ -18,18 +18,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bayes_stenosis.calibration.external_ipd import OUTCOMES, TIMES, simulate_external, true_delta, write_external_study
-from bayes_stenosis.stats.repeated_measures import reference_estimates
+from bayes_stenosis.calibration.external_ipd import OUTCOMES
 
 
 def _seeds(text: str) -> list[int]:
@@ -37,68 +34,6 @@ def _seeds(text: str) -> list[int]:
         lo, hi = text.split("-")
         return list(range(int(lo), int(hi) + 1))
     return [int(s) for s in text.split(",")]
-
-
-def fit_rows(args, process: str, n: int, seed: int, fitters: dict, tmp: Path) -> list[dict]:
-    import arviz as az
-
-    from bayes_stenosis.inference import CompiledModel, SamplerSettings
-    from bayes_stenosis.inference.compiled import structure_key
-    from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-    from bayes_stenosis.spec import load_spec
-    from bayes_stenosis.study import load_study
-
-    trial = simulate_external(process, n, seed)
-    if args.outcomes < len(OUTCOMES):
-        trial = dataclasses.replace(
-            trial, baseline=trial.baseline[:, : args.outcomes], followup=trial.followup[:, :, : args.outcomes]
-        )
-    spec, _ = load_spec(args.spec)
-    if args.ipd:
-        spec = spec.model_copy(update={"ipd": spec.ipd.model_copy(update=json.loads(args.ipd))})
-    folder = write_external_study(tmp / f"{process}_{n}_{seed}", trial)
-    inputs = prepare_inputs(load_study(folder), spec)
-    model = build_model(inputs, spec, resolve_prior(spec, args.prior, inputs))
-    settings = SamplerSettings(
-        name="nutpie", chains=args.chains, draws=args.draws, tune=args.tune, target_accept=0.8, seed=0
-    )
-    t0 = time.perf_counter()
-    key = structure_key(model)
-    if key not in fitters:
-        fitters[key] = CompiledModel(model, settings)
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    idata = fitters[key].fit(model, seed=seed)
-    sample_s = time.perf_counter() - t0
-    draws = idata.posterior["delta_natural"]
-    mean = draws.mean(("chain", "draw")).values
-    sd = draws.std(("chain", "draw")).values
-    q05, q95 = (draws.quantile(q, ("chain", "draw")).values for q in (0.05, 0.95))
-    mcse = az.mcse(draws.to_dataset(name="x"), method="mean")["x"].values
-    post = idata.posterior[[v for v in idata.posterior.data_vars if not v.startswith(("delta", "change"))]]
-    rhat = max(float(az.rhat(post)[v].max()) for v in post.data_vars)
-    ess_b = min(float(az.ess(post, method="bulk")[v].min()) for v in post.data_vars)
-    ess_t = min(float(az.ess(post, method="tail")[v].min()) for v in post.data_vars)
-    ess_delta = float(az.ess(draws.to_dataset(name="x"), method="bulk")["x"].min())
-    div = int(idata.sample_stats["diverging"].sum())
-    per_outcome = spec.ipd.residual_correlation == "none"
-    ols, mmrm = reference_estimates(trial.arm, trial.baseline, trial.followup, per_outcome=per_outcome)
-    truth = true_delta(process)[:, : trial.baseline.shape[1]]
-    rows = []
-    for t in range(len(TIMES)):
-        for o in range(trial.baseline.shape[1]):
-            rows.append(
-                {
-                    "process": process, "n_per_arm": n, "seed": seed, "spec": args.spec, "ipd": args.ipd or "",
-                    "prior": args.prior, "time": TIMES[t], "outcome": OUTCOMES[o][0], "truth": truth[t, o],
-                    "post_mean": mean[t, o], "post_sd": sd[t, o], "mcse": mcse[t, o], "q05": q05[t, o],
-                    "q95": q95[t, o], "ols": ols.estimate[t, o], "ols_se": ols.se[t, o],
-                    "mmrm": mmrm.estimate[t, o], "mmrm_se": mmrm.se[t, o], "max_rhat": rhat,
-                    "min_ess_bulk": ess_b, "min_ess_tail": ess_t, "min_ess_bulk_delta": ess_delta,
-                    "divergences": div, "compile_s": compile_s, "sample_s": sample_s,
-                }
-            )  # fmt: skip
-    return rows
 
 
 def summary(paths: list[str]) -> str:
@@ -155,13 +90,24 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--target-accept", type=float, default=0.8)
     parser.add_argument("--out")
     parser.add_argument("--summary", nargs="*")
     args = parser.parse_args()
     if args.summary:
         print(summary(args.summary))
         return
-    fitters: dict = {}
+    from bayes_stenosis.calibration.external_ipd_runs import external_fit_rows
+    from bayes_stenosis.inference import CompileCache, SamplerSettings
+    from bayes_stenosis.spec import load_spec
+
+    spec, _ = load_spec(args.spec)
+    if args.ipd:
+        spec = spec.model_copy(update={"ipd": spec.ipd.model_copy(update=json.loads(args.ipd))})
+    settings = SamplerSettings(
+        name="nutpie", chains=args.chains, draws=args.draws, tune=args.tune, target_accept=args.target_accept, seed=0
+    )
+    cache = CompileCache(settings)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ipd_external_") as tmp:
@@ -169,8 +115,8 @@ def main() -> None:
         for seed in _seeds(args.seeds):
             for n in (int(s) for s in args.sizes.split(",")):
                 for process in args.processes.split(","):
-                    rows = fit_rows(args, process, n, seed, fitters, Path(tmp))
-                    frame = pd.DataFrame(rows)
+                    rows = external_fit_rows(spec, args.prior, process, n, seed, cache, Path(tmp), args.outcomes)
+                    frame = pd.DataFrame(rows).assign(spec=args.spec, ipd=args.ipd or "")
                     frame.to_csv(out, mode="a", header=not out.exists(), index=False)
                     z = (frame.post_mean - frame.ols) / frame.post_sd
                     print(
