@@ -70,12 +70,15 @@ def summary(paths: list[str]) -> str:
         rmse_sd=("err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
         ols_rmse_sd=("ols_err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
     )
-    return (
-        "## agreement\n\n"
-        + agree.to_markdown(floatfmt=".3f")
-        + "\n\n## coverage\n\n"
-        + cover.to_markdown(floatfmt=".3f")
-    )
+    return f"## agreement\n\n{_markdown(agree)}\n\n## coverage\n\n{_markdown(cover)}"
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    """A markdown table of a grouped frame (index columns first), numbers to 3 decimals."""
+    flat = frame.reset_index()
+    cells = [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row] for row in flat.itertuples(index=False)]
+    lines = ["| " + " | ".join(flat.columns) + " |", "|" + "---|" * len(flat.columns)]
+    return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
 
 
 def main() -> None:
