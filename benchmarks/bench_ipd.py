@@ -4,15 +4,17 @@ Each (runner, size) is a fresh process run under ``/usr/bin/time -v`` (whole-pro
 RSS); the worker reports its own phase timings. Both runners fit the same simulated trial (4 outcomes,
 baseline + 2 follow-ups, equal arms, SIMULATED data, seed 2026) and write the posterior to NetCDF.
 
-* ``package``: ``simulate -> write ipd.csv -> load_study -> prepare_inputs -> build_model`` (patient effects
-  integrated out, one MVN per missingness pattern), nutpie compile once, ``nutpie.sample`` 4 chains x
-  (1000 tune + 1000 draws), posterior to NetCDF. (``bayes-stenosis fit`` adds prior/posterior predictive
-  and pointwise log-likelihood, whose size grows with patients x draws; not timed here.)
+* ``package``: ``simulate -> write ipd.csv -> load_study -> prepare_inputs -> build_model`` (unstructured
+  covariance over visit x outcome, one MVN per missingness pattern), nutpie compile once, ``nutpie.sample``
+  with the spec's sampler settings (4 chains x (1000 tune + 1500 draws), target acceptance 0.98), posterior
+  to NetCDF; worst R-hat and least bulk / tail ESS over every sampled quantity. (``bayes-stenosis fit`` adds
+  prior/posterior predictive and pointwise log-likelihood, whose size grows with patients x draws; not timed
+  here.)
 * ``fit``: the whole ``bayes-stenosis fit STUDY --no-progress`` command on the same simulated study (written
   beforehand, untimed): spec defaults (nutpie, 4 chains x 1000 + 1000), prior and posterior predictive,
   pointwise log-likelihood (per patient), diagnostics, NetCDF, plots and report; its phase timings are
   read from the run's manifest.
-* ``latent``: the same package model with ``patient_effects = "latent"`` (N x 4 sampled effects), nutpie.
+* ``package-pe``: ``package`` with ``covariance = "patient_effects"`` (the default before issue 22).
 * ``plain``: a plain PyMC script of the ANCOVA random-effects model with N x 4 latent patient effects,
   ``pm.sample()`` defaults (PyMC NUTS, C backend; chains = max(2, cores)), ``idata.to_netcdf``.
 
@@ -57,7 +59,25 @@ def _ess(idata, names):
     return float(min(float(ess[v].min()) for v in ess.data_vars))
 
 
-def worker_package(n_total: int, folder: Path, latent: bool) -> dict:
+def _convergence(idata) -> dict:
+    """Worst R-hat and least bulk / tail ESS over every sampled quantity, and which one."""
+    import arviz as az
+
+    post = idata.posterior
+    rhat, bulk, tail = az.rhat(post), az.ess(post, method="bulk"), az.ess(post, method="tail")
+    names = [v for v in post.data_vars if post[v].size]
+    worst = max(names, key=lambda v: float(rhat[v].max()))
+    least = min(names, key=lambda v: float(bulk[v].min()))
+    return {
+        "max_rhat": float(rhat[worst].max()),
+        "max_rhat_of": worst,
+        "min_ess_bulk": float(bulk[least].min()),
+        "min_ess_bulk_of": least,
+        "min_ess_tail": min(float(tail[v].min()) for v in names),
+    }
+
+
+def worker_package(n_total: int, folder: Path, patient_effects: bool) -> dict:
     t0 = time.perf_counter()
     from bayes_stenosis.inference import compile_nutpie, nutpie_sample
     from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
@@ -70,20 +90,21 @@ def worker_package(n_total: int, folder: Path, latent: bool) -> dict:
     out["simulate_write_s"] = time.perf_counter() - t
     t = time.perf_counter()
     spec, _ = load_spec()
-    if latent:
-        spec = spec.model_copy(
-            update={"ipd": spec.ipd.model_copy(update={"patient_effects": "latent", "residual_correlation": "none"})}
-        )
+    if patient_effects:
+        spec = spec.model_copy(update={"ipd": spec.ipd.model_copy(update={"covariance": "patient_effects"})})
     inputs = prepare_inputs(load_study(study_folder), spec)
     out["load_prepare_s"] = time.perf_counter() - t
     t = time.perf_counter()
     model = build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs))
     out["build_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    compiled = compile_nutpie(model)
+    compiled = compile_nutpie(model).compiled
     out["compile_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    idata = nutpie_sample(compiled, chains=4, draws=1000, tune=1000, seed=SEED, target_accept=0.8)
+    s = spec.sampler  # the spec's default settings (chains, draws, tuning, target acceptance)
+    idata = nutpie_sample(
+        compiled, chains=s.chains, draws=s.draws, tune=s.tune, seed=SEED, target_accept=s.target_accept
+    )
     out["sampling_s"] = time.perf_counter() - t
     t = time.perf_counter()
     idata.to_netcdf(str(folder / "posterior.nc"))
@@ -91,6 +112,7 @@ def worker_package(n_total: int, folder: Path, latent: bool) -> dict:
     out["netcdf_mb"] = (folder / "posterior.nc").stat().st_size / 1e6
     out["min_ess_bulk_delta"] = _ess(idata, ["delta"])
     out["divergences"] = int(idata.sample_stats["diverging"].sum())
+    out.update(_convergence(idata))
     out["free_parameters"] = int(sum(v.size for v in model.initial_point().values()))
     return out
 
@@ -233,9 +255,10 @@ def run_one(runner: str, n_total: int, timeout: float, blas_threads: int | None 
 def table(rows: list[dict]) -> str:
     head = (
         "| runner | patients | status | whole process s | sampling s | compile s | build s | NetCDF s | "
-        "peak RSS MB | min bulk ESS (delta) | divergences | load (1-min, before/after) |"
+        "peak RSS MB | min bulk ESS (delta) | divergences | max R-hat (of) | min bulk / tail ESS | "
+        "load (1-min, before/after) |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 14]
 
     def f(v, fmt="{:.1f}"):
         return "-" if v is None or v != v else fmt.format(v)
@@ -246,7 +269,9 @@ def table(rows: list[dict]) -> str:
             f"| {r['runner']} | {r['patients']:,} | {r['status']} | {f(r['whole_process_s'])} | "
             f"{f(r.get('sampling_s'))} | {f(r.get('compile_s'))} | {f(r.get('build_s'), '{:.2f}')} | "
             f"{f(r.get('netcdf_s'), '{:.2f}')} | {f(r.get('peak_rss_mb'), '{:.0f}')} | "
-            f"{f(r.get('min_ess_bulk_delta'), '{:.0f}')} | {r.get('divergences', '-')} | {load} |"
+            f"{f(r.get('min_ess_bulk_delta'), '{:.0f}')} | {r.get('divergences', '-')} | "
+            f"{f(r.get('max_rhat'), '{:.3f}')} ({r.get('max_rhat_of', '-')}) | "
+            f"{f(r.get('min_ess_bulk'), '{:.0f}')} / {f(r.get('min_ess_tail'), '{:.0f}')} | {load} |"
         )
     return "\n".join(lines)
 
@@ -267,7 +292,7 @@ def main() -> None:
         if args.worker == "plain":
             result = worker_plain(args.n, folder)
         else:
-            result = worker_package(args.n, folder, latent=args.worker == "latent")
+            result = worker_package(args.n, folder, patient_effects=args.worker == "package-pe")
         (folder / "result.json").write_text(json.dumps(result))
         return
     rows = []

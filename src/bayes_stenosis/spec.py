@@ -279,13 +279,23 @@ class IPD(_Closed):
 
     A standardized unit is one pooled baseline SD of the patients. ``baseline_adjustment``: "ancova"
     (follow-up regressed on baseline, slope ``N(slope_mu, slope_sigma)``) or "change" (slope fixed at 1:
-    the change-score analysis). ``patient_effects``: "marginal" integrates the patient effects out
-    analytically, "latent" samples them (needs ``residual_correlation = "none"``).
+    the change-score analysis). ``covariance`` of a patient's follow-up residuals over visit x outcome:
+    "unstructured" (MMRM: one covariance matrix, LKJ(eta) correlations and half-normal(residual_sd_scale)
+    SDs per cell) or "patient_effects" (V = J (x) Sigma_u + I (x) Sigma_e: a patient effect per outcome
+    shared by every visit plus a per-visit residual). ``residual_correlation = "none"`` removes every
+    correlation across outcomes (unstructured: one covariance over visits per outcome; patient effects:
+    Sigma_e diagonal). ``reference_change``: "unpooled" gives the reference arm's change of every cell its
+    own prior, N(mu_change[t], mu_change_sigma^2), in a study with patient data,
+    instead of the hierarchy's pooling across outcomes (``[hierarchy] sigma_change``): delta is new
+    minus reference, so shrinking the reference arm's change moves delta by as much (issue 22).
     """
 
     baseline_adjustment: Literal["ancova", "change"] = "ancova"
-    patient_effects: Literal["marginal", "latent"] = "marginal"
+    covariance: Literal["unstructured", "patient_effects"] = "unstructured"
     residual_correlation: Literal["lkj", "none"] = "lkj"
+    # LKJ shape of the unstructured covariance's correlations (1: uniform over correlation matrices)
+    covariance_lkj_eta: float = Field(default=1.0, gt=0)
+    reference_change: Literal["unpooled", "pooled"] = "unpooled"
     baseline_mean_sigma: float = Field(default=1.0, gt=0)
     slope_mu: float = 0.5
     slope_sigma: float = Field(default=0.5, gt=0)

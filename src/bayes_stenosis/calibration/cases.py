@@ -124,11 +124,11 @@ CASES: dict[str, Case] = {
         Case(
             "ipd",
             "ipd",
-            ("Delta", "delta", "ipd_slope", "ipd_baseline_sd", "ipd_patient_sd", "ipd_residual_sd"),
+            ("Delta", "delta", "ipd_slope", "ipd_baseline_sd", "ipd_cov_sd"),
             outcomes=(ODI, RMDQ),
             follow_up=(4.0, 8.0),
             description="patient-level scores, 2 outcomes x baseline + 2 follow-ups, 20 per arm: baseline MVN, "
-            "ANCOVA follow-up with patient effects integrated out (marginal MVN per patient)",
+            "ANCOVA follow-up with an unstructured covariance over visit x outcome (marginal MVN per patient)",
             wrong=None,
         ),
     )

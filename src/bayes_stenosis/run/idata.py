@@ -84,9 +84,6 @@ def named_dims(inputs: ModelInputs, spec: ModelSpec) -> dict[str, tuple[tuple[st
         dims["threshold_chi2"] = dims["threshold_chi2_df"] = (chi2,)
     for name, (dim, labels) in arm_summary_dims(inputs).items():
         dims[name] = ((dim, labels),)
-    for name in ("ipd_value_patient", "ipd_value_time", "ipd_value_outcome"):
-        dims[name] = (("ipd_value", None),)
-    dims["ipd_arm"] = (("ipd_patient", None),)
     dims["ipd_baseline_{p}"] = (("ipd_patient_{p}", None), ("ipd_cell_{p}", None))
     dims["ipd_arm_{p}"] = (("ipd_patient_{p}", None),)
     return dims

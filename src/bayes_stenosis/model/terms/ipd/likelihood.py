@@ -19,36 +19,32 @@ model, whose new-minus-reference difference is ``delta``):
 
 .. math::
 
-    x_{ito} = \mu^b_o + c_{a_i,t,o} + \beta_{t,o}\,(x^b_{io} - \mu^b_o) + u_{io} + e_{ito}, \qquad
-    u_{i\cdot} \sim MVN(0, \Sigma_u),\ e_{it\cdot} \sim MVN(0, \Sigma_e)
+    x_{ito} = \mu^b_o + c_{a_i,t,o} + \beta_{t,o}\,(x^b_{io} - \mu^b_o) + e_{ito}, \qquad
+    e_{i\cdot\cdot} \sim MVN(0, V)
 
-with :math:`\beta_{t,o} \sim N(m_\beta, s_\beta^2)`, :math:`\Sigma_u = diag(\sigma^u)\Omega_u diag(\sigma^u)`,
-:math:`\Sigma_e = diag(\sigma^e)\Omega_e diag(\sigma^e)`, half-normal SDs and LKJ(:math:`\eta`)
-correlations (``residual_correlation = "none"`` makes :math:`\Omega_e = I`: residual SD per outcome only).
-Since :math:`E[x^b_{io}] = \mu^b_o`, :math:`E[x_{ito} - x^b_{io} \mid a] = c_{a,t,o}`: ``change`` is the
-mean change from baseline and ``delta`` the treatment difference in mean change, exactly as in the
-summary terms (under randomisation the difference of adjusted means estimates the same quantity; the
-adjustment only removes baseline noise, a variance factor :math:`1-\rho^2` instead of :math:`2(1-\rho)`
-for a change-score analysis with equal SDs). ``baseline_adjustment = "change"`` fixes :math:`\beta = 1`:
-the change-score analysis of the same patients.
+with :math:`\beta_{t,o} \sim N(m_\beta, s_\beta^2)` and the follow-ups of patient :math:`i` stacked as
+:math:`k = t\cdot O + o`. Since :math:`E[x^b_{io}] = \mu^b_o`, :math:`E[x_{ito} - x^b_{io} \mid a] =
+c_{a,t,o}`: ``change`` is the mean change from baseline and ``delta`` the treatment difference in mean
+change, exactly as in the summary terms (under randomisation the difference of adjusted means estimates the
+same quantity; the adjustment only removes baseline noise, a variance factor :math:`1-\rho^2` instead of
+:math:`2(1-\rho)` for a change-score analysis with equal SDs). ``baseline_adjustment = "change"`` fixes
+:math:`\beta = 1`: the change-score analysis of the same patients. This is the MMRM of repeated-measures
+trials, one ANCOVA per cell on the cell's own baseline, fitted jointly.
 
-Patient effects are integrated out analytically (``patient_effects = "marginal"``, the default): with
-the follow-ups of patient :math:`i` stacked as :math:`k = t\cdot O + o`,
+The covariance :math:`V` (:func:`followup_covariance`): ``covariance = "unstructured"`` (the default)
+:math:`V = diag(\sigma)\,\Omega\,diag(\sigma)`, half-normal SDs and LKJ(:math:`\eta_V`) correlations
+over all :math:`T\cdot O` cells (``residual_correlation = "none"``: one such matrix over the visits of
+each outcome, zero across outcomes); ``covariance = "patient_effects"``
+:math:`V = J_T \otimes \Sigma_u + I_T \otimes \Sigma_e` (a patient effect :math:`u_{i\cdot} \sim
+MVN(0, \Sigma_u)` shared by every visit plus per-visit residuals; :math:`\Sigma_u` dropped with one
+follow-up time, where it is not identified).
 
-.. math::
-
-    x_{i\cdot\cdot} \mid x^b_{i\cdot} \sim MVN(m_i, V), \qquad
-    V = J_T \otimes \Sigma_u + I_T \otimes \Sigma_e,
-
-and a patient observed on the subset :math:`S_i` of cells contributes :math:`MVN(x_{i,S_i}; m_{i,S_i},
+A patient observed on the subset :math:`S_i` of cells contributes :math:`MVN(x_{i,S_i}; m_{i,S_i},
 V_{S_i S_i})`, the exact marginal of the observed values. Missing follow-ups are dropped from the
 likelihood; the result is valid when they are missing at random given the baseline (and the observed
 follow-ups). Patients are grouped by their missingness pattern (one Cholesky factor per pattern, all
 patients of a pattern in one vectorised MVN), so the cost is linear in N with no per-patient
-parameters. With a single follow-up time :math:`\Sigma_u` and :math:`\Sigma_e` are not separately
-identified; :math:`u` is then dropped (:math:`V = \Sigma_e`). ``patient_effects = "latent"`` samples
-the :math:`N\times O` patient effects (non-centred) instead, with independent residuals; it exists for
-the measurements in ``benchmarks/bench_ipd.py``.
+parameters.
 
 When patient data are a study's only evidence, the outcome deviations of the change are integrated
 out as well (``bayes_stenosis.model.marginal.marginal_ipd_change``, from the per-pattern pieces of
@@ -64,11 +60,17 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_stenosis.errors import InputError
 from bayes_stenosis.model.terms.ipd.data import IPDInputs
 from bayes_stenosis.spec import IPD as IPDSettings
 
-__all__ = ["FollowupPattern", "add_ipd_followups", "add_ipd_terms", "ipd_followup_patterns", "mvnormal_random"]
+__all__ = [
+    "FollowupPattern",
+    "add_ipd_followups",
+    "add_ipd_terms",
+    "followup_covariance",
+    "ipd_followup_patterns",
+    "mvnormal_random",
+]
 
 
 @dataclass
@@ -108,10 +110,6 @@ def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_
     sd_log_sigma
         Log-SD of the baseline SDs' log-normal prior (the spec's ``scale.sd_log_sigma``).
     """
-    if settings.patient_effects == "latent":
-        mu_b, beta, baseline = _add_baseline_and_slope(ipd, settings, eta, sd_log_sigma)
-        _add_latent(ipd, settings, _ipd_change(ipd, change), mu_b, beta, baseline, eta)
-        return
     add_ipd_followups(ipd, ipd_followup_patterns(ipd, settings, eta, sd_log_sigma), change)
 
 
@@ -152,15 +150,7 @@ def ipd_followup_patterns(
     model = pm.modelcontext(None)
     _, n_t, n_o = ipd.followup.shape
     mu_b, beta, _ = _add_baseline_and_slope(ipd, settings, eta, sd_log_sigma)
-    with_u = n_t > 1
-    chol_e = _chol_cov(
-        "ipd_residual", n_o, eta, "halfnormal", settings.residual_sd_scale, settings.residual_correlation
-    )
-    cov_e = chol_e @ chol_e.T
-    cov_u = None
-    if with_u:
-        chol_u = _chol_cov("ipd_patient", n_o, eta, "halfnormal", settings.patient_sd_scale)
-        cov_u = chol_u @ chol_u.T
+    cov_full = followup_covariance(ipd, settings, eta)
     patterns = ipd.patterns()
     observed = ipd.observed_arrays(patterns)
     out = []
@@ -178,11 +168,7 @@ def ipd_followup_patterns(
         xb = pm.Data(f"ipd_baseline_{name}", ipd.baseline[rows][:, o_of])
         arm = pm.Data(f"ipd_arm_{name}", ipd.arm_index[rows])
         offset = mu_b[o_of] + beta[t_of, o_of] * (xb - mu_b[o_of])
-        # V_SS = Sigma_u[o, o'] + 1(t = t') Sigma_e[o, o'] on the observed cells
-        same_time = (t_of[:, None] == t_of[None, :]).astype(float)
-        cov = same_time * cov_e[o_of[:, None], o_of[None, :]]
-        if cov_u is not None:
-            cov = cov + cov_u[o_of[:, None], o_of[None, :]]
+        cov = cov_full[cells[:, None], cells[None, :]]
         out.append(FollowupPattern(name, rows, cells, t_of, o_of, arm, obs, offset, pt.linalg.cholesky(cov)))
     return out
 
@@ -256,22 +242,53 @@ def _chol_cov(name: str, n: int, eta: float, family: str, scale: float, correlat
     return chol
 
 
-def _add_latent(ipd: IPDInputs, settings: IPDSettings, ch, mu_b, beta, baseline, eta: float) -> None:
-    """Patient effects as parameters (non-centred), independent residuals per outcome."""
-    n_pat, n_t, n_o = ipd.followup.shape
-    if settings.residual_correlation != "none":
-        raise InputError(None, "patient_effects = 'latent' needs residual_correlation = 'none'")
-    chol_u = _chol_cov("ipd_patient", n_o, eta, "halfnormal", settings.patient_sd_scale)
-    sigma_e = pm.HalfNormal("ipd_residual_sd", settings.residual_sd_scale, dims="ipd_outcome")
-    z_u = pm.Normal("ipd_patient_z", 0.0, 1.0, dims=("ipd_patient", "ipd_outcome"))
-    u = z_u @ chol_u.T
-    pat, t_idx, o_idx = np.nonzero(ipd.observed)
+def followup_covariance(ipd: IPDInputs, settings: IPDSettings, eta: float):
+    r"""The covariance V (K x K, cells k = t*O + o) of a patient's follow-up residuals given the baseline.
+
+    ``covariance = "unstructured"``: :math:`V = diag(\sigma)\,\Omega\,diag(\sigma)`, :math:`\sigma_k \sim
+    N^+(0, s_e^2)`, :math:`\Omega \sim LKJ(\eta_V)` (``covariance_lkj_eta``), stored as ``ipd_cov_sd``
+    (dims ipd_cell) and ``ipd_cov_corr``; with ``residual_correlation = "none"`` one such matrix over the
+    visits of each outcome and zero across outcomes. ``"patient_effects"``:
+    :math:`V = J_T\otimes\Sigma_u + I_T\otimes\Sigma_e` (``ipd_patient_*``, ``ipd_residual_*``; no
+    :math:`\Sigma_u` with one follow-up time, where it is not identified).
+    """
     model = pm.modelcontext(None)
-    model.add_coord("ipd_value", np.arange(len(pat)))
-    pat_d = pm.Data("ipd_value_patient", pat)
-    t_d = pm.Data("ipd_value_time", t_idx)
-    o_d = pm.Data("ipd_value_outcome", o_idx)
-    arm = pm.Data("ipd_arm", ipd.arm_index)
-    values = pm.Data("ipd_value", ipd.followup[pat, t_idx, o_idx], dims="ipd_value")
-    mean = mu_b[o_d] + ch[arm[pat_d], t_d, o_d] + beta[t_d, o_d] * (baseline[pat_d, o_d] - mu_b[o_d]) + u[pat_d, o_d]
-    pm.Normal("obs_ipd_followup", mu=mean, sigma=sigma_e[o_d], observed=values, dims="ipd_value")
+    _, n_t, n_o = ipd.followup.shape
+    k = np.arange(n_t * n_o)
+    t_of, o_of = k // n_o, k % n_o
+    if settings.covariance == "patient_effects":
+        chol_e = _chol_cov(
+            "ipd_residual", n_o, eta, "halfnormal", settings.residual_sd_scale, settings.residual_correlation
+        )
+        cov_e = chol_e @ chol_e.T
+        same_time = (t_of[:, None] == t_of[None, :]).astype(float)
+        cov = same_time * cov_e[o_of[:, None], o_of[None, :]]
+        if n_t > 1:
+            chol_u = _chol_cov("ipd_patient", n_o, eta, "halfnormal", settings.patient_sd_scale)
+            cov = cov + (chol_u @ chol_u.T)[o_of[:, None], o_of[None, :]]
+        return cov
+    labels = [f"{ipd.times[t]:g}|{ipd.outcomes[o]}" for t, o in zip(t_of, o_of, strict=True)]
+    model.add_coord("ipd_cell", labels)
+    model.add_coord("ipd_cell_other", labels)
+    lkj_eta, scale = settings.covariance_lkj_eta, settings.residual_sd_scale
+    if settings.residual_correlation == "lkj":
+        sd, corr = _lkj_block("ipd_cov", n_t * n_o, lkj_eta, scale)
+    else:  # one block over visits per outcome, nothing shared across outcomes
+        blocks = [_lkj_block(f"ipd_cov_{j}", n_t, lkj_eta, scale) for j in range(n_o)]
+        sd_to = pt.stack([b[0] for b in blocks])  # (outcome, time)
+        corr_ott = pt.stack([b[1] for b in blocks])  # (outcome, time, time)
+        sd = sd_to[o_of, t_of]
+        same_outcome = (o_of[:, None] == o_of[None, :]).astype(float)
+        corr = same_outcome * corr_ott[o_of[:, None], t_of[:, None], t_of[None, :]]
+    sd = pm.Deterministic("ipd_cov_sd", sd, dims="ipd_cell")
+    corr = pm.Deterministic("ipd_cov_corr", corr, dims=("ipd_cell", "ipd_cell_other"))
+    return sd[:, None] * corr * sd[None, :]
+
+
+def _lkj_block(name: str, n: int, eta: float, scale: float):
+    """(SDs, correlation matrix) of an n x n covariance: half-normal(scale) SDs, LKJ(eta) correlations."""
+    if n == 1:
+        return pm.HalfNormal(f"{name}_sd1", scale, shape=1), pt.ones((1, 1))
+    sd_dist = pm.HalfNormal.dist(scale, shape=n)
+    _, corr, sd = pm.LKJCholeskyCov(f"{name}_chol", eta=eta, n=n, sd_dist=sd_dist, compute_corr=True)
+    return sd, corr
