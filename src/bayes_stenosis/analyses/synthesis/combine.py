@@ -35,6 +35,21 @@ from bayes_stenosis.run import read_manifest
 __all__ = ["Synthesis", "synthesize", "synthesize_studies"]
 
 SCALES = ("auto", "standardized", "natural")
+#: The columns of a synthesis table's study, pooled, new-study and tau rows (after their row label).
+ESTIMATE_COLUMNS = (
+    "study",
+    "time",
+    "outcome",
+    "likelihood",
+    "likelihood_mean",
+    "likelihood_sd",
+    "mean",
+    "sd",
+    "median",
+    "interval_low",
+    "interval_high",
+    "prob_equivalence",
+)
 LIKELIHOOD_MODES = ("auto", "normal", "reweighted")
 
 
@@ -80,22 +95,7 @@ class Synthesis:
             )
         rows += [{"row": key, **self.numbers[key]} for key in ("pooled", "new_study", "tau")]
         frame = pd.DataFrame(rows)
-        columns = [
-            "row",
-            "study",
-            "time",
-            "outcome",
-            "likelihood",
-            "likelihood_mean",
-            "likelihood_sd",
-            "mean",
-            "sd",
-            "median",
-            "interval_low",
-            "interval_high",
-            "prob_equivalence",
-        ]
-        frame = frame.reindex(columns=columns)
+        frame = frame.reindex(columns=["row", *ESTIMATE_COLUMNS])
         frame["prior_prob_equivalence"] = frame["row"].map(self.prior_probability)
         frame["scale"], frame["unit"], frame["margin"] = self.scale, self.unit, self.margin
         return frame

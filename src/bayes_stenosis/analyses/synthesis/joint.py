@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_stenosis.analyses.synthesis.combine import check_comparison, check_distinct, choose_margin, choose_scale
+from bayes_stenosis.analyses.synthesis.combine import (
+    ESTIMATE_COLUMNS,
+    check_comparison,
+    check_distinct,
+    choose_margin,
+    choose_scale,
+)
 from bayes_stenosis.analyses.synthesis.engine import prior_probabilities
 from bayes_stenosis.analyses.synthesis.inputs import QualityLimits, StudyInput, read_study
 from bayes_stenosis.analyses.synthesis.multivariate import (
@@ -128,18 +134,7 @@ class MultivariateSynthesis:
         columns = [
             "row",
             "cell",
-            "study",
-            "time",
-            "outcome",
-            "likelihood",
-            "likelihood_mean",
-            "likelihood_sd",
-            "mean",
-            "sd",
-            "median",
-            "interval_low",
-            "interval_high",
-            "prob_equivalence",
+            *ESTIMATE_COLUMNS,
             "mcse_prob_equivalence",
             "prior_prob_equivalence",
             "margin",
