@@ -21,10 +21,9 @@ from bayes_stenosis.analyses.synthesis import (
 )
 from bayes_stenosis.analyses.synthesis.engine import kish_ess
 from bayes_stenosis.analyses.synthesis.inputs import kernel_mixture
-from tests.analyses.synthesis_closed_forms import mu_given_tau, study_effects_fixed_tau, tau_integrated
+from tests.analyses.synthesis_closed_forms import GRID_TOL, mu_given_tau, study_effects_fixed_tau, tau_integrated
 
 #: Allowed grid error, relative to the posterior SD (see the module docstring).
-GRID_TOL = 1e-3
 Y = np.array([-0.25, 0.10, 0.30])
 SE = np.array([0.32, 0.25, 0.40])
 MARGIN = 0.75

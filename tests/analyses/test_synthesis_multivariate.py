@@ -30,8 +30,8 @@ from bayes_stenosis.analyses.synthesis import (
     synthesize_multivariate,
 )
 from bayes_stenosis.errors import InputError, SynthesisError
+from tests.analyses.synthesis_closed_forms import GRID_TOL
 
-GRID_TOL = 1e-3
 MARGINS = np.array([0.5, 0.6])
 S0 = 1.0  # the normal mu prior's SD
 
