@@ -50,6 +50,13 @@ class Hierarchy(_Closed):
     # (the treatment-difference deviations are always non-centred). Required: it changes the sampler's
     # geometry, so a spec states it.
     change_parameterisation: Literal["centred", "noncentred", "marginalised"]
+    # The reference arm's change per cell. "pooled": theta_ref[t, o] = mu_change[t] + sigma_change z[t, o],
+    # the SD learnt from how alike the outcomes' changes look; "unpooled": sigma_change fixed at
+    # mu_change_sigma, each cell its own draw; "unpooled_with_arm_data": unpooled in a study with arm
+    # summaries or patient data (where the data measure each arm's change), pooled otherwise (threshold
+    # statements, contrasts). Why: delta is new minus reference, so shrinking the reference arm's change
+    # moves delta by as much (model.builder; VALIDATION.md section 8). Required: it moves the answer.
+    reference_change: Literal["pooled", "unpooled", "unpooled_with_arm_data"]
 
 
 class Correlation(_Closed):
@@ -284,10 +291,8 @@ class IPD(_Closed):
     SDs per cell) or "patient_effects" (V = J (x) Sigma_u + I (x) Sigma_e: a patient effect per outcome
     shared by every visit plus a per-visit residual). ``residual_correlation = "none"`` removes every
     correlation across outcomes (unstructured: one covariance over visits per outcome; patient effects:
-    Sigma_e diagonal). ``reference_change``: "unpooled" gives the reference arm's change of every cell its
-    own prior, N(mu_change[t], mu_change_sigma^2), in a study with patient data,
-    instead of the hierarchy's pooling across outcomes (``[hierarchy] sigma_change``): delta is new
-    minus reference, so shrinking the reference arm's change moves delta by as much (issue 22).
+    Sigma_e diagonal). Whether the reference arm's change is pooled across outcomes is the hierarchy's
+    ``reference_change`` (:class:`Hierarchy`).
     """
 
     baseline_adjustment: Literal["ancova", "change"] = "ancova"
@@ -295,7 +300,6 @@ class IPD(_Closed):
     residual_correlation: Literal["lkj", "none"] = "lkj"
     # LKJ shape of the unstructured covariance's correlations (1: uniform over correlation matrices)
     covariance_lkj_eta: float = Field(default=1.0, gt=0)
-    reference_change: Literal["unpooled", "pooled"] = "unpooled"
     baseline_mean_sigma: float = Field(default=1.0, gt=0)
     slope_mu: float = 0.5
     slope_sigma: float = Field(default=0.5, gt=0)

@@ -12,6 +12,7 @@ from bayes_stenosis.model.builder import (
     data_values,
     marginalises_change,
     prior_sampling_model,
+    reference_change_unpooled,
 )
 from bayes_stenosis.model.correlation import lkj_correlation
 from bayes_stenosis.model.inputs import ArmSummaryBlock, ModelInputs, prepare_inputs, resolve_prior
@@ -56,6 +57,7 @@ __all__ = [
     "marginalises_change",
     "prepare_inputs",
     "prior_sampling_model",
+    "reference_change_unpooled",
     "resolve_prior",
     "simulate_joint_statement_statistics",
     "simulate_statement_events",

@@ -17,9 +17,12 @@ Latent structure (non-centred):
     \theta_{new,t,o} &= \theta_{ref,t,o} + \delta_{t,o}, \qquad
         \delta^{nat}_{t,o} = s_o\,\delta_{t,o}
 
-In a study with patient data and ``[ipd] reference_change = "unpooled"`` (the default) :math:`\sigma_\theta`
-is fixed at :math:`s_\mu`: each cell's reference change is its own draw, with no SD learnt from how alike
-the outcomes' changes are (pooling it moved delta, new minus reference, by up to 0.48 SE from the MMRM).
+With ``[hierarchy] reference_change = "unpooled"``, and in a study with arm summaries or patient data under
+the default ``"unpooled_with_arm_data"``, :math:`\sigma_\theta` is fixed at :math:`s_\mu`: each cell's
+reference change is its own draw, with no SD learnt from how alike the outcomes' changes are. Pooling it
+moves delta (new minus reference) by as much as it shrinks the reference arm: up to 0.48 SE from the MMRM
+on 400 simulated patients, up to 0.5 posterior SD from the difference of mean changes on simulated arm
+summaries (VALIDATION.md section 8).
 With a single outcome the outcome deviations are not identified and are dropped
 (:math:`\delta_{t} = \Delta_t`, :math:`\theta_{ref,t} = \mu_t`). When a study's only evidence is arm
 summaries, or only patient data, the deviations :math:`z` are integrated out analytically and drawn
@@ -246,7 +249,7 @@ def _add_latent_change(
     Delta_cells = Delta[:, None] if pooled else Delta  # broadcasts to (time, outcome)
     if n_out == 1:
         return _LatentChange(mu_change, Delta_cells, None, None, pt.shape_padright(mu_change), pt.shape_padright(Delta))
-    sigma_change = _sigma_change(h, unpooled=_reference_change_unpooled(inputs, spec))
+    sigma_change = _sigma_change(h, unpooled=reference_change_unpooled(inputs, spec))
     theta_ref = delta = None  # integrated out: drawn after the likelihood's terms
     if not integrated_out and h.change_parameterisation == "centred":
         theta_ref = pm.Normal("theta_ref", mu_change[:, None], sigma_change, dims=("time", "outcome"))
@@ -264,10 +267,14 @@ def _add_latent_change(
     return _LatentChange(mu_change, Delta_cells, sigma_change, tau, theta_ref, delta)
 
 
-def _reference_change_unpooled(inputs: ModelInputs, spec: ModelSpec) -> bool:
-    """Whether the reference arm's change is left unpooled across outcomes: patient data present and
-    ``[ipd] reference_change = "unpooled"`` (see :class:`bayes_stenosis.spec.IPD`)."""
-    return getattr(inputs, "ipd", None) is not None and spec.ipd.reference_change == "unpooled"
+def reference_change_unpooled(inputs: ModelInputs, spec: ModelSpec) -> bool:
+    """Whether the reference arm's change is left unpooled across outcomes (``[hierarchy]
+    reference_change``, :class:`bayes_stenosis.spec.Hierarchy`): "unpooled", or
+    "unpooled_with_arm_data" in a study with arm summaries or patient data."""
+    choice = spec.hierarchy.reference_change
+    if choice == "unpooled_with_arm_data":
+        return getattr(inputs, "ipd", None) is not None or len(inputs.arm_blocks) > 0
+    return choice == "unpooled"
 
 
 def _sigma_change(h, unpooled: bool = False):

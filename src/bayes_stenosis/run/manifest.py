@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_stenosis import __version__
-from bayes_stenosis.model import statement_dependence, threshold_design
+from bayes_stenosis.model import reference_change_unpooled, statement_dependence, threshold_design
 from bayes_stenosis.model.terms.ipd import missing_text
 from bayes_stenosis.provenance import provenance
 from bayes_stenosis.run.fit import Fit
@@ -61,5 +61,10 @@ def run_manifest(fit: Fit, timings: dict[str, float]) -> dict:
         "ipd_missing": None if inputs.ipd is None else missing_text(inputs.ipd.missing),
         # how the threshold statements entered the likelihood: one joint event or the per-statement path
         "threshold_statements": statement_dependence(threshold_design(inputs, spec), spec),
+        # whether the reference arm's change was pooled across outcomes in this study (spec and evidence)
+        "reference_change": {
+            "spec": spec.hierarchy.reference_change,
+            "applied": "unpooled" if reference_change_unpooled(inputs, spec) else "pooled",
+        },
         "timings_seconds": timings,
     }
