@@ -135,4 +135,18 @@ def test_some_cell_beyond_its_margin_has_its_own_probability_everywhere(run_copy
     result = runner.invoke(app, ["summarize", str(run_copy)], env={"COLUMNS": "200"})
     assert f"beyond its margin) = {text}" in result.output
     page = render_page(load_run(run_copy))
-    assert f"some cell lies beyond its margin: {text} (prior " in page
+    assert f"some cell with evidence lies beyond its margin: {text} (MCSE " in page
+    assert "; prior " in page
+
+
+def test_the_markdown_file_carries_the_any_cell_line_and_the_missing_sweep_note(run_copy, tmp_path):
+    """``--markdown`` is what goes into a review: the answer table, then the rule, the any-cell
+    probability (as summarize prints it) and, without a sweep beside the run, how to make one."""
+    md = tmp_path / "answer.md"
+    result = runner.invoke(app, ["summarize", str(run_copy), "--markdown", str(md)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    written = md.read_text()
+    beyond_line = next(line for line in result.output.splitlines() if "beyond its margin) = " in line)
+    assert beyond_line.strip() in written
+    assert "(MCSE " in beyond_line and "prior " in beyond_line
+    assert "bayes-stenosis sensitivity" in written  # the no-sweep note, with its command

@@ -17,7 +17,6 @@ from rich.table import Table
 from bayes_stenosis.cli.common import (
     ExportFormat,
     console,
-    draw_counts,
     handle_errors,
     print_headline,
     quiet_warnings,
@@ -39,18 +38,10 @@ def summarize(
 ) -> None:
     """Print the answer of a saved run: each cell's delta with its interval, P(equiv), the prior's P(equiv)
     and the decision, then the joint rows (reads only the run folder, and a sensitivity sweep beside it)."""
-    from bayes_stenosis.decisions import probability_text
     from bayes_stenosis.outputs import headline_labels, summarize_run
 
     summary = summarize_run(run, markdown=markdown, csv=csv, overwrite=overwrite)
     manifest = summary.manifest
-    beyond = summary.decisions[summary.decisions["scope"] == "any_beyond_margin"]
-    n_draws, _ = draw_counts(manifest)
-    line = None
-    if len(beyond):
-        rec = beyond.iloc[0]
-        p = probability_text(rec["prob_not_equivalent"], rec["mcse_prob_not_equivalent"], n_draws)
-        line = f"P(some cell with evidence lies beyond its margin) = {p} (1 - the all-cells P(equiv))"
     labels = headline_labels(manifest)
     if "sensitivity" in summary.headline:  # short headers: the table must fit 120 columns
         labels |= {"prior_p_equiv": "prior", "sensitivity": "sweep"}
@@ -60,7 +51,7 @@ def summarize(
         f"{manifest['study']['id']}: {manifest['arms']['new']} minus {manifest['arms']['reference']}, change from "
         f"baseline (prior {manifest['prior_set']})",
         manifest["decision_rule"]["text"],
-        line,
+        summary.beyond,
     )
     if summary.sweep_note:
         console.print(escape(summary.sweep_note))

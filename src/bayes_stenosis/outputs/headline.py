@@ -135,8 +135,28 @@ def headline_labels(manifest: dict) -> dict[str, str]:
     return {k: v.format(interval=interval_label(manifest)) for k, v in HEADLINE_LABELS.items()}
 
 
-def headline_markdown(table: pd.DataFrame, manifest: dict, rule_text: str) -> str:
-    """The headline as a Markdown table with its headers in words, then the rule and the contrast."""
+#: What the ``any_beyond_margin`` row of ``decisions.csv`` is the probability of, as every output words it.
+BEYOND_LABEL = "P(some cell with evidence lies beyond its margin)"
+
+
+def beyond_text(row: pd.Series | dict, manifest: dict) -> str:
+    """The ``any_beyond_margin`` row's probability as printed (a bound where no draw disagrees), with its
+    MCSE and the prior's probability: ``0.074 (MCSE 0.0039; prior 0.352)``."""
+    sampler = manifest.get("sampler", {})
+    n_post = int(sampler.get("chains", 0)) * int(sampler.get("draws", 0))
+    n_prior = int(sampler.get("prior_draws_decisions", 0)) or n_post
+    mcse = row.get("mcse_prob_not_equivalent", math.nan)
+    text = probability_text(row["prob_not_equivalent"], mcse, n_post)
+    extras = [f"MCSE {mcse:.4f}"] if mcse == mcse else []
+    prior = row.get("prob_not_equivalent_prior", math.nan)
+    if prior == prior:
+        extras.append(f"prior {probability_text(prior, row.get('mcse_prob_not_equivalent_prior', math.nan), n_prior)}")
+    return text + (f" ({'; '.join(extras)})" if extras else "")
+
+
+def headline_markdown(table: pd.DataFrame, manifest: dict, rule_text: str, notes: list[str] | None = None) -> str:
+    """The headline as a Markdown table with its headers in words, then the rule, the contrast and
+    ``notes`` (e.g. the any-cell line and the sensitivity note), one paragraph each."""
     labels = headline_labels(manifest)
     columns = [c for c in table.columns if c != "scope"]
     lines = ["| " + " | ".join(labels[c] for c in columns) + " |", "|" + "---|" * len(columns)]
@@ -147,4 +167,5 @@ def headline_markdown(table: pd.DataFrame, manifest: dict, rule_text: str) -> st
         f"δ = change from baseline with {arms['new']} minus with {arms['reference']} (natural units); "
         f"interval: {interval_label(manifest)}."
     )
-    return "\n".join([*lines, "", note, f"Rule: {rule_text}"]) + "\n"
+    paragraphs = [note, f"Rule: {rule_text}", *(notes or [])]
+    return "\n".join([*lines, "", "\n\n".join(paragraphs)]) + "\n"

@@ -23,11 +23,10 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_stenosis import __version__
-from bayes_stenosis.decisions import probability_text
 from bayes_stenosis.diagnostics import RunDiagnostics, near_threshold_note
 from bayes_stenosis.outputs.checks import ppc_table, prior_predictive_ranges, prior_vs_posterior
 from bayes_stenosis.outputs.figures import figure_captions
-from bayes_stenosis.outputs.headline import headline_labels, headline_table, interval_label
+from bayes_stenosis.outputs.headline import beyond_text, headline_labels, headline_table, interval_label
 from bayes_stenosis.outputs.sources import evidence_files, final_folder, prior_rows, rerun_command, study_sources
 from bayes_stenosis.outputs.sweep import matching_sweep, sweep_command, sweep_plan
 from bayes_stenosis.outputs.tables import COLUMN_LABELS, fmt, png_data_uri, read_csv_or_none, table_context
@@ -153,18 +152,6 @@ def headline_context(run: RunFolder, decisions: pd.DataFrame, contrasts: pd.Data
         "n_fits": None if sweep is None else sweep["n_fits"],
         "beyond": None if not len(beyond) else beyond_text(beyond.iloc[0], manifest),
     }
-
-
-def beyond_text(row: pd.Series, manifest: dict) -> str:
-    """P(some cell lies beyond its margin) as printed (a bound where no draw disagrees), with the prior's."""
-    sampler = manifest.get("sampler", {})
-    n_post = int(sampler.get("chains", 0)) * int(sampler.get("draws", 0))
-    n_prior = int(sampler.get("prior_draws_decisions", 0)) or n_post
-    text = probability_text(row["prob_not_equivalent"], row.get("mcse_prob_not_equivalent", float("nan")), n_post)
-    prior = row.get("prob_not_equivalent_prior", float("nan"))
-    if prior == prior:
-        text += f" (prior {probability_text(prior, row.get('mcse_prob_not_equivalent_prior', float('nan')), n_prior)})"
-    return text
 
 
 def prior_carry_table(decisions: pd.DataFrame, idata) -> pd.DataFrame | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_stenosis.errors import InputError, RunFolderError
-from bayes_stenosis.outputs.headline import headline_markdown, headline_table
+from bayes_stenosis.outputs.headline import BEYOND_LABEL, beyond_text, headline_markdown, headline_table
 from bayes_stenosis.outputs.sweep import matching_sweep, missing_sweep_note
 from bayes_stenosis.outputs.tables import read_csv_or_none
 from bayes_stenosis.run import RunFolder, check_output_file, load_run, published_file, sha256_file, write_output_file
@@ -53,6 +53,8 @@ class Summary:
     written: list[Path] = field(default_factory=list)
     #: without a sweep of this run beside it: what making one takes (command, fits, estimated minutes)
     sweep_note: str | None = None
+    #: the any-cell line: P(some cell with evidence lies beyond its margin), its MCSE and the prior's
+    beyond: str | None = None
 
     @property
     def manifest(self) -> dict:
@@ -94,7 +96,11 @@ def summarize_run(
     if robustness is None:
         summary.sweep_note = missing_sweep_note(loaded)
     table = decisions[[c for c in SUMMARY_COLUMNS if c in decisions.columns]]
-    markdown_text = headline_markdown(headline, loaded.manifest, loaded.manifest["decision_rule"]["text"])
+    beyond = decisions[decisions["scope"] == "any_beyond_margin"]
+    if len(beyond):
+        summary.beyond = f"{BEYOND_LABEL} = {beyond_text(beyond.iloc[0], loaded.manifest)}"
+    notes = [n for n in (summary.beyond, summary.sweep_note) if n]
+    markdown_text = headline_markdown(headline, loaded.manifest, loaded.manifest["decision_rule"]["text"], notes)
     writers: dict[str, Callable[[Path], object]] = {
         "Markdown table": lambda tmp: tmp.write_text(markdown_text),
         "CSV table": lambda tmp: table.to_csv(tmp, index=False),
