@@ -11,6 +11,7 @@ from bayes_stenosis.model.builder import (
     check_forward_sampling,
     data_values,
     marginalises_change,
+    predictive_model,
     prior_sampling_model,
 )
 from bayes_stenosis.model.correlation import lkj_correlation
@@ -55,6 +56,7 @@ __all__ = [
     "log_prob_event_coded",
     "marginalises_change",
     "prepare_inputs",
+    "predictive_model",
     "prior_sampling_model",
     "resolve_prior",
     "simulate_joint_statement_statistics",

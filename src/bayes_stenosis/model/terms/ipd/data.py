@@ -49,6 +49,24 @@ class IPDInputs:
             out[f"obs_ipd_followup_{name}"] = flat[np.ix_(rows, cells)]
         return out
 
+    def pattern_stats(self, rows: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        r"""Sufficient statistics of one missingness pattern, per arm: :math:`M_a = \sum_i u_i u_i^T` over
+        the pattern's patients ``rows`` in arm :math:`a`, :math:`u_i = (x_{i,S}, x^b_{i\cdot}, 1)` (its
+        observed follow-ups on ``cells``, every baseline, one). Shape (2, q, q), q = |S| + O + 1;
+        :math:`M_a[-1, -1]` is the arm's number of patients, :math:`M_a[:, -1]` the sums of u."""
+        n, n_t, n_o = self.followup.shape
+        u = np.concatenate(
+            [self.followup.reshape(n, n_t * n_o)[np.ix_(rows, cells)], self.baseline[rows], np.ones((len(rows), 1))],
+            axis=1,
+        )
+        arm = self.arm_index[rows]
+        return np.stack([u[arm == a].T @ u[arm == a] for a in (0, 1)])
+
+    def baseline_stats(self) -> np.ndarray:
+        r""":math:`\sum_i v_i v_i^T` over every patient, :math:`v_i = (x^b_{i\cdot}, 1)`: (O + 1, O + 1)."""
+        v = np.concatenate([self.baseline, np.ones((len(self.baseline), 1))], axis=1)
+        return v.T @ v
+
     def patterns(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """(name, patient rows, observed cell indices k = t*O + o) per missingness pattern with data."""
         n, n_t, n_o = self.followup.shape
