@@ -290,6 +290,32 @@ def test_sufficient_statistics_shapes_depend_on_the_patterns_only(tmp_path):
     assert structure_key(small) == structure_key(large)
 
 
+def test_replicated_patients_give_the_sampled_form_their_sufficient_statistics(tmp_path):
+    """Simulation-based calibration swaps each replicate's data into the sampled model: per-patient
+    replicates of the patient-level form's observed nodes become the sampled form's statistics
+    (``IPDInputs.stats_values``): the study's own values give its containers exactly, and an SBC replicate
+    of the ipd case gives the statistics of its own draws, not the template's."""
+    from bayes_stenosis.calibration import CASES, MODES, case_template, simulate_replicates
+    from bayes_stenosis.model import data_values
+
+    folder = write_ipd_study(tmp_path / "r", ipd_truth(n=10, dropout=0.3), seed=4)
+    model, inputs = study_model(folder)
+    own = inputs.ipd.stats_values(inputs.ipd.observed_arrays())
+    containers = data_values(model)
+    assert own.keys() <= containers.keys() and len(own) == 1 + len(inputs.ipd.patterns())
+    for name, value in own.items():
+        np.testing.assert_array_equal(value, containers[name])
+    case = CASES["ipd"]
+    template = case_template(case, tmp_path / "t", seed=2)
+    replicates = simulate_replicates(case, MODES["quick"], load_spec()[0], template, seed=3)
+    data = replicates.data(0, None)
+    draws = {obs: replicates.draws[obs][0] for obs in replicates.observed}
+    assert {"obs_ipd_baseline"} < draws.keys()
+    for name, value in replicates.inputs.ipd.stats_values(draws).items():
+        np.testing.assert_allclose(data[name], value, rtol=1e-12)
+        assert not np.allclose(data[name], replicates.base_values[name])
+
+
 def test_predictive_draws_have_the_data_shape_and_the_model_covariance(tmp_path):
     """Prior/posterior predictive draws of the IPD terms (CustomDist ``random``): one draw has the shape
     of the observed data, and draws with a factor handed over with a leading broadcast dim, as PyMC does,

@@ -8,6 +8,7 @@ on (:meth:`IPDInputs.patterns`): the likelihood takes one Cholesky factor per pa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -16,7 +17,19 @@ import pandas as pd
 
 from bayes_stenosis.errors import InputError
 
-__all__ = ["IPDInputs", "ipd_scale", "missing_table", "missing_text", "prepare_ipd_inputs"]
+__all__ = [
+    "BASELINE_STATS",
+    "PATTERN_STATS",
+    "IPDInputs",
+    "ipd_scale",
+    "missing_table",
+    "missing_text",
+    "prepare_ipd_inputs",
+]
+
+#: Data containers of the sampled (sufficient-statistics) form: the baseline's, and each pattern's by prefix.
+BASELINE_STATS = "ipd_baseline_stats"
+PATTERN_STATS = "ipd_stats_"
 
 
 @dataclass
@@ -66,6 +79,21 @@ class IPDInputs:
         r""":math:`\sum_i v_i v_i^T` over every patient, :math:`v_i = (x^b_{i\cdot}, 1)`: (O + 1, O + 1)."""
         v = np.concatenate([self.baseline, np.ones((len(self.baseline), 1))], axis=1)
         return v.T @ v
+
+    def stats_values(self, replicate: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The sampled form's data containers (``ipd_baseline_stats``, ``ipd_stats_<pattern>``) for other
+        values of the patient-level form's observed nodes (``obs_ipd_baseline``, ``obs_ipd_followup_<pattern>``
+        as in :meth:`observed_arrays`), e.g. a prior predictive replicate: same patients, same patterns."""
+        n, n_t, n_o = self.followup.shape
+        flat = np.full((n, n_t * n_o), np.nan)
+        patterns = self.patterns()
+        for name, rows, cells in patterns:
+            flat[np.ix_(rows, cells)] = replicate[f"obs_ipd_followup_{name}"]
+        baseline = np.asarray(replicate["obs_ipd_baseline"], dtype=float)
+        other = dataclasses.replace(self, baseline=baseline, followup=flat.reshape(n, n_t, n_o))
+        out = {BASELINE_STATS: other.baseline_stats()}
+        out |= {f"{PATTERN_STATS}{name}": other.pattern_stats(rows, cells) for name, rows, cells in patterns}
+        return out
 
     def patterns(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """(name, patient rows, observed cell indices k = t*O + o) per missingness pattern with data."""

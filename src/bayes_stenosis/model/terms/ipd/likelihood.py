@@ -81,7 +81,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_stenosis.model.terms.ipd.data import IPDInputs
+from bayes_stenosis.model.terms.ipd.data import BASELINE_STATS, PATTERN_STATS, IPDInputs
 from bayes_stenosis.spec import IPD as IPDSettings
 
 __all__ = [
@@ -181,7 +181,7 @@ def _add_baseline_and_slope(ipd: IPDInputs, settings: IPDSettings, eta: float, s
         baseline = pm.Data("ipd_baseline", ipd.baseline, dims=("ipd_patient", "ipd_outcome"))
         _mvnormal_rows("obs_ipd_baseline", mu_b, chol_b, baseline, dims=("ipd_patient", "ipd_outcome"))
     else:
-        stats = pm.Data("ipd_baseline_stats", ipd.baseline_stats())
+        stats = pm.Data(BASELINE_STATS, ipd.baseline_stats())
         residual_map = pt.concatenate([pt.eye(n_o), -mu_b[:, None]], axis=1)
         pm.Potential(IPD_BASELINE_POTENTIAL, mvnormal_stats_logp(stats, residual_map, chol_b, n_o))
 
@@ -209,7 +209,7 @@ def ipd_followup_patterns(
     for name, rows, cells in patterns:
         t_of, o_of = cells // n_o, cells % n_o
         cov = cov_full[cells[:, None], cells[None, :]]
-        stats = pm.Data(f"ipd_stats_{name}", ipd.pattern_stats(rows, cells))
+        stats = pm.Data(f"{PATTERN_STATS}{name}", ipd.pattern_stats(rows, cells))
         pattern = FollowupPattern(
             name, rows, cells, t_of, o_of, n_o, stats, mu_b, beta[t_of, o_of], pt.linalg.cholesky(cov)
         )
