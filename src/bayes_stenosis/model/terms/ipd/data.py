@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Data containers of the sampled (sufficient-statistics) form: the baseline's, and each pattern's by prefix.
-BASELINE_STATS = "ipd_baseline_stats"
+BASELINE_STATS = "ipd_stats_baseline"  # not ipd_baseline_*: per-pattern per-patient names (run.idata)
 PATTERN_STATS = "ipd_stats_"
 
 
@@ -81,7 +81,7 @@ class IPDInputs:
         return v.T @ v
 
     def stats_values(self, replicate: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The sampled form's data containers (``ipd_baseline_stats``, ``ipd_stats_<pattern>``) for other
+        """The sampled form's data containers (``ipd_stats_baseline``, ``ipd_stats_<pattern>``) for other
         values of the patient-level form's observed nodes (``obs_ipd_baseline``, ``obs_ipd_followup_<pattern>``
         as in :meth:`observed_arrays`), e.g. a prior predictive replicate: same patients, same patterns."""
         n, n_t, n_o = self.followup.shape
