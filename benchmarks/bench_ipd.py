@@ -5,7 +5,9 @@ RSS); the worker reports its own phase timings. Both runners fit the same simula
 baseline + 2 follow-ups, equal arms, SIMULATED data, seed 2026) and write the posterior to NetCDF.
 
 * ``package``: ``simulate -> write ipd.csv -> load_study -> prepare_inputs -> build_model`` (unstructured
-  covariance over visit x outcome, one MVN per missingness pattern), nutpie compile once, ``nutpie.sample``
+  covariance over visit x outcome; since issue 22's sufficient statistics the sampled density is one term per
+  missingness pattern and arm whose cost does not grow with the patients), nutpie compile once (or load it from
+  the disk cache of compiled models: ``compile_s`` is then the load), ``nutpie.sample``
   with the spec's sampler settings (4 chains x (1000 tune + 1500 draws), target acceptance 0.98), posterior
   to NetCDF; worst R-hat and least bulk / tail ESS over every sampled quantity. (``bayes-stenosis fit`` adds
   prior/posterior predictive and pointwise log-likelihood, whose size grows with patients x draws; not timed

@@ -43,7 +43,7 @@ def test_chunked_predictive_equals_summary_of_whole(tmp_path):
     from bayes_stenosis.model.terms.ipd import ipd_predictive_summary
 
     folder = write_ipd_study(tmp_path / "c", ipd_truth(n=6, dropout=0.3), seed=2)
-    model, inputs = study_model(folder)
+    model, inputs = study_model(folder, prior_sampling=True)  # the patient-level form, which has replicates
     observed = [rv.name for rv in model.observed_RVs]
     with model:
         prior = pm.sample_prior_predictive(draws=7, random_seed=1, var_names=[v.name for v in model.free_RVs])

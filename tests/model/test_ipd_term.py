@@ -27,7 +27,7 @@ from bayes_stenosis.calibration.external_ipd import simulate_external, write_ext
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.inference import CompileCache, CompiledModel, SamplerSettings
 from bayes_stenosis.model import build_model, prepare_inputs, resolve_prior
-from bayes_stenosis.model.terms.ipd import missing_text
+from bayes_stenosis.model.terms.ipd import IPD_BASELINE_POTENTIAL, missing_text
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.stats.repeated_measures import reference_estimates
 from bayes_stenosis.study import load_study
@@ -39,6 +39,13 @@ SMALL = SamplerSettings(name="nutpie", chains=2, draws=500, tune=500, target_acc
 def _spec(**ipd):
     spec, _ = load_spec()
     return spec.model_copy(update={"ipd": spec.ipd.model_copy(update=ipd)})
+
+
+def _patient_level_model(folder, spec=None):
+    """The study's model with one observed node per patient row (``patient_level``), and its inputs."""
+    spec = spec or load_spec()[0]
+    inputs = prepare_inputs(load_study(folder), spec)
+    return build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs), patient_level=True), inputs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,8 +92,9 @@ def test_marginalised_density_is_the_noncentred_density_integrated_over_the_devi
 
 
 def test_forward_sampling_uses_the_noncentred_form_of_the_marginalised_model(tmp_path):
-    """Forward draws from the marginalised form would draw the deviations given the data: refused;
-    prior_sampling_model gives the non-centred form for IPD-only studies and the model itself otherwise."""
+    """Forward draws from the marginalised form would draw the deviations given the data, and the sampled
+    form has no per-patient nodes to replicate: both refused; prior_sampling_model gives the non-centred,
+    patient-level form for IPD-only studies and the patient-level form of the non-centred model."""
     from bayes_stenosis.model import prior_sampling_model
 
     folder = write_ipd_study(tmp_path / "f", ipd_truth(n=4), seed=1)
@@ -103,7 +111,11 @@ def test_forward_sampling_uses_the_noncentred_form_of_the_marginalised_model(tmp
         update={"hierarchy": spec.hierarchy.model_copy(update={"change_parameterisation": "noncentred"})}
     )
     model = build_model(inputs, noncentred_spec, prior)
-    assert prior_sampling_model(inputs, noncentred_spec, prior, model) is model
+    with pytest.raises(ValueError, match="sufficient statistics"):
+        draw_truths_from_prior(model, 3, seed=0)
+    forward = prior_sampling_model(inputs, noncentred_spec, prior, model)
+    assert forward is not model and "obs_ipd_baseline" in forward.named_vars
+    assert draw_truths_from_prior(forward, 3, seed=0)["delta_natural"].shape == (3, 2, 2)
 
 
 def test_structure_dims_finite_logp_and_data_unchanged(tmp_path):
@@ -117,9 +129,14 @@ def test_structure_dims_finite_logp_and_data_unchanged(tmp_path):
     assert model.named_vars_to_dims["delta"] == ("time", "outcome")
     assert model.named_vars_to_dims["delta_natural"] == ("time", "outcome")
     assert model.named_vars_to_dims["ipd_slope"] == ("ipd_time", "ipd_outcome")
-    assert model.named_vars_to_dims["obs_ipd_baseline"] == ("ipd_patient", "ipd_outcome")
-    followups = [v.name for v in model.observed_RVs if v.name.startswith("obs_ipd_followup_")]
+    assert not model.observed_RVs  # the sampled form: sufficient statistics, no per-patient nodes
+    followups = [v.name for v in model.potentials if v.name.startswith("ipd_followup_loglik_")]
     assert len(followups) >= 2  # complete patients and at least one missingness pattern
+    rows = build_model(inputs, spec, resolve_prior(spec, "weakly_informative", inputs), patient_level=True)
+    assert rows.named_vars_to_dims["obs_ipd_baseline"] == ("ipd_patient", "ipd_outcome")
+    assert sorted(v.name for v in rows.observed_RVs if v.name.startswith("obs_ipd_followup_")) == sorted(
+        "obs_" + name.replace("_loglik", "") for name in followups
+    )
     point = model.initial_point()
     assert np.isfinite(model.compile_logp()(point))
     grad = model.compile_dlogp()(point)
@@ -173,7 +190,7 @@ def test_marginal_likelihood_matches_hand_computed_mvn(tmp_path, kind):
     J (x) Sigma_u + I (x) Sigma_e) restricted to each patient's observed cells, plus the baseline MVN: a
     check of the covariance, the marginalisation and the missing-data handling."""
     folder = write_ipd_study(tmp_path / "h", ipd_truth(n=12, dropout=0.3), seed=2)
-    model, inputs = study_model(folder, _spec(**COVARIANCES[kind]))
+    model, inputs = _patient_level_model(folder, _spec(**COVARIANCES[kind]))
     ipd = inputs.ipd
     rng = np.random.default_rng(0)
     point = {k: v + rng.normal(0, 0.3, size=np.shape(v)) for k, v in model.initial_point().items()}
@@ -213,6 +230,90 @@ def test_marginal_likelihood_matches_hand_computed_mvn(tmp_path, kind):
         if seen.any():
             expected += stats.multivariate_normal(mean.reshape(-1)[seen], full[np.ix_(seen, seen)]).logpdf(y[seen])
     assert got == pytest.approx(expected, rel=1e-9)
+    # the sampled form's sufficient-statistics terms give the same number at the same point
+    sampled, _ = study_model(folder, _spec(**COVARIANCES[kind]))
+    terms = [v for v in sampled.potentials if v.name.startswith(("ipd_baseline_loglik", "ipd_followup_loglik_"))]
+    assert len(terms) == 1 + len(ipd.patterns())
+    fn = sampled.compile_fn(sampled.replace_rvs_by_values(terms), inputs=sampled.value_vars, on_unused_input="ignore")
+    assert sum(fn(point)) == pytest.approx(expected, rel=1e-9)
+
+
+SAMPLED_FORMS = {
+    "default": {},  # marginalised change, ANCOVA slopes, unstructured covariance
+    "noncentred_change_score_patient_effects": {
+        "hierarchy": {"change_parameterisation": "noncentred"},
+        "ipd": {"baseline_adjustment": "change", "covariance": "patient_effects"},
+    },
+}
+
+
+@pytest.mark.parametrize("form", list(SAMPLED_FORMS))
+def test_sufficient_statistics_density_equals_the_per_patient_density(tmp_path, form):
+    """The sampled form (per pattern and arm, -n/2 log|V| - 1/2 tr(V^-1 A M A^T) from M = sum u u^T) and the
+    patient-level form (one MVN per patient row) are the same density: joint log density and gradient
+    equal to 1e-8 (relative) at random points, with several missingness patterns in both arms (2 outcomes
+    x 2 visits): the default model, and the non-centred change with change scores and patient effects."""
+    spec, _ = load_spec()
+    for section, values in SAMPLED_FORMS[form].items():
+        spec = spec.model_copy(update={section: getattr(spec, section).model_copy(update=values)})
+    folder = write_ipd_study(tmp_path / "q", ipd_truth(n=20, dropout=0.3), seed=8)
+    sampled, inputs = study_model(folder, spec)
+    rows, _ = _patient_level_model(folder, spec)
+    patterns = inputs.ipd.patterns()
+    assert len(patterns) >= 3 and not sampled.observed_RVs and len(rows.observed_RVs) == 1 + len(patterns)
+    for _, members, _ in patterns[:-1]:  # the incomplete patterns: some have patients of both arms
+        if len(set(inputs.ipd.arm_index[members])) == 2:
+            break
+    else:
+        pytest.fail("no missingness pattern with patients of both arms")
+    assert [v.name for v in sampled.value_vars] == [v.name for v in rows.value_vars]
+    logp_s, logp_r = sampled.compile_logp(), rows.compile_logp()
+    dlogp_s, dlogp_r = sampled.compile_dlogp(), rows.compile_dlogp()
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in sampled.initial_point().items()}
+        assert float(logp_s(point)) == pytest.approx(float(logp_r(point)), rel=1e-8)
+        np.testing.assert_allclose(dlogp_s(point), dlogp_r(point), rtol=1e-8, atol=1e-8)
+
+
+def test_sufficient_statistics_shapes_depend_on_the_patterns_only(tmp_path):
+    """The sampled form's data containers have shapes fixed by the missingness patterns, not by the number
+    of patients: a trial of another size with the same patterns has the same model structure (one compile)."""
+    from bayes_stenosis.inference import structure_key
+    from bayes_stenosis.model import data_values
+
+    small, _ = study_model(write_ipd_study(tmp_path / "a", ipd_truth(n=8), seed=1))
+    large, _ = study_model(write_ipd_study(tmp_path / "b", ipd_truth(n=40), seed=2))
+    shapes = {k: v.shape for k, v in data_values(small).items()}
+    assert shapes == {k: v.shape for k, v in data_values(large).items()}
+    assert data_values(large)["ipd_stats_m15"][:, -1, -1].tolist() == [40, 40]  # patients per arm
+    assert structure_key(small) == structure_key(large)
+
+
+def test_replicated_patients_give_the_sampled_form_their_sufficient_statistics(tmp_path):
+    """Simulation-based calibration swaps each replicate's data into the sampled model: per-patient
+    replicates of the patient-level form's observed nodes become the sampled form's statistics
+    (``IPDInputs.stats_values``): the study's own values give its containers exactly, and an SBC replicate
+    of the ipd case gives the statistics of its own draws, not the template's."""
+    from bayes_stenosis.calibration import CASES, MODES, case_template, simulate_replicates
+    from bayes_stenosis.model import data_values
+
+    folder = write_ipd_study(tmp_path / "r", ipd_truth(n=10, dropout=0.3), seed=4)
+    model, inputs = study_model(folder)
+    own = inputs.ipd.stats_values(inputs.ipd.observed_arrays())
+    containers = data_values(model)
+    assert own.keys() <= containers.keys() and len(own) == 1 + len(inputs.ipd.patterns())
+    for name, value in own.items():
+        np.testing.assert_array_equal(value, containers[name])
+    case = CASES["ipd"]
+    template = case_template(case, tmp_path / "t", seed=2)
+    replicates = simulate_replicates(case, MODES["quick"], load_spec()[0], template, seed=3)
+    data = replicates.data(0, None)
+    draws = {obs: replicates.draws[obs][0] for obs in replicates.observed}
+    assert {"obs_ipd_baseline"} < draws.keys()
+    for name, value in replicates.inputs.ipd.stats_values(draws).items():
+        np.testing.assert_allclose(data[name], value, rtol=1e-12)
+        assert not np.allclose(data[name], replicates.base_values[name])
 
 
 def test_predictive_draws_have_the_data_shape_and_the_model_covariance(tmp_path):
@@ -225,7 +326,7 @@ def test_predictive_draws_have_the_data_shape_and_the_model_covariance(tmp_path)
     from bayes_stenosis.model.terms.ipd import mvnormal_random
 
     folder = write_ipd_study(tmp_path / "p", ipd_truth(n=15, dropout=0.2), seed=5)
-    model, _ = study_model(folder)
+    model, _ = _patient_level_model(folder)
     for rv in (v for v in model.observed_RVs if v.name.startswith("obs_ipd")):
         assert pm.draw(rv, random_seed=1).shape == tuple(model.rvs_to_values[rv].shape.eval()), rv.name
     sigma = np.array([[1.0, 0.6, -0.3], [0.6, 2.0, 0.4], [-0.3, 0.4, 0.5]])
@@ -248,7 +349,7 @@ def test_predictive_summaries_per_cell_equal_pandas(tmp_path):
     from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 
     folder = write_ipd_study(tmp_path / "c", ipd_truth(n=15, dropout=0.3), seed=6)
-    model, inputs = study_model(folder)
+    model, inputs = _patient_level_model(folder)
     ipd = inputs.ipd
     data = ipd.observed_arrays()
     assert set(data) == {v.name for v in model.observed_RVs}  # the model's likelihood variables, each once
@@ -281,7 +382,7 @@ def test_mixed_evidence_each_cell_once(tmp_path):
     cells = inputs.evidence_by_cell.set_index("outcome")["evidence"]
     assert set(cells["ODI"]) == {"ipd"} and set(cells["RMDQ"]) == {"arm_summary"}
     assert inputs.ipd.outcomes == ["ODI"]
-    assert {"obs_ipd_baseline", "obs_mean_change_new_arm"} <= set(model.named_vars)
+    assert {IPD_BASELINE_POTENTIAL, "obs_mean_change_new_arm"} <= set(model.named_vars)
     assert np.isfinite(model.compile_logp()(model.initial_point()))
     # the same patients twice (IPD and arm summaries of ODI): refused
     summaries.to_csv(folder / "arm_summaries.csv", index=False)
@@ -302,6 +403,21 @@ def _posterior(fitter, model, seed):
 
 
 AGREE_SEEDS = (11, 12, 13)
+
+
+@pytest.mark.slow
+def test_sampled_sufficient_statistics_posterior_agrees_with_the_per_patient_form(tmp_path):
+    """Sampling the sufficient-statistics form and the patient-level form (the per-patient density the
+    model sampled before) of one simulated study (SIMULATED, 30 per arm, 20 % dropout) with the same seed:
+    different floating-point sums, so not bit-identical, but the same posterior: every cell's posterior
+    mean of delta within 3 combined Monte Carlo SEs."""
+    folder = write_ipd_study(tmp_path / "s", ipd_truth(n=30, dropout=0.2), seed=21)
+    sampled, _ = study_model(folder)
+    rows, _ = _patient_level_model(folder)
+    fitter = CompiledModel(sampled, SMALL)
+    mean_s, _, mcse_s = _posterior(fitter, sampled, seed=3)
+    mean_r, _, mcse_r = _posterior(CompiledModel(rows, SMALL), rows, seed=3)
+    assert np.all(np.abs(mean_s - mean_r) < 3 * np.hypot(mcse_s, mcse_r)), (mean_s - mean_r) / np.hypot(mcse_s, mcse_r)
 
 
 @pytest.mark.slow

@@ -200,8 +200,11 @@ class Replicates:
         if not self.observed and not self.kinds_as_data:
             return None
         values = dict(self.base_values)
-        for obs, data_name in self.observed.items():
-            values[data_name] = np.asarray(self.draws[obs][r], dtype=float)
+        replicate = {obs: np.asarray(self.draws[obs][r], dtype=float) for obs in self.observed}
+        if self.inputs.ipd is not None:  # the sampled model holds the patients' sufficient statistics
+            values |= self.inputs.ipd.stats_values(replicate)
+        else:
+            values |= {data_name: replicate[obs] for obs, data_name in self.observed.items()}
         if self.kinds_as_data:
             values["threshold_kind"] = np.array([EVENT_KIND_CODES[k] for k in self.patterns[r]], dtype="int64")
         return wrong_data(values, self.inputs, wrong)
@@ -216,7 +219,7 @@ def simulate_replicates(case: Case, mode: Mode, spec: ModelSpec, template: Path,
     model, inputs = build_case_model(template, spec)
     forward, _ = build_case_model(template, spec, prior_sampling=True)
     names = quantity_names(model, case)
-    observed = observed_data_names(model)
+    observed = observed_data_names(forward)  # per patient where the sampled model has sufficient statistics
     extra = [v for v in STATEMENT_VARIABLES if v in model.named_vars] if case.level == "threshold" else []
     draws = prior_draws(forward, sorted({*names, *observed, *extra}), mode.replicates, prior_seed)
     if case.level == "threshold":

@@ -39,6 +39,7 @@ def sample(
     compiled: CompileCache | None = None,
     prior_var_names: Sequence[str] | None = None,
     posterior_predictive: bool = True,
+    predictive_model: pm.Model | None = None,
 ) -> tuple[az.InferenceData, dict[str, float]]:
     """Sample prior predictive, posterior and posterior predictive; attach log-likelihoods.
 
@@ -76,6 +77,10 @@ def sample(
         observed replicates). A sweep that needs only the prior of the treatment difference names it.
     posterior_predictive
         Draw the posterior predictive and the log-likelihood (a sweep that only decides skips them).
+    predictive_model
+        The model to draw them from at the posterior draws, when it is not ``model``
+        (:func:`bayes_stenosis.model.predictive_model`: same free variables, one observed node per
+        patient where ``model`` has sufficient statistics).
 
     Returns
     -------
@@ -98,7 +103,8 @@ def sample(
     if posterior_predictive:
         seed = settings.seeds()["posterior_predictive"]
         with _timed_phase(phase, "posterior predictive and log-likelihood", timings, "posterior_predictive"):
-            draw_posterior_predictive(idata, model, seed, predictive_summary, predictive_chunk_mb)
+            target = model if predictive_model is None else predictive_model
+            draw_posterior_predictive(idata, target, seed, predictive_summary, predictive_chunk_mb)
     idata.posterior.attrs["sampler"] = settings.name
     return idata, timings
 

@@ -11,6 +11,7 @@ from bayes_stenosis.model.builder import (
     check_forward_sampling,
     data_values,
     marginalises_change,
+    predictive_model,
     prior_sampling_model,
     reference_change_unpooled,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "log_prob_event_coded",
     "marginalises_change",
     "prepare_inputs",
+    "predictive_model",
     "prior_sampling_model",
     "reference_change_unpooled",
     "resolve_prior",

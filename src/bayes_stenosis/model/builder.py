@@ -90,6 +90,7 @@ from bayes_stenosis.model.marginal import (
 from bayes_stenosis.model.terms.arm_summary import add_arm_summary_terms
 from bayes_stenosis.model.terms.contrast import add_contrast_terms
 from bayes_stenosis.model.terms.ipd import (
+    IPD_BASELINE_POTENTIAL,
     add_ipd_followups,
     add_ipd_terms,
     ipd_followup_patterns,
@@ -135,7 +136,12 @@ def marginalises_change(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFra
 
 
 def build_model(
-    inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior, *, prior_sampling: bool = False
+    inputs: ModelInputs,
+    spec: ModelSpec,
+    prior: ResolvedPrior,
+    *,
+    prior_sampling: bool = False,
+    patient_level: bool = False,
 ) -> pm.Model:
     """Build the PyMC model; pure: reads its arguments, changes nothing, samples nothing.
 
@@ -152,7 +158,11 @@ def build_model(
         the deviations are integrated out against patient data (:func:`marginalises_change`): that
         form draws them from their posterior given the data containers, so forward draws from it
         would not be prior draws; the non-centred form, the same joint distribution, is built
-        instead (:func:`prior_sampling_model`).
+        instead (:func:`prior_sampling_model`). Implies ``patient_level``.
+    patient_level
+        With patient data: one observed node per patient row instead of the sufficient statistics
+        (the same density, ``model.terms.ipd``), the form for predictive replicates and the pointwise
+        log-likelihood (:func:`predictive_model`); the sampled form is the default.
 
     Returns
     -------
@@ -168,6 +178,7 @@ def build_model(
     against = marginalises_change(inputs, spec, design)
     marginalised = against == "arm_summary"
     marginalised_ipd = against == "ipd" and not prior_sampling
+    patient_level = patient_level or prior_sampling
     delta = change = None  # until the deviations' terms are added, where they are integrated out
     with pm.Model(coords=_model_coords(inputs, design)) as model:
         # the standardising SDs are data: simulated replicates of one design differ in them (a pooled
@@ -191,7 +202,7 @@ def build_model(
         if len(design):
             add_threshold_terms(inputs, spec, design, delta, change, rho, R_time, R_out)
         if marginalised_ipd:
-            _add_marginal_patient_terms(inputs, spec, latent, scale)
+            _add_marginal_patient_terms(inputs, spec, latent, scale, patient_level)
         elif inputs.ipd is not None:
             add_ipd_terms(
                 inputs.ipd,
@@ -199,6 +210,7 @@ def build_model(
                 change,
                 eta=spec.correlation.outcome_lkj_eta,
                 sd_log_sigma=spec.scale.sd_log_sigma,
+                patient_level=patient_level,
             )
     return model
 
@@ -320,31 +332,47 @@ def _add_baseline_followup_correlation(inputs: ModelInputs, spec: ModelSpec, des
     )
 
 
-def _add_marginal_patient_terms(inputs: ModelInputs, spec: ModelSpec, latent: _LatentChange, scale) -> None:
+def _add_marginal_patient_terms(
+    inputs: ModelInputs, spec: ModelSpec, latent: _LatentChange, scale, patient_level: bool
+) -> None:
     """The patient data with the outcome deviations integrated out (:func:`marginal_ipd_change`), the
     latent outputs drawn from them, then the patients' follow-up likelihood given them."""
-    patterns = ipd_followup_patterns(
-        inputs.ipd, spec.ipd, eta=spec.correlation.outcome_lkj_eta, sd_log_sigma=spec.scale.sd_log_sigma
-    )
+    eta, sd_log_sigma = spec.correlation.outcome_lkj_eta, spec.scale.sd_log_sigma
+    patterns = ipd_followup_patterns(inputs.ipd, spec.ipd, eta, sd_log_sigma, patient_level)
     deviations = (latent.mu_change, latent.Delta_cells, latent.sigma_change, latent.tau)
     _, change = _add_latent_outputs(*marginal_ipd_change(inputs, patterns, *deviations), scale)
     add_ipd_followups(inputs.ipd, patterns, change)
 
 
 def check_forward_sampling(model: pm.Model) -> None:
-    """Refuse forward (prior) sampling of a model that draws the deviations given the data."""
+    """Refuse forward (prior) sampling of a model that draws the deviations given the data, or whose
+    patient data enter as sufficient statistics (no replicates of them)."""
     if MARGINAL_IPD_POTENTIAL in model.named_vars:
         raise ValueError(
             "this model integrates the outcome deviations out against patient data; draw prior samples "
             "from prior_sampling_model(...) (build_model(..., prior_sampling=True)) instead"
         )
+    if IPD_BASELINE_POTENTIAL in model.named_vars:
+        raise ValueError(
+            "this model's patient data enter as sufficient statistics; draw prior samples from "
+            "prior_sampling_model(...) (build_model(..., prior_sampling=True)) instead"
+        )
 
 
 def prior_sampling_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior, model: pm.Model | None = None):
     """The model to draw prior and prior predictive samples from: ``model`` itself (built if None)
-    unless it integrates the deviations out against patient data (see :func:`build_model`)."""
-    if marginalises_change(inputs, spec) == "ipd":
+    unless the study has patient data (see :func:`build_model`)."""
+    if getattr(inputs, "ipd", None) is not None:
         return build_model(inputs, spec, prior, prior_sampling=True)
+    return model if model is not None else build_model(inputs, spec, prior)
+
+
+def predictive_model(inputs: ModelInputs, spec: ModelSpec, prior: ResolvedPrior, model: pm.Model | None = None):
+    """The model to draw posterior predictive replicates and pointwise log-likelihoods from, at the
+    posterior draws of ``model``: with patient data its ``patient_level`` form (same free variables,
+    one observed node per patient row), otherwise ``model`` itself (built if None)."""
+    if getattr(inputs, "ipd", None) is not None:
+        return build_model(inputs, spec, prior, patient_level=True)
     return model if model is not None else build_model(inputs, spec, prior)
 
 

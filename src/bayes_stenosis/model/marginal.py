@@ -146,9 +146,11 @@ def marginal_ipd_change(inputs: ModelInputs, patterns, mu_change, Delta_cells, s
         s = \sum_{a,p} W_{a,p}^T L_p^{-1} \sum_{i \in (a,p)} r_i, \quad
         x \mid y \sim N(P^{-1}s, P^{-1}), \qquad W_{a,p} = L_p^{-1} A_a[S_p] .
 
+    Both need only the patterns' sufficient statistics: :math:`n_{a,p}` and
+    :math:`\sum_{i \in (a,p)} r_i = A M_{p,a} e_q` (``FollowupPattern.residual_map``, ``stats``).
     The sampler draws :math:`\varepsilon \sim N(0, I)` (``z_latent``) and
-    :math:`x = P^{-1}s + L_P^{-T}\varepsilon`. The follow-up likelihood stays per patient given
-    :math:`x` (pointwise log-likelihood and posterior predictive as in the non-centred model), and the
+    :math:`x = P^{-1}s + L_P^{-T}\varepsilon`. The follow-up likelihood given :math:`x` is then
+    added as in the other forms (:func:`~bayes_stenosis.model.terms.ipd.add_ipd_followups`), and the
     potential ``ipd_change_marginal`` :math:`= -\tfrac12 x^Tx + \tfrac12\varepsilon^T\varepsilon - \sum
     \log (L_P)_{kk}` makes the joint density of the sampled :math:`(\phi, \varepsilon)` exactly
     :math:`p(y \mid \phi)\,N(\varepsilon; 0, I)` (:math:`\phi`: every other parameter):
@@ -175,13 +177,13 @@ def marginal_ipd_change(inputs: ModelInputs, patterns, mu_change, Delta_cells, s
         select = np.zeros((len(p.cells), n_cells))
         select[np.arange(len(p.cells)), model_cell] = 1.0
         b_cells = base[:, ipd.time_index[p.time_of], ipd.outcome_index[p.outcome_of]]  # (arm, cells)
-        residual = p.observed - p.offset - b_cells[p.arm]  # (patients, cells)
         chol_inv = pt.linalg.solve_triangular(p.chol, pt.eye(len(p.cells)), lower=True)
         for arm in (0, 1):
-            in_arm = pt.eq(p.arm, arm)  # from the data container, so swapped data stay consistent
+            # n_{a,p} and sum_i r_i from the pattern's statistics (data containers: swapped data stay consistent)
+            count, sums = p.stats[arm, -1, -1], p.stats[arm, :, -1]
             w = chol_inv @ deviation_design(sigma_change, tau, select, float(arm))
-            precision = precision + pt.sum(in_arm) * (w.T @ w)
-            shift = shift + w.T @ (chol_inv @ pt.sum(residual * in_arm[:, None], axis=0))
+            precision = precision + count * (w.T @ w)
+            shift = shift + w.T @ (chol_inv @ (p.residual_map(b_cells[arm]) @ sums))
     x, eps, chol_p = _conditional_deviations(precision, shift, n_dev)
     pm.Potential(
         MARGINAL_IPD_POTENTIAL, -0.5 * pt.sum(x**2) + 0.5 * pt.sum(eps**2) - pt.sum(pt.log(pt.diagonal(chol_p)))

@@ -38,7 +38,14 @@ from bayes_stenosis.inference import (
     phases,
     sample,
 )
-from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, prior_sampling_model, resolve_prior
+from bayes_stenosis.model import (
+    ModelInputs,
+    build_model,
+    predictive_model,
+    prepare_inputs,
+    prior_sampling_model,
+    resolve_prior,
+)
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.run.idata import tidy_inference_data
@@ -292,12 +299,14 @@ def _build_and_sample(
     prior_var_names: Sequence[str] | None,
     posterior_predictive: bool,
 ) -> tuple[pm.Model, pm.Model, az.InferenceData]:
-    """Build the model and its forward-sampling form (:func:`prior_sampling_model`) and sample them
+    """Build the model, its forward-sampling form (:func:`prior_sampling_model`) and the form the posterior
+    predictive and pointwise log-likelihood are drawn from (:func:`predictive_model`), and sample them
     (:func:`bayes_stenosis.inference.sample`); the phases' seconds go to ``timings``."""
     inputs = prepared.inputs
     start = time.perf_counter()
     model = build_model(inputs, prepared.spec, prepared.prior)
     forward_model = prior_sampling_model(inputs, prepared.spec, prepared.prior, model)
+    replicating = predictive_model(inputs, prepared.spec, prepared.prior, model) if posterior_predictive else None
     timings["build"] = time.perf_counter() - start
     arms = list(inputs.coords["arm"])
     reduce_replicates = None
@@ -313,6 +322,7 @@ def _build_and_sample(
         compiled=compiled,
         prior_var_names=prior_var_names,
         posterior_predictive=posterior_predictive,
+        predictive_model=replicating,
     )
     timings.update(sample_timings)
     if inputs.ipd is not None and posterior_predictive:  # the data's summaries, beside the replicates

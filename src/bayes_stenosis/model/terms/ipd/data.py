@@ -8,6 +8,7 @@ on (:meth:`IPDInputs.patterns`): the likelihood takes one Cholesky factor per pa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -16,7 +17,19 @@ import pandas as pd
 
 from bayes_stenosis.errors import InputError
 
-__all__ = ["IPDInputs", "ipd_scale", "missing_table", "missing_text", "prepare_ipd_inputs"]
+__all__ = [
+    "BASELINE_STATS",
+    "PATTERN_STATS",
+    "IPDInputs",
+    "ipd_scale",
+    "missing_table",
+    "missing_text",
+    "prepare_ipd_inputs",
+]
+
+#: Data containers of the sampled (sufficient-statistics) form: the baseline's, and each pattern's by prefix.
+BASELINE_STATS = "ipd_stats_baseline"  # not ipd_baseline_*: per-pattern per-patient names (run.idata)
+PATTERN_STATS = "ipd_stats_"
 
 
 @dataclass
@@ -47,6 +60,39 @@ class IPDInputs:
         out = {"obs_ipd_baseline": self.baseline}
         for name, rows, cells in patterns if patterns is not None else self.patterns():
             out[f"obs_ipd_followup_{name}"] = flat[np.ix_(rows, cells)]
+        return out
+
+    def pattern_stats(self, rows: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        r"""Sufficient statistics of one missingness pattern, per arm: :math:`M_a = \sum_i u_i u_i^T` over
+        the pattern's patients ``rows`` in arm :math:`a`, :math:`u_i = (x_{i,S}, x^b_{i\cdot}, 1)` (its
+        observed follow-ups on ``cells``, every baseline, one). Shape (2, q, q), q = |S| + O + 1;
+        :math:`M_a[-1, -1]` is the arm's number of patients, :math:`M_a[:, -1]` the sums of u."""
+        n, n_t, n_o = self.followup.shape
+        u = np.concatenate(
+            [self.followup.reshape(n, n_t * n_o)[np.ix_(rows, cells)], self.baseline[rows], np.ones((len(rows), 1))],
+            axis=1,
+        )
+        arm = self.arm_index[rows]
+        return np.stack([u[arm == a].T @ u[arm == a] for a in (0, 1)])
+
+    def baseline_stats(self) -> np.ndarray:
+        r""":math:`\sum_i v_i v_i^T` over every patient, :math:`v_i = (x^b_{i\cdot}, 1)`: (O + 1, O + 1)."""
+        v = np.concatenate([self.baseline, np.ones((len(self.baseline), 1))], axis=1)
+        return v.T @ v
+
+    def stats_values(self, replicate: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The sampled form's data containers (``ipd_stats_baseline``, ``ipd_stats_<pattern>``) for other
+        values of the patient-level form's observed nodes (``obs_ipd_baseline``, ``obs_ipd_followup_<pattern>``
+        as in :meth:`observed_arrays`), e.g. a prior predictive replicate: same patients, same patterns."""
+        n, n_t, n_o = self.followup.shape
+        flat = np.full((n, n_t * n_o), np.nan)
+        patterns = self.patterns()
+        for name, rows, cells in patterns:
+            flat[np.ix_(rows, cells)] = replicate[f"obs_ipd_followup_{name}"]
+        baseline = np.asarray(replicate["obs_ipd_baseline"], dtype=float)
+        other = dataclasses.replace(self, baseline=baseline, followup=flat.reshape(n, n_t, n_o))
+        out = {BASELINE_STATS: other.baseline_stats()}
+        out |= {f"{PATTERN_STATS}{name}": other.pattern_stats(rows, cells) for name, rows, cells in patterns}
         return out
 
     def patterns(self) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -42,12 +42,33 @@ follow-up time, where it is not identified).
 A patient observed on the subset :math:`S_i` of cells contributes :math:`MVN(x_{i,S_i}; m_{i,S_i},
 V_{S_i S_i})`, the exact marginal of the observed values. Missing follow-ups are dropped from the
 likelihood; the result is valid when they are missing at random given the baseline (and the observed
-follow-ups). Patients are grouped by their missingness pattern (one Cholesky factor per pattern, all
-patients of a pattern in one vectorised MVN), so the cost is linear in N with no per-patient
-parameters.
+follow-ups). Patients are grouped by their missingness pattern :math:`p` (observed cells :math:`S`,
+:math:`d = |S|`, one Cholesky factor :math:`L_p` of :math:`V_{SS}` per pattern).
+
+Sufficient statistics (the sampled form). Within one pattern and arm :math:`a` the residual
+:math:`r_i = x_{i,S} - m_{i,S}` is linear in the patient's data :math:`u_i = (x_{i,S}, x^b_{i\cdot}, 1)`:
+:math:`r_i = A_a u_i`, :math:`A_a = [\,I_d \mid -G \mid -(g + c_{a,S})\,]` with
+:math:`G_{k o} = \beta_k [o_k = o]` and :math:`g_k = (1 - \beta_k)\mu^b_{o_k}`. So with the data constant
+:math:`M_{p,a} = \sum_i u_i u_i^T` (:meth:`IPDInputs.pattern_stats`; :math:`n_{p,a} = (M_{p,a})_{qq}`)
+
+.. math::
+
+    \sum_{i \in (p, a)} \log MVN(x_{i,S}; m_{i,S}, V_{SS})
+    = -\tfrac12 \operatorname{tr}\!\big(W M_{p,a} W^T\big) - n_{p,a} \textstyle\sum_k \log (L_p)_{kk}
+      - \tfrac{n_{p,a} d}{2} \log 2\pi, \qquad W = L_p^{-1} A_a ,
+
+exactly, and likewise the baseline term with :math:`v_i = (x^b_{i\cdot}, 1)`, :math:`A = [I_O \mid -\mu^b]`
+and :math:`M = \sum_i v_i v_i^T` over every patient (:meth:`IPDInputs.baseline_stats`). These are the
+sampled density (``pm.Potential`` ``ipd_baseline_loglik``, ``ipd_followup_loglik_<pattern>``): one
+evaluation costs :math:`O(d^3 + q^2 d)` per pattern and arm (:math:`q = d + O + 1`), whatever the number
+of patients, and the data containers' shapes depend on the patterns only, so trials with the same
+patterns share one compile. ``patient_level=True`` builds the same density with one observed node per
+patient row (``obs_ipd_baseline``, ``obs_ipd_followup_<pattern>``, a ``CustomDist`` MVN per row): the
+form for forward (prior predictive) draws, posterior predictive replicates and the pointwise
+log-likelihood, evaluated at the posterior draws of the sampled form (same free variables), never sampled.
 
 When patient data are a study's only evidence, the outcome deviations of the change are integrated
-out as well (``bayes_stenosis.model.marginal.marginal_ipd_change``, from the per-pattern pieces of
+out as well (``bayes_stenosis.model.marginal.marginal_ipd_change``, from the per-pattern statistics of
 :func:`ipd_followup_patterns`); :func:`add_ipd_followups` then adds the follow-up likelihood given the
 drawn change.
 """
@@ -60,27 +81,34 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_stenosis.model.terms.ipd.data import IPDInputs
+from bayes_stenosis.model.terms.ipd.data import BASELINE_STATS, PATTERN_STATS, IPDInputs
 from bayes_stenosis.spec import IPD as IPDSettings
 
 __all__ = [
+    "IPD_BASELINE_POTENTIAL",
     "FollowupPattern",
     "add_ipd_followups",
     "add_ipd_terms",
     "followup_covariance",
     "ipd_followup_patterns",
     "mvnormal_random",
+    "mvnormal_stats_logp",
 ]
+
+
+#: The sampled (sufficient-statistics) form's baseline term; present exactly when that form is built.
+IPD_BASELINE_POTENTIAL = "ipd_baseline_loglik"
 
 
 @dataclass
 class FollowupPattern:
     r"""The follow-up term of one missingness pattern, short of the latent change.
 
-    The pattern's patients' observed standardized follow-ups ``observed`` (patients x cells) are
-    ``MVN(offset + change[arm, t, o], chol chol^T)`` row by row, with ``offset`` the baseline part
-    :math:`\mu^b_o + \beta_{t,o}(x^b_{io} - \mu^b_o)` (patients x cells) and ``cells`` the
-    indices k = t*O + o into the IPD's own (time, outcome) grid.
+    ``stats`` (pm.Data, (arm, q, q)) holds :math:`M_{p,a}` (:meth:`IPDInputs.pattern_stats`),
+    ``cells`` the indices k = t*O + o into the IPD's own (time, outcome) grid, ``chol`` the Cholesky
+    factor of :math:`V_{SS}`; :meth:`residual_map` gives :math:`A` of the module docstring. With
+    ``patient_level`` the per-patient rows as well: ``observed`` (patients x cells), ``arm`` (patients,)
+    and ``offset`` :math:`\mu^b_o + \beta_{t,o}(x^b_{io} - \mu^b_o)` (patients x cells).
     """
 
     name: str
@@ -88,13 +116,31 @@ class FollowupPattern:
     cells: np.ndarray  # k = t * O + o over the IPD's times x outcomes
     time_of: np.ndarray  # per cell, index into IPDInputs.times
     outcome_of: np.ndarray  # per cell, index into IPDInputs.outcomes
-    arm: object  # pm.Data (patients,) 0 = reference, 1 = new
-    observed: object  # pm.Data (patients, cells)
-    offset: object  # tensor (patients, cells)
+    n_outcomes: int  # O, the IPD's outcomes
+    stats: object  # pm.Data (arm, q, q)
+    mu_b: object  # tensor (O,)
+    beta: object  # tensor (cells,)
     chol: object  # tensor (cells, cells)
+    arm: object = None  # pm.Data (patients,) 0 = reference, 1 = new (patient_level only)
+    observed: object = None  # pm.Data (patients, cells) (patient_level only)
+    offset: object = None  # tensor (patients, cells) (patient_level only)
+
+    def residual_map(self, mean):
+        """A (cells, q) with r_i = A u_i = x_{i,S} - offset_i - mean, for ``mean`` (cells,), e.g. one arm's change."""
+        pick = np.zeros((len(self.cells), self.n_outcomes))
+        pick[np.arange(len(self.cells)), self.outcome_of] = 1.0
+        shift = (1.0 - self.beta) * self.mu_b[self.outcome_of] + mean
+        return pt.concatenate([pt.eye(len(self.cells)), -self.beta[:, None] * pick, -shift[:, None]], axis=1)
 
 
-def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_log_sigma: float) -> None:
+def add_ipd_terms(
+    ipd: IPDInputs,
+    settings: IPDSettings,
+    change,
+    eta: float,
+    sd_log_sigma: float,
+    patient_level: bool = False,
+) -> None:
     """Add the IPD likelihood to the model in context (see the module docstring).
 
     Parameters
@@ -109,8 +155,10 @@ def add_ipd_terms(ipd: IPDInputs, settings: IPDSettings, change, eta: float, sd_
         LKJ shape for the outcome correlations.
     sd_log_sigma
         Log-SD of the baseline SDs' log-normal prior (the spec's ``scale.sd_log_sigma``).
+    patient_level
+        One observed node per patient row instead of the sufficient statistics (same density).
     """
-    add_ipd_followups(ipd, ipd_followup_patterns(ipd, settings, eta, sd_log_sigma), change)
+    add_ipd_followups(ipd, ipd_followup_patterns(ipd, settings, eta, sd_log_sigma, patient_level), change)
 
 
 def _ipd_change(ipd: IPDInputs, change):
@@ -118,69 +166,99 @@ def _ipd_change(ipd: IPDInputs, change):
     return change[:, ipd.time_index][:, :, ipd.outcome_index]
 
 
-def _add_baseline_and_slope(ipd: IPDInputs, settings: IPDSettings, eta: float, sd_log_sigma: float):
-    """IPD coords, the baseline term and the slopes: (baseline mean, slope (T, O), baseline data)."""
+def _add_baseline_and_slope(ipd: IPDInputs, settings: IPDSettings, eta: float, sd_log_sigma: float, patient_level):
+    """IPD coords, the baseline term and the slopes: (baseline mean, slope (T, O))."""
     model = pm.modelcontext(None)
     _, n_t, n_o = ipd.followup.shape
     model.add_coord("ipd_outcome", ipd.outcomes)
     model.add_coord("ipd_outcome_other", ipd.outcomes)
     model.add_coord("ipd_time", ipd.times)
-    model.add_coord("ipd_patient", [str(p) for p in ipd.patients])
 
     mu_b = pm.Normal("ipd_baseline_mean", 0.0, settings.baseline_mean_sigma, dims="ipd_outcome")
     chol_b = _chol_cov("ipd_baseline", n_o, eta, "lognormal", sd_log_sigma)
-    baseline = pm.Data("ipd_baseline", ipd.baseline, dims=("ipd_patient", "ipd_outcome"))
-    _mvnormal_rows("obs_ipd_baseline", mu_b, chol_b, baseline, dims=("ipd_patient", "ipd_outcome"))
+    if patient_level:
+        model.add_coord("ipd_patient", [str(p) for p in ipd.patients])
+        baseline = pm.Data("ipd_baseline", ipd.baseline, dims=("ipd_patient", "ipd_outcome"))
+        _mvnormal_rows("obs_ipd_baseline", mu_b, chol_b, baseline, dims=("ipd_patient", "ipd_outcome"))
+    else:
+        stats = pm.Data(BASELINE_STATS, ipd.baseline_stats())
+        residual_map = pt.concatenate([pt.eye(n_o), -mu_b[:, None]], axis=1)
+        pm.Potential(IPD_BASELINE_POTENTIAL, mvnormal_stats_logp(stats, residual_map, chol_b, n_o))
 
     if settings.baseline_adjustment == "ancova":
         beta = pm.Normal("ipd_slope", settings.slope_mu, settings.slope_sigma, dims=("ipd_time", "ipd_outcome"))
     else:
         beta = pt.ones((n_t, n_o))
-    return mu_b, beta, baseline
+    return mu_b, beta
 
 
 def ipd_followup_patterns(
-    ipd: IPDInputs, settings: IPDSettings, eta: float, sd_log_sigma: float
+    ipd: IPDInputs, settings: IPDSettings, eta: float, sd_log_sigma: float, patient_level: bool = False
 ) -> list[FollowupPattern]:
     """Add everything of the IPD term but the follow-up likelihood; one :class:`FollowupPattern` each.
 
-    Patient effects integrated out (``patient_effects = "marginal"``); parameters as in
-    :func:`add_ipd_terms`. :func:`add_ipd_followups` adds the observed follow-ups given the change.
+    Parameters as in :func:`add_ipd_terms`. :func:`add_ipd_followups` adds the observed follow-ups
+    given the change.
     """
-    model = pm.modelcontext(None)
     _, n_t, n_o = ipd.followup.shape
-    mu_b, beta, _ = _add_baseline_and_slope(ipd, settings, eta, sd_log_sigma)
+    mu_b, beta = _add_baseline_and_slope(ipd, settings, eta, sd_log_sigma, patient_level)
     cov_full = followup_covariance(ipd, settings, eta)
     patterns = ipd.patterns()
-    observed = ipd.observed_arrays(patterns)
+    observed = ipd.observed_arrays(patterns) if patient_level else {}
     out = []
     for name, rows, cells in patterns:
         t_of, o_of = cells // n_o, cells % n_o
-        model.add_coord(f"ipd_patient_{name}", [str(p) for p in ipd.patients[rows]])
-        model.add_coord(
-            f"ipd_cell_{name}", [f"{ipd.times[t]:g}|{ipd.outcomes[o]}" for t, o in zip(t_of, o_of, strict=True)]
-        )
-        obs = pm.Data(
-            f"ipd_followup_{name}",
-            observed[f"obs_ipd_followup_{name}"],
-            dims=(f"ipd_patient_{name}", f"ipd_cell_{name}"),
-        )
-        xb = pm.Data(f"ipd_baseline_{name}", ipd.baseline[rows][:, o_of])
-        arm = pm.Data(f"ipd_arm_{name}", ipd.arm_index[rows])
-        offset = mu_b[o_of] + beta[t_of, o_of] * (xb - mu_b[o_of])
         cov = cov_full[cells[:, None], cells[None, :]]
-        out.append(FollowupPattern(name, rows, cells, t_of, o_of, arm, obs, offset, pt.linalg.cholesky(cov)))
+        stats = pm.Data(f"{PATTERN_STATS}{name}", ipd.pattern_stats(rows, cells))
+        pattern = FollowupPattern(
+            name, rows, cells, t_of, o_of, n_o, stats, mu_b, beta[t_of, o_of], pt.linalg.cholesky(cov)
+        )
+        if patient_level:
+            _add_patient_rows(pattern, ipd, observed[f"obs_ipd_followup_{name}"])
+        out.append(pattern)
     return out
 
 
+def _add_patient_rows(p: FollowupPattern, ipd: IPDInputs, observed: np.ndarray) -> None:
+    """The pattern's per-patient data containers, coords and offsets (``patient_level``)."""
+    model = pm.modelcontext(None)
+    model.add_coord(f"ipd_patient_{p.name}", [str(i) for i in ipd.patients[p.rows]])
+    labels = [f"{ipd.times[t]:g}|{ipd.outcomes[o]}" for t, o in zip(p.time_of, p.outcome_of, strict=True)]
+    model.add_coord(f"ipd_cell_{p.name}", labels)
+    p.observed = pm.Data(f"ipd_followup_{p.name}", observed, dims=(f"ipd_patient_{p.name}", f"ipd_cell_{p.name}"))
+    xb = pm.Data(f"ipd_baseline_{p.name}", ipd.baseline[p.rows][:, p.outcome_of])
+    p.arm = pm.Data(f"ipd_arm_{p.name}", ipd.arm_index[p.rows])
+    mu = p.mu_b[p.outcome_of]
+    p.offset = mu + p.beta * (xb - mu)
+
+
 def add_ipd_followups(ipd: IPDInputs, patterns: list[FollowupPattern], change) -> None:
-    """The observed follow-ups of each pattern given the model's change (arm, time, outcome)."""
+    """The follow-ups of each pattern given the model's change (arm, time, outcome): per arm from the
+    sufficient statistics, or one observed row per patient where the pattern has them."""
     ch = _ipd_change(ipd, change)
     for p in patterns:
-        mean = p.offset + ch[p.arm][:, p.time_of, p.outcome_of]
-        _mvnormal_rows(
-            f"obs_ipd_followup_{p.name}", mean, p.chol, p.observed, dims=(f"ipd_patient_{p.name}", f"ipd_cell_{p.name}")
+        if p.observed is not None:
+            mean = p.offset + ch[p.arm][:, p.time_of, p.outcome_of]
+            dims = (f"ipd_patient_{p.name}", f"ipd_cell_{p.name}")
+            _mvnormal_rows(f"obs_ipd_followup_{p.name}", mean, p.chol, p.observed, dims=dims)
+            continue
+        d = len(p.cells)
+        loglik = sum(
+            mvnormal_stats_logp(p.stats[a], p.residual_map(ch[a][p.time_of, p.outcome_of]), p.chol, d) for a in (0, 1)
         )
+        pm.Potential(f"ipd_followup_loglik_{p.name}", loglik)
+
+
+def mvnormal_stats_logp(stats, residual_map, chol, d: int):
+    r""":math:`\sum_i \log MVN(r_i; 0, L L^T)` of residuals :math:`r_i = A u_i` from :math:`M = \sum_i u_i u_i^T`.
+
+    :math:`-\tfrac12 \operatorname{tr}(W M W^T) - n \sum_k \log L_{kk} - \tfrac{n d}{2}\log 2\pi`,
+    :math:`W = L^{-1}A`, :math:`n = M_{qq}` (the last entry of u is 1); ``d`` the dimension of r.
+    """
+    w = pt.linalg.solve_triangular(chol, residual_map, lower=True)
+    n = stats[-1, -1]
+    log_det = pt.sum(pt.log(pt.diagonal(chol)))
+    return -0.5 * pt.sum(w * (w @ stats)) - n * log_det - 0.5 * n * d * np.log(2 * np.pi)
 
 
 def _mvnormal_logp(value, mu, chol):
