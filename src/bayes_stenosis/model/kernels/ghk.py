@@ -10,12 +10,15 @@ once. The intervals and the Cholesky factors stay ordinary vectorised graph arou
 
 Backends: ``perform`` runs the Python source (PyMC's sampler, predictive draws); the numba backend
 (nutpie) runs the same source jitted, registered by :func:`register_numba` (imported where nutpie
-compiles, so that importing the model does not import numba). ``IMPLEMENTATION`` is a property of the
-operation: it enters the model's fingerprint and so the disk cache's key of compiled models; change it
-whenever ``ghk_core`` changes.
+compiles, so that importing the model does not import numba). ``IMPLEMENTATION``, a hash of
+``ghk_core``'s source, is a property of the operation: it enters the model's fingerprint and so the disk
+cache's key of compiled models.
 """
 
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytensor.tensor as pt
@@ -23,8 +26,9 @@ from pytensor.gradient import DisconnectedType
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-#: Version of ``ghk_core``'s maths: part of the operation, so of every compiled model's disk-cache key.
-IMPLEMENTATION = "ghk/1"
+#: ``ghk_core``'s source, hashed: a property of the operation, so part of every compiled model's disk-cache
+#: key and of PyTensor's numba cache key (a change to the maths can never load code compiled before it).
+IMPLEMENTATION = "ghk/" + hashlib.sha256(Path(__file__).with_name("ghk_core.py").read_bytes()).hexdigest()[:16]
 
 #: Positions of the inputs with a gradient (the others are boolean masks and integer layout).
 FLOAT_INPUTS = (0, 1, 2, 3, 4, 7)
