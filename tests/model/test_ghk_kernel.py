@@ -3,7 +3,8 @@
 - value and gradient (with respect to the latents, noncentralities, SD ratios, correlation and weights)
   equal the unrolled graph it replaced (``ghk_reference``) to 1e-10 relative, Python and numba
   implementations, at random points from the centre to the tails, on the flagship's layout and on one-cell
-  layouts of every event kind;
+  layouts of every event kind (looser only where an interval is nearly empty, which makes the gradient
+  itself ill-conditioned: ``check_layout``);
 - the gradient matches finite differences (``verify_grad``);
 - one latent in a finite interval integrates to the normal probability of the interval (scipy), two
   correlated latents in a rectangle to the bivariate normal probability (scipy);

@@ -5,11 +5,13 @@ the Python implementation of :class:`~bayes_stenosis.model.kernels.ghk.GHKLogDen
 code it is compiled (:mod:`~bayes_stenosis.model.kernels.ghk_numba`), so both backends compute the same
 maths.
 
-The maths is :func:`~bayes_stenosis.model.terms.threshold_joint.whitened_log_density` with
-:func:`~bayes_stenosis.model.terms.intervals.interval_transform`, operation for operation (the same
-softplus and sigmoid forms, the same branches), so values agree with the elementwise graph to
-rounding; the gradient routes through the same branches as PyTensor's (a ``maximum`` or ``minimum``
-tie passes the gradient to both sides, a branch not taken gets zero).
+The maths is the elementwise graph the op replaced (the recursion of
+:func:`~bayes_stenosis.model.terms.threshold_joint.whitened_log_density` unrolled with one
+:func:`~bayes_stenosis.model.terms.intervals.interval_transform` per latent; kept in
+``tests/model/ghk_reference.py``), operation for operation (the same softplus and sigmoid forms, the same
+branches), so values agree with it to rounding; the gradient routes through the same branches as
+PyTensor's (a ``maximum`` or ``minimum`` tie passes the gradient to both sides, a branch not taken gets
+zero).
 """
 
 from __future__ import annotations
