@@ -167,6 +167,9 @@ def compile_nutpie_cached(model: pm.Model, folder: Path | None = None) -> DiskCo
     import nutpie
     from nutpie import compile_pymc as nutpie_pymc
 
+    from bayes_stenosis.model.kernels.ghk import register_numba
+
+    register_numba()  # the fused operations' numba code, before pytensor turns the graph into numba code
     if not all(hasattr(nutpie_pymc, name) for name in NUTPIE_INTERNALS):
         # another nutpie than the one this wrapper mirrors: its own compile, uncached
         return DiskCompile(nutpie.compile_pymc_model(model), "off", None)

@@ -34,7 +34,7 @@ lies in its projection :math:`(I_{ref} - \lambda_{ref}) \cap (w_{new}(I_{new} - 
 / w_{ref}` (interval arithmetic), and given :math:`z_{ref}`, :math:`z_{new}` in
 :math:`(I_{new} - \lambda_{new}) \cap (J - \lambda_b + w_{ref} z_{ref}) / w_{new}`. The augmentation is
 GHK-like: :math:`z_a = L \epsilon_a` with :math:`L L^T = R` and standard-normal :math:`\epsilon`, drawn cell
-by cell, each :math:`\epsilon` through an interval transform (:func:`interval_transform`) into its interval
+by cell, each :math:`\epsilon` through an interval transform (:func:`~.intervals.interval_transform`) into its interval
 given the earlier ones; the density is :math:`\prod N(\epsilon; 0, 1)` times the transforms' Jacobians, the
 :math:`S` from their chi priors. Integrating the latents out gives exactly
 :math:`P(\text{all statements} \mid \lambda, R)`; the latents are non-centred in both :math:`\lambda` and
@@ -63,7 +63,8 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_stenosis.model.inputs import ModelInputs
-from bayes_stenosis.model.terms.intervals import Interval, interval_transform
+from bayes_stenosis.model.kernels.ghk import ghk_log_density_op
+from bayes_stenosis.model.terms.intervals import Interval
 from bayes_stenosis.spec import ModelSpec
 
 #: The event kind of a statement as a code (``thresholds.kinds_as_data`` fits them as data).
@@ -271,29 +272,25 @@ def whitened_log_density(joint: JointDesign, raw, intervals, weight, corr):
     in its cell's projection given the earlier cells, then :math:`\epsilon_{new}` given
     :math:`z_{ref}` of the cell. The latents are the standard normal :math:`\epsilon` (non-centred in
     both :math:`\lambda` and :math:`R`); the log-density is their :math:`N(0, 1)` log-densities plus the
-    transforms' log-Jacobians (and :math:`-\infty` where a cell's polygon is empty)."""
-    ref_interval, new_interval, between = intervals
+    transforms' log-Jacobians (:func:`~.intervals.interval_transform`; and :math:`-\infty` where a cell's polygon is
+    empty).
+
+    The recursion is one fused operation with its gradient
+    (:class:`~bayes_stenosis.model.kernels.ghk.GHKLogDensity`); the intervals and Cholesky factors are
+    its inputs.
+    """
     latent = joint.latent
     chol = [
         pt.linalg.cholesky(corr[cells][:, cells]) for cells in (np.flatnonzero(latent[0]), np.flatnonzero(latent[1]))
     ]
-    eps: list[list] = [[], []]
-    z_ref_of_cell: dict[int, object] = {}
-    terms = []
-    for pos, (a, k) in enumerate(joint.latent_order):
-        i = len(eps[a])  # the cell's place among the arm's latent cells
-        offset = pt.dot(chol[a][i, :i], pt.stack(eps[a])) if i else pt.constant(0.0)
-        if a == 0:
-            iv = _at(ref_interval, k)
-        else:  # given the cell's z_ref (0 when the reference arm has no statement here: no between-arm one)
-            z_ref = z_ref_of_cell.get(k, 0.0)
-            iv = _at(new_interval, k).intersect(_at(between, k).shifted(weight[0] * z_ref).scaled(1 / weight[1]))
-        e, log_jac, log_ok = interval_transform(raw[pos], iv.shifted(-offset).scaled(1 / chol[a][i, i]))
-        eps[a].append(e)
-        if a == 0:
-            z_ref_of_cell[k] = chol[0][i, i] * e + offset
-        terms.append(log_jac + log_ok - 0.5 * e**2)
-    return pt.sum(pt.stack(terms)) - 0.5 * len(terms) * np.log(2 * np.pi)
+    order = joint.latent_order
+    arm_of = np.array([a for a, _ in order], dtype="int64")
+    cell_of = np.array([k for _, k in order], dtype="int64")
+    index_of = np.array([(arm_of[:pos] == a).sum() for pos, a in enumerate(arm_of)], dtype="int64")
+    ends = ("lo", "hi", "lo_inf", "hi_inf")
+    lo, hi, lo_inf, hi_inf = (pt.stack([getattr(iv, end) for iv in intervals]) for end in ends)
+    value = ghk_log_density_op(raw, chol[0], chol[1], lo, hi, lo_inf, hi_inf, weight, arm_of, cell_of, index_of)[0]
+    return value - 0.5 * len(order) * np.log(2 * np.pi)
 
 
 def add_joint_statement_term(
@@ -336,11 +333,6 @@ def add_joint_statement_term(
     intervals = cell_error_intervals(joint, design, lam, weight, scale, s_between, crit, kind_code)
     raw = pm.Flat("threshold_joint_raw", dims="threshold_joint_latent")
     pm.Potential("threshold_joint_likelihood", whitened_log_density(joint, raw, intervals, weight, corr))
-
-
-def _at(iv: Interval, k: int) -> Interval:
-    """Cell ``k`` of a vector of intervals."""
-    return Interval(iv.lo[k], iv.hi[k], iv.lo_inf[k], iv.hi_inf[k])
 
 
 def simulate_joint_statement_statistics(

@@ -1,0 +1,80 @@
+r"""The joint statement term's GHK recursion as one PyTensor operation with its gradient.
+
+:func:`~bayes_stenosis.model.terms.threshold_joint.whitened_log_density` unrolled the recursion latent by
+latent into a few hundred scalar nodes (flagship: 16 latents); each node of the compiled function
+allocates its output, so the nodes' overhead, not the arithmetic, dominated an evaluation. Here the
+recursion is one node, :class:`GHKLogDensity`, whose outputs are the value and its gradient with respect
+to every float input (one forward and one reverse sweep, :mod:`~bayes_stenosis.model.kernels.ghk_core`);
+its ``L_op`` returns those gradient outputs, so a log density with its gradient computes the recursion
+once. The intervals and the Cholesky factors stay ordinary vectorised graph around it.
+
+Backends: ``perform`` runs the Python source (PyMC's sampler, predictive draws); the numba backend
+(nutpie) runs the same source jitted, registered by :func:`register_numba` (imported where nutpie
+compiles, so that importing the model does not import numba). ``IMPLEMENTATION``, a hash of
+``ghk_core``'s source, is a property of the operation: it enters the model's fingerprint and so the disk
+cache's key of compiled models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.gradient import DisconnectedType
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+
+#: ``ghk_core``'s source, hashed: a property of the operation, so part of every compiled model's disk-cache
+#: key and of PyTensor's numba cache key (a change to the maths can never load code compiled before it).
+IMPLEMENTATION = "ghk/" + hashlib.sha256(Path(__file__).with_name("ghk_core.py").read_bytes()).hexdigest()[:16]
+
+#: Positions of the inputs with a gradient (the others are boolean masks and integer layout).
+FLOAT_INPUTS = (0, 1, 2, 3, 4, 7)
+
+
+class GHKLogDensity(Op):
+    """``(logp, dlogp/draw, dlogp/dchol0, dlogp/dchol1, dlogp/dlo, dlogp/dhi, dlogp/dweight)`` of the
+    recursion, inputs as :func:`~bayes_stenosis.model.kernels.ghk_core.ghk_log_density`."""
+
+    __props__ = ("implementation",)
+
+    def __init__(self, implementation: str = IMPLEMENTATION) -> None:
+        self.implementation = implementation
+
+    def make_node(self, raw, chol0, chol1, lo, hi, lo_inf, hi_inf, weight, arm_of, cell_of, index_of):
+        floats = [pt.as_tensor_variable(v).astype("float64") for v in (raw, chol0, chol1, lo, hi)]
+        masks = [pt.as_tensor_variable(v).astype("bool") for v in (lo_inf, hi_inf)]
+        layout = [pt.as_tensor_variable(v).astype("int64") for v in (arm_of, cell_of, index_of)]
+        weight = pt.as_tensor_variable(weight).astype("float64")
+        inputs = [*floats, *masks, weight, *layout]
+        outputs = [pt.dscalar()] + [inputs[i].type() for i in FLOAT_INPUTS]
+        return Apply(self, inputs, outputs)
+
+    def perform(self, node, inputs, output_storage):
+        from bayes_stenosis.model.kernels.ghk_core import ghk_log_density  # imports numba: only when run
+
+        for storage, value in zip(output_storage, ghk_log_density(*inputs), strict=True):
+            storage[0] = np.asarray(value, dtype="float64")
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [(), *(input_shapes[i] for i in FLOAT_INPUTS)]
+
+    def connection_pattern(self, node):
+        value_only = [[i in FLOAT_INPUTS] + [False] * len(FLOAT_INPUTS) for i in range(len(node.inputs))]
+        return value_only
+
+    def L_op(self, inputs, outputs, output_grads):
+        if not all(isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
+            raise NotImplementedError("GHKLogDensity has no second derivatives")
+        grad_of = dict(zip(FLOAT_INPUTS, outputs[1:], strict=True))
+        return [output_grads[0] * grad_of[i] if i in grad_of else DisconnectedType()() for i in range(len(inputs))]
+
+
+ghk_log_density_op = GHKLogDensity()
+
+
+def register_numba() -> None:
+    """Register the jitted ``ghk_core`` as the numba implementation of :class:`GHKLogDensity` (idempotent)."""
+    from bayes_stenosis.model.kernels import ghk_numba  # noqa: F401  (registers on import)

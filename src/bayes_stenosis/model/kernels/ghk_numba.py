@@ -1,0 +1,27 @@
+"""The numba implementation of :class:`~bayes_stenosis.model.kernels.ghk.GHKLogDensity`: ``ghk_core`` jitted.
+
+Importing this module registers it with PyTensor's numba backend. The jitted code holds no function
+pointers, so numba can cache the code that calls it (the disk cache of compiled models); its cache key
+is the operation's properties, ``IMPLEMENTATION`` among them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pytensor.link.numba.dispatch import basic as numba_basic
+from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+
+from bayes_stenosis.model.kernels.ghk import GHKLogDensity
+from bayes_stenosis.model.kernels.ghk_core import ghk_log_density
+
+
+@register_funcify_default_op_cache_key(GHKLogDensity)
+def numba_funcify_ghk_log_density(op, node, **kwargs):
+    @numba_basic.numba_njit
+    def ghk(raw, chol0, chol1, lo, hi, lo_inf, hi_inf, weight, arm_of, cell_of, index_of):
+        value, g_raw, g_chol0, g_chol1, g_lo, g_hi, g_weight = ghk_log_density(
+            raw, chol0, chol1, lo, hi, lo_inf, hi_inf, weight, arm_of, cell_of, index_of
+        )
+        return np.array(value), g_raw, g_chol0, g_chol1, g_lo, g_hi, g_weight
+
+    return ghk, 1
