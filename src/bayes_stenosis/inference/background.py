@@ -79,6 +79,19 @@ def _run_and_send(work: Callable[[], object], send) -> None:
         send.close()
 
 
+def load_c_module_index() -> None:
+    """Read pytensor's index of compiled C modules now.
+
+    The first C function a process compiles or loads makes pytensor read the key of every module in its
+    compile directory (about 1,000 on a machine that has fitted many models: seconds). A fit that starts
+    its prior draws in a forked process calls this right after, so that its own read runs while the child
+    reads and draws, not after waiting for the child (a study with little to sample would wait twice).
+    """
+    from pytensor.link.c.basic import get_module_cache
+
+    get_module_cache()
+
+
 def can_fork() -> bool:
     """Whether this platform offers the ``fork`` start method (Linux; not Windows, not by default macOS)."""
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()

@@ -31,7 +31,7 @@ from bayes_stenosis.diagnostics import (
 )
 from bayes_stenosis.errors import InputError
 from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_delta, phases, sample
-from bayes_stenosis.inference.background import BackgroundWork, DoneWork, start_in_background
+from bayes_stenosis.inference.background import BackgroundWork, DoneWork, load_c_module_index, start_in_background
 from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, prior_sampling_model, resolve_prior
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
@@ -325,6 +325,8 @@ def _build_and_sample(
             predictive_summary=reduce_replicates,
         )
         priors = start_in_background(work)
+        if isinstance(priors, BackgroundWork):
+            load_c_module_index()
     idata, sample_timings = sample(
         model,
         settings,
