@@ -84,8 +84,9 @@ def load_c_module_index() -> None:
 
     The first C function a process compiles or loads makes pytensor read the key of every module in its
     compile directory (about 1,000 on a machine that has fitted many models: seconds). A fit that starts
-    its prior draws in a forked process calls this right after, so that its own read runs while the child
-    reads and draws, not after waiting for the child (a study with little to sample would wait twice).
+    its prior draws in a forked process calls this just before the fork: the child inherits the index, so
+    it is read once, not once per process (a study with little to sample then waited for the child's read
+    and did its own).
     """
     from pytensor.link.c.basic import get_module_cache
 

@@ -324,9 +324,8 @@ def _build_and_sample(
             prior_var_names=prior_var_names,
             predictive_summary=reduce_replicates,
         )
+        load_c_module_index()  # once, before the fork: the child inherits it
         priors = start_in_background(work)
-        if isinstance(priors, BackgroundWork):
-            load_c_module_index()
     idata, sample_timings = sample(
         model,
         settings,
