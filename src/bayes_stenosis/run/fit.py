@@ -324,7 +324,8 @@ def _build_and_sample(
             prior_var_names=prior_var_names,
             predictive_summary=reduce_replicates,
         )
-        load_c_module_index()  # once, before the fork: the child inherits it
+        with phases(status)("reading pytensor's index of compiled C modules (once, before the parallel prior draws)"):
+            load_c_module_index()  # the child inherits it: read once, not in both processes
         priors = start_in_background(work)
     idata, sample_timings = sample(
         model,
