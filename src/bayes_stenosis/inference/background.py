@@ -43,6 +43,7 @@ class BackgroundWork:
             try:
                 ok, value, self.seconds = self._receive.recv()
             except EOFError:
+                self._process.join()
                 code = self._process.exitcode
                 raise RuntimeError(f"the background process ended without a result (exit code {code})") from None
             finally:
@@ -68,9 +69,16 @@ class DoneWork:
 
 
 def _run_and_send(work: Callable[[], object], send) -> None:
+    # One BLAS thread: the parent's sampler already runs a chain per core, and a multi-threaded BLAS in the
+    # child (threads spin between calls) made a draw-at-a-time loop 3-7x slower beside it (20,000 prior
+    # draws of a simulated arm-summary study: 363 s in the child against 50 s in-process, load 8). The
+    # draws do not depend on the BLAS thread count (tests/run/test_priors.py compares them).
+    from threadpoolctl import threadpool_limits
+
     start = time.perf_counter()
     try:
-        value = work()
+        with threadpool_limits(limits=1, user_api="blas"):
+            value = work()
     except BaseException as err:  # noqa: BLE001 - sent to the parent, which re-raises it
         send.send((False, err, time.perf_counter() - start))
     else:
