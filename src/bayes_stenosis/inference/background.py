@@ -69,10 +69,9 @@ class DoneWork:
 
 
 def _run_and_send(work: Callable[[], object], send) -> None:
-    # One BLAS thread: the parent's sampler already runs a chain per core, and a multi-threaded BLAS in the
-    # child (threads spin between calls) made a draw-at-a-time loop 3-7x slower beside it (20,000 prior
-    # draws of a simulated arm-summary study: 363 s in the child against 50 s in-process, load 8). The
-    # draws do not depend on the BLAS thread count (tests/run/test_priors.py compares them).
+    # One BLAS thread: the parent's sampler already runs a chain per core (nutpie_sample limits its BLAS
+    # to one thread for the same reason); a precaution, not a measured gain: the draws do not depend on
+    # it (tests/run/test_priors.py compares them with in-process draws).
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
