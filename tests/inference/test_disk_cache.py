@@ -61,6 +61,33 @@ def test_a_second_compile_loads_from_disk_and_gives_identical_draws(tmp_path):
     assert not np.array_equal(_draws(warm.compiled), _draws(warm.compiled, threshold=swapped))
 
 
+def test_a_hit_loads_through_the_index_without_compiling_pytensor_functions(tmp_path):
+    """The index serves a hit from the model as built (no pytensor functions compiled, no rewrites):
+    same layout, same user-data record and same draws as the full path; data swaps still reach the code."""
+    cold = _compile(small_model(), tmp_path)
+    assert cold.compiled.logp_func is not None
+    (index,) = tmp_path.glob("index_*.json")
+    warm = _compile(small_model(), tmp_path)
+    assert (warm.status, warm.key) == ("hit", cold.key)
+    assert warm.compiled.logp_func is None and warm.compiled.expand_func is None  # served by the index
+    assert warm.compiled.n_dim == cold.compiled.n_dim and warm.compiled.n_expanded == cold.compiled.n_expanded
+    assert warm.compiled.shape_info[0] == cold.compiled.shape_info[0]
+    assert warm.compiled.shape_info[1] == cold.compiled.shape_info[1]
+    assert [tuple(s) for s in warm.compiled.shape_info[2]] == [tuple(s) for s in cold.compiled.shape_info[2]]
+    assert warm.compiled.user_data.dtype == cold.compiled.user_data.dtype
+    np.testing.assert_array_equal(_draws(cold.compiled), _draws(warm.compiled))
+    swapped = np.array([2.0, 1.5, 0.4])
+    np.testing.assert_array_equal(_draws(cold.compiled, threshold=swapped), _draws(warm.compiled, threshold=swapped))
+    # an index that cannot be read, or names a variable the model lacks: the full path, still a hit
+    for damaged in ("not json", json.dumps({**json.loads(index.read_text()), "shared": [["nowhere", 1, "float64"]]})):
+        index.write_text(damaged)
+        fallback = _compile(small_model(), tmp_path)
+        assert (fallback.status, fallback.key) == ("hit", cold.key)
+        assert fallback.compiled.logp_func is not None
+        np.testing.assert_array_equal(_draws(cold.compiled), _draws(fallback.compiled))
+    assert _compile(small_model(), tmp_path).compiled.logp_func is None  # the full path wrote it again
+
+
 def test_another_process_loads_the_compile(tmp_path):
     """The real case: fresh interpreters (other hash seeds, other rewrite orders) find the saved code."""
     first = _compile(small_model(), tmp_path)
@@ -106,6 +133,7 @@ def test_damaged_files_are_rebuilt_not_trusted(tmp_path, damage):
         checksums.write_text(json.dumps(recorded))
     rebuilt = _compile(small_model(), tmp_path)
     assert rebuilt.status == "rebuilt"
+    assert rebuilt.compiled.logp_func is not None  # the index does not serve damaged files
     np.testing.assert_array_equal(_draws(cold.compiled), _draws(rebuilt.compiled))
     assert _compile(small_model(), tmp_path).status == "hit"
 

@@ -99,6 +99,14 @@ class CacheEntry:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def intact(self, cache_path: Path) -> bool:
+        """True when numba's files are present and match their recorded checksums (nothing is deleted)."""
+        files = self.numba_files(cache_path)
+        try:
+            return bool(files) and json.loads(self.checksums.read_text()) == _file_digests(files)
+        except (OSError, ValueError):
+            return False
+
     def verify(self, cache_path: Path) -> bool:
         """True when numba's files are absent or match their recorded checksums; else delete them."""
         files = self.numba_files(cache_path)
@@ -148,6 +156,32 @@ def compile_callbacks(entry: CacheEntry | None, module):
     if entry is None:
         return numba.cfunc(logp_sig)(module.logp_callback), numba.cfunc(expand_sig)(module.expand_callback), "off"
     return _compile_with_cache(entry, module, logp_sig, expand_sig)
+
+
+def load_callbacks(entry: CacheEntry, module):
+    """Both C callbacks of ``module`` loaded from numba's cache, or None when they cannot be (no files,
+    files that do not match their checksums, or a load that fails); nothing is compiled here.
+
+    The fast path of :mod:`bayes_stenosis.inference.cache_index`: the module's inner functions are not
+    set, so a cache miss cannot compile wrong code, it fails, and the caller compiles in full.
+    """
+    import numba
+    from numba.core.caching import FunctionCache
+
+    cache_path = Path(FunctionCache(module.logp_callback)._cache_path)
+    if not entry.intact(cache_path):  # the full path deletes and rebuilds damaged files
+        return None
+    logp_sig, expand_sig = _c_signatures()
+    try:
+        with _LOAD_LOCK, warnings.catch_warnings(), _dynamic_module_importable():
+            warnings.simplefilter("ignore", numba.NumbaWarning)
+            logp_c = numba.cfunc(logp_sig, cache=True)(module.logp_callback)
+            expand_c = numba.cfunc(expand_sig, cache=True)(module.expand_callback)
+    except Exception:  # noqa: BLE001 - not loadable here: the full compile path decides what to do
+        return None
+    if not (logp_c.cache_hits and expand_c.cache_hits):
+        return None
+    return logp_c, expand_c
 
 
 def _load_module(entry: CacheEntry):

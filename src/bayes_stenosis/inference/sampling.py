@@ -40,6 +40,7 @@ def sample(
     prior_var_names: Sequence[str] | None = None,
     posterior_predictive: bool = True,
     predictive_model: pm.Model | None = None,
+    prior_draws: Callable[[], az.InferenceData] | None = None,
 ) -> tuple[az.InferenceData, dict[str, float]]:
     """Sample prior predictive, posterior and posterior predictive; attach log-likelihoods.
 
@@ -81,6 +82,11 @@ def sample(
         The model to draw them from at the posterior draws, when it is not ``model``
         (:func:`bayes_stenosis.model.predictive_model`: same free variables, one observed node per
         patient where ``model`` has sufficient statistics).
+    prior_draws
+        The prior (and prior predictive) draws made elsewhere, as :func:`draw_prior` makes them: a
+        callable, called once the posterior is sampled (``run.fit_study`` draws them in a parallel
+        process, :mod:`bayes_stenosis.inference.background`, while the posterior is sampled). None:
+        drawn here, before the posterior.
 
     Returns
     -------
@@ -90,15 +96,19 @@ def sample(
     """
     timings: dict[str, float] = {}
     phase = phases(status)
-    with _timed_phase(phase, "sampling the prior predictive", timings, "prior_predictive"):
-        prior = draw_prior(
-            model if prior_model is None else prior_model,
-            settings,
-            var_names=prior_var_names,
-            predictive_summary=predictive_summary,
-            predictive_chunk_mb=predictive_chunk_mb,
-        )
+    if prior_draws is None:
+        with _timed_phase(phase, "sampling the prior predictive", timings, "prior_predictive"):
+            prior = draw_prior(
+                model if prior_model is None else prior_model,
+                settings,
+                var_names=prior_var_names,
+                predictive_summary=predictive_summary,
+                predictive_chunk_mb=predictive_chunk_mb,
+            )
     idata = draw_posterior(model, settings, progress=progress, phase=phase, compiled=compiled, timings=timings)
+    if prior_draws is not None:
+        with _timed_phase(phase, "the prior draws, made in a parallel process", timings, "prior_wait"):
+            prior = prior_draws()
     idata.extend(prior)
     if posterior_predictive:
         seed = settings.seeds()["posterior_predictive"]

@@ -30,14 +30,8 @@ from bayes_stenosis.diagnostics import (
     verdict,
 )
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.inference import (
-    CompileCache,
-    SamplerSettings,
-    draw_prior_delta,
-    draw_prior_variables,
-    phases,
-    sample,
-)
+from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_delta, phases, sample
+from bayes_stenosis.inference.background import BackgroundWork, DoneWork, load_c_module_index, start_in_background
 from bayes_stenosis.model import (
     ModelInputs,
     build_model,
@@ -49,9 +43,9 @@ from bayes_stenosis.model import (
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.run.idata import tidy_inference_data
+from bayes_stenosis.run.priors import FitPriors, draw_fit_priors, draw_statement_priors, statement_seeds
 from bayes_stenosis.run.results import Results, decide
-from bayes_stenosis.run.statements import PRIOR_DRAWS as PRIOR_STATEMENT_DRAWS
-from bayes_stenosis.run.statements import STATEMENT_VARIABLES, statement_checks
+from bayes_stenosis.run.statements import statement_checks
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
 
@@ -193,6 +187,7 @@ def fit_study(
     compiled: CompileCache | None = None,
     posterior_predictive: bool = True,
     prior_var_names: Sequence[str] | None = None,
+    background_prior: bool = False,
 ) -> Fit:
     """Fit a study and decide, in memory.
 
@@ -221,6 +216,11 @@ def fit_study(
         only decides skips them).
     prior_var_names
         Prior variables to draw (default: all; a sweep needs only ``delta_natural``).
+    background_prior
+        Make every prior draw (prior predictive, the statement checks' and the decision table's) in a
+        forked process started before the compile, in parallel with the compile and the sampling
+        (:mod:`bayes_stenosis.run.priors`; where ``fork`` is missing, here). The same numbers either
+        way; ``bayes-stenosis fit`` does it.
 
     Raises
     ------
@@ -231,7 +231,7 @@ def fit_study(
     prepared = prepare_fit(study, spec=spec, prior_set=prior_set, margins=margins)
     settings = _sampler_settings(prepared.spec, seed=seed, chains=chains, draws=draws, tune=tune, sampler=sampler)
     timings: dict[str, float] = {"validate_and_prepare": time.perf_counter() - t_start}
-    model, forward_model, idata = _build_and_sample(
+    model, forward_model, idata, priors = _build_and_sample(
         prepared,
         settings,
         timings,
@@ -240,14 +240,20 @@ def fit_study(
         compiled=compiled,
         prior_var_names=prior_var_names,
         posterior_predictive=posterior_predictive,
+        background_prior=background_prior,
     )
+    drawn = None if priors is None else priors.result()
+    if drawn is not None:  # the seconds the parallel process took for each
+        timings.update({f"{name}_in_background": seconds for name, seconds in drawn.timings.items()})
     phase = phases(status)
-    checks = _check_statements(idata, model, forward_model, prepared, settings, phase) if posterior_predictive else None
+    checks = None
+    if posterior_predictive:
+        checks = _check_statements(idata, model, forward_model, prepared, settings, phase, drawn)
     # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
     tidy_inference_data(idata, prepared.study, prepared.inputs, prepared.spec)
     with phase("prior draws for the decision table, diagnostics and decisions"):
         prior_delta, params, samp, decision_diag, results = _diagnose_and_decide(
-            idata, forward_model, prepared, settings, timings
+            idata, forward_model, prepared, settings, timings, drawn
         )
     timings["fit_total"] = time.perf_counter() - t_start
     verdict_ = verdict(params, samp, prepared.spec.diagnostics, decision_diag)
@@ -298,10 +304,13 @@ def _build_and_sample(
     compiled: CompileCache | None,
     prior_var_names: Sequence[str] | None,
     posterior_predictive: bool,
-) -> tuple[pm.Model, pm.Model, az.InferenceData]:
+    background_prior: bool,
+) -> tuple[pm.Model, pm.Model, az.InferenceData, BackgroundWork | DoneWork | None]:
     """Build the model, its forward-sampling form (:func:`prior_sampling_model`) and the form the posterior
     predictive and pointwise log-likelihood are drawn from (:func:`predictive_model`), and sample them
-    (:func:`bayes_stenosis.inference.sample`); the phases' seconds go to ``timings``."""
+    (:func:`bayes_stenosis.inference.sample`); the phases' seconds go to ``timings``. With
+    ``background_prior``, every prior draw of the fit is started in a parallel process before the compile
+    (returned: its :class:`~bayes_stenosis.run.priors.FitPriors` when done)."""
     inputs = prepared.inputs
     start = time.perf_counter()
     model = build_model(inputs, prepared.spec, prepared.prior)
@@ -312,6 +321,21 @@ def _build_and_sample(
     reduce_replicates = None
     if inputs.ipd is not None:  # per-cell summaries instead of N x cells replicates, chunk by chunk (memory)
         reduce_replicates = functools.partial(ipd_predictive_summary, ipd=inputs.ipd, arms=arms)
+    priors = None
+    if background_prior:
+        with_statements = posterior_predictive and "threshold_noncentrality" in model.named_vars
+        work = functools.partial(
+            draw_fit_priors,
+            forward_model,
+            settings,
+            with_prior=True,
+            with_statements=with_statements,
+            prior_var_names=prior_var_names,
+            predictive_summary=reduce_replicates,
+        )
+        with phases(status)("reading pytensor's index of compiled C modules (once, before the parallel prior draws)"):
+            load_c_module_index()  # the child inherits it: read once, not in both processes
+        priors = start_in_background(work)
     idata, sample_timings = sample(
         model,
         settings,
@@ -323,11 +347,12 @@ def _build_and_sample(
         prior_var_names=prior_var_names,
         posterior_predictive=posterior_predictive,
         predictive_model=replicating,
+        prior_draws=None if priors is None else (lambda: priors.result().prior),
     )
     timings.update(sample_timings)
     if inputs.ipd is not None and posterior_predictive:  # the data's summaries, beside the replicates
         idata.observed_data = idata.observed_data.assign(ipd_observed_summary(inputs.ipd, arms))
-    return model, forward_model, idata
+    return model, forward_model, idata, priors
 
 
 def _check_statements(
@@ -337,16 +362,19 @@ def _check_statements(
     prepared: PreparedFit,
     settings: SamplerSettings,
     phase: Callable[[str], object],
+    drawn: FitPriors | None = None,
 ) -> pd.DataFrame | None:
     """The threshold statements' prior and posterior predictive checks (model checks, not decisions), their
-    replicates added to ``idata``; None for a model without statements."""
+    replicates added to ``idata``; None for a model without statements. Their prior draws are ``drawn``'s
+    when given."""
     if "threshold_noncentrality" not in model.named_vars:
         return None
-    draw_seed, check_seed = np.random.SeedSequence(settings.seeds()["statement_checks"]).generate_state(2)
-    names = [n for n in STATEMENT_VARIABLES if n in forward_model.named_vars]
+    check_seed = statement_seeds(settings)[1]
     with phase("checking the reported statements against prior and posterior replicates"):
-        prior_statements = draw_prior_variables(forward_model, names, PRIOR_STATEMENT_DRAWS, int(draw_seed))
-        checks, replicates = statement_checks(idata, prior_statements, prepared.inputs, prepared.spec, int(check_seed))
+        prior_statements = drawn.statements if drawn is not None else None
+        if prior_statements is None:
+            prior_statements = draw_statement_priors(forward_model, settings)
+        checks, replicates = statement_checks(idata, prior_statements, prepared.inputs, prepared.spec, check_seed)
     if replicates:
         add_statement_replicates(idata, replicates)
     return checks
@@ -368,12 +396,13 @@ def _diagnose_and_decide(
     prepared: PreparedFit,
     settings: SamplerSettings,
     timings: dict[str, float],
+    drawn: FitPriors | None = None,
 ) -> _Decided:
-    """The prior draws of the decision table's prior column, the parameter and sampler diagnostics, the
-    decisions, and the diagnostics of every decision probability (R-hat / ESS of its indicator draws),
-    which the verdict also covers."""
+    """The prior draws of the decision table's prior column (``drawn``'s when given), the parameter and
+    sampler diagnostics, the decisions, and the diagnostics of every decision probability (R-hat / ESS of
+    its indicator draws), which the verdict also covers."""
     start = time.perf_counter()
-    prior_delta = draw_prior_delta(forward_model, settings)
+    prior_delta = drawn.delta_natural if drawn is not None else draw_prior_delta(forward_model, settings)
     timings["prior_draws_decisions"] = time.perf_counter() - start
     start = time.perf_counter()
     params = parameter_table(idata)

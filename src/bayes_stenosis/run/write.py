@@ -165,8 +165,12 @@ def fit(
     extra_files: Callable[[Path, Study, ModelSpec], None] | None = None,
     figures: Callable[[Path], None] | None = None,
     report: Callable[[Path], None] | None = None,
+    background_prior: bool = True,
 ) -> RunResult:
     """:func:`fit_study` then :func:`write_run`, with the run folder checked and locked before sampling.
+
+    The prior draws are made in a parallel process while the posterior is sampled (``background_prior``,
+    :func:`fit_study`): the same numbers, sooner.
 
     Raises
     ------
@@ -195,6 +199,7 @@ def fit(
             margins=margins,
             progress=progress,
             status=status,
+            background_prior=background_prior,
         )
         phase = phases(status)
         folder = write_run(
