@@ -38,6 +38,21 @@ IPD_OUTCOMES = (
 IPD_OUTCOME_CORR = np.array([[1.0, 0.6], [0.6, 1.0]])
 
 
+def statement_row(
+    outcome: str = "ODI", time: float = 4, comparison: str = "between", relation: str = ">", test: str = "two_sample_t"
+) -> dict:
+    """One ``thresholds.csv`` row of a test study: by default the flagship's kind, ODI week 4 "P>0.05" between
+    the arms from a two-sample t test."""
+    return {
+        "outcome": outcome,
+        "time": time,
+        "comparison": comparison,
+        "relation": relation,
+        "alpha": 0.05,
+        "test": test,
+    }
+
+
 def write_study(
     folder: Path,
     *,

@@ -14,7 +14,7 @@ from bayes_stenosis.model import (
 )
 from bayes_stenosis.spec import load_spec
 from bayes_stenosis.study import load_study
-from bayes_stenosis.testing import write_study
+from bayes_stenosis.testing import statement_row, write_study
 
 
 def test_flagship_assumptions(flagship):
@@ -48,18 +48,7 @@ def test_missing_reference_sd_names_the_outcome_and_key(tmp_path):
     folder = write_study(
         tmp_path / "s",
         outcomes={"ODI": {"instrument": "ODI", "margin": 10, "reference_sd": None}},
-        rows={
-            "thresholds.csv": [
-                {
-                    "outcome": "ODI",
-                    "time": 4,
-                    "comparison": "between",
-                    "relation": ">",
-                    "alpha": 0.05,
-                    "test": "two_sample_t",
-                }
-            ]
-        },
+        rows={"thresholds.csv": [statement_row()]},
     )
     spec, _ = load_spec()
     with pytest.raises(InputError) as err:

@@ -20,7 +20,7 @@ from bayes_stenosis.model import (
     resolve_prior,
 )
 from bayes_stenosis.study import load_study
-from bayes_stenosis.testing import spec_variant, study_model, write_simulated_study, write_study
+from bayes_stenosis.testing import spec_variant, statement_row, study_model, write_simulated_study, write_study
 from tests.model.posterior_checks import check_against_grid, sample_posterior
 
 
@@ -224,18 +224,7 @@ def _between_only(tmp_path, name, n_per_arm=(20, 20), n_total=None):
         tmp_path / name,
         n_per_arm=n_per_arm,
         n_total=n_total,
-        rows={
-            "thresholds.csv": [
-                {
-                    "outcome": "ODI",
-                    "time": 4,
-                    "comparison": "between",
-                    "relation": ">",
-                    "alpha": 0.05,
-                    "test": "two_sample_t",
-                }
-            ]
-        },
+        rows={"thresholds.csv": [statement_row()]},
     )
 
 

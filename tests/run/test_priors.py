@@ -12,21 +12,12 @@ from bayes_stenosis.inference.background import can_fork, start_in_background
 from bayes_stenosis.model import prior_sampling_model
 from bayes_stenosis.run.fit import prepare_fit
 from bayes_stenosis.run.priors import draw_fit_priors
-from bayes_stenosis.testing import write_study
+from bayes_stenosis.testing import statement_row, write_study
 
 
 @pytest.mark.skipif(not can_fork(), reason="fork is not available on this platform")
 def test_prior_draws_in_a_forked_process_equal_those_drawn_here(tmp_path):
-    rows = [
-        {
-            "outcome": "ODI",
-            "time": 4,
-            "comparison": "between",
-            "relation": ">",
-            "alpha": 0.05,
-            "test": "two_sample_t",
-        }
-    ]
+    rows = [statement_row()]
     folder = write_study(tmp_path / "s", follow_up=(4.0,), rows={"thresholds.csv": rows})
     prepared = prepare_fit(folder)
     forward = prior_sampling_model(prepared.inputs, prepared.spec, prepared.prior)
