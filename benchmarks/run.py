@@ -8,7 +8,8 @@ right after, with the caches the cold run filled (method in BENCHMARKS.md). The 
 
 Workloads
 
-* ``bayes-stenosis fit`` on the flagship (``farpour2022``: threshold statements only) and on a
+* ``bayes-stenosis fit`` on the flagship (``farpour2022``: threshold statements only), on the bundled
+  ``podichetty2004`` (``--workloads podichetty2004``: one published contrast, contrast-only evidence) and on a
   simulated arm-summary study (flagship shape: 4 outcomes x 2 follow-ups, 20 per arm, score-form
   arm summaries, seed 2024, labelled simulated), with its defaults (nutpie, 4 chains x 1000 + 1000
   tune, target_accept 0.95, prior and posterior predictive, diagnostics, decisions, plots).
@@ -111,6 +112,7 @@ def package_fit(study: str, work: Path, env: dict, tag: str) -> dict:
             sampling_only_s=round(t.get("sample", float("nan")), 2),
             compile_s=round(t.get("compile", float("nan")), 2),
             in_process_total_s=round(t.get("total", float("nan")), 2),
+            phases_s={k: round(v, 2) for k, v in t.items()},  # every phase line of the fit, for the reading
             chains=int(post.sizes["chain"]),
             draws=int(post.sizes["draw"]),
             min_ess_bulk_delta=round(float(az.ess(idata, var_names=["delta"], method="bulk")["delta"].values.min())),
@@ -333,7 +335,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="cold + warm pairs per workload and tool")
     parser.add_argument("--skip-extra", action="store_true", help="skip bench_sensitivity.py / bench_ipd.py")
     parser.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
-    parser.add_argument("--workloads", default="flagship,simulated", help="comma-separated: flagship, simulated")
+    parser.add_argument(
+        "--workloads", default="flagship,simulated", help="comma-separated: flagship, simulated, podichetty2004"
+    )
     parser.add_argument("--render-only", action="store_true", help="rewrite BENCHMARKS.md from results/latest.json")
     parser.add_argument("--tools", default="package,plain", help="comma-separated: package, plain")
     parser.add_argument("--results", default="latest", help="results/<NAME>.json")
@@ -362,6 +366,8 @@ def main() -> None:
             "simulated arm summaries (4 outcomes x 2 times, n=20/arm)": str(
                 simulated_arm_summary_study(work / "simulated_arm_summary")
             ),
+            # a contrast-only study: the small-study case of issue 21 (warm <= 8 s)
+            "podichetty2004 (contrast only: one published contrast)": "podichetty2004",
         }
         studies = {k: v for k, v in studies.items() if k.split()[0] in wanted and not args.only_extra}
         for workload, study in studies.items():
