@@ -153,6 +153,37 @@ def verdict(
     return Verdict(status=status, reasons=[reason for _, reason in found], thresholds=thresholds_text(limits))
 
 
+#: What to do when a quantity fails R-hat or ESS, by the first matching name prefix (model component).
+REMEDIES: tuple[tuple[str, str], ...] = (
+    (
+        "ipd_patient",
+        'patient-effect SDs near zero (covariance = "patient_effects" on data without a patient effect): '
+        'fit with [ipd] covariance = "unstructured", the default',
+    ),
+    (
+        "ipd_",
+        "a patient-level covariance: more draws (--draws, --tune); with few patients per arm fewer parameters "
+        '([ipd] residual_correlation = "none") may be identified where the unstructured covariance is not',
+    ),
+    (
+        "tau",
+        "the outcome-pooling SD near zero (a funnel): more --tune, or fit --model independent (no pooling) and compare",
+    ),
+    ("sigma_change", 'the pooling SD of the arms\' changes: [hierarchy] reference_change = "unpooled" and compare'),
+    ("threshold", "the threshold statements' latent terms: more --tune and --draws"),
+)
+GENERIC_REMEDY = "more --draws and --tune; if it persists, the data do not identify it under this prior"
+DIVERGENCE_REMEDY = (
+    "raise [sampler] target_accept in the spec toward 0.99; if they persist the posterior has a region the "
+    "sampler cannot enter (often a variance near zero) and the fit must not be used"
+)
+
+
+def remedy(quantity: str) -> str:
+    """What to do about a quantity that fails R-hat or ESS, by the model component its name belongs to."""
+    return next((text for prefix, text in REMEDIES if quantity.startswith(prefix)), GENERIC_REMEDY)
+
+
 def _worst(frame: pd.DataFrame, col: str, largest: bool) -> tuple[str, float]:
     """The quantity with the largest (or smallest) finite ``col``, and that value."""
     frame = frame.dropna(subset=[col])
@@ -171,13 +202,13 @@ def _parameter_checks(params: pd.DataFrame, n_chains: int, limits: Diagnostics) 
     if len(finite):
         q, v = _worst(finite, "r_hat", largest=True)
         if v > limits.max_rhat:
-            found.append(("fail", f"max R-hat {v:.3f} ({q})"))
+            found.append(("fail", f"max R-hat {v:.3f} ({q}; what to do: {remedy(q)})"))
         q, v = _worst(finite, "ess_bulk", largest=False)
         if v < limits.min_ess_bulk:
-            found.append(("fail", f"min bulk ESS {v:.0f} ({q})"))
+            found.append(("fail", f"min bulk ESS {v:.0f} ({q}; what to do: {remedy(q)})"))
         q, v = _worst(finite, "ess_tail", largest=False)
         if v < limits.min_ess_tail:
-            found.append(("fail", f"min tail ESS {v:.0f} ({q})"))
+            found.append(("fail", f"min tail ESS {v:.0f} ({q}; what to do: {remedy(q)})"))
     return found
 
 
@@ -187,7 +218,9 @@ def _sampler_checks(sampler: pd.DataFrame, limits: Diagnostics) -> list[tuple[st
     n_div = int(np.nansum(sampler["divergences"]))
     if n_div > limits.max_divergences:
         per_chain = ", ".join(f"{int(d)}" for d in sampler["divergences"].fillna(0))
-        found.append(("fail", f"{n_div} divergent transitions (per chain: {per_chain})"))
+        found.append(
+            ("fail", f"{n_div} divergent transitions (per chain: {per_chain}; what to do: {DIVERGENCE_REMEDY})")
+        )
     low_bfmi = sampler.loc[sampler["ebfmi"] < MIN_EBFMI, "chain"]
     if len(low_bfmi):
         found.append(("warning", f"low E-BFMI in chain(s) {[int(c) for c in low_bfmi]}"))
