@@ -24,3 +24,33 @@ def test_sampling_is_a_phase_of_the_command_unless_the_sampler_shows_a_bar():
     with sampling_phase(phase, settings, progress=False):
         pass
     assert seen == ["sampling (nutpie, 4 chains x 1500 draws after 1000 tuning steps)"]
+
+
+def test_prior_draws_print_no_pymc_sampling_line():
+    """The fit prints a phase line per step; PyMC's "Sampling: [...]" log line of each forward draw (three per
+    fit, from the background process) would interleave with them."""
+    import logging
+
+    import pymc as pm
+
+    from bayes_stenosis.inference.sampling import draw_prior_variables
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # as pymc sets it in a CLI process (under pytest the root logger decides)
+    try:
+        with pm.Model() as model:
+            pm.Normal("x")
+        drawn = draw_prior_variables(model, ["x"], draws=10, seed=1)
+        with model:
+            pm.sample_prior_predictive(draws=10, random_seed=1)  # the line this test would catch
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert drawn["x"].shape == (1, 10)
+    messages = [r.getMessage() for r in records]
+    assert sum(m.startswith("Sampling:") for m in messages) == 1, messages

@@ -6,6 +6,7 @@ the log-likelihood, each from its own child stream of the run seed (:meth:`Sampl
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -20,6 +21,22 @@ from bayes_stenosis.inference.compiled import PROCESS_COMPILES, CompileCache, nu
 from bayes_stenosis.inference.predictive import chunked_predictive, draws_per_chunk
 from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import check_forward_sampling
+
+
+@contextmanager
+def _forward_sampling_quietly():
+    """Forward (prior) draws without PyMC's "Sampling: [...]" log line and its note that Potentials (the
+    threshold likelihood) are ignored: the prior is wanted without the data terms, and the fit prints a
+    phase line of its own."""
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Potentials.*")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def phases(status: Callable[[str], object] | None) -> Callable[[str], object]:
@@ -151,10 +168,7 @@ def draw_prior(
                 names += observed
         else:
             names, observed = list(var_names), []
-        with warnings.catch_warnings():
-            # the prior is wanted without the data terms: PyMC's note that Potentials
-            # (the threshold likelihood) are ignored here is expected
-            warnings.filterwarnings("ignore", message=".*Potentials.*")
+        with _forward_sampling_quietly():
             prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=names)
         if predictive_summary is not None and observed:
             # replicates from the prior draws, chunked like the posterior predictive (own child seed)
@@ -171,8 +185,7 @@ def draw_prior_delta(forward: pm.Model, settings: SamplerSettings) -> xr.DataArr
     """``settings.prior_draws_decisions`` prior draws of ``delta_natural`` alone (own child stream):
     the prior probabilities of the decision table, to a Monte Carlo SE of at most 0.0036."""
     check_forward_sampling(forward)
-    with forward, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Potentials.*")
+    with forward, _forward_sampling_quietly():
         prior = pm.sample_prior_predictive(
             draws=settings.prior_draws_decisions,
             random_seed=settings.seeds()["prior_decisions"],
@@ -184,8 +197,7 @@ def draw_prior_delta(forward: pm.Model, settings: SamplerSettings) -> xr.DataArr
 def draw_prior_variables(forward: pm.Model, names: Sequence[str], draws: int, seed: int) -> xr.Dataset:
     """``draws`` forward prior draws of the named variables alone (one chain), from ``seed``."""
     check_forward_sampling(forward)
-    with forward, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Potentials.*")
+    with forward, _forward_sampling_quietly():
         prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=list(names))
     return prior.prior
 
