@@ -36,8 +36,10 @@ def _seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def summary(paths: list[str]) -> str:
-    """Agreement (|posterior mean - reference| / posterior SD, SD / SE) and coverage / bias / RMSE tables."""
+def summary(paths: list[str], by_cell: bool = False) -> str:
+    """Agreement (|posterior mean - reference| / posterior SD, SD / SE) and coverage / bias / RMSE tables;
+    ``by_cell`` adds them per delta (time x outcome) with the central 95 % binomial range of the count of
+    covered trials at 90 % nominal coverage (a cell outside it is flagged)."""
     df = pd.concat([pd.read_csv(p, keep_default_na=False) for p in paths], ignore_index=True)
     df["z_ols"] = (df.post_mean - df.ols) / df.post_sd
     df["z_mmrm"] = (df.post_mean - df.mmrm) / df.post_sd
@@ -70,7 +72,27 @@ def summary(paths: list[str]) -> str:
         rmse_sd=("err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
         ols_rmse_sd=("ols_err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
     )
-    return f"## agreement\n\n{_markdown(agree)}\n\n## coverage\n\n{_markdown(cover)}"
+    text = f"## agreement\n\n{_markdown(agree)}\n\n## coverage\n\n{_markdown(cover)}"
+    if by_cell:
+        from scipy import stats
+
+        df["time"] = df.time.map("{:g}".format)
+        cells = df.groupby(keys + ["time", "outcome"], sort=False).agg(
+            trials=("covered", "size"),
+            covered=("covered", "sum"),
+            ols_covered=("ols_covered", "sum"),
+            bias_sd=("err_sd", "mean"),
+            ols_bias_sd=("ols_err_sd", "mean"),
+            rmse_sd=("err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
+            ols_rmse_sd=("ols_err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
+            max_abs_z_ols=("z_ols", lambda z: z.abs().max()),
+        )
+        low, high = stats.binom.ppf(0.025, cells.trials, 0.9), stats.binom.ppf(0.975, cells.trials, 0.9)
+        cells.insert(2, "band95", [f"{lo:.0f}-{hi:.0f}" for lo, hi in zip(low, high, strict=True)])
+        cells.insert(3, "outside", np.where((cells.covered < low) | (cells.covered > high), "yes", ""))
+        title = "coverage by cell (covered trials of 'trials'; band95: 95 % of counts at 0.90)"
+        text += f"\n\n## {title}\n\n{_markdown(cells)}"
+    return text
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -96,9 +118,10 @@ def main() -> None:
     parser.add_argument("--target-accept", type=float, default=0.8)
     parser.add_argument("--out")
     parser.add_argument("--summary", nargs="*")
+    parser.add_argument("--by-cell", action="store_true", help="with --summary: coverage, bias and RMSE per delta")
     args = parser.parse_args()
     if args.summary:
-        print(summary(args.summary))
+        print(summary(args.summary, by_cell=args.by_cell))
         return
     from bayes_stenosis.calibration.external_ipd_runs import external_fit_rows
     from bayes_stenosis.inference import CompileCache, SamplerSettings
