@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
-from scipy import stats  # noqa: E402
+from scipy import signal  # noqa: E402
 
 from bayes_stenosis.decisions import probability_text  # noqa: E402
 from bayes_stenosis.inference.background import start_in_background  # noqa: E402
@@ -214,12 +214,25 @@ def margin_curve_plot(curves: pd.DataFrame, manifest: dict, path: Path) -> Path:
     return path
 
 
-def density(draws: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """A smooth density of ``draws`` on ``grid`` (Gaussian kernel, Scott's bandwidth)."""
+def density(draws: np.ndarray, grid: np.ndarray, bins: int = 4096) -> np.ndarray:
+    """A smooth density of ``draws`` on ``grid`` (Gaussian kernel, Scott's bandwidth, as
+    ``scipy.stats.gaussian_kde``), computed on ``bins`` bins: the draws' histogram convolved with the
+    kernel, then interpolated to ``grid``. Exact evaluation costs draws x grid points (1.2 s for the
+    16 densities of a fit's 20,000 prior draws); binned, milliseconds. A bin is a few % of the bandwidth
+    for the sizes drawn here, so the curve agrees with the exact one to < 1e-3 of its peak (tested)."""
     draws = draws[np.isfinite(draws)]
     if draws.size < 2 or np.std(draws) == 0:
         return np.zeros_like(grid)
-    return stats.gaussian_kde(draws)(grid)
+    bandwidth = np.std(draws, ddof=1) * draws.size ** (-1 / 5)  # Scott's factor x the sample SD
+    low = min(draws.min(), grid.min()) - 5 * bandwidth
+    high = max(draws.max(), grid.max()) + 5 * bandwidth
+    counts, edges = np.histogram(draws, bins=bins, range=(low, high))
+    width = edges[1] - edges[0]
+    half = int(np.ceil(5 * bandwidth / width))
+    offsets = np.arange(-half, half + 1) * width
+    kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2) / (bandwidth * np.sqrt(2 * np.pi))
+    smooth = signal.fftconvolve(counts / draws.size, kernel, mode="same")
+    return np.interp(grid, (edges[:-1] + edges[1:]) / 2, smooth, left=0.0, right=0.0)
 
 
 def prior_posterior(
