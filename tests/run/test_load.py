@@ -114,3 +114,24 @@ def test_files_of_a_sibling_folder_are_checked_against_its_own_manifest(tmp_path
     (folder / "sensitivity.csv").write_text("a,b\n1,3\n")
     with pytest.raises(RunFolderError, match="sensitivity.csv: damaged"):
         published_file(folder / "sensitivity.csv")
+
+
+def test_reread_keeps_the_draws_read_and_reads_the_manifest_again(pristine_run, tmp_path):
+    """The writer's report reuses the staged draws its plots read, but sees the manifest as rewritten
+    after the plots (their timings)."""
+    import json
+    import shutil
+
+    from bayes_stenosis.run import RunFolder
+
+    folder = tmp_path / "staged"
+    shutil.copytree(pristine_run, folder)
+    staged = RunFolder(folder, staging=True)
+    idata = staged.idata
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["timings_seconds"] = {"plots": 1.25}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert staged.manifest.get("timings_seconds") != {"plots": 1.25}  # cached: read before the rewrite
+    again = staged.reread()
+    assert again.manifest["timings_seconds"] == {"plots": 1.25}
+    assert again.idata is idata and again.staging

@@ -36,7 +36,7 @@ def render_page(run: RunFolder) -> str:
 
 
 def render_report(
-    run: str | Path,
+    run: str | Path | RunFolder,
     out: str | Path | None = None,
     *,
     overwrite: bool = False,
@@ -48,7 +48,7 @@ def render_report(
     Plots missing from ``RUN/plots`` are drawn first (into the run, recorded in its manifest) unless
     ``make_plots`` is false; the report shows whatever plots exist. ``staging=True`` is for
     :func:`bayes_stenosis.workflow.fit`, which renders into the run's temporary folder before
-    publishing it.
+    publishing it (``run`` may then be the staged :class:`RunFolder` the plots read).
 
     Raises
     ------
@@ -58,11 +58,12 @@ def render_report(
         Not a complete run folder, or one of its files is damaged (named).
     """
     if staging:
-        folder = Path(run)
+        staged = run if isinstance(run, RunFolder) else RunFolder(Path(run), staging=True)
+        folder = staged.path
         if make_plots and not (folder / "plots" / "forest.png").is_file():
-            write_plots(folder)
+            write_plots(staged)
         target = Path(out) if out is not None else folder / REPORT_NAME
-        target.write_text(render_page(RunFolder(folder, staging=True)), encoding="utf-8")
+        target.write_text(render_page(staged), encoding="utf-8")
         return target
     loaded = load_run(run)
     loaded.require_fit()
