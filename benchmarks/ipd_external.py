@@ -44,6 +44,7 @@ def summary(paths: list[str], by_cell: bool = False) -> str:
     df["z_ols"] = (df.post_mean - df.ols) / df.post_sd
     df["z_mmrm"] = (df.post_mean - df.mmrm) / df.post_sd
     df["sd_over_mmrm_se"] = df.post_sd / df.mmrm_se
+    df["mcse_over_sd"] = df.mcse / df.post_sd
     df["covered"] = (df.q05 <= df.truth) & (df.truth <= df.q95)
     half = 1.6448536269514722
     df["ols_covered"] = (df.ols - half * df.ols_se <= df.truth) & (df.truth <= df.ols + half * df.ols_se)
@@ -53,6 +54,9 @@ def summary(paths: list[str], by_cell: bool = False) -> str:
         trials=("seed", "nunique"),
         max_abs_z_ols=("z_ols", lambda z: z.abs().max()),
         max_abs_z_mmrm=("z_mmrm", lambda z: z.abs().max()),
+        share_z_mmrm_within_0_1=("z_mmrm", lambda z: float((z.abs() <= 0.1).mean())),
+        # Monte Carlo noise of z alone: the posterior mean's MCSE in posterior SDs
+        median_mcse_over_sd=("mcse_over_sd", "median"),
         sd_over_mmrm_se_min=("sd_over_mmrm_se", "min"),
         sd_over_mmrm_se_max=("sd_over_mmrm_se", "max"),
         max_rhat=("max_rhat", "max"),
@@ -60,6 +64,8 @@ def summary(paths: list[str], by_cell: bool = False) -> str:
         min_ess_tail=("min_ess_tail", "min"),
         divergences=("divergences", "sum"),
     )
+    per_fit = df.groupby(keys + ["seed"]).max_rhat.first()
+    agree.insert(agree.columns.get_loc("max_rhat") + 1, "fits_rhat_over_1_01", (per_fit > 1.01).groupby(keys).sum())
     scale = {o[0]: o[2] for o in OUTCOMES}
     df["err_sd"] = df.err / df.outcome.map(scale)
     df["ols_err_sd"] = df.ols_err / df.outcome.map(scale)
