@@ -95,7 +95,7 @@ def simulated_arm_summary_study(folder: Path) -> Path:
 
 
 def package_fit(study: str, work: Path, env: dict, tag: str) -> dict:
-    out = work / "runs"
+    out = work / "runs" / Path(study).name  # one root per workload: the manifest read below is this study's
     exe = shutil.which("bayes-stenosis") or "bayes-stenosis"
     res = timed(
         [exe, "fit", study, "--out", str(out), "--name", tag, "--overwrite", "--no-progress"], env=env, cwd=ROOT
