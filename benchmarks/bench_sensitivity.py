@@ -104,9 +104,11 @@ def main() -> None:
             raise SystemExit(f"sensitivity failed (exit {proc.returncode})")
         manifest = json.loads((sweep_root / args.study.split("/")[-1] / "sensitivity" / "manifest.json").read_text())
         t = manifest["timings_seconds"]
+        structures = manifest["structures_compiled"]  # a count (a list of keys in older manifests)
+        n_structures = structures if isinstance(structures, int) else len(structures)
         print(
             f"sweep: whole process {wall:.1f} s (in-process {t['total']:.1f} s: compile {t['compile']:.1f} s for "
-            f"{len(manifest['structures_compiled'])} structures, sampling {t['sampling']:.1f} s); load now {load()}"
+            f"{n_structures} structures, sampling {t['sampling']:.1f} s); load now {load()}"
         )
         grid = [(p, c) for p in PRIORS for c in CORRELATIONS]
 
@@ -171,7 +173,7 @@ def main() -> None:
             "sweep_s": wall,
             "sweep_compile_s": t["compile"],
             "sweep_sampling_s": t["sampling"],
-            "structures_compiled": len(manifest["structures_compiled"]),
+            "structures_compiled": n_structures,
             "separate_fit_s": per_fit,
             "separate_12_s": scaled,
             "plain_fit_s": per_plain,
