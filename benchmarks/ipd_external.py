@@ -36,6 +36,19 @@ def _seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
+def _rmse(errors: pd.Series) -> float:
+    return float(np.sqrt(np.mean(errors**2)))
+
+
+#: Bias and RMSE of the package's and OLS's estimates (outcome SDs), the same in every table.
+ERRORS = {
+    "bias_sd": ("err_sd", "mean"),
+    "ols_bias_sd": ("ols_err_sd", "mean"),
+    "rmse_sd": ("err_sd", _rmse),
+    "ols_rmse_sd": ("ols_err_sd", _rmse),
+}
+
+
 def summary(paths: list[str], by_cell: bool = False) -> str:
     """Agreement (|posterior mean - reference| / posterior SD, SD / SE) and coverage / bias / RMSE tables;
     ``by_cell`` adds them per delta (time x outcome) with the central 95 % binomial range of the count of
@@ -73,10 +86,7 @@ def summary(paths: list[str], by_cell: bool = False) -> str:
         cells=("covered", "size"),
         coverage90=("covered", "mean"),
         ols_coverage90=("ols_covered", "mean"),
-        bias_sd=("err_sd", "mean"),
-        ols_bias_sd=("ols_err_sd", "mean"),
-        rmse_sd=("err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
-        ols_rmse_sd=("ols_err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
+        **ERRORS,
     )
     text = f"## agreement\n\n{_markdown(agree)}\n\n## coverage\n\n{_markdown(cover)}"
     if by_cell:
@@ -87,10 +97,7 @@ def summary(paths: list[str], by_cell: bool = False) -> str:
             trials=("covered", "size"),
             covered=("covered", "sum"),
             ols_covered=("ols_covered", "sum"),
-            bias_sd=("err_sd", "mean"),
-            ols_bias_sd=("ols_err_sd", "mean"),
-            rmse_sd=("err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
-            ols_rmse_sd=("ols_err_sd", lambda e: float(np.sqrt(np.mean(e**2)))),
+            **ERRORS,
             max_abs_z_ols=("z_ols", lambda z: z.abs().max()),
         )
         low, high = stats.binom.ppf(0.025, cells.trials, 0.9), stats.binom.ppf(0.975, cells.trials, 0.9)
