@@ -18,6 +18,7 @@ import pymc as pm
 import xarray as xr
 
 from bayes_stenosis.inference.compiled import PROCESS_COMPILES, CompileCache, nutpie_sample, structure_key
+from bayes_stenosis.inference.forward import forward_draws
 from bayes_stenosis.inference.predictive import chunked_predictive, draws_per_chunk
 from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import check_forward_sampling
@@ -25,9 +26,9 @@ from bayes_stenosis.model import check_forward_sampling
 
 @contextmanager
 def _forward_sampling_quietly():
-    """Forward (prior) draws without PyMC's "Sampling: [...]" log line and its note that Potentials (the
-    threshold likelihood) are ignored: the prior is wanted without the data terms, and the fit prints a
-    phase line of its own."""
+    """Prior predictive replicates without PyMC's "Sampling: [...]" log line and its note that Potentials
+    (the threshold likelihood) are ignored: the prior is wanted without the data terms, and the fit prints
+    a phase line of its own."""
     logger = logging.getLogger("pymc")
     level = logger.level
     logger.setLevel(logging.WARNING)
@@ -168,15 +169,15 @@ def draw_prior(
                 names += observed
         else:
             names, observed = list(var_names), []
-        with _forward_sampling_quietly():
-            prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=names)
+        prior = forward_draws(forward, names, draws, seed)
         if predictive_summary is not None and observed:
             # replicates from the prior draws, chunked like the posterior predictive (own child seed)
             child = np.random.SeedSequence(seed).spawn(1)[0]
             chunk = draws_per_chunk(forward, observed, prior.prior.sizes["chain"], predictive_chunk_mb)
-            reduced, _ = chunked_predictive(
-                prior.prior, observed, predictive_summary, chunk, int(child.generate_state(1)[0])
-            )
+            with _forward_sampling_quietly():
+                reduced, _ = chunked_predictive(
+                    prior.prior, observed, predictive_summary, chunk, int(child.generate_state(1)[0])
+                )
             prior.add_groups(prior_predictive=reduced)
     return prior
 
@@ -185,21 +186,16 @@ def draw_prior_delta(forward: pm.Model, settings: SamplerSettings) -> xr.DataArr
     """``settings.prior_draws_decisions`` prior draws of ``delta_natural`` alone (own child stream):
     the prior probabilities of the decision table, to a Monte Carlo SE of at most 0.0036."""
     check_forward_sampling(forward)
-    with forward, _forward_sampling_quietly():
-        prior = pm.sample_prior_predictive(
-            draws=settings.prior_draws_decisions,
-            random_seed=settings.seeds()["prior_decisions"],
-            var_names=["delta_natural"],
-        )
+    prior = forward_draws(
+        forward, ["delta_natural"], settings.prior_draws_decisions, settings.seeds()["prior_decisions"]
+    )
     return prior.prior["delta_natural"]
 
 
 def draw_prior_variables(forward: pm.Model, names: Sequence[str], draws: int, seed: int) -> xr.Dataset:
     """``draws`` forward prior draws of the named variables alone (one chain), from ``seed``."""
     check_forward_sampling(forward)
-    with forward, _forward_sampling_quietly():
-        prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=list(names))
-    return prior.prior
+    return forward_draws(forward, names, draws, seed).prior
 
 
 #: How a compiled model was served, in words (the manifest records the key: hit, miss, ...).
