@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytest
+from scipy import stats
 
 from bayes_stenosis.inference.forward import forward_draws
 
@@ -70,3 +71,36 @@ def test_a_variable_that_depends_on_a_flat_prior_cannot_be_drawn():
         pm.Normal("child", flat, 1.0)
     with pytest.raises(NotImplementedError):
         forward_draws(model, ["child"], 10, 1)
+
+
+def test_a_composite_distribution_is_resized_whole():
+    """``LKJCholeskyCov`` draws its standard deviations inside (``sd_dist``): the root is the model variable,
+    resized whole, as the patient-level model's unstructured covariance needs. Its draws come in another
+    order than PyMC's loop, so they are checked against the closed form: with n = 3 and eta = 2 each
+    correlation is (2 Beta(2.5, 2.5) - 1) (Lewandowski, Kurowicka and Joe 2009) and each SD HalfNormal(1).
+    Kolmogorov-Smirnov p-values above 0.001 at 4,000 draws (fixed seed); a wrong resizing (one correlation
+    matrix for every draw, or SDs and correlations from different draws) fails them by orders of magnitude."""
+    with pm.Model() as model:
+        pm.LKJCholeskyCov("chol", n=3, eta=2.0, sd_dist=pm.HalfNormal.dist(1.0, size=3), compute_corr=False)
+    packed = forward_draws(model, ["chol"], draws=4000, seed=9).prior["chol"].values[0]
+    lower = np.zeros((4000, 3, 3))
+    lower[:, *np.tril_indices(3)] = packed
+    cov = lower @ np.transpose(lower, (0, 2, 1))
+    sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    corr = cov / (sd[:, :, None] * sd[:, None, :])
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        assert stats.kstest((corr[:, i, j] + 1) / 2, stats.beta(2.5, 2.5).cdf).pvalue > 1e-3
+    for k in range(3):
+        assert stats.kstest(sd[:, k], stats.halfnorm().cdf).pvalue > 1e-3
+    assert np.unique(corr[:, 0, 1]).size == 4000
+
+
+def test_a_graph_that_cannot_be_vectorised_is_drawn_by_pymcs_loop():
+    """A composite distribution whose parameter depends on another model variable has no vectorised form."""
+    with pm.Model() as model:
+        eta = pm.Gamma("eta", 5.0, 2.0)
+        pm.LKJCholeskyCov("chol", n=2, eta=eta, sd_dist=pm.HalfNormal.dist(1.0, size=2), compute_corr=False)
+    vectorised = forward_draws(model, ["chol", "eta"], draws=50, seed=4)
+    with model:
+        looped = pm.sample_prior_predictive(draws=50, random_seed=4, var_names=["chol", "eta"])
+    np.testing.assert_array_equal(vectorised.prior["chol"].values, looped.prior["chol"].values)

@@ -2,23 +2,29 @@
 
 ``pm.sample_prior_predictive`` calls its compiled function once per draw: for the decision table's 20,000
 prior draws of delta that is 20,000 Python calls of every random variable's sampler (1.3-2.3 s for the
-flagship, 15.6 s for an arm-summary study, whose correlation matrices add linear-algebra calls). Here the
+flagship, 9-15 s for an arm-summary study, whose correlation matrices add linear-algebra calls). Here the
 model's graph is vectorised over a leading ``draw`` axis and evaluated once:
 
-* every random variable with no random ancestor (a *root*) is resized to ``(draws, *its shape)``
-  (``change_dist_size(..., expand=True)``);
-* ``vectorize_graph`` then carries the new axis through every operation below them, and the random
-  variables that depend on roots draw one value per row of their (now batched) parameters.
+* every model random variable with no model random variable upstream (a *root*) is resized to
+  ``(draws, *its shape)`` (PyMC's ``change_dist_size(..., expand=True)``, which also resizes what a
+  composite distribution such as ``LKJCholeskyCov`` draws inside);
+* the new axis is carried through every operation below them (pytensor's ``vectorize_graph``), and the
+  random variables below the roots draw one value per row of their now batched parameters.
 
-The draws follow the same joint distribution as ``pm.sample_prior_predictive``'s (tested against it) but
-from another random stream: the same seed gives the same numbers here on every run, not the same numbers
-as PyMC's loop. The function is compiled in ``FAST_COMPILE`` mode (numpy implementations, no C compile):
-one call, so there is nothing for a C compile to earn back.
+Drawing all rows at once consumes each variable's random stream in the order PyMC's loop does, so for the
+same seed the draws are PyMC's to rounding (tested), except those of a composite distribution, which come
+in another order (tested against their closed form). A graph with an operation that cannot be vectorised
+(a composite distribution whose parameters depend on another model variable) is drawn by PyMC's loop.
+The function is compiled in pytensor's default mode: ``FAST_COMPILE`` (numpy, no C compile) was 5x slower
+on arm-summary models, whose n-ary elementwise operations it runs as a Python loop per element.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import arviz as az
 import numpy as np
@@ -55,7 +61,11 @@ def forward_draws(model: pm.Model, var_names: Sequence[str], draws: int, seed: i
     """
     names = sorted(set(var_names))
     outputs = [model[name] for name in names]
-    batched = _vectorized(outputs, draws)
+    try:
+        batched = _vectorized(outputs, set(model.basic_RVs), draws)
+    except NotImplementedError:  # an operation without a vectorised form: PyMC's loop, the same draws
+        with model, quiet_forward_sampling():
+            return pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=names)
     function = pm.pytensorf.compile([], batched, random_seed=seed, mode=FORWARD_MODE)
     values = function()
     drawn = {}
@@ -68,39 +78,51 @@ def forward_draws(model: pm.Model, var_names: Sequence[str], draws: int, seed: i
     return pm.to_inference_data(prior=drawn, model=model)
 
 
-def _vectorized(outputs: list, draws: int) -> list:
-    """``outputs`` with a leading axis of ``draws`` joint draws.
+@contextmanager
+def quiet_forward_sampling():
+    """PyMC's forward sampling (prior or predictive) without its "Sampling: [...]" log line and its note
+    that Potentials (the threshold likelihood) are ignored: the prior is wanted without the data terms, and
+    a fit prints a phase line of its own."""
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Potentials.*")
+            yield
+    finally:
+        logger.setLevel(level)
 
-    pytensor's ``vectorize_graph`` would do it, but its rule for a random variable with an explicit size
-    reads the new batch axes from the first parameter only, and fails when another parameter carries them
-    (e.g. a scale that depends on a root); here a random variable with any batched parameter gets the draw
-    axis prepended to its size, and every other node goes through ``vectorize_graph``.
+
+def _vectorized(outputs: list, model_rvs: set, draws: int) -> list:
+    """``outputs`` with a leading axis of ``draws`` joint draws (see the module docstring).
+
+    pytensor's ``vectorize_graph`` alone would not do: its rule for a random variable with an explicit size
+    reads the new axis from the first parameter only, and fails when another parameter carries it (a scale
+    that depends on a root); here such a variable gets the draw axis prepended to its size.
+
+    Raises
+    ------
+    NotImplementedError
+        An operation below a root has no vectorised form.
     """
-    random = rvs_in_graph(outputs)
+    roots = {rv for rv in rvs_in_graph(outputs) & model_rvs if not set(ancestors(rv.owner.inputs)) & model_rvs}
     batched: dict = {}
     for node in toposort(outputs):
-        inputs = [batched.get(var, var) for var in node.inputs]
-        if not any(new is not old for new, old in zip(inputs, node.inputs, strict=True)):
-            if (
-                isinstance(node.op, RandomVariable)
-                and node.outputs[1] in random
-                and not _has_random_ancestor(node, random)
-            ):
-                root = node.outputs[1]
-                resized = change_dist_size(root, new_size=(draws,), expand=True)
-                batched[root] = resized
-                batched[node.outputs[0]] = resized.owner.outputs[0]
+        root = next((out for out in node.outputs if out in roots), None)
+        if root is not None:
+            resized = change_dist_size(root, new_size=(draws,), expand=True)
+            batched.update(zip(node.outputs, resized.owner.outputs, strict=True))
             continue
+        inputs = [batched.get(var, var) for var in node.inputs]
+        if all(new is old for new, old in zip(inputs, node.inputs, strict=True)):
+            continue  # nothing random upstream
         if isinstance(node.op, RandomVariable):
             new_outputs = _batched_random_variable(node, inputs, draws).outputs
         else:
             new_outputs = vectorize_graph(node.outputs, replace=dict(zip(node.inputs, inputs, strict=True)))
         batched.update(zip(node.outputs, new_outputs, strict=True))
     return [batched.get(out, out) for out in outputs]
-
-
-def _has_random_ancestor(node, random: set) -> bool:
-    return bool(set(ancestors(node.inputs)) & random)
 
 
 def _batched_random_variable(node, inputs: list, draws: int):

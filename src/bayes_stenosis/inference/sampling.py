@@ -6,9 +6,7 @@ the log-likelihood, each from its own child stream of the run seed (:meth:`Sampl
 
 from __future__ import annotations
 
-import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager, nullcontext
 
@@ -18,26 +16,10 @@ import pymc as pm
 import xarray as xr
 
 from bayes_stenosis.inference.compiled import PROCESS_COMPILES, CompileCache, nutpie_sample, structure_key
-from bayes_stenosis.inference.forward import forward_draws
+from bayes_stenosis.inference.forward import forward_draws, quiet_forward_sampling
 from bayes_stenosis.inference.predictive import chunked_predictive, draws_per_chunk
 from bayes_stenosis.inference.settings import SamplerSettings
 from bayes_stenosis.model import check_forward_sampling
-
-
-@contextmanager
-def _forward_sampling_quietly():
-    """Prior predictive replicates without PyMC's "Sampling: [...]" log line and its note that Potentials
-    (the threshold likelihood) are ignored: the prior is wanted without the data terms, and the fit prints
-    a phase line of its own."""
-    logger = logging.getLogger("pymc")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Potentials.*")
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 def phases(status: Callable[[str], object] | None) -> Callable[[str], object]:
@@ -174,7 +156,7 @@ def draw_prior(
             # replicates from the prior draws, chunked like the posterior predictive (own child seed)
             child = np.random.SeedSequence(seed).spawn(1)[0]
             chunk = draws_per_chunk(forward, observed, prior.prior.sizes["chain"], predictive_chunk_mb)
-            with _forward_sampling_quietly():
+            with quiet_forward_sampling():
                 reduced, _ = chunked_predictive(
                     prior.prior, observed, predictive_summary, chunk, int(child.generate_state(1)[0])
                 )
@@ -284,7 +266,7 @@ def draw_posterior_predictive(
 ) -> None:
     """Posterior predictive replicates and pointwise log-likelihoods, added to ``idata``."""
     observed = [rv.name for rv in model.observed_RVs]
-    with model:
+    with model, quiet_forward_sampling():
         if observed and predictive_summary is None:
             ppc = pm.sample_posterior_predictive(idata, random_seed=seed, progressbar=False, var_names=observed)
             idata.extend(ppc)
