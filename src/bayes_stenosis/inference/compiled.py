@@ -57,6 +57,7 @@ def nutpie_sample(compiled, *, chains: int, draws: int, tune: int, seed: int, ta
             target_accept=target_accept,
             progress_bar=progress,
             cores=min(chains, 2),
+            save_warmup=False,  # tuning draws are not posterior draws; kept, they were 40 % of posterior.nc
         )
 
 

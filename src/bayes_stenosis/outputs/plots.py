@@ -65,6 +65,18 @@ class WeekLabeller(az.labels.BaseLabeller):
         return self.make_label_flat(var_name, sel, isel)
 
 
+#: The InferenceData groups the figures read (not the pointwise log-likelihood: 1 GB at 10,000 patients).
+PLOTTED_GROUPS = {
+    "posterior",
+    "sample_stats",
+    "prior",
+    "prior_predictive",
+    "posterior_predictive",
+    "observed_data",
+    "constant_data",
+}
+
+
 def write_plots(run: Path | RunFolder, *, parallel: bool = True) -> list[Path]:
     """Write every plot of a run folder; return the paths written.
 
@@ -79,8 +91,8 @@ def write_plots(run: Path | RunFolder, *, parallel: bool = True) -> list[Path]:
     out.mkdir(exist_ok=True)
     manifest = loaded.manifest
     idata = loaded.idata
-    for group in idata.groups():  # in memory: a forked process must not read this process's open file
-        getattr(idata, group).load()
+    for group in set(idata.groups()) & PLOTTED_GROUPS:  # in memory: a forked process must not read this
+        getattr(idata, group).load()  # process's open file (the per-patient log-likelihood is not plotted)
     traces = start_in_background(functools.partial(trace_and_rank, idata, out), enabled=parallel)
     written = []
     if loaded.has("contrasts.csv"):

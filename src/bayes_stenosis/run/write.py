@@ -120,7 +120,8 @@ def write_run(
 def _write_fit_files(tmp: Path, fit: Fit, timings: dict[str, float]) -> None:
     """The files of the fit itself: draws (netCDF), diagnostics, inputs, evidence, results and checks."""
     start = time.perf_counter()
-    fit.idata.to_netcdf(str(tmp / "posterior.nc"))
+    # uncompressed: zlib gains ~4 % on draws (random mantissas) and wrote 7x slower (28 s of a 10,000-patient fit)
+    fit.idata.to_netcdf(str(tmp / "posterior.nc"), compress=False)
     # the decision table's prior column comes from these draws; plots draw the prior's density from them
     prior_delta_dataset(fit).to_netcdf(tmp / PRIOR_DELTA_FILE)
     timings["write_netcdf"] = time.perf_counter() - start
