@@ -138,9 +138,11 @@ def trace_and_rank(idata: az.InferenceData, out: Path) -> list[Path]:
 def _save_group_figure(axes, title: str, path: Path) -> Path:
     """Title, lay out, save at screen resolution and close the figure of ``axes``."""
     fig = np.ravel(axes)[0].figure
-    fig.suptitle(title, y=1.0)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    title_room = 0.25 / fig.get_figheight()  # inches kept free at the top for the title
+    fig.suptitle(title, y=1 - 0.08 / fig.get_figheight(), va="top")
+    # laid out once: bbox_inches="tight" drew every figure a second time (a fifth of the plots' time)
+    fig.tight_layout(rect=(0, 0, 1, 1 - title_room))
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 
