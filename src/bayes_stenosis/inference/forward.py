@@ -63,7 +63,7 @@ def forward_draws(model: pm.Model, var_names: Sequence[str], draws: int, seed: i
     outputs = [model[name] for name in names]
     try:
         batched = _vectorized(outputs, set(model.basic_RVs), draws)
-    except NotImplementedError:  # an operation without a vectorised form: PyMC's loop, the same draws
+    except (NotImplementedError, ValueError, TypeError):  # no vectorised form: PyMC's loop, the same draws
         with model, quiet_forward_sampling():
             return pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=names)
     function = pm.pytensorf.compile([], batched, random_seed=seed, mode=FORWARD_MODE)
