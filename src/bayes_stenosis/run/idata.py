@@ -228,7 +228,7 @@ def annotate(ds: xr.Dataset, study: Study, inputs: ModelInputs) -> xr.Dataset:
 def tidy_inference_data(idata: az.InferenceData, study: Study, inputs: ModelInputs, spec: ModelSpec) -> None:
     """Make ``idata`` readable in place: drop the transformed variables, name every dimension, add units.
 
-    Every group is treated alike (posterior, warmup, prior, predictive, constant data); no draw changes.
+    Every group is treated alike (posterior, prior, predictive, constant data); no draw changes.
     """
     dims = named_dims(inputs, spec)
     for group in idata.groups():
