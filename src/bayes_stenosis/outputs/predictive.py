@@ -160,5 +160,7 @@ def _draw_panel(ax, title: str, kind: str, payload: tuple, source: str) -> None:
         ax.set_xlabel("probability that a replicated trial reports the statement")
     ax.set_yticks(y, names, fontsize=9)
     ax.set_title(title, loc="left")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    # above the panel, right of its title: outside the axes to the right it took a quarter of the width
+    columns = 3 if kind == "continuous" else 2  # two rows beside the statements panel's title
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=columns, fontsize=8, frameon=False, borderaxespad=0.2)
     ax.grid(axis="x", alpha=0.3)
