@@ -135,3 +135,15 @@ def test_reread_keeps_the_draws_read_and_reads_the_manifest_again(pristine_run, 
     again = staged.reread()
     assert again.manifest["timings_seconds"] == {"plots": 1.25}
     assert again.idata is idata and again.staging
+
+
+def test_a_run_result_reads_its_draws_from_the_published_folder(pristine_run):
+    """``fit(...)`` returns a RunResult; its ``idata`` is the folder's ``posterior.nc`` (the tables' draws)."""
+    import pandas as pd
+
+    from bayes_stenosis.run import RunFolder, RunResult
+
+    empty = pd.DataFrame()
+    result = RunResult(pristine_run, empty, empty, empty, "ok", "ok", {})
+    expected = RunFolder(pristine_run).idata.posterior["delta_natural"]
+    assert result.idata.posterior["delta_natural"].equals(expected)

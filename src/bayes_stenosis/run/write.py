@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import arviz as az
 import pandas as pd
 
 from bayes_stenosis.errors import ConvergenceError, InputError
@@ -21,6 +22,7 @@ from bayes_stenosis.run.fit import Fit, fit_study, load_model_spec
 from bayes_stenosis.run.folder import atomic_run_folder, write_json
 from bayes_stenosis.run.idata import PRIOR_DELTA_FILE, prior_delta_dataset
 from bayes_stenosis.run.inputs import write_run_inputs
+from bayes_stenosis.run.load import RunFolder
 from bayes_stenosis.run.lock import destination_lock
 from bayes_stenosis.run.manifest import run_manifest
 from bayes_stenosis.run.paths import check_output_folder, make_parents
@@ -43,6 +45,11 @@ class RunResult:
     # the sweep of the same study and spec beside the run (analyses.matching_robustness), if one exists
     robustness: pd.DataFrame | None = None
     robustness_fits: int = 0
+
+    @property
+    def idata(self) -> az.InferenceData:
+        """The run's draws (``posterior.nc``), read from the published folder and checked, when asked for."""
+        return RunFolder(self.folder).idata
 
 
 def default_run_name(spec_name: str, prior_set: str, seed: int) -> str:
