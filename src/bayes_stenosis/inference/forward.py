@@ -37,9 +37,8 @@ from pytensor.graph.traversal import ancestors, toposort
 from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.type_other import NoneTypeT
 
-#: pytensor's mode for the one call of a vectorised forward draw: its default (C where a compiler is found).
-#: ``FAST_COMPILE`` (numpy, no C compile) is 5x slower on arm-summary models: its n-ary elementwise
-#: operations fall back to a Python loop per element.
+#: pytensor's mode for the one call of a vectorised forward draw: its default, C where a compiler is found
+#: (see the module docstring for ``FAST_COMPILE``).
 FORWARD_MODE = None
 
 
