@@ -121,7 +121,7 @@ def main() -> None:
         t = manifest["timings_seconds"]
         structures = manifest["structures_compiled"]  # a count (a list of keys in older manifests)
         n_structures = structures if isinstance(structures, int) else len(structures)
-        n_fits = int(manifest.get("n_fits", len(PRIORS) * len(CORRELATIONS)))
+        n_fits = int(manifest["n_fits"])
         if n_fits != len(PRIORS) * len(CORRELATIONS):
             raise SystemExit(f"the sweep ran {n_fits} fits, not the pinned grid's {len(PRIORS) * len(CORRELATIONS)}")
         floor = t["compile"] + t["sampling"]

@@ -37,10 +37,6 @@ from pytensor.graph.traversal import ancestors, toposort
 from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.type_other import NoneTypeT
 
-#: pytensor's mode for the one call of a vectorised forward draw: its default, C where a compiler is found
-#: (see the module docstring for ``FAST_COMPILE``).
-FORWARD_MODE = None
-
 
 def forward_draws(model: pm.Model, var_names: Sequence[str], draws: int, seed: int) -> az.InferenceData:
     """``draws`` joint forward draws of the named model variables, as ``pm.sample_prior_predictive`` returns
@@ -65,7 +61,7 @@ def forward_draws(model: pm.Model, var_names: Sequence[str], draws: int, seed: i
     except (NotImplementedError, ValueError, TypeError):  # no vectorised form: PyMC's loop, the same draws
         with model, quiet_forward_sampling():
             return pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=names)
-    function = pm.pytensorf.compile([], batched, random_seed=seed, mode=FORWARD_MODE)
+    function = pm.pytensorf.compile([], batched, random_seed=seed)  # default mode: see the module docstring
     values = function()
     drawn = {}
     for name, output, new, value in zip(names, outputs, batched, values, strict=True):

@@ -167,11 +167,8 @@ def draw_prior(
 def draw_prior_delta(forward: pm.Model, settings: SamplerSettings) -> xr.DataArray:
     """``settings.prior_draws_decisions`` prior draws of ``delta_natural`` alone (own child stream):
     the prior probabilities of the decision table, to a Monte Carlo SE of at most 0.0036."""
-    check_forward_sampling(forward)
-    prior = forward_draws(
-        forward, ["delta_natural"], settings.prior_draws_decisions, settings.seeds()["prior_decisions"]
-    )
-    return prior.prior["delta_natural"]
+    draws, seed = settings.prior_draws_decisions, settings.seeds()["prior_decisions"]
+    return draw_prior_variables(forward, ["delta_natural"], draws, seed)["delta_natural"]
 
 
 def draw_prior_variables(forward: pm.Model, names: Sequence[str], draws: int, seed: int) -> xr.Dataset:

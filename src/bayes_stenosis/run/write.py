@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import arviz as az
@@ -46,9 +47,9 @@ class RunResult:
     robustness: pd.DataFrame | None = None
     robustness_fits: int = 0
 
-    @property
+    @cached_property
     def idata(self) -> az.InferenceData:
-        """The run's draws (``posterior.nc``), read from the published folder and checked, when asked for."""
+        """The run's draws (``posterior.nc``), read from the published folder and checked, when first asked for."""
         return RunFolder(self.folder).idata
 
 
