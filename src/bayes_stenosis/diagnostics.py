@@ -19,7 +19,6 @@ folder only (``posterior.nc``, ``decisions.csv``, ``manifest.json``).
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,8 @@ import xarray as xr
 from bayes_stenosis.decisions import scoped_event_indicators
 from bayes_stenosis.errors import RunFolderError
 from bayes_stenosis.spec import Diagnostics
+from bayes_stenosis.stats.mcmc import convergence_summary, ess_bulk, mcse_mean
+from bayes_stenosis.stats.mcmc import rhat as mcmc_rhat
 
 #: Posterior variables summarised in diagnostics.csv (those present in a run).
 REPORTED_VARS = ("Delta", "delta", "delta_natural", "change_natural", "mu_change", "sigma_change", "tau", "rho")
@@ -48,25 +49,42 @@ def _free_and_reported(idata: az.InferenceData) -> list[str]:
 
 def parameter_table(idata: az.InferenceData, var_names: list[str] | None = None, prob: float = 0.95) -> pd.DataFrame:
     """Mean, SD, the equal-tailed ``prob`` interval (the package's one interval convention, not ArviZ's
-    94 % HDI), R-hat, bulk/tail ESS and the MCSE of mean and SD of every parameter and derived quantity."""
+    94 % HDI), R-hat, bulk/tail ESS and the MCSE of mean and SD of every parameter and derived quantity.
+
+    The numbers and the row labels (``Delta[4.0]``) are ``az.summary``'s; they are computed for every quantity
+    at once (:mod:`bayes_stenosis.stats.mcmc`), where ``az.summary`` took about 1 s a fit, one quantity at a
+    time. A constant quantity (a correlation matrix's diagonal) has R-hat NaN and MCSEs 0.
+    """
     names = var_names or _free_and_reported(idata)
-    # a constant quantity (a correlation matrix's diagonal) has no R-hat or ESS: NaN, not a warning per entry
-    with np.errstate(invalid="ignore", divide="ignore"):
-        summary = az.summary(idata, var_names=names, kind="all", round_to="none", fmt="wide")
-    summary = summary.drop(columns=[c for c in summary.columns if c.startswith("hdi_")])
-    tails = [(1 - prob) / 2, (1 + prob) / 2]
-    quantiles = az.summary(
-        idata,
-        var_names=names,
-        kind="stats",
-        stat_funcs={f"eti_{q:.1%}": functools.partial(np.quantile, q=q) for q in tails},
-        extend=False,
-        round_to="none",
-        fmt="wide",
+    posterior = idata.posterior
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    labeller = az.labels.BaseLabeller()
+    labels, columns = [], []
+    for name in names:
+        values = posterior[name].transpose("chain", "draw", ...)
+        cell_dims = values.dims[2:]
+        for isel in np.ndindex(*values.shape[2:]):
+            sel = {d: values.coords[d].values[i] for d, i in zip(cell_dims, isel, strict=True)}
+            labels.append(labeller.make_label_flat(name, sel, dict(zip(cell_dims, isel, strict=True))))
+        columns.append(values.values.reshape(chains, draws, -1).astype(float))
+    stacked = np.concatenate(columns, axis=2) if columns else np.empty((chains, draws, 0))
+    summary = convergence_summary(stacked)
+    lower, upper = np.quantile(stacked.reshape(chains * draws, -1), [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    table = pd.DataFrame(
+        {
+            "quantity": labels,
+            "mean": summary.mean,
+            "sd": summary.sd,
+            f"eti_{(1 - prob) / 2:.1%}": lower,
+            f"eti_{(1 + prob) / 2:.1%}": upper,
+            "mcse_mean": summary.mcse_mean,
+            "mcse_sd": summary.mcse_sd,
+            "ess_bulk": summary.ess_bulk,
+            "ess_tail": summary.ess_tail,
+            "r_hat": summary.r_hat,
+        }
     )
-    summary = pd.concat([summary.iloc[:, :2], quantiles, summary.iloc[:, 2:]], axis=1)
-    summary.index.name = "quantity"
-    return summary.reset_index()
+    return table
 
 
 def sampler_table(idata: az.InferenceData) -> pd.DataFrame:
@@ -338,13 +356,10 @@ def _indicator_rows(scope: str, event: str, indicator: xr.DataArray) -> list[dic
     x = indicator.astype(float)
     prob = x.mean(("chain", "draw"))
     constant = (x.max(("chain", "draw")) == x.min(("chain", "draw"))).values
-    ds = x.to_dataset(name="x")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rhat = az.rhat(ds)["x"].values
-        ess = az.ess(ds, method="bulk")["x"].values
-        mcse = az.mcse(ds, method="mean")["x"].values
-    rhat, ess, mcse = (np.where(constant, np.nan, a) for a in (rhat, ess, mcse))
     dims = [d for d in x.dims if d not in ("chain", "draw")]
+    values = x.transpose("chain", "draw", *dims).values
+    # az.rhat, az.ess(method="bulk") and az.mcse(method="mean"), every cell at once
+    rhat, ess, mcse = (np.where(constant, np.nan, f(values)) for f in (mcmc_rhat, ess_bulk, mcse_mean))
     rows = []
     for idx in np.ndindex(*prob.shape) if prob.ndim else [()]:
         coords = {d: prob.coords[d].values[i] for d, i in zip(dims, idx, strict=True)}

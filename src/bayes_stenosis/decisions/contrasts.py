@@ -21,6 +21,7 @@ from bayes_stenosis.decisions.draws import (
     outcome_names,
     paired_draws,
 )
+from bayes_stenosis.stats import mcmc
 
 
 def _interval_and_mcse(draws: xr.DataArray, interval: IntervalSpec) -> dict[str, np.ndarray]:
@@ -105,7 +106,8 @@ def summarise_contrasts(
     shortest interval lies, so it understates the Monte Carlo error (for normal draws, 2 chains x
     1000, the replicate-to-replicate SD of the 95% HDI endpoints was about 1.5 times the reported
     value; for the ETI endpoints the reported MCSE matched the replicate SD).
-    ``ess_bulk`` and ``r_hat`` are ``az.ess(method="bulk")`` and ``az.rhat`` of delta (natural
+    ``ess_bulk`` and ``r_hat`` are ``az.ess(method="bulk")`` and ``az.rhat`` (computed by
+    :mod:`bayes_stenosis.stats.mcmc`, every cell at once) of delta (natural
     scale); R-hat is NaN with a single chain, ESS and MCSEs are NaN with fewer than 4 draws per
     chain.
     """
@@ -170,7 +172,8 @@ def _ess_and_rhat(nat: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
     """Bulk ESS and R-hat of each cell's draws; NaN where undefined (R-hat: one chain; both: too few draws)."""
     ess = rhat = np.full(nat.sizes["time"] * nat.sizes["outcome"], np.nan)
     if nat.sizes["draw"] >= MIN_DRAWS_FOR_MCSE:
-        ess = _cellwise(az.ess(nat.to_dataset(name="x"), method="bulk")["x"])
+        cells = nat.transpose("chain", "draw", *CELL_DIMS).values  # (chain, draw, time, outcome): time-major
+        ess = mcmc.ess_bulk(cells).ravel()
         if nat.sizes["chain"] >= 2:
-            rhat = _cellwise(az.rhat(nat.to_dataset(name="x"))["x"])
+            rhat = mcmc.rhat(cells).ravel()
     return ess.astype(float), rhat.astype(float)

@@ -15,6 +15,7 @@ from bayes_stenosis.decisions.conventions import (
     MIN_DRAWS_FOR_MCSE,
     SAMPLE_DIMS,
 )
+from bayes_stenosis.stats.mcmc import mcse_mean
 
 
 def as_draws(draws: xr.DataArray, name: str) -> xr.DataArray:
@@ -88,10 +89,15 @@ def new_better_sign(draws: xr.DataArray, direction: Mapping[str, str]) -> xr.Dat
 
 
 def mcse_of(draws: xr.DataArray, method: str, prob: float | None = None) -> xr.DataArray:
-    """ArviZ MCSE over (chain, draw) of a float DataArray; NaN with too few draws."""
+    """ArviZ's MCSE over (chain, draw) of a float DataArray; NaN with too few draws. The MCSE of the mean
+    is computed for every cell at once (:func:`bayes_stenosis.stats.mcmc.mcse_mean`, equal to
+    ``az.mcse``), a quantile's by ArviZ."""
     reduced = draws.isel(chain=0, draw=0, drop=True)
     if draws.sizes["draw"] < MIN_DRAWS_FOR_MCSE:
         return xr.full_like(reduced, np.nan, dtype=float)
+    if method == "mean":
+        values = draws.transpose("chain", "draw", *reduced.dims).values
+        return reduced.copy(data=mcse_mean(values)).astype(float)
     kwargs = {"prob": prob} if method == "quantile" else {}
     out = az.mcse(draws.astype(float).to_dataset(name="x"), method=method, **kwargs)["x"]
     return out.transpose(*reduced.dims)

@@ -186,8 +186,9 @@ def contrast_draws(delta_natural: xr.DataArray, delta_std: xr.DataArray, study: 
     frame[".chain"] = chain_pos + 1
     frame[".iteration"] = draw_pos + 1
     frame[".draw"] = chain_pos * per_chain + draw_pos + 1
-    frame["unit"] = [study.outcome(str(o)).unit for o in frame["outcome"]]
-    frame["direction"] = [study.outcome(str(o)).direction for o in frame["outcome"]]
+    outcomes = {o: study.outcome(str(o)) for o in frame["outcome"].unique()}  # per outcome, not per row
+    frame["unit"] = frame["outcome"].map({o: outcome.unit for o, outcome in outcomes.items()})
+    frame["direction"] = frame["outcome"].map({o: outcome.direction for o, outcome in outcomes.items()})
     return frame[list(DRAWS_COLUMNS)]
 
 

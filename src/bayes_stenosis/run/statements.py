@@ -30,6 +30,7 @@ from bayes_stenosis.model import (
     threshold_design,
 )
 from bayes_stenosis.spec import ModelSpec
+from bayes_stenosis.stats.mcmc import mcse_mean
 
 #: Forward prior draws of the statements' parameters, and replicate statement sets per parameter draw.
 #: The set is rare under the prior (flagship: ~0.003) and its replicates cluster in a few favourable
@@ -62,11 +63,11 @@ def _reproduced(
 
 
 def _share_and_mcse(per_draw: np.ndarray) -> tuple[float, float]:
-    """Mean of per-draw shares (chain, draw) and its ArviZ MCSE (NaN when constant)."""
+    """Mean of per-draw shares (chain, draw) and its MCSE (``az.mcse``'s; NaN when constant)."""
     prob = float(per_draw.mean())
     if np.ptp(per_draw) == 0 or per_draw.shape[1] < 4:
         return prob, np.nan
-    return prob, float(az.mcse(xr.Dataset({"x": (("chain", "draw"), per_draw)}), method="mean")["x"])
+    return prob, float(mcse_mean(per_draw))
 
 
 def _probabilities(events: np.ndarray, between: np.ndarray) -> list[tuple[float, float]]:
