@@ -166,11 +166,13 @@ def main() -> None:
                 raise SystemExit(f"fit {prior} / {corr} failed (exit {proc.returncode})")
             per_fit.append(w)
             print(f"  separate fit {k + 1}/{len(configs)} ({prior}, rho {corr}): {w:.1f} s; load {load()}")
-        total = sum(per_fit)
-        scaled = total * 12 / len(per_fit)
-        label = "measured" if len(per_fit) == 12 else f"extrapolated from {len(per_fit)} fits"
-        print(f"12 separate fits: {scaled:.1f} s ({label}; median per fit {sorted(per_fit)[len(per_fit) // 2]:.1f} s)")
-        print(f"sweep / separate = {wall / scaled:.2f}  (speed-up x{scaled / wall:.1f})")
+        scaled = None
+        if per_fit:  # --separate 0: the sweep alone
+            scaled = sum(per_fit) * 12 / len(per_fit)
+            label = "measured" if len(per_fit) == 12 else f"extrapolated from {len(per_fit)} fits"
+            median = sorted(per_fit)[len(per_fit) // 2]
+            print(f"12 separate fits: {scaled:.1f} s ({label}; median per fit {median:.1f} s)")
+            print(f"sweep / separate = {wall / scaled:.2f}  (speed-up x{scaled / wall:.1f})")
         per_plain = []
         baseline = ROOT / "benchmarks" / "plain_pymc_baseline.py"
         for k, (prior, corr) in enumerate(grid[: args.plain]):

@@ -97,3 +97,20 @@ def test_a_failed_verdict_warns(tmp_path):
     with pytest.warns(DiagnosticsWarning, match="the diagnostics failed"):
         fit = bs.fit_study(study, seed=1, chains=2, draws=10, tune=10, posterior_predictive=False)
     assert fit.verdict.status == "fail"
+
+
+def test_a_fit_without_full_results_has_the_same_decisions(tmp_path):
+    """A sweep's fits (``full_results=False``) keep only the decision table: the same table, diagnostics and
+    verdict as the full fit with the same seed, and no contrasts to write."""
+    study = bs.load_study(_contrast_study(tmp_path))
+    kwargs = {"prior_set": "vague", "seed": 5, "chains": 2, "draws": 200, "tune": 200, "posterior_predictive": False}
+    full = bs.fit_study(study, **kwargs)
+    lean = bs.fit_study(study, full_results=False, **kwargs)
+    assert lean.results is None and full.results is not None
+    pd.testing.assert_frame_equal(lean.decisions, full.decisions)
+    pd.testing.assert_frame_equal(lean.decision_diagnostics, full.decision_diagnostics)
+    assert lean.verdict == full.verdict
+    with pytest.raises(ValueError, match="full_results"):
+        lean.contrasts  # noqa: B018
+    with pytest.raises(ValueError, match="full_results"):
+        bs.write_run(lean, tmp_path / "out")

@@ -44,7 +44,7 @@ from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_
 from bayes_stenosis.resources import resolve_spec
 from bayes_stenosis.run.idata import tidy_inference_data
 from bayes_stenosis.run.priors import FitPriors, draw_fit_priors, draw_statement_priors, statement_seeds
-from bayes_stenosis.run.results import Results, decide
+from bayes_stenosis.run.results import Results, decide, decision_rows
 from bayes_stenosis.run.statements import statement_checks
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
@@ -79,7 +79,8 @@ class Fit:
         R-hat / ESS / MCSE per parameter, sampler health per chain, and R-hat / ESS of every decision
         probability's indicator draws.
     results
-        Contrasts, decision table, margin curves, normal approximation, draws.
+        Contrasts, decision table, margin curves, normal approximation, draws; None for a fit made with
+        ``full_results=False`` (a sweep's), which keeps only its decision table (``decision_table``).
     statement_checks
         Threshold statements: prior and posterior predictive probability of each reported statement and
         of the whole set (:func:`bayes_stenosis.run.statements.statement_checks`); None without statements.
@@ -103,19 +104,22 @@ class Fit:
     parameters: pd.DataFrame
     sampler_stats: pd.DataFrame
     decision_diagnostics: pd.DataFrame
-    results: Results
+    results: Results | None
     verdict: Verdict
     timings: dict[str, float]
     statement_checks: pd.DataFrame | None = None
+    decision_table: pd.DataFrame | None = None
 
     @property
     def decisions(self) -> pd.DataFrame:
         """The decision table (``decisions.csv``)."""
-        return self.results.decisions
+        return self.results.decisions if self.results is not None else self.decision_table
 
     @property
     def contrasts(self) -> pd.DataFrame:
         """The posterior treatment differences (``contrasts.csv``)."""
+        if self.results is None:
+            raise ValueError("a fit made with full_results=False has no contrasts table")
         return self.results.contrasts
 
 
@@ -188,6 +192,7 @@ def fit_study(
     posterior_predictive: bool = True,
     prior_var_names: Sequence[str] | None = None,
     background_prior: bool = False,
+    full_results: bool = True,
 ) -> Fit:
     """Fit a study and decide, in memory.
 
@@ -221,6 +226,11 @@ def fit_study(
         forked process started before the compile, in parallel with the compile and the sampling
         (:mod:`bayes_stenosis.run.priors`; where ``fork`` is missing, here). The same numbers either
         way; ``bayes-stenosis fit`` does it.
+    full_results
+        Contrasts, margin curves, normal approximations and contrast draws besides the decision table
+        (:func:`bayes_stenosis.run.decide`); a sweep, which tabulates its own decisions per margin set,
+        passes False and gets the decision table only (``Fit.results`` None; a third of a sweep fit's work
+        outside sampling).
 
     Raises
     ------
@@ -252,8 +262,8 @@ def fit_study(
     # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
     tidy_inference_data(idata, prepared.study, prepared.inputs, prepared.spec)
     with phase("prior draws for the decision table, diagnostics and decisions"):
-        prior_delta, params, samp, decision_diag, results = _diagnose_and_decide(
-            idata, forward_model, prepared, settings, timings, drawn
+        prior_delta, params, samp, decision_diag, results, decisions = _diagnose_and_decide(
+            idata, forward_model, prepared, settings, timings, drawn, full_results=full_results
         )
     timings["fit_total"] = time.perf_counter() - t_start
     verdict_ = verdict(params, samp, prepared.spec.diagnostics, decision_diag)
@@ -280,6 +290,7 @@ def fit_study(
         verdict=verdict_,
         timings=timings,
         statement_checks=checks,
+        decision_table=decisions,
     )
 
 
@@ -387,7 +398,8 @@ class _Decided(NamedTuple):
     parameters: pd.DataFrame
     sampler_stats: pd.DataFrame
     decision_diagnostics: pd.DataFrame
-    results: Results
+    results: Results | None
+    decisions: pd.DataFrame
 
 
 def _diagnose_and_decide(
@@ -397,6 +409,8 @@ def _diagnose_and_decide(
     settings: SamplerSettings,
     timings: dict[str, float],
     drawn: FitPriors | None = None,
+    *,
+    full_results: bool = True,
 ) -> _Decided:
     """The prior draws of the decision table's prior column (``drawn``'s when given), the parameter and
     sampler diagnostics, the decisions, and the diagnostics of every decision probability (R-hat / ESS of
@@ -415,21 +429,26 @@ def _diagnose_and_decide(
         "spec_sha256": prepared.spec_sha256,
         "prior_set": prepared.prior_set,
     }
-    results = decide(
-        idata,
-        prepared.study,
-        prepared.inputs,
-        prepared.spec,
-        prior_delta,
-        prior=prepared.prior,
-        prior_set=prepared.prior_set,
-        provenance=provenance,
-    )
+    if full_results:
+        results = decide(
+            idata,
+            prepared.study,
+            prepared.inputs,
+            prepared.spec,
+            prior_delta,
+            prior=prepared.prior,
+            prior_set=prepared.prior_set,
+            provenance=provenance,
+        )
+        decisions = results.decisions
+    else:
+        results = None
+        decisions = decision_rows(idata, prepared.inputs, prepared.spec, prior_delta)
     timings["decisions"] = time.perf_counter() - start
     decision_diag = decision_probability_table(
-        idata.posterior["delta_natural"], results.decisions, prepared.spec.decision.threshold
+        idata.posterior["delta_natural"], decisions, prepared.spec.decision.threshold
     )
-    return _Decided(prior_delta, params, samp, decision_diag, results)
+    return _Decided(prior_delta, params, samp, decision_diag, results, decisions)
 
 
 def add_statement_replicates(idata: az.InferenceData, replicates: dict[str, xr.DataArray]) -> None:

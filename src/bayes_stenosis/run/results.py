@@ -111,9 +111,7 @@ def decide(
     if prior_nat is None and "prior" in idata.groups():
         prior_nat = idata.prior["delta_natural"]
     contrasts = dec.summarise_contrasts(delta_nat, delta_std, interval, direction, labels)
-    decisions = dec.decision_table(
-        delta_nat, margins, direction, rule, prior_delta_natural=prior_nat, evidence=evidence_mask(inputs)
-    )
+    decisions = decision_rows(idata, inputs, spec, prior_nat)
     curves = dec.margin_curves(
         delta_nat,
         margins,
@@ -123,10 +121,7 @@ def decide(
     approx = meta_analysis_approximation(
         delta_nat, delta_std, study, inputs, spec, prior, prior_set, prior_nat, provenance
     )
-    evidence = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
-    for frame in (contrasts, decisions):
-        keys = list(zip(frame["time"], frame["outcome"], strict=True))
-        frame.insert(2, "evidence", [evidence.get(k, "joint") for k in keys])
+    _insert_evidence(contrasts, inputs)
     return Results(
         contrasts=contrasts,
         decisions=decisions,
@@ -135,3 +130,32 @@ def decide(
         draws=contrast_draws(delta_nat, delta_std, study),
         rule_text=rule.text,
     )
+
+
+def decision_rows(
+    idata: az.InferenceData, inputs: ModelInputs, spec: ModelSpec, prior_delta_natural: xr.DataArray | None = None
+) -> pd.DataFrame:
+    """The decision table of a fit (``decisions.csv``): :func:`bayes_stenosis.decisions.decision_table` of the
+    posterior of delta with the study's margins and directions, the prior column from ``prior_delta_natural``
+    (default: the InferenceData's prior group, if any), and each row's evidence."""
+    outcomes = inputs.coords["outcome"]
+    prior_nat = prior_delta_natural
+    if prior_nat is None and "prior" in idata.groups():
+        prior_nat = idata.prior["delta_natural"]
+    decisions = dec.decision_table(
+        idata.posterior["delta_natural"],
+        dict(zip(outcomes, inputs.margins.tolist(), strict=True)),
+        dict(zip(outcomes, inputs.direction, strict=True)),
+        dec.DecisionRule(threshold=spec.decision.threshold),
+        prior_delta_natural=prior_nat,
+        evidence=evidence_mask(inputs),
+    )
+    _insert_evidence(decisions, inputs)
+    return decisions
+
+
+def _insert_evidence(frame: pd.DataFrame, inputs: ModelInputs) -> None:
+    """The evidence of each row's cell as the third column ("joint" for a joint row)."""
+    evidence = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
+    keys = list(zip(frame["time"], frame["outcome"], strict=True))
+    frame.insert(2, "evidence", [evidence.get(k, "joint") for k in keys])

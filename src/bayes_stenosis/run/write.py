@@ -103,6 +103,8 @@ def write_run(
     DestinationLockedError
         Another live process is writing the same run folder.
     """
+    if fit.results is None:
+        raise ValueError("write_run needs a fit made with full_results=True (a run folder holds every result)")
     t_write = time.perf_counter()
     destination = run_destination(fit, out, run_name)
     timings = dict(fit.timings)

@@ -236,6 +236,7 @@ def fit_grid(
             compiled=cache,
             posterior_predictive=False,
             prior_var_names=["delta_natural"],
+            full_results=False,  # margin_set_table makes the sweep's decision tables
         )
         timings["sampling"] += fitted.timings["sample"]
         timings["prior_draws"] += fitted.timings["prior_predictive"]
