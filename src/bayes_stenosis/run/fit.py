@@ -344,8 +344,12 @@ def _build_and_sample(
             prior_var_names=prior_var_names,
             predictive_summary=reduce_replicates,
         )
-        with phases(status)("reading pytensor's index of compiled C modules (once, before the parallel prior draws)"):
-            load_c_module_index()  # the child inherits it: read once, not in both processes
+        if replicating is not None and replicating.observed_RVs:
+            # both processes compile C functions (the child its prior draws, this one the posterior
+            # predictive): read once here, inherited by the child. Otherwise (a study known from threshold
+            # statements) only the child compiles any: it reads the index itself, beside the sampling.
+            with phases(status)("reading pytensor's index of compiled C modules (once, for both processes)"):
+                load_c_module_index()
         priors = start_in_background(work)
     idata, sample_timings = sample(
         model,
