@@ -53,3 +53,44 @@ def test_each_fit_records_how_its_threshold_statements_entered_the_likelihood():
         fitted = SimpleNamespace(inputs=prepare_inputs(study, fit_spec), spec=fit_spec)
         treatments[test] = statement_treatment(fitted)
     assert treatments == {"spec": "joint", "follow_up": "independent", "ancova": "independent"}
+
+
+def test_the_study_margin_set_reuses_the_fits_own_decision_table(tmp_path):
+    """Under the study's own margins a sweep takes the fit's decision table instead of computing it again: it
+    must be the table computed afresh; another margin set is computed with its own margins."""
+    import numpy as np
+
+    from bayes_stenosis import decisions as dec
+    from bayes_stenosis.analyses.sensitivity.tables import margin_set_table
+    from bayes_stenosis.run import evidence_mask
+    from bayes_stenosis.testing import synthetic_fit, write_study
+
+    row = {"measure": "change", "direction": "new_minus_reference", "estimate": -1, "se": 3}
+    study = write_study(
+        tmp_path / "study",
+        outcomes={"ODI": {"instrument": "ODI", "scale_max": 100, "margin": 10, "reference_sd": 16}},
+        follow_up=(4.0, 8.0),
+        rows={"contrasts.csv": [row | {"outcome": "ODI", "time": t} for t in (4, 8)]},
+    )
+    fitted = synthetic_fit(study, delta_sd=0.3)
+    info = {"configuration": "test", "seed": 1}
+    direction = {"ODI": fitted.inputs.direction[0]}
+    rule = dec.DecisionRule(threshold=fitted.spec.decision.threshold)
+    for name, margin in (("study", 10.0), ("narrow", 4.0)):
+        table = margin_set_table(fitted, name, {"ODI": (margin, "test")}, info)
+        fresh = dec.decision_table(
+            fitted.idata.posterior["delta_natural"],
+            {"ODI": margin},
+            direction,
+            rule,
+            prior_delta_natural=fitted.prior_delta_natural,
+            evidence=evidence_mask(fitted.inputs),
+        )
+        fresh = fresh[fresh["scope"] != "any_beyond_margin"].reset_index(drop=True)
+        numbers = fresh.select_dtypes("number").columns
+        pd.testing.assert_frame_equal(table[numbers].reset_index(drop=True), fresh[numbers])
+        assert table["decision"].fillna("").tolist() == fresh["decision"].fillna("").tolist()
+    # the two margin sets give different probabilities: the narrow margin is computed, not copied
+    narrow = margin_set_table(fitted, "narrow", {"ODI": (4.0, "test")}, info)
+    study_table = margin_set_table(fitted, "study", {"ODI": (10.0, "test")}, info)
+    assert np.all(narrow["prob_equivalence"].to_numpy() < study_table["prob_equivalence"].to_numpy())

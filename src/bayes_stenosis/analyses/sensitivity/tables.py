@@ -112,14 +112,19 @@ def margin_set_table(fitted: Fit, name: str, margin_set: dict[str, tuple[float, 
     direction = dict(zip(outcomes, fitted.inputs.direction, strict=True))
     rule = dec.DecisionRule(threshold=fitted.spec.decision.threshold)
     delta_nat = fitted.idata.posterior["delta_natural"]
-    table = dec.decision_table(
-        delta_nat,
-        {o: margin_set[o][0] for o in outcomes},
-        direction,
-        rule,
-        prior_delta_natural=fitted.prior_delta_natural,
-        evidence=evidence_mask(fitted.inputs),
-    )
+    margins = {o: margin_set[o][0] for o in outcomes}
+    if margins == dict(zip(outcomes, fitted.inputs.margins.tolist(), strict=True)):
+        # the fit's own margins: its decision table is this table (same draws, margins, rule and prior draws)
+        table = fitted.decisions.drop(columns="evidence")
+    else:
+        table = dec.decision_table(
+            delta_nat,
+            margins,
+            direction,
+            rule,
+            prior_delta_natural=fitted.prior_delta_natural,
+            evidence=evidence_mask(fitted.inputs),
+        )
     table = table[table["scope"] != "any_beyond_margin"].copy()
     table["margin_set"] = name
     cell_keys = list(zip(table["time"], table["outcome"], strict=True))
