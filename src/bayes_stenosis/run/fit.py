@@ -15,22 +15,18 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import arviz as az
-import numpy as np
 import pandas as pd
 import xarray as xr
 
 from bayes_stenosis.diagnostics import (
     Verdict,
-    decision_probability_table,
-    parameter_table,
-    sampler_table,
     verdict,
 )
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_delta, phases, sample
+from bayes_stenosis.inference import CompileCache, SamplerSettings, phases, sample
 from bayes_stenosis.inference.background import BackgroundWork, DoneWork, load_c_module_index, start_in_background
 from bayes_stenosis.model import (
     ModelInputs,
@@ -42,10 +38,10 @@ from bayes_stenosis.model import (
 )
 from bayes_stenosis.model.terms.ipd import ipd_observed_summary, ipd_predictive_summary
 from bayes_stenosis.resources import resolve_spec
+from bayes_stenosis.run.after_sampling import check_statements, diagnose_and_decide
 from bayes_stenosis.run.idata import tidy_inference_data
-from bayes_stenosis.run.priors import FitPriors, draw_fit_priors, draw_statement_priors, statement_seeds
-from bayes_stenosis.run.results import Results, decide, decision_rows
-from bayes_stenosis.run.statements import statement_checks
+from bayes_stenosis.run.priors import draw_fit_priors
+from bayes_stenosis.run.results import Results
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
 from bayes_stenosis.study import Study, load_study
 
@@ -258,11 +254,11 @@ def fit_study(
     phase = phases(status)
     checks = None
     if posterior_predictive:
-        checks = _check_statements(idata, model, forward_model, prepared, settings, phase, drawn)
+        checks = check_statements(idata, model, forward_model, prepared, settings, phase, drawn)
     # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
     tidy_inference_data(idata, prepared.study, prepared.inputs, prepared.spec)
     with phase("prior draws for the decision table, diagnostics and decisions"):
-        prior_delta, params, samp, decision_diag, results, decisions = _diagnose_and_decide(
+        prior_delta, params, samp, decision_diag, results, decisions = diagnose_and_decide(
             idata, forward_model, prepared, settings, timings, drawn, full_results=full_results
         )
     timings["fit_total"] = time.perf_counter() - t_start
@@ -368,107 +364,3 @@ def _build_and_sample(
     if inputs.ipd is not None and posterior_predictive:  # the data's summaries, beside the replicates
         idata.observed_data = idata.observed_data.assign(ipd_observed_summary(inputs.ipd, arms))
     return model, forward_model, idata, priors
-
-
-def _check_statements(
-    idata: az.InferenceData,
-    model: pm.Model,
-    forward_model: pm.Model,
-    prepared: PreparedFit,
-    settings: SamplerSettings,
-    phase: Callable[[str], object],
-    drawn: FitPriors | None = None,
-) -> pd.DataFrame | None:
-    """The threshold statements' prior and posterior predictive checks (model checks, not decisions), their
-    replicates added to ``idata``; None for a model without statements. Their prior draws are ``drawn``'s
-    when given."""
-    if "threshold_noncentrality" not in model.named_vars:
-        return None
-    check_seed = statement_seeds(settings)[1]
-    with phase("checking the reported statements against prior and posterior replicates"):
-        prior_statements = drawn.statements if drawn is not None else None
-        if prior_statements is None:
-            prior_statements = draw_statement_priors(forward_model, settings)
-        checks, replicates = statement_checks(idata, prior_statements, prepared.inputs, prepared.spec, check_seed)
-    if replicates:
-        add_statement_replicates(idata, replicates)
-    return checks
-
-
-class _Decided(NamedTuple):
-    """What :func:`_diagnose_and_decide` gives a :class:`Fit` (the names of its fields)."""
-
-    prior_delta_natural: xr.DataArray
-    parameters: pd.DataFrame
-    sampler_stats: pd.DataFrame
-    decision_diagnostics: pd.DataFrame
-    results: Results | None
-    decisions: pd.DataFrame
-
-
-def _diagnose_and_decide(
-    idata: az.InferenceData,
-    forward_model: pm.Model,
-    prepared: PreparedFit,
-    settings: SamplerSettings,
-    timings: dict[str, float],
-    drawn: FitPriors | None = None,
-    *,
-    full_results: bool = True,
-) -> _Decided:
-    """The prior draws of the decision table's prior column (``drawn``'s when given), the parameter and
-    sampler diagnostics, the decisions, and the diagnostics of every decision probability (R-hat / ESS of
-    its indicator draws), which the verdict also covers."""
-    start = time.perf_counter()
-    prior_delta = drawn.delta_natural if drawn is not None else draw_prior_delta(forward_model, settings)
-    timings["prior_draws_decisions"] = time.perf_counter() - start
-    start = time.perf_counter()
-    params = parameter_table(idata)
-    samp = sampler_table(idata)
-    timings["diagnostics"] = time.perf_counter() - start
-    start = time.perf_counter()
-    provenance = {
-        "seed": settings.seed,
-        "spec_name": prepared.spec.name,
-        "spec_sha256": prepared.spec_sha256,
-        "prior_set": prepared.prior_set,
-    }
-    if full_results:
-        results = decide(
-            idata,
-            prepared.study,
-            prepared.inputs,
-            prepared.spec,
-            prior_delta,
-            prior=prepared.prior,
-            prior_set=prepared.prior_set,
-            provenance=provenance,
-        )
-        decisions = results.decisions
-    else:
-        results = None
-        decisions = decision_rows(idata, prepared.inputs, prepared.spec, prior_delta)
-    timings["decisions"] = time.perf_counter() - start
-    decision_diag = decision_probability_table(
-        idata.posterior["delta_natural"], decisions, prepared.spec.decision.threshold
-    )
-    return _Decided(prior_delta, params, samp, decision_diag, results, decisions)
-
-
-def add_statement_replicates(idata: az.InferenceData, replicates: dict[str, xr.DataArray]) -> None:
-    """The statements' posterior (and prior) predictive replicates, 1 = came out as reported, and the
-    observed 1s: a threshold-only study has no observed random variable of its own."""
-    post = replicates["posterior"]
-    observed = xr.DataArray(
-        np.ones(post.sizes["threshold_row"], dtype="int8"),
-        dims=("threshold_row",),
-        coords={"threshold_row": post.threshold_row},
-    )
-    groups = [("posterior_predictive", post), ("observed_data", observed)]
-    if "prior" in replicates:
-        groups.append(("prior_predictive", replicates["prior"]))
-    for name, value in groups:
-        if name in idata.groups():
-            getattr(idata, name)["threshold_event"] = value
-        else:
-            idata.add_groups({name: xr.Dataset({"threshold_event": value})})
