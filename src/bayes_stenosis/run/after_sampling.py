@@ -50,7 +50,7 @@ def check_statements(
 
 
 class Decided(NamedTuple):
-    """What :func:`diagnose_and_decide` gives a :class:`Fit` (the names of its fields)."""
+    """What :func:`diagnose_and_decide` gives a :class:`~bayes_stenosis.run.Fit` (the names of its fields)."""
 
     prior_delta_natural: xr.DataArray
     parameters: pd.DataFrame
