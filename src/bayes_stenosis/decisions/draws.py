@@ -97,7 +97,7 @@ def mcse_of(draws: xr.DataArray, method: str, prob: float | None = None) -> xr.D
         return xr.full_like(reduced, np.nan, dtype=float)
     if method == "mean":
         values = draws.transpose("chain", "draw", *reduced.dims).values
-        return reduced.copy(data=mcse_mean(values)).astype(float)
+        return reduced.copy(data=mcse_mean(values))
     kwargs = {"prob": prob} if method == "quantile" else {}
     out = az.mcse(draws.astype(float).to_dataset(name="x"), method=method, **kwargs)["x"]
     return out.transpose(*reduced.dims)

@@ -76,7 +76,10 @@ class Fit:
         probability's indicator draws.
     results
         Contrasts, decision table, margin curves, normal approximation, draws; None for a fit made with
-        ``full_results=False`` (a sweep's), which keeps only its decision table (``decision_table``).
+        ``full_results=False`` (a sweep's).
+    decision_table
+        The decision table of a fit made with ``full_results=False``; None otherwise (it is
+        ``results.decisions``). Read either through :attr:`decisions`.
     statement_checks
         Threshold statements: prior and posterior predictive probability of each reported statement and
         of the whole set (:func:`bayes_stenosis.run.statements.statement_checks`); None without statements.
@@ -286,7 +289,7 @@ def fit_study(
         verdict=verdict_,
         timings=timings,
         statement_checks=checks,
-        decision_table=decisions,
+        decision_table=None if results is not None else decisions,  # one copy: results holds a full fit's
     )
 
 

@@ -107,9 +107,7 @@ def decide(
     labels = (study.meta.arms[study.new_arm].label, study.meta.arms[study.reference_arm].label)
     delta_nat = idata.posterior["delta_natural"]
     delta_std = idata.posterior["delta"]
-    prior_nat = prior_delta_natural
-    if prior_nat is None and "prior" in idata.groups():
-        prior_nat = idata.prior["delta_natural"]
+    prior_nat = _prior_delta(idata, prior_delta_natural)
     contrasts = dec.summarise_contrasts(delta_nat, delta_std, interval, direction, labels)
     decisions = decision_rows(idata, inputs, spec, prior_nat)
     curves = dec.margin_curves(
@@ -139,15 +137,12 @@ def decision_rows(
     posterior of delta with the study's margins and directions, the prior column from ``prior_delta_natural``
     (default: the InferenceData's prior group, if any), and each row's evidence."""
     outcomes = inputs.coords["outcome"]
-    prior_nat = prior_delta_natural
-    if prior_nat is None and "prior" in idata.groups():
-        prior_nat = idata.prior["delta_natural"]
     decisions = dec.decision_table(
         idata.posterior["delta_natural"],
         dict(zip(outcomes, inputs.margins.tolist(), strict=True)),
         dict(zip(outcomes, inputs.direction, strict=True)),
         dec.DecisionRule(threshold=spec.decision.threshold),
-        prior_delta_natural=prior_nat,
+        prior_delta_natural=_prior_delta(idata, prior_delta_natural),
         evidence=evidence_mask(inputs),
     )
     _insert_evidence(decisions, inputs)
@@ -159,3 +154,10 @@ def _insert_evidence(frame: pd.DataFrame, inputs: ModelInputs) -> None:
     evidence = inputs.evidence_by_cell.set_index(["time", "outcome"])["evidence"]
     keys = list(zip(frame["time"], frame["outcome"], strict=True))
     frame.insert(2, "evidence", [evidence.get(k, "joint") for k in keys])
+
+
+def _prior_delta(idata: az.InferenceData, given: xr.DataArray | None) -> xr.DataArray | None:
+    """The prior draws of delta behind the prior column: ``given``, else the InferenceData's prior group's."""
+    if given is None and "prior" in idata.groups():
+        return idata.prior["delta_natural"]
+    return given

@@ -150,7 +150,7 @@ def _ess_batch(x: np.ndarray) -> np.ndarray:
         nonpositive = ~(pairs > 0)
         first = np.where(nonpositive.any(axis=1), nonpositive.argmax(axis=1), last_pair + 1)
         stop = np.minimum(first, last_pair)  # the last pair looked at
-        monotone = np.minimum.accumulate(np.where(np.isnan(pairs), np.inf, pairs), axis=1)
+        monotone = np.minimum.accumulate(pairs, axis=1)  # NaN only where constant or NaN draws: replaced below
         kept = np.arange(last_pair + 1)[None, :] < stop[:, None]
         rows = np.arange(k)
         even = rho[rows, 2 * stop]
@@ -169,8 +169,7 @@ def _finish(values: np.ndarray, valid: np.ndarray, cell: tuple[int, ...]) -> np.
 def ess_bulk(draws: np.ndarray) -> np.ndarray:
     """Bulk ESS: the ESS of the rank-normalised split chains (``az.ess(method="bulk")``)."""
     x, cell = _columns(draws)
-    valid = _valid(x)
-    return _finish(_ess(_z_scale(_split_chains(x))), valid, cell)
+    return _finish(_ess(_z_scale(_split_chains(x))), _valid(x), cell)
 
 
 def ess_mean(draws: np.ndarray) -> np.ndarray:
