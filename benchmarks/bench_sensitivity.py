@@ -17,12 +17,6 @@ Usage::
     python benchmarks/bench_sensitivity.py --separate 4         # time 4 separate fits, extrapolate to 12
     python benchmarks/bench_sensitivity.py --plain 3            # also 3 plain-PyMC fits of grid points, x 12 / 3
 
-The ratio asked for (issue 21) is the sweep's wall over one compile plus the fits' sampling. The sweep
-finishes each fit in a thread while the next one samples, so its own sampling seconds include what that
-thread took from the chains; the floor is therefore taken from a second, serial sweep of the same grid
-(``run_sensitivity(..., overlap=False)``: each fit finished before the next samples), whose sampling ran
-with nothing beside it. ``--no-serial`` skips it (floor: the sweep's own sampling, which flatters).
-
 ``--plain K`` runs ``benchmarks/plain_pymc_baseline.py`` (the same model, ``pm.sample()`` defaults, NetCDF)
 on the first K grid points: the loop a user would write instead of ``sensitivity``. Its draws are PyMC's
 defaults (1000 + 1000, 2 chains), whatever ``--draws`` says. The last line printed is a JSON summary.
@@ -96,12 +90,6 @@ def main() -> None:
     parser.add_argument("--separate", type=int, default=12, help="how many of the 12 separate fits to time")
     parser.add_argument("--keep", type=Path, default=None, help="write the sweep's folder under this root and keep it")
     parser.add_argument("--plain", type=int, default=0, help="how many plain-PyMC fits of grid points to time")
-    parser.add_argument(
-        "--no-serial",
-        dest="serial",
-        action="store_false",
-        help="skip the serial sweep (overlap=False) whose compile + sampling is the floor of the ratio",
-    )
     args = parser.parse_args()
     sampler = ["--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
     print(
@@ -141,35 +129,9 @@ def main() -> None:
             f"sweep: whole process {wall:.1f} s (in-process {t['total']:.1f} s: compile {t['compile']:.1f} s for "
             f"{n_structures} structures, sampling {t['sampling']:.1f} s); load now {load()}"
         )
-        serial = None
-        if args.serial:
-            # the same sweep with each fit finished before the next samples: its sampling ran with nothing
-            # beside it, so its compile + sampling is the floor (the overlapped sweep's own sampling seconds
-            # include the CPU its finishing thread took from the chains)
-            serial_root = work / "serial"
-            code = (
-                "import sys; from bayes_stenosis.analyses import run_sensitivity; "
-                f"run_sensitivity({args.study!r}, spec={str(grid_spec)!r}, out={str(serial_root)!r}, "
-                f"draws={args.draws}, tune={args.tune}, chains={args.chains}, overlap=False)"
-            )
-            serial_wall, proc = timed([sys.executable, "-c", code])
-            if proc.returncode != 0:
-                print(proc.stdout[-3000:], proc.stderr[-3000:])
-                raise SystemExit(f"serial sensitivity failed (exit {proc.returncode})")
-            serial_manifest = serial_root / args.study.split("/")[-1] / "sensitivity" / "manifest.json"
-            st = json.loads(serial_manifest.read_text())["timings_seconds"]
-            serial = {"wall": serial_wall, "compile": st["compile"], "sampling": st["sampling"]}
-            floor = st["compile"] + st["sampling"]
-            print(
-                f"serial sweep (overlap=False): whole process {serial_wall:.1f} s (compile {st['compile']:.1f} s, "
-                f"sampling {st['sampling']:.1f} s with nothing beside it); load now {load()}"
-            )
-            print(f"serial sweep / (compile + sampling) = {serial_wall / floor:.2f}")
-            print(f"overlapped sweep / its own compile + sampling = {wall / (t['compile'] + t['sampling']):.2f}")
         print(
             f"sweep / (compile + sampling) = {wall / floor:.2f} (issue 21's target: <= 1.10; "
-            f"{(wall - floor) / n_fits:.2f} s per fit outside compile and sampling, imports included"
-            f"{'; floor from the serial sweep' if serial else ''})"
+            f"{(wall - floor) / n_fits:.2f} s per fit outside compile and sampling, imports included)"
         )
         grid = [(p, c) for p in PRIORS for c in CORRELATIONS]
 
@@ -239,8 +201,6 @@ def main() -> None:
             "structures_compiled": n_structures,
             "n_fits": n_fits,
             "sweep_over_compile_and_sampling": wall / floor,
-            "floor_from": "serial sweep" if serial else "the sweep's own sampling",
-            "serial_sweep": serial,
             "separate_fit_s": per_fit,
             "separate_12_s": scaled,
             "plain_fit_s": per_plain,

@@ -2,17 +2,7 @@
 (:func:`write_run`: locked, atomic, checksummed), read back and verified (:func:`load_run`), and the
 leftovers of killed writers cleaned (:func:`clean_leftovers`)."""
 
-from bayes_stenosis.run.fit import (
-    DiagnosticsWarning,
-    Fit,
-    PreparedFit,
-    SampledFit,
-    finish_fit,
-    fit_study,
-    load_model_spec,
-    prepare_fit,
-    sample_fit,
-)
+from bayes_stenosis.run.fit import DiagnosticsWarning, Fit, PreparedFit, fit_study, load_model_spec, prepare_fit
 from bayes_stenosis.run.folder import (
     REQUIRED_FILES,
     amend_run,
@@ -47,7 +37,6 @@ __all__ = [
     "Results",
     "RunFolder",
     "RunResult",
-    "SampledFit",
     "amend_run",
     "atomic_run_folder",
     "check_output_file",
@@ -59,7 +48,6 @@ __all__ = [
     "destination_lock",
     "evidence_mask",
     "fit",
-    "finish_fit",
     "fit_study",
     "load_model_spec",
     "load_run",
@@ -71,7 +59,6 @@ __all__ = [
     "published_file",
     "read_manifest",
     "run_manifest",
-    "sample_fit",
     "sha256_file",
     "write_json",
     "write_output_file",

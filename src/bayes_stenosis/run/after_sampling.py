@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_stenosis.diagnostics import decision_probability_table, parameter_table, sampler_table
-from bayes_stenosis.inference import SamplerSettings
+from bayes_stenosis.inference import SamplerSettings, draw_prior_delta
 from bayes_stenosis.run.priors import FitPriors, draw_statement_priors, statement_seeds
 from bayes_stenosis.run.results import Results, decide, decision_rows
 from bayes_stenosis.run.statements import statement_checks
@@ -52,6 +52,7 @@ def check_statements(
 class Decided(NamedTuple):
     """What :func:`diagnose_and_decide` gives a :class:`~bayes_stenosis.run.Fit` (the names of its fields)."""
 
+    prior_delta_natural: xr.DataArray
     parameters: pd.DataFrame
     sampler_stats: pd.DataFrame
     decision_diagnostics: pd.DataFrame
@@ -61,16 +62,20 @@ class Decided(NamedTuple):
 
 def diagnose_and_decide(
     idata: az.InferenceData,
+    forward_model: pm.Model,
     prepared: PreparedFit,
     settings: SamplerSettings,
     timings: dict[str, float],
-    prior_delta: xr.DataArray,
+    drawn: FitPriors | None = None,
     *,
     full_results: bool = True,
 ) -> Decided:
-    """The parameter and sampler diagnostics, the decisions (prior column from ``prior_delta``), and the
-    diagnostics of every decision probability (R-hat / ESS of its indicator draws), which the verdict also
-    covers. numpy and pandas only: nothing here compiles or draws."""
+    """The prior draws of the decision table's prior column (``drawn``'s when given), the parameter and
+    sampler diagnostics, the decisions, and the diagnostics of every decision probability (R-hat / ESS of
+    its indicator draws), which the verdict also covers."""
+    start = time.perf_counter()
+    prior_delta = drawn.delta_natural if drawn is not None else draw_prior_delta(forward_model, settings)
+    timings["prior_draws_decisions"] = time.perf_counter() - start
     start = time.perf_counter()
     params = parameter_table(idata)
     samp = sampler_table(idata)
@@ -101,7 +106,7 @@ def diagnose_and_decide(
     decision_diag = decision_probability_table(
         idata.posterior["delta_natural"], decisions, prepared.spec.decision.threshold
     )
-    return Decided(params, samp, decision_diag, results, decisions)
+    return Decided(prior_delta, params, samp, decision_diag, results, decisions)
 
 
 def add_statement_replicates(idata: az.InferenceData, replicates: dict[str, xr.DataArray]) -> None:

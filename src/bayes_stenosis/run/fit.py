@@ -26,7 +26,7 @@ from bayes_stenosis.diagnostics import (
     verdict,
 )
 from bayes_stenosis.errors import InputError
-from bayes_stenosis.inference import CompileCache, SamplerSettings, draw_prior_delta, phases, sample
+from bayes_stenosis.inference import CompileCache, SamplerSettings, phases, sample
 from bayes_stenosis.inference.background import BackgroundWork, DoneWork, load_c_module_index, start_in_background
 from bayes_stenosis.model import (
     ModelInputs,
@@ -219,8 +219,7 @@ def fit_study(
         Draw the posterior predictive and log-likelihood, and check threshold statements (a sweep that
         only decides skips them).
     prior_var_names
-        Variables of the prior group (default: all; empty: no prior group, as in a sweep, whose decision
-        tables use their own prior draws of delta).
+        Prior variables to draw (default: all; a sweep needs only ``delta_natural``).
     background_prior
         Make every prior draw (prior predictive, the statement checks' and the decision table's) in a
         forked process started before the compile, in parallel with the compile and the sampling
@@ -236,71 +235,7 @@ def fit_study(
     ------
     InputError
         Bad study, spec or options, or a study with no usable evidence; before any sampling.
-
-    Notes
-    -----
-    It is :func:`sample_fit` (everything that compiles or draws) followed by :func:`finish_fit` (numpy and
-    pandas on the draws), which a sweep calls apart.
     """
-    sampled = sample_fit(
-        study,
-        spec=spec,
-        prior_set=prior_set,
-        seed=seed,
-        chains=chains,
-        draws=draws,
-        tune=tune,
-        sampler=sampler,
-        margins=margins,
-        progress=progress,
-        status=status,
-        compiled=compiled,
-        posterior_predictive=posterior_predictive,
-        prior_var_names=prior_var_names,
-        background_prior=background_prior,
-    )
-    return finish_fit(sampled, full_results=full_results, status=status)
-
-
-@dataclass
-class SampledFit:
-    """A fit up to its draws (:func:`sample_fit`): what :func:`finish_fit` diagnoses and decides.
-
-    Everything that compiles or draws (PyMC, pytensor, nutpie, random streams) is done; what is left is
-    numpy and pandas on these draws. A sweep therefore finishes one fit in a thread while the next one
-    samples (nutpie releases the GIL), with the numbers of the serial order.
-    """
-
-    prepared: PreparedFit
-    settings: SamplerSettings
-    margin_overrides: dict[str, float]
-    idata: az.InferenceData
-    prior_delta_natural: xr.DataArray
-    statement_checks: pd.DataFrame | None
-    timings: dict[str, float]
-    started: float  # perf_counter at the start of the fit
-
-
-def sample_fit(
-    study: Study | str | Path = "farpour2022",
-    *,
-    spec: str | Path | ModelSpec = "default",
-    prior_set: str | None = None,
-    seed: int | None = None,
-    chains: int | None = None,
-    draws: int | None = None,
-    tune: int | None = None,
-    sampler: str | None = None,
-    margins: dict[str, float] | None = None,
-    progress: bool = False,
-    status: Callable[[str], object] | None = None,
-    compiled: CompileCache | None = None,
-    posterior_predictive: bool = True,
-    prior_var_names: Sequence[str] | None = None,
-    background_prior: bool = False,
-) -> SampledFit:
-    """The first part of :func:`fit_study` (same arguments): validate, build, sample, every prior draw and
-    the statement checks. Raises what :func:`fit_study` raises, before any sampling."""
     t_start = time.perf_counter()
     prepared = prepare_fit(study, spec=spec, prior_set=prior_set, margins=margins)
     settings = _sampler_settings(prepared.spec, seed=seed, chains=chains, draws=draws, tune=tune, sampler=sampler)
@@ -323,32 +258,13 @@ def sample_fit(
     checks = None
     if posterior_predictive:
         checks = check_statements(idata, model, forward_model, prepared, settings, phase, drawn)
-    if drawn is not None:
-        prior_delta = drawn.delta_natural
-    else:
-        with phase("prior draws of delta for the decision table"):
-            start = time.perf_counter()
-            prior_delta = draw_prior_delta(forward_model, settings)
-            timings["prior_draws_decisions"] = time.perf_counter() - start
     # no sampler-internal variables, every dimension named, units: what posterior.nc holds (no draw changes)
     tidy_inference_data(idata, prepared.study, prepared.inputs, prepared.spec)
-    return SampledFit(prepared, settings, dict(margins or {}), idata, prior_delta, checks, timings, t_start)
-
-
-def finish_fit(sampled: SampledFit, *, full_results: bool = True, status: Callable[[str], object] | None = None) -> Fit:
-    """The second part of :func:`fit_study`: diagnostics, decisions (``full_results`` as there) and the
-    verdict, which is also warned of (:class:`DiagnosticsWarning`) when it fails."""
-    prepared, timings = sampled.prepared, sampled.timings
-    with phases(status)("diagnostics and decisions"):
-        params, samp, decision_diag, results, decisions = diagnose_and_decide(
-            sampled.idata,
-            prepared,
-            sampled.settings,
-            timings,
-            sampled.prior_delta_natural,
-            full_results=full_results,
+    with phase("prior draws for the decision table, diagnostics and decisions"):
+        prior_delta, params, samp, decision_diag, results, decisions = diagnose_and_decide(
+            idata, forward_model, prepared, settings, timings, drawn, full_results=full_results
         )
-    timings["fit_total"] = time.perf_counter() - sampled.started
+    timings["fit_total"] = time.perf_counter() - t_start
     verdict_ = verdict(params, samp, prepared.spec.diagnostics, decision_diag)
     if verdict_.status == "fail":  # a notebook user sees it without asking for fit.verdict
         warnings.warn(
@@ -362,17 +278,17 @@ def finish_fit(sampled: SampledFit, *, full_results: bool = True, status: Callab
         prior_set=prepared.prior_set,
         prior=prepared.prior,
         inputs=prepared.inputs,
-        settings=sampled.settings,
-        margin_overrides=sampled.margin_overrides,
-        idata=sampled.idata,
-        prior_delta_natural=sampled.prior_delta_natural,
+        settings=settings,
+        margin_overrides=dict(margins or {}),
+        idata=idata,
+        prior_delta_natural=prior_delta,
         parameters=params,
         sampler_stats=samp,
         decision_diagnostics=decision_diag,
         results=results,
         verdict=verdict_,
         timings=timings,
-        statement_checks=sampled.statement_checks,
+        statement_checks=checks,
         decision_table=None if results is not None else decisions,  # one copy: results holds a full fit's
     )
 
@@ -422,7 +338,7 @@ def _build_and_sample(
             draw_fit_priors,
             forward_model,
             settings,
-            with_prior=prior_var_names is None or len(prior_var_names) > 0,
+            with_prior=True,
             with_statements=with_statements,
             prior_var_names=prior_var_names,
             predictive_summary=reduce_replicates,

@@ -1,11 +1,10 @@
 """``run_sensitivity``: check and lock the output folder, fit every configuration of the grid through
-:func:`bayes_stenosis.run.fit_study`'s two parts with one compile cache, tabulate and publish the folder."""
+:func:`bayes_stenosis.run.fit_study` with one compile cache, tabulate and publish the folder."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,13 +27,11 @@ from bayes_stenosis.model import ModelInputs, build_model, prepare_inputs, resol
 from bayes_stenosis.outputs.sweep import SWEEP_PLAN_FILE
 from bayes_stenosis.provenance import provenance
 from bayes_stenosis.run import (
-    SampledFit,
     atomic_run_folder,
     check_output_folder,
     destination_lock,
-    finish_fit,
+    fit_study,
     make_parents,
-    sample_fit,
     write_json,
 )
 from bayes_stenosis.spec import ModelSpec, ResolvedPrior, load_spec
@@ -75,17 +72,14 @@ def run_sensitivity(
     overwrite: bool = False,
     plots: bool = True,
     status: Callable[[str], object] | None = None,
-    overlap: bool = True,
 ) -> SensitivityResult:
     """Fit every (prior set, correlation) pair of the spec's grid; decide under every margin set.
 
-    Each fit is :func:`bayes_stenosis.run.fit_study` (the pipeline of ``bayes-stenosis fit``, in its two
-    parts), with one :class:`~bayes_stenosis.inference.CompileCache` across the sweep: one compile per model
-    structure.
+    Each fit is :func:`bayes_stenosis.run.fit_study` (the pipeline of ``bayes-stenosis fit``), with one
+    :class:`~bayes_stenosis.inference.CompileCache` across the sweep: one compile per model structure.
     Writes ``out/<study>/sensitivity/`` atomically (``sensitivity.csv``, ``fits.csv``,
     ``sensitivity.png``, ``manifest.json`` with the checksums); an existing folder is kept unless
-    ``overwrite``. The folder's lock is held from before the first fit. ``overlap``: finish each fit
-    (diagnostics, decision tables) while the next one samples (:func:`fit_grid`; the same numbers).
+    ``overwrite``. The folder's lock is held from before the first fit.
 
     Raises
     ------
@@ -118,7 +112,6 @@ def run_sensitivity(
             plots=plots,
             say=say,
             t_start=t_start,
-            overlap=overlap,
         )
 
 
@@ -178,7 +171,6 @@ def sweep(
     plots: bool,
     say: Callable[[str], object],
     t_start: float,
-    overlap: bool = True,
 ) -> SensitivityResult:
     """The body of :func:`run_sensitivity` once its output folder is checked and locked; ``specs`` is
     (the validated spec, the name or path given, its SHA-256)."""
@@ -187,7 +179,7 @@ def sweep(
     timings: dict[str, float] = {"prepare": time.perf_counter() - t_start, "sampling": 0.0, "prior_draws": 0.0}
 
     cache = CompileCache(settings)
-    fit_rows, table_parts = fit_grid(loaded, model_spec, plan, settings, cache, timings, say, overlap=overlap)
+    fit_rows, table_parts = fit_grid(loaded, model_spec, plan, settings, cache, timings, say)
     timings["compile"] = cache.compile_seconds
 
     result = with_reference_decisions(pd.concat(table_parts, ignore_index=True), loaded.id, plan.reference.label)
@@ -227,53 +219,32 @@ def fit_grid(
     cache: CompileCache,
     timings: dict[str, float],
     say: Callable[[str], object],
-    *,
-    overlap: bool = True,
 ) -> tuple[list[dict], list[pd.DataFrame]]:
     """Fit every configuration of the plan (adding their sampling and prior-draw times to ``timings``):
-    one ``fits.csv`` row per fit and its decision table under every margin set.
-
-    With ``overlap``, each fit's diagnostics and decision tables (:func:`bayes_stenosis.run.finish_fit`,
-    numpy and pandas) run in a thread while the next fit samples: nutpie samples without holding the GIL,
-    so they take the CPU the chains leave. The numbers are those of the serial order (nothing there draws).
-    """
+    one ``fits.csv`` row per fit and its decision table under every margin set."""
     fit_rows, table_parts = [], []
-
-    def finish(sampled: SampledFit, cfg: FitConfig) -> tuple[dict, list[pd.DataFrame]]:
-        fitted = finish_fit(sampled, full_results=False)  # margin_set_table makes the sweep's decision tables
+    for number, cfg in enumerate(plan.configs, start=1):
+        say(f"fit {number}/{len(plan.configs)}: {cfg.label}")
+        fitted = fit_study(
+            loaded,
+            spec=cfg.spec(model_spec),
+            prior_set=cfg.prior_set,
+            seed=cfg.seed(settings.seed),
+            chains=settings.chains,
+            draws=settings.draws,
+            tune=settings.tune,
+            compiled=cache,
+            posterior_predictive=False,
+            prior_var_names=["delta_natural"],
+            full_results=False,  # margin_set_table makes the sweep's decision tables
+        )
+        timings["sampling"] += fitted.timings["sample"]
+        timings["prior_draws"] += fitted.timings["prior_predictive"]
         fit_info = fit_summary(fitted, cfg)
-        return fit_info, [margin_set_table(fitted, m, values, fit_info) for m, values in plan.margin_sets.items()]
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-decide") as pool:
-        pending = []
-        for number, cfg in enumerate(plan.configs, start=1):
-            say(f"fit {number}/{len(plan.configs)}: {cfg.label}")
-            sampled = sample_fit(
-                loaded,
-                spec=cfg.spec(model_spec),
-                prior_set=cfg.prior_set,
-                seed=cfg.seed(settings.seed),
-                chains=settings.chains,
-                draws=settings.draws,
-                tune=settings.tune,
-                compiled=cache,
-                posterior_predictive=False,
-                prior_var_names=(),  # no prior group: the decision tables draw their own prior of delta
-            )
-            timings["sampling"] += sampled.timings["sample"]
-            timings["prior_draws"] += sampled.timings["prior_draws_decisions"]
-            pending.append(pool.submit(finish, sampled, cfg) if overlap else _done(finish(sampled, cfg)))
-        for done in pending:  # in the plan's order
-            fit_info, tables = done.result()
-            fit_rows.append(fit_info)
-            table_parts += tables
+        fit_rows.append(fit_info)
+        table_parts += [margin_set_table(fitted, mname, mvals, fit_info) for mname, mvals in plan.margin_sets.items()]
     return fit_rows, table_parts
-
-
-def _done(value) -> Future:
-    future: Future = Future()
-    future.set_result(value)
-    return future
 
 
 def sweep_manifest(
