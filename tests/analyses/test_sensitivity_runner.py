@@ -119,6 +119,9 @@ def test_a_swapped_fixed_correlation_gives_the_draws_of_a_freshly_compiled_model
     assert swept["delta_mean_natural"] == pytest.approx(draws.mean(), rel=1e-12)
     assert swept["delta_sd_natural"] == pytest.approx(draws.std(ddof=1), rel=1e-12)
     assert swept["prob_equivalence"] == pytest.approx(float((abs(draws) < margin).mean()), abs=1e-12)
+    # the sweep draws no prior group; its prior column is the decision table's own prior draws, as a fit's
+    fresh_cell = fresh.decisions[fresh.decisions.scope == "cell"].iloc[0]
+    assert swept["prob_equivalence_prior"] == fresh_cell["prob_equivalence_prior"]
     # and rho did change the fit: with rho 0.8 the change SD, and so the posterior spread, is smaller
     low = res.table[(res.table.configuration == FitConfig("vague", 0.2).label) & (res.table.scope == "cell")]
     assert low.iloc[0]["delta_sd_natural"] > 1.2 * swept["delta_sd_natural"]

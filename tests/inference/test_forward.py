@@ -104,3 +104,67 @@ def test_a_graph_that_cannot_be_vectorised_is_drawn_by_pymcs_loop():
     with model:
         looped = pm.sample_prior_predictive(draws=50, random_seed=4, var_names=["chol", "eta"])
     np.testing.assert_array_equal(vectorised.prior["chol"].values, looped.prior["chol"].values)
+
+
+def _data_model(centre: float, spread: float, cells: int = 3) -> pm.Model:
+    """A structure whose hyperparameters are data (as a sweep's prior sets are)."""
+    with pm.Model(coords={"cell": list(range(cells))}) as model:
+        mu0 = pm.Data("mu0", centre)
+        sd0 = pm.Data("sd0", spread)
+        scale = pm.HalfNormal("scale", sd0)
+        effect = pm.Normal("effect", mu=mu0, sigma=scale, dims="cell")
+        pm.Deterministic("shifted", effect * 2.0 + mu0, dims="cell")
+    return model
+
+
+def test_a_reused_compile_gives_the_draws_of_a_fresh_one():
+    """A model of an earlier model's structure takes that compile with its own data and seed: the draws are
+    bit-identical to a fresh compile's, and the earlier model's data are left as they were."""
+    from bayes_stenosis.inference.forward import FORWARD_FUNCTIONS
+
+    first, second = _data_model(0.0, 1.0), _data_model(3.0, 0.2)
+    names = ["effect", "shifted", "scale"]
+    drawn_first = forward_draws(first, names, 300, seed=7)
+    hits = FORWARD_FUNCTIONS.hits
+    reused = forward_draws(second, names, 300, seed=8)
+    assert FORWARD_FUNCTIONS.hits == hits + 1
+    fresh = forward_draws(second, names, 300, seed=8, reuse=False)
+    for name in names:
+        np.testing.assert_array_equal(reused.prior[name].values, fresh.prior[name].values, err_msg=name)
+    assert abs(reused.prior["effect"].values.mean() - 3.0) < 0.1  # the second model's data, not the first's
+    assert float(first["mu0"].get_value()) == 0.0 and float(first["sd0"].get_value()) == 1.0
+    again = forward_draws(first, names, 300, seed=7)
+    for name in names:
+        np.testing.assert_array_equal(again.prior[name].values, drawn_first.prior[name].values, err_msg=name)
+
+
+def test_another_structure_or_number_of_draws_compiles_anew():
+    from bayes_stenosis.inference.forward import FORWARD_FUNCTIONS
+
+    forward_draws(_data_model(0.0, 1.0), ["effect"], 100, seed=1)
+    hits = FORWARD_FUNCTIONS.hits
+    wider = forward_draws(_data_model(0.0, 1.0, cells=4), ["effect"], 100, seed=1)
+    more = forward_draws(_data_model(0.0, 1.0), ["effect"], 150, seed=1)
+    assert FORWARD_FUNCTIONS.hits == hits
+    assert wider.prior["effect"].shape == (1, 100, 4) and more.prior["effect"].shape == (1, 150, 3)
+
+
+def test_the_flagships_prior_of_delta_under_another_prior_set_is_a_fresh_compiles():
+    """A sweep's case: the decision table's prior draws of delta under two normal prior sets with partial
+    pooling (one structure, hyperparameters as data), the second from the first's compile."""
+    from bayes_stenosis.inference.forward import FORWARD_FUNCTIONS
+    from bayes_stenosis.model import build_model, prior_sampling_model
+    from bayes_stenosis.run.fit import prepare_fit
+
+    draws = {}
+    for prior_set in ("enthusiastic", "small_difference"):
+        prepared = prepare_fit("farpour2022", prior_set=prior_set)
+        model = build_model(prepared.inputs, prepared.spec, prepared.prior)
+        forward = prior_sampling_model(prepared.inputs, prepared.spec, prepared.prior, model)
+        hits = FORWARD_FUNCTIONS.hits
+        draws[prior_set] = forward_draws(forward, ["delta_natural"], 2000, seed=5).prior["delta_natural"].values
+        fresh = forward_draws(forward, ["delta_natural"], 2000, seed=5, reuse=False).prior["delta_natural"].values
+        np.testing.assert_array_equal(draws[prior_set], fresh)
+    assert FORWARD_FUNCTIONS.hits == hits + 1  # the second prior set reused the first's compile
+    # the second prior set's hyperparameters: centred on 0, where the enthusiastic prior is not
+    assert abs(draws["small_difference"].mean()) < abs(draws["enthusiastic"].mean())

@@ -21,6 +21,7 @@ on arm-summary models, whose n-ary elementwise operations it runs as a Python lo
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from collections.abc import Sequence
@@ -29,16 +30,22 @@ from contextlib import contextmanager
 import arviz as az
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 from pymc.distributions.shape_utils import change_dist_size
-from pymc.pytensorf import rvs_in_graph
-from pytensor.graph.replace import vectorize_graph
-from pytensor.graph.traversal import ancestors, toposort
+from pymc.pytensorf import collect_default_updates, reseed_rngs, rvs_in_graph
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.replace import graph_replace, vectorize_graph
+from pytensor.graph.traversal import ancestors, graph_inputs, toposort
 from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.type_other import NoneTypeT
 
+from bayes_stenosis.inference.compiled import structure_key
 
-def forward_draws(model: pm.Model, var_names: Sequence[str], draws: int, seed: int) -> az.InferenceData:
+
+def forward_draws(
+    model: pm.Model, var_names: Sequence[str], draws: int, seed: int, *, reuse: bool = True
+) -> az.InferenceData:
     """``draws`` joint forward draws of the named model variables, as ``pm.sample_prior_predictive`` returns
     them (one chain; free variables and deterministics in ``prior``, observed variables in
     ``prior_predictive``), from one vectorised evaluation of the model's graph.
@@ -53,24 +60,92 @@ def forward_draws(model: pm.Model, var_names: Sequence[str], draws: int, seed: i
         Number of joint draws.
     seed
         Seed of every random variable's stream.
+    reuse
+        Take the compiled function of an earlier model of the same structure (:data:`FORWARD_FUNCTIONS`),
+        with this model's data and ``seed``: a sweep's fits differ only in their priors' hyperparameters
+        (data), and a compile is most of the time of these draws. The draws are those of a fresh compile.
     """
     names = sorted(set(var_names))
-    outputs = [model[name] for name in names]
-    try:
-        batched = _vectorized(outputs, set(model.basic_RVs), draws)
-    except (NotImplementedError, ValueError, TypeError):  # no vectorised form: PyMC's loop, the same draws
-        with model, quiet_forward_sampling():
-            return pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=names)
-    function = pm.pytensorf.compile([], batched, random_seed=seed)  # default mode: see the module docstring
-    values = function()
+    key = (structure_key(model), tuple(names), draws) if reuse else None
+    function = FORWARD_FUNCTIONS.get(key) if reuse else None
+    if function is None or not function.load(model):
+        outputs = [model[name] for name in names]
+        try:
+            batched = _vectorized(outputs, set(model.basic_RVs), draws)
+        except (NotImplementedError, ValueError, TypeError):  # no vectorised form: PyMC's loop, the same draws
+            with model, quiet_forward_sampling():
+                return pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=names)
+        function = ForwardFunction(outputs, batched)
+        if reuse:
+            FORWARD_FUNCTIONS.put(key, function)
+    values = function.draw(seed)
     drawn = {}
-    for name, output, new, value in zip(names, outputs, batched, values, strict=True):
-        if new is output:  # no random variable upstream (a deterministic of data): the same in every draw
+    for name, deterministic, value in zip(names, function.constant, values, strict=True):
+        if deterministic:  # no random variable upstream (a deterministic of data): the same in every draw
             value = np.broadcast_to(value, (draws, *np.shape(value))).copy()
         elif np.ndim(value) == 0 or np.shape(value)[0] != draws:  # the vectorisation missed a variable
             raise RuntimeError(f"forward draws of {name!r} came out with shape {np.shape(value)}, not ({draws}, ...)")
         drawn[name] = np.asarray(value)
     return pm.to_inference_data(prior=drawn, model=model)
+
+
+class ForwardFunction:
+    """The compiled vectorised draws of a model's variables, on shared variables of its own.
+
+    The graph's data containers, dimension lengths and random generators are replaced by copies, so that
+    loading another model's data (:meth:`load`) changes no model's values, and the random generators are
+    reseeded per call (:meth:`draw`) in the order ``pm.pytensorf.compile`` seeds them: the draws are those of
+    a fresh compile for the same model and seed.
+    """
+
+    def __init__(self, outputs: list, batched: list) -> None:
+        self.constant = [new is old for new, old in zip(batched, outputs, strict=True)]
+        shared = [v for v in graph_inputs(batched) if isinstance(v, SharedVariable)]
+        own = {v: pytensor.shared(copy.deepcopy(v.get_value(borrow=True)), name=v.name) for v in shared}
+        batched = graph_replace(batched, own, strict=False)
+        self.rngs = list(collect_default_updates(inputs=[], outputs=batched))  # compile's seeding order
+        rngs = set(self.rngs)
+        self.data = {v.name: v for v in own.values() if v not in rngs}
+        # default mode (C): see the module docstring; the seed is set per draw
+        self.function = pm.pytensorf.compile([], batched)
+
+    def load(self, model: pm.Model) -> bool:
+        """Take ``model``'s data values; False when a container of this graph is not in ``model`` by name."""
+        values = {v.name: v for v in model.data_vars} | {v.name: v for v in model.dim_lengths.values()}
+        if None in self.data or not set(self.data) <= set(values):
+            return False
+        for name, var in self.data.items():
+            var.set_value(np.copy(values[name].get_value(borrow=True)))
+        return True
+
+    def draw(self, seed: int) -> list:
+        reseed_rngs(self.rngs, seed)
+        return self.function()
+
+
+class ForwardFunctions:
+    """The most recently used compiled forward draws, by model structure, variables and number of draws."""
+
+    def __init__(self, max_functions: int = 8) -> None:
+        self.max_functions = max_functions
+        self.functions: dict[tuple, ForwardFunction] = {}
+        self.hits = 0
+
+    def get(self, key: tuple) -> ForwardFunction | None:
+        function = self.functions.pop(key, None)
+        if function is not None:
+            self.hits += 1
+            self.functions[key] = function  # most recently used last
+        return function
+
+    def put(self, key: tuple, function: ForwardFunction) -> None:
+        self.functions[key] = function
+        while len(self.functions) > self.max_functions:
+            self.functions.pop(next(iter(self.functions)))
+
+
+#: This process's compiled forward draws (a sweep's fits, a notebook's refits of one structure).
+FORWARD_FUNCTIONS = ForwardFunctions()
 
 
 @contextmanager

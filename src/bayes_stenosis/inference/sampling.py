@@ -75,7 +75,7 @@ def sample(
         this process's cache (``PROCESS_COMPILES``); a new empty cache forces a fresh compile.
     prior_var_names
         The prior variables to draw (default: every free variable and deterministic, and the
-        observed replicates). A sweep that needs only the prior of the treatment difference names it.
+        observed replicates); empty: no prior group (a sweep, whose decision tables draw their own).
     posterior_predictive
         Draw the posterior predictive and the log-likelihood (a sweep that only decides skips them).
     predictive_model
@@ -96,7 +96,8 @@ def sample(
     """
     timings: dict[str, float] = {}
     phase = phases(status)
-    if prior_draws is None:
+    prior = None
+    if prior_draws is None and (prior_var_names is None or len(prior_var_names) > 0):
         with _timed_phase(phase, "sampling the prior predictive", timings, "prior_predictive"):
             prior = draw_prior(
                 model if prior_model is None else prior_model,
@@ -109,7 +110,8 @@ def sample(
     if prior_draws is not None:
         with _timed_phase(phase, "the prior draws, made in a parallel process", timings, "prior_wait"):
             prior = prior_draws()
-    idata.extend(prior)
+    if prior is not None:
+        idata.extend(prior)
     if posterior_predictive:
         seed = settings.seeds()["posterior_predictive"]
         with _timed_phase(phase, "posterior predictive and log-likelihood", timings, "posterior_predictive"):

@@ -219,7 +219,8 @@ def fit_study(
         Draw the posterior predictive and log-likelihood, and check threshold statements (a sweep that
         only decides skips them).
     prior_var_names
-        Prior variables to draw (default: all; a sweep needs only ``delta_natural``).
+        Variables of the prior group (default: all; empty: no prior group, as in a sweep, whose decision
+        tables use their own prior draws of delta).
     background_prior
         Make every prior draw (prior predictive, the statement checks' and the decision table's) in a
         forked process started before the compile, in parallel with the compile and the sampling
@@ -338,7 +339,7 @@ def _build_and_sample(
             draw_fit_priors,
             forward_model,
             settings,
-            with_prior=True,
+            with_prior=prior_var_names is None or len(prior_var_names) > 0,
             with_statements=with_statements,
             prior_var_names=prior_var_names,
             predictive_summary=reduce_replicates,
