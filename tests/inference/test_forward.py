@@ -168,3 +168,19 @@ def test_the_flagships_prior_of_delta_under_another_prior_set_is_a_fresh_compile
     assert FORWARD_FUNCTIONS.hits == hits + 1  # the second prior set reused the first's compile
     # the second prior set's hyperparameters: centred on 0, where the enthusiastic prior is not
     assert abs(draws["small_difference"].mean()) < abs(draws["enthusiastic"].mean())
+
+
+def test_a_cached_function_that_cannot_take_the_data_is_compiled_afresh():
+    """A cached compile whose containers the new model lacks (by name) is not used: a fresh compile replaces
+    it, with the fresh draws."""
+    from bayes_stenosis.inference.forward import FORWARD_FUNCTIONS
+
+    forward_draws(_data_model(0.0, 1.0), ["effect"], 120, seed=2)
+    (key,) = [k for k in FORWARD_FUNCTIONS.functions if k[1:] == (("effect",), 120)]
+    stale = FORWARD_FUNCTIONS.functions[key]
+    stale.data["not_in_any_model"] = stale.data["mu0"]
+    model = _data_model(2.0, 0.5)
+    drawn = forward_draws(model, ["effect"], 120, seed=3).prior["effect"].values
+    fresh = forward_draws(model, ["effect"], 120, seed=3, reuse=False).prior["effect"].values
+    np.testing.assert_array_equal(drawn, fresh)
+    assert FORWARD_FUNCTIONS.functions[key] is not stale

@@ -110,15 +110,21 @@ class ForwardFunction:
         self.function = pm.pytensorf.compile([], batched)
 
     def load(self, model: pm.Model) -> bool:
-        """Take ``model``'s data values; False when a container of this graph is not in ``model`` by name."""
-        values = {v.name: v for v in model.data_vars} | {v.name: v for v in model.dim_lengths.values()}
+        """Take ``model``'s data values; False (then compile afresh) when a container of this graph is not a
+        shared variable of ``model`` by name, or its value does not fit the container's type."""
+        containers = [*model.data_vars, *model.dim_lengths.values()]
+        values = {v.name: v for v in containers if isinstance(v, SharedVariable)}
         if None in self.data or not set(self.data) <= set(values):
             return False
-        for name, var in self.data.items():
-            var.set_value(np.copy(values[name].get_value(borrow=True)))
+        try:
+            for name, var in self.data.items():
+                var.set_value(np.copy(values[name].get_value(borrow=True)))
+        except (TypeError, ValueError):  # e.g. a static shape the new value does not have
+            return False
         return True
 
     def draw(self, seed: int) -> list:
+        """One evaluation (every draw at once) with the random generators seeded from ``seed``."""
         reseed_rngs(self.rngs, seed)
         return self.function()
 
