@@ -42,6 +42,8 @@ def test_figure_frames_flipped_decisions_and_marks_failed_fits(tmp_path):
     assert {tuple(f.get_xy()) for f in frames} == {(-0.5, 0.5), (0.5, 0.5)}  # row 1 = fit b
     labels = {t.get_text(): t.get_color() for t in panel.get_yticklabels()}
     assert labels["b | rho uncertain"] == "red" and labels["a | rho uncertain"] != "red"
+    # the count says what it counts: cell rows (not the joint rows) of every fit and margin set
+    assert "1 of 2 cell decisions (every fit and margin set) differ" in fig.texts[0].get_text()
     texts = sorted(t.get_text() for t in panel.texts)
     assert texts == ["0.50", "0.50", "0.99 E", "0.99 E"]
     plt.close(fig)
