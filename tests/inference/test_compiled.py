@@ -43,3 +43,18 @@ def test_structure_key_tells_apart_what_a_data_swap_cannot_change(tmp_path):
     below_model = _model(below)
     assert [v.name for v in below_model.free_RVs] == [v.name for v in _model(inside).free_RVs]
     assert structure_key(below_model) != key  # same variables, another event: must not share a compile
+
+
+def test_recently_used_keeps_the_most_recently_read_and_counts_hits():
+    """The cache behind CompileCache and the forward-draw functions: a read refreshes a key, adding past the
+    capacity drops the least recently used, a miss is no hit."""
+    from bayes_stenosis.inference.compiled import RecentlyUsed
+
+    cache = RecentlyUsed(capacity=2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache.put("c", 3)  # drops "b"
+    assert "b" not in cache and "a" in cache and "c" in cache and len(cache) == 2
+    assert cache.get("b") is None
+    assert cache.hits == 1

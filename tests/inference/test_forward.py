@@ -176,11 +176,11 @@ def test_a_cached_function_that_cannot_take_the_data_is_compiled_afresh():
     from bayes_stenosis.inference.forward import FORWARD_FUNCTIONS
 
     forward_draws(_data_model(0.0, 1.0), ["effect"], 120, seed=2)
-    (key,) = [k for k in FORWARD_FUNCTIONS.functions if k[1:] == (("effect",), 120)]
-    stale = FORWARD_FUNCTIONS.functions[key]
+    (key,) = [k for k in FORWARD_FUNCTIONS.values if k[1:] == (("effect",), 120)]
+    stale = FORWARD_FUNCTIONS.values[key]
     stale.data["not_in_any_model"] = stale.data["mu0"]
     model = _data_model(2.0, 0.5)
     drawn = forward_draws(model, ["effect"], 120, seed=3).prior["effect"].values
     fresh = forward_draws(model, ["effect"], 120, seed=3, reuse=False).prior["effect"].values
     np.testing.assert_array_equal(drawn, fresh)
-    assert FORWARD_FUNCTIONS.functions[key] is not stale
+    assert FORWARD_FUNCTIONS.values[key] is not stale

@@ -160,6 +160,35 @@ class CompiledModel:
         )
 
 
+class RecentlyUsed:
+    """At most ``capacity`` values by key. Reading one (:meth:`get`) counts a hit and makes it the most recently
+    used; adding one past the capacity (:meth:`put`) drops the least recently used."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.values: dict = {}
+        self.hits = 0
+
+    def __contains__(self, key) -> bool:
+        return key in self.values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def get(self, key):
+        """The value of ``key`` (None if absent)."""
+        value = self.values.pop(key, None)
+        if value is not None:
+            self.hits += 1
+            self.values[key] = value  # most recently used last
+        return value
+
+    def put(self, key, value) -> None:
+        self.values[key] = value
+        while len(self.values) > self.capacity:
+            self.values.pop(next(iter(self.values)))
+
+
 class CompileCache:
     """Compiled models by structure: the first model of a structure is compiled, later ones reuse it.
 
@@ -169,23 +198,22 @@ class CompileCache:
 
     def __init__(self, settings: SamplerSettings | None = None, max_models: int = 16) -> None:
         self.settings = settings
-        self.max_models = max_models
-        self.models: dict[tuple, CompiledModel] = {}
+        self.models = RecentlyUsed(max_models)
         self.compile_seconds = 0.0
-        self.hits = 0
+
+    @property
+    def hits(self) -> int:
+        return self.models.hits
 
     def get(self, model: pm.Model) -> tuple[CompiledModel, bool]:
         """The compiled model for ``model``'s structure, and whether it was compiled just now."""
         key = structure_key(model)
-        if key in self.models:
-            self.hits += 1
-            self.models[key] = self.models.pop(key)  # most recently used last
-            return self.models[key], False
+        reused = self.models.get(key)
+        if reused is not None:
+            return reused, False
         compiled = CompiledModel(model, self.settings)
-        self.models[key] = compiled
+        self.models.put(key, compiled)
         self.compile_seconds += compiled.compile_seconds
-        while len(self.models) > self.max_models:
-            self.models.pop(next(iter(self.models)))
         return compiled, True
 
 

@@ -40,7 +40,7 @@ from pytensor.graph.traversal import ancestors, graph_inputs, toposort
 from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.type_other import NoneTypeT
 
-from bayes_stenosis.inference.compiled import structure_key
+from bayes_stenosis.inference.compiled import RecentlyUsed, structure_key
 
 
 def forward_draws(
@@ -66,7 +66,7 @@ def forward_draws(
         (data), and a compile is most of the time of these draws. The draws are those of a fresh compile.
     """
     names = sorted(set(var_names))
-    key = (structure_key(model), tuple(names), draws) if reuse else None
+    key = (structure_key(model), tuple(names), draws)
     function = FORWARD_FUNCTIONS.get(key) if reuse else None
     if function is None or not function.load(model):
         outputs = [model[name] for name in names]
@@ -129,29 +129,9 @@ class ForwardFunction:
         return self.function()
 
 
-class ForwardFunctions:
-    """The most recently used compiled forward draws, by model structure, variables and number of draws."""
-
-    def __init__(self, max_functions: int = 8) -> None:
-        self.max_functions = max_functions
-        self.functions: dict[tuple, ForwardFunction] = {}
-        self.hits = 0
-
-    def get(self, key: tuple) -> ForwardFunction | None:
-        function = self.functions.pop(key, None)
-        if function is not None:
-            self.hits += 1
-            self.functions[key] = function  # most recently used last
-        return function
-
-    def put(self, key: tuple, function: ForwardFunction) -> None:
-        self.functions[key] = function
-        while len(self.functions) > self.max_functions:
-            self.functions.pop(next(iter(self.functions)))
-
-
-#: This process's compiled forward draws (a sweep's fits, a notebook's refits of one structure).
-FORWARD_FUNCTIONS = ForwardFunctions()
+#: This process's compiled forward draws by model structure, variables and number of draws (a sweep's fits, a
+#: notebook's refits of one structure).
+FORWARD_FUNCTIONS = RecentlyUsed(capacity=8)
 
 
 @contextmanager

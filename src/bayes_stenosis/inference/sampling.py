@@ -96,8 +96,7 @@ def sample(
     """
     timings: dict[str, float] = {}
     phase = phases(status)
-    prior = None
-    if prior_draws is None and (prior_var_names is None or len(prior_var_names) > 0):
+    if prior_draws is None:
         with _timed_phase(phase, "sampling the prior predictive", timings, "prior_predictive"):
             prior = draw_prior(
                 model if prior_model is None else prior_model,
@@ -137,8 +136,11 @@ def draw_prior(
     var_names: Sequence[str] | None = None,
     predictive_summary: Callable[[xr.Dataset], xr.Dataset] | None = None,
     predictive_chunk_mb: float = 256.0,
-) -> az.InferenceData:
-    """Prior draws (and prior predictive replicates) from the prior stream of the run seed."""
+) -> az.InferenceData | None:
+    """Prior draws (and prior predictive replicates) from the prior stream of the run seed; None for an empty
+    ``var_names`` (no prior group: a sweep's fits, whose decision tables draw their own prior of delta)."""
+    if var_names is not None and len(var_names) == 0:
+        return None
     seed = settings.seeds()["prior_predictive"]
     draws = settings.prior_draws
     check_forward_sampling(forward)

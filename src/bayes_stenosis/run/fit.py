@@ -339,7 +339,7 @@ def _build_and_sample(
             draw_fit_priors,
             forward_model,
             settings,
-            with_prior=prior_var_names is None or len(prior_var_names) > 0,
+            with_prior=True,
             with_statements=with_statements,
             prior_var_names=prior_var_names,
             predictive_summary=reduce_replicates,
