@@ -26,7 +26,7 @@ from scipy import integrate, stats
 from bayes_stenosis.model import joint_statement_design, threshold_design
 from bayes_stenosis.model.kernels.ghk import GHKLogDensity, ghk_log_density_op, register_numba
 from bayes_stenosis.model.kernels.ghk_core import forward_pass
-from bayes_stenosis.model.terms.threshold_joint import cell_error_intervals, whitened_log_density
+from bayes_stenosis.model.terms.threshold_joint import cell_error_intervals, joint_log_density, whitened_log_density
 from tests.model.ghk_reference import unrolled_whitened_log_density
 from tests.model.test_threshold_joint import one_cell
 
@@ -35,8 +35,9 @@ RTOL = 1e-10
 
 
 def compiled_pair(joint, design, numba: bool):
-    """(reference, fused Python, fused numba or None) functions of the log-density and its gradient, and the
-    narrowest interval at a point."""
+    """The reference function of the log-density and its gradient, the fused ones (the recursion as one
+    operation; the whole term as one operation; Python, and numba with ``numba``) and the narrowest interval
+    at a point."""
     register_numba()
     n_cells, n_latent = len(joint.labels), len(joint.latent_order)
     raw, sb, weight = pt.dvector("raw"), pt.dvector("s_between"), pt.dvector("weight")
@@ -47,16 +48,18 @@ def compiled_pair(joint, design, numba: bool):
     outputs = {
         "reference": unrolled_whitened_log_density(joint, raw, intervals, weight, corr),
         "fused": whitened_log_density(joint, raw, intervals, weight, corr),
+        "joint": joint_log_density(joint, design, raw, lam, weight, scale, sb, corr, crit),
     }
 
     def function(out, mode):
         return pytensor.function(inputs, [out, *pytensor.grad(out, inputs)], mode=mode, on_unused_input="ignore")
 
-    fused_numba = None
+    candidates = {name: function(outputs[name], PY) for name in ("fused", "joint")}
     if numba:
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=".*object mode.*")  # the numba code, not a Python fallback
-            fused_numba = function(outputs["fused"], "NUMBA")
+            for name in ("fused", "joint"):
+                candidates[f"{name} (numba)"] = function(outputs[name], "NUMBA")
     (node,) = [n for n in applys_between(inputs, [outputs["fused"]]) if isinstance(n.op, GHKLogDensity)]
     op_inputs = pytensor.function(inputs, node.inputs, mode=PY, on_unused_input="ignore")
 
@@ -64,8 +67,7 @@ def compiled_pair(joint, design, numba: bool):
         """The narrowest interval a latent is transformed into at ``point``."""
         return forward_pass(*op_inputs(*point))[-1].min()
 
-    fused_py = function(outputs["fused"], PY)
-    return function(outputs["reference"], PY), fused_py, fused_numba, narrowest, (n_cells, n_latent)
+    return function(outputs["reference"], PY), candidates, narrowest, (n_cells, n_latent)
 
 
 def random_point(rng, joint, n_cells, n_latent, spread):
@@ -99,7 +101,7 @@ def check_layout(joint, design, seed, points=30, numba=False):
     """Value and gradient equal at random points. An interval of width w (a nearly empty polygon) makes the
     gradient ill-conditioned: log w's derivative 1/w enters both ends and cancels, so both implementations
     round to ~1e-16 / w; the tolerance is RTOL x max(1, 1e-3 / w), and most points have w > 1e-3."""
-    reference, fused_py, fused_numba, narrowest, (n_cells, n_latent) = compiled_pair(joint, design, numba)
+    reference, candidates, narrowest, (n_cells, n_latent) = compiled_pair(joint, design, numba)
     rng = np.random.default_rng(seed)
     finite = well_conditioned = 0
     for t in range(points):
@@ -108,9 +110,8 @@ def check_layout(joint, design, seed, points=30, numba=False):
         finite += bool(np.isfinite(want[0]))
         conditioning = max(1.0, 1e-3 / max(narrowest(*point), 1e-300))
         well_conditioned += conditioning == 1.0
-        assert_same(want, fused_py(*point), conditioning)
-        if fused_numba is not None:
-            assert_same(want, fused_numba(*point), conditioning)
+        for function in candidates.values():
+            assert_same(want, function(*point), conditioning)
     assert finite > points // 2
     assert well_conditioned > 3 * points // 4
 
@@ -222,3 +223,61 @@ def test_empty_interval_is_minus_infinity_with_a_finite_gradient():
     outputs = ghk_log_density_op(raw, chol0, chol1, lo, hi, lo_inf, hi_inf, *rest)
     value = pytensor.function([raw], [outputs[0], pytensor.grad(outputs[0], raw)], mode=PY)(np.array([0.3]))
     assert np.isneginf(value[0]) and np.isfinite(value[1]).all()
+
+
+def joint_op_point(joint, design, rng):
+    """The joint operation's inputs at a random point of a layout: float inputs, then the rest."""
+    from bayes_stenosis.model.terms.threshold_joint import EVENT_KIND_CODES, NO_STATEMENT
+
+    rows = (joint.within_row[0], joint.within_row[1], joint.between_row)
+    kinds, crit = design["kind"].to_numpy(), design["crit"].to_numpy(dtype=float)
+    codes = np.array([[EVENT_KIND_CODES[kinds[r]] if r >= 0 else NO_STATEMENT for r in row] for row in rows])
+    crit_cells = np.array([[crit[r] if r >= 0 else 1.0 for r in row] for row in rows])
+    n_cells, n_latent = len(joint.labels), len(joint.latent_order)
+    raw, lam, scale, sb, corr, weight = random_point(rng, joint, n_cells, n_latent, spread=0.5)
+    order = joint.latent_order
+    layout = [
+        np.flatnonzero(joint.latent[0]),
+        np.flatnonzero(joint.latent[1]),
+        np.array([a for a, _ in order]),
+        np.array([k for _, k in order]),
+        np.array([sum(b == a for b, _ in order[:pos]) for pos, (a, _) in enumerate(order)]),
+    ]
+    return [raw, lam, scale, sb, corr, crit_cells, weight], [codes, joint.within_t, *layout]
+
+
+def test_joint_operation_gradient_matches_finite_differences():
+    """``verify_grad`` of the whole term's value with respect to every float input (latents,
+    noncentralities, SD ratios, correlation, critical values, weights), on a one-cell layout where the new
+    arm's interval is cut by the between-arm one."""
+    from bayes_stenosis.model.kernels.ghk import joint_statement_log_density_op
+
+    joint, design = one_cell(np.array([15.0, 25.0]), ["inside", "below", "below"])
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        floats, rest = joint_op_point(joint, design, rng)
+        floats[4] = np.eye(1)  # a 1 x 1 correlation: its only entry is 1, perturbed by the check
+
+        def value(*args, rest=rest):
+            return joint_statement_log_density_op(*args, *rest)[0]
+
+        pytensor.gradient.verify_grad(value, floats, rng=rng, mode=PY, abs_tol=1e-6, rel_tol=1e-6)
+
+
+def test_joint_operation_without_a_positive_definite_correlation_is_minus_infinity(flagship):
+    """A correlation over the cells that is not positive definite (an entry above 1) gives -inf and a zero
+    gradient, not an error or NaN."""
+    from bayes_stenosis.model.kernels.ghk import joint_statement_log_density_op
+
+    _, spec, inputs = flagship
+    design = threshold_design(inputs, spec)
+    joint = joint_statement_design(inputs, spec, design)
+    floats, rest = joint_op_point(joint, design, np.random.default_rng(5))
+    outputs = joint_statement_log_density_op(*floats, *rest)
+    assert np.isfinite(outputs[0].eval())
+    floats[4] = floats[4].copy()
+    floats[4][3, 2] = floats[4][2, 3] = 1.5
+    outputs = joint_statement_log_density_op(*floats, *rest)
+    value, *grads = pytensor.function([], outputs, mode=PY)()
+    assert np.isneginf(value)
+    assert all(np.array_equal(g, np.zeros_like(g)) for g in grads)

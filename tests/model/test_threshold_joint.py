@@ -292,3 +292,46 @@ def test_within_only_statements_correlate_across_cells(tmp_path):
     independent = spec_variant(thresholds={"statement_dependence": "independent"})
     model = build_model(inputs, independent, resolve_prior(independent, "weakly_informative", inputs))
     assert "r_time" not in model.named_vars and "threshold_within_likelihood" in model.named_vars
+
+
+def _cell_quantities(joint, design, change, r_time, r_out):
+    """``threshold_arm_noncentrality`` and ``threshold_cell_corr`` of the joint term built on constants."""
+    n_time, n_out = change.shape[1:]
+    exchangeable = [(1 - r) * np.eye(n) + r for r, n in ((r_time, n_time), (r_out, n_out))]
+    with pm.Model(coords={"arm": ["ref", "new"]}) as model:
+        crit = pt.as_tensor(design["crit"].to_numpy(dtype=float))
+        ratio = np.linspace(0.8, 1.2, n_out)
+        correlations = [pt.as_tensor(r) for r in exchangeable]
+        add_joint_statement_term(joint, design, pt.as_tensor(change), pt.as_tensor(ratio), crit, *correlations)
+    lam, corr = pytensor.function([], [model["threshold_arm_noncentrality"], model["threshold_cell_corr"]])()
+    return lam, corr, ratio, exchangeable
+
+
+@pytest.mark.parametrize("cells", [[(0, 0), (0, 1), (1, 0), (1, 1)], [(0, 1), (1, 0)]], ids=["full grid", "subset"])
+def test_cell_noncentralities_and_correlations_gather_each_cell(cells):
+    """lambda_{a,k} = theta_{a,t_k,o_k} sqrt(n_a) / sigma_{o_k} and R_{k,l} = R_time[t_k, t_l] R_out[o_k, o_l],
+    whether the cells cover every (time, outcome) (gathered by a reshape) or some (by indexing)."""
+    sizes = np.array([15.0, 25.0])
+    n_cells = len(cells)
+    _, design = one_cell(sizes, ["inside", "below", "below"])
+    design = pd.concat([design] * n_cells, ignore_index=True)
+    rows = np.arange(3 * n_cells).reshape(n_cells, 3)
+    joint = JointDesign(
+        cells=np.array(cells),
+        labels=[f"{t}|{o}" for t, o in cells],
+        arms=["ref", "new"],
+        sizes=sizes,
+        within_row=rows[:, 1:].T.copy(),
+        within_t=np.ones((2, n_cells), dtype=bool),
+        between_row=rows[:, 0].copy(),
+        pooling=np.tile([*(sizes - 1) / (sizes.sum() - 2), 0.0], (n_cells, 1)),
+        has_sd=np.ones((2, n_cells), dtype=bool),
+        grid=(2, 2),
+    )
+    assert joint.full_grid == (n_cells == 4)
+    change = np.random.default_rng(7).standard_normal((2, 2, 2))
+    lam, corr, ratio, (R_time, R_out) = _cell_quantities(joint, design, change, 0.3, 0.6)
+    t_idx, o_idx = joint.cells.T
+    want_lam = change[:, t_idx, o_idx] * np.sqrt(sizes)[:, None] / ratio[o_idx][None, :]
+    np.testing.assert_allclose(lam, want_lam, rtol=1e-14)
+    np.testing.assert_allclose(corr, R_time[np.ix_(t_idx, t_idx)] * R_out[np.ix_(o_idx, o_idx)], rtol=1e-14)

@@ -78,7 +78,9 @@ def error_correlations(inputs: ModelInputs, spec: ModelSpec, design: pd.DataFram
             r_out = pm.Deterministic("r_outcome", cap * pm.Beta("r_outcome_unit", alpha=p.alpha, beta=p.beta))
             R_out_used = (1 - r_out) * pt.eye(k) + r_out * pt.ones((k, k))
         idx = np.asarray(outs_used)
-        R_out = pt.set_subtensor(pt.eye(n_out)[idx[:, None], idx[None, :]], R_out_used)
+        # every outcome used: no scatter into an identity (nodes in every evaluation of the gradient)
+        scattered = k < n_out
+        R_out = pt.set_subtensor(pt.eye(n_out)[idx[:, None], idx[None, :]], R_out_used) if scattered else R_out_used
     else:
         R_out = pt.eye(n_out)
     return R_time, R_out

@@ -29,6 +29,13 @@ from pytensor.graph.op import Op
 #: ``ghk_core``'s source, hashed: a property of the operation, so part of every compiled model's disk-cache
 #: key and of PyTensor's numba cache key (a change to the maths can never load code compiled before it).
 IMPLEMENTATION = "ghk/" + hashlib.sha256(Path(__file__).with_name("ghk_core.py").read_bytes()).hexdigest()[:16]
+#: ``joint_core``'s and ``ghk_core``'s sources, hashed: the same for :class:`JointStatementLogDensity`.
+JOINT_IMPLEMENTATION = (
+    "joint/"
+    + hashlib.sha256(
+        b"".join(Path(__file__).with_name(name).read_bytes() for name in ("ghk_core.py", "joint_core.py"))
+    ).hexdigest()[:16]
+)
 
 #: Positions of the inputs with a gradient (the others are boolean masks and integer layout).
 FLOAT_INPUTS = (0, 1, 2, 3, 4, 7)
@@ -73,6 +80,58 @@ class GHKLogDensity(Op):
 
 
 ghk_log_density_op = GHKLogDensity()
+
+#: Positions of :class:`JointStatementLogDensity`'s inputs with a gradient: raw, lam, scale, s_between, corr,
+#: crit, weight (the others are event kinds, flags and integer layout).
+JOINT_FLOAT_INPUTS = (0, 1, 2, 3, 4, 5, 6)
+
+
+class JointStatementLogDensity(Op):
+    """The whole joint statement term as one operation: the cells' intervals, the two Cholesky factors and
+    the GHK recursion (:func:`~bayes_stenosis.model.kernels.joint_core.joint_log_density`), with outputs
+    ``(logp, dlogp/draw, dlogp/dlam, dlogp/dscale, dlogp/ds_between, dlogp/dcorr, dlogp/dcrit,
+    dlogp/dweight)``.
+
+    :class:`GHKLogDensity` fused the recursion and left the intervals and Cholesky factors to the graph, whose
+    nodes then cost 8x the recursion per evaluation (flagship; BENCHMARKS.md).
+    """
+
+    __props__ = ("implementation",)
+
+    def __init__(self, implementation: str = JOINT_IMPLEMENTATION) -> None:
+        self.implementation = implementation
+
+    def make_node(
+        self, raw, lam, scale, s_between, corr, crit, weight, codes, within_t, cells0, cells1, arm_of, cell_of, index_of
+    ):
+        floats = [pt.as_tensor_variable(v).astype("float64") for v in (raw, lam, scale, s_between, corr, crit, weight)]
+        codes = pt.as_tensor_variable(codes).astype("int64")
+        within_t = pt.as_tensor_variable(within_t).astype("bool")
+        layout = [pt.as_tensor_variable(v).astype("int64") for v in (cells0, cells1, arm_of, cell_of, index_of)]
+        inputs = [*floats, codes, within_t, *layout]
+        outputs = [pt.dscalar()] + [inputs[i].type() for i in JOINT_FLOAT_INPUTS]
+        return Apply(self, inputs, outputs)
+
+    def perform(self, node, inputs, output_storage):
+        from bayes_stenosis.model.kernels.joint_core import jitted  # imports numba: only when run
+
+        for storage, value in zip(output_storage, jitted()(*inputs), strict=True):
+            storage[0] = np.asarray(value, dtype="float64")
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [(), *(input_shapes[i] for i in JOINT_FLOAT_INPUTS)]
+
+    def connection_pattern(self, node):
+        return [[i in JOINT_FLOAT_INPUTS] + [False] * len(JOINT_FLOAT_INPUTS) for i in range(len(node.inputs))]
+
+    def L_op(self, inputs, outputs, output_grads):
+        if not all(isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
+            raise NotImplementedError("JointStatementLogDensity has no second derivatives")
+        grad_of = dict(zip(JOINT_FLOAT_INPUTS, outputs[1:], strict=True))
+        return [output_grads[0] * grad_of[i] if i in grad_of else DisconnectedType()() for i in range(len(inputs))]
+
+
+joint_statement_log_density_op = JointStatementLogDensity()
 
 
 def register_numba() -> None:

@@ -11,8 +11,9 @@ import numpy as np
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-from bayes_stenosis.model.kernels.ghk import GHKLogDensity
+from bayes_stenosis.model.kernels.ghk import GHKLogDensity, JointStatementLogDensity
 from bayes_stenosis.model.kernels.ghk_core import ghk_log_density
+from bayes_stenosis.model.kernels.joint_core import joint_log_density
 
 
 @register_funcify_default_op_cache_key(GHKLogDensity)
@@ -25,3 +26,17 @@ def numba_funcify_ghk_log_density(op, node, **kwargs):
         return np.array(value), g_raw, g_chol0, g_chol1, g_lo, g_hi, g_weight
 
     return ghk, 1
+
+
+@register_funcify_default_op_cache_key(JointStatementLogDensity)
+def numba_funcify_joint_statement_log_density(op, node, **kwargs):
+    @numba_basic.numba_njit
+    def joint(
+        raw, lam, scale, s_between, corr, crit, weight, codes, within_t, cells0, cells1, arm_of, cell_of, index_of
+    ):
+        value, g_raw, g_lam, g_scale, g_s_between, g_corr, g_crit, g_weight = joint_log_density(
+            raw, lam, scale, s_between, corr, crit, weight, codes, within_t, cells0, cells1, arm_of, cell_of, index_of
+        )
+        return np.array(value), g_raw, g_lam, g_scale, g_s_between, g_corr, g_crit, g_weight
+
+    return joint, 1

@@ -63,7 +63,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_stenosis.model.inputs import ModelInputs
-from bayes_stenosis.model.kernels.ghk import ghk_log_density_op
+from bayes_stenosis.model.kernels.ghk import ghk_log_density_op, joint_statement_log_density_op
 from bayes_stenosis.model.terms.intervals import Interval
 from bayes_stenosis.spec import ModelSpec
 
@@ -118,6 +118,13 @@ class JointDesign:
     between_row: np.ndarray  # (C,): row position of the cell's between-arm statement, -1 none
     pooling: np.ndarray  # (C, 3): S_b^2 = pooling @ (S_ref^2, S_new^2, 1)
     has_sd: np.ndarray  # (2, C): S_{a,k} is a chi variable (some t test of the cell uses it)
+    grid: tuple[int, int] | None = None  # the model's (times, outcomes), when known
+
+    @property
+    def full_grid(self) -> bool:
+        """The cells are every (time, outcome) of the model in time-major order: gathering by cell is a
+        reshape (no indexing nodes, and no scatter in the gradient)."""
+        return self.grid is not None and len(self.cells) == self.grid[0] * self.grid[1]
 
     @property
     def weights(self) -> np.ndarray:
@@ -176,6 +183,7 @@ def joint_statement_design(inputs: ModelInputs, spec: ModelSpec, design: pd.Data
         between_row=between_row,
         pooling=pooling,
         has_sd=within_t | (pooling[:, :2].T > 0),
+        grid=(len(times), len(outcomes)),
     )
 
 
@@ -218,7 +226,10 @@ def _sample_sds(joint: JointDesign):
     if len(arm):
         df = pm.Data("threshold_joint_chi2_df", joint.sizes[arm] - 1, dims="threshold_joint_sd")
         chi2 = pm.ChiSquared("threshold_joint_chi2", nu=df, dims="threshold_joint_sd")
-        scale = pt.set_subtensor(scale[arm, cell], pt.sqrt(chi2 / df))
+        if joint.has_sd.all():  # (arm, cell) in row-major order: a reshape, not a scatter
+            scale = pt.sqrt(chi2 / df).reshape(joint.has_sd.shape)
+        else:
+            scale = pt.set_subtensor(scale[arm, cell], pt.sqrt(chi2 / df))
     pooling = pm.Data("threshold_joint_pooling", joint.pooling, dims=("threshold_cell", "sd_pooling"))
     s_between = pt.sqrt(pooling[:, 0] * scale[0] ** 2 + pooling[:, 1] * scale[1] ** 2 + pooling[:, 2])
     return scale, s_between
@@ -293,6 +304,31 @@ def whitened_log_density(joint: JointDesign, raw, intervals, weight, corr):
     return value - 0.5 * len(order) * np.log(2 * np.pi)
 
 
+def joint_log_density(
+    joint: JointDesign, design: pd.DataFrame, raw, lam, weight, scale, s_between, corr, crit, kind_code=None
+):
+    r"""log-density of the latents, as :func:`whitened_log_density` of :func:`cell_error_intervals`, computed
+    by one operation: the intervals, the Cholesky factors and the recursion with their gradients
+    (:class:`~bayes_stenosis.model.kernels.ghk.JointStatementLogDensity`). Arguments as
+    :func:`cell_error_intervals`, ``corr`` :math:`R` over the cells."""
+    kinds = design["kind"].to_numpy()
+    rows = (joint.within_row[0], joint.within_row[1], joint.between_row)
+    codes = pt.stack([_cell_codes(joint, r, kinds, kind_code) for r in rows])
+    crit_cells = pt.stack([_cell_values(r, crit) for r in rows])
+    order = joint.latent_order
+    layout = [
+        np.flatnonzero(joint.latent[0]),
+        np.flatnonzero(joint.latent[1]),
+        np.array([a for a, _ in order], dtype="int64"),
+        np.array([k for _, k in order], dtype="int64"),
+        np.array([sum(b == a for b, _ in order[:pos]) for pos, (a, _) in enumerate(order)], dtype="int64"),
+    ]
+    value = joint_statement_log_density_op(
+        raw, lam, scale, s_between, corr, crit_cells, weight, codes, joint.within_t, *layout
+    )[0]
+    return value - 0.5 * len(order) * np.log(2 * np.pi)
+
+
 def add_joint_statement_term(
     joint: JointDesign, design: pd.DataFrame, change, change_sd_ratio, crit, R_time, R_out, kind_code=None
 ) -> None:
@@ -317,22 +353,27 @@ def add_joint_statement_term(
     """
     _add_coords(joint)
     t_idx, o_idx = joint.cells[:, 0], joint.cells[:, 1]
+    full_grid = joint.full_grid
+    n_cells = len(joint.cells)
     sqrt_n = pm.Data("threshold_joint_sqrt_n", np.sqrt(joint.sizes), dims="arm")
+    change_cells = change.reshape((2, n_cells)) if full_grid else change[:, t_idx, o_idx]
     lam = pm.Deterministic(
         "threshold_arm_noncentrality",
-        change[:, t_idx, o_idx] * sqrt_n[:, None] / change_sd_ratio[o_idx][None, :],
+        change_cells * sqrt_n[:, None] / change_sd_ratio[o_idx][None, :],
         dims=("arm", "threshold_cell"),
     )
-    corr = pm.Deterministic(
-        "threshold_cell_corr",
-        R_time[t_idx[:, None], t_idx[None, :]] * R_out[o_idx[:, None], o_idx[None, :]],
-        dims=("threshold_cell", "threshold_cell_other"),
-    )
+    if full_grid:  # R[(t, o), (t', o')] = R_time[t, t'] R_out[o, o']
+        cell_corr = (R_time[:, None, :, None] * R_out[None, :, None, :]).reshape((n_cells, n_cells))
+    else:
+        cell_corr = R_time[t_idx[:, None], t_idx[None, :]] * R_out[o_idx[:, None], o_idx[None, :]]
+    corr = pm.Deterministic("threshold_cell_corr", cell_corr, dims=("threshold_cell", "threshold_cell_other"))
     scale, s_between = _sample_sds(joint)
     weight = pm.Data("threshold_joint_arm_weight", joint.weights, dims="arm")
-    intervals = cell_error_intervals(joint, design, lam, weight, scale, s_between, crit, kind_code)
     raw = pm.Flat("threshold_joint_raw", dims="threshold_joint_latent")
-    pm.Potential("threshold_joint_likelihood", whitened_log_density(joint, raw, intervals, weight, corr))
+    pm.Potential(
+        "threshold_joint_likelihood",
+        joint_log_density(joint, design, raw, lam, weight, scale, s_between, corr, crit, kind_code),
+    )
 
 
 def simulate_joint_statement_statistics(
