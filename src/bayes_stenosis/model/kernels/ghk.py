@@ -6,9 +6,12 @@ allocates its output, so the nodes' overhead, not the arithmetic, dominated an e
 recursion is one node, :class:`GHKLogDensity`, whose outputs are the value and its gradient with respect
 to every float input (one forward and one reverse sweep, :mod:`~bayes_stenosis.model.kernels.ghk_core`);
 its ``L_op`` returns those gradient outputs, so a log density with its gradient computes the recursion
-once. The intervals and the Cholesky factors stay ordinary vectorised graph around it.
+once. :class:`JointStatementLogDensity` is the whole term as one node: the cells' intervals and the two
+Cholesky factors, which were vectorised graph around the recursion and cost more than it, are computed in
+the same loops (:mod:`~bayes_stenosis.model.kernels.joint_core`); the model uses it, and
+:class:`GHKLogDensity` remains the recursion alone, which the tests integrate against scipy.
 
-Backends: ``perform`` runs the Python source (PyMC's sampler, predictive draws); the numba backend
+Backends: ``perform`` runs the Python source (``JointStatementLogDensity``: jitted on its own); the numba backend
 (nutpie) runs the same source jitted, registered by :func:`register_numba` (imported where nutpie
 compiles, so that importing the model does not import numba). ``IMPLEMENTATION``, a hash of
 ``ghk_core``'s source, is a property of the operation: it enters the model's fingerprint and so the disk
