@@ -69,7 +69,9 @@ def main(study: str = "farpour2022", evals: int = 20000) -> None:
         t0 = time.perf_counter()
         compiled = compile_nutpie(model)
         compile_s = time.perf_counter() - t0
-        nodes = len(compiled.compiled.logp_func.maker.fgraph.apply_nodes)
+        # a disk-cache hit loads the machine code without compiling the graph: no node count then
+        logp_func = compiled.compiled.logp_func
+        nodes = None if logp_func is None else len(logp_func.maker.fgraph.apply_nodes)
         record = {
             "study": study,
             "variant": variant,
