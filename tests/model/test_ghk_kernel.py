@@ -26,7 +26,7 @@ from scipy import integrate, stats
 from bayes_stenosis.model import joint_statement_design, threshold_design
 from bayes_stenosis.model.kernels.ghk import GHKLogDensity, ghk_log_density_op, register_numba
 from bayes_stenosis.model.kernels.ghk_core import forward_pass
-from bayes_stenosis.model.terms.threshold_joint import cell_error_intervals, joint_log_density, whitened_log_density
+from bayes_stenosis.model.terms.threshold_joint import cell_error_intervals, whitened_log_density
 from tests.model.ghk_reference import unrolled_whitened_log_density
 from tests.model.test_threshold_joint import one_cell
 
@@ -36,8 +36,7 @@ RTOL = 1e-10
 
 def compiled_pair(joint, design, numba: bool):
     """The reference function of the log-density and its gradient, the fused ones (the recursion as one
-    operation; the whole term as one operation; Python, and numba with ``numba``) and the narrowest interval
-    at a point."""
+    operation: Python, and numba with ``numba``) and the narrowest interval at a point."""
     register_numba()
     n_cells, n_latent = len(joint.labels), len(joint.latent_order)
     raw, sb, weight = pt.dvector("raw"), pt.dvector("s_between"), pt.dvector("weight")
@@ -48,18 +47,16 @@ def compiled_pair(joint, design, numba: bool):
     outputs = {
         "reference": unrolled_whitened_log_density(joint, raw, intervals, weight, corr),
         "fused": whitened_log_density(joint, raw, intervals, weight, corr),
-        "joint": joint_log_density(joint, design, raw, lam, weight, scale, sb, corr, crit),
     }
 
     def function(out, mode):
         return pytensor.function(inputs, [out, *pytensor.grad(out, inputs)], mode=mode, on_unused_input="ignore")
 
-    candidates = {name: function(outputs[name], PY) for name in ("fused", "joint")}
+    candidates = {"fused": function(outputs["fused"], PY)}
     if numba:
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=".*object mode.*")  # the numba code, not a Python fallback
-            for name in ("fused", "joint"):
-                candidates[f"{name} (numba)"] = function(outputs[name], "NUMBA")
+            candidates["fused (numba)"] = function(outputs["fused"], "NUMBA")
     (node,) = [n for n in applys_between(inputs, [outputs["fused"]]) if isinstance(n.op, GHKLogDensity)]
     op_inputs = pytensor.function(inputs, node.inputs, mode=PY, on_unused_input="ignore")
 
@@ -90,6 +87,9 @@ def assert_same(reference, other, conditioning):
     """Equal to RTOL relative (of the largest component, at least 1) times ``conditioning``."""
     for want, got in zip(reference, other, strict=True):
         want, got = np.asarray(want), np.asarray(got)
+        if want.size == 0:  # e.g. the gradient with respect to no chi SD ratios
+            assert got.size == 0
+            continue
         if want.ndim == 0 and np.isneginf(want):
             assert np.isneginf(got)
             continue
@@ -223,61 +223,3 @@ def test_empty_interval_is_minus_infinity_with_a_finite_gradient():
     outputs = ghk_log_density_op(raw, chol0, chol1, lo, hi, lo_inf, hi_inf, *rest)
     value = pytensor.function([raw], [outputs[0], pytensor.grad(outputs[0], raw)], mode=PY)(np.array([0.3]))
     assert np.isneginf(value[0]) and np.isfinite(value[1]).all()
-
-
-def joint_op_point(joint, design, rng):
-    """The joint operation's inputs at a random point of a layout: float inputs, then the rest."""
-    from bayes_stenosis.model.terms.threshold_joint import EVENT_KIND_CODES, NO_STATEMENT
-
-    rows = (joint.within_row[0], joint.within_row[1], joint.between_row)
-    kinds, crit = design["kind"].to_numpy(), design["crit"].to_numpy(dtype=float)
-    codes = np.array([[EVENT_KIND_CODES[kinds[r]] if r >= 0 else NO_STATEMENT for r in row] for row in rows])
-    crit_cells = np.array([[crit[r] if r >= 0 else 1.0 for r in row] for row in rows])
-    n_cells, n_latent = len(joint.labels), len(joint.latent_order)
-    raw, lam, scale, sb, corr, weight = random_point(rng, joint, n_cells, n_latent, spread=0.5)
-    order = joint.latent_order
-    layout = [
-        np.flatnonzero(joint.latent[0]),
-        np.flatnonzero(joint.latent[1]),
-        np.array([a for a, _ in order]),
-        np.array([k for _, k in order]),
-        np.array([sum(b == a for b, _ in order[:pos]) for pos, (a, _) in enumerate(order)]),
-    ]
-    return [raw, lam, scale, sb, corr, crit_cells, weight], [codes, joint.within_t, *layout]
-
-
-def test_joint_operation_gradient_matches_finite_differences():
-    """``verify_grad`` of the whole term's value with respect to every float input (latents,
-    noncentralities, SD ratios, correlation, critical values, weights), on a one-cell layout where the new
-    arm's interval is cut by the between-arm one."""
-    from bayes_stenosis.model.kernels.ghk import joint_statement_log_density_op
-
-    joint, design = one_cell(np.array([15.0, 25.0]), ["inside", "below", "below"])
-    rng = np.random.default_rng(4)
-    for _ in range(3):
-        floats, rest = joint_op_point(joint, design, rng)
-        floats[4] = np.eye(1)  # a 1 x 1 correlation: its only entry is 1, perturbed by the check
-
-        def value(*args, rest=rest):
-            return joint_statement_log_density_op(*args, *rest)[0]
-
-        pytensor.gradient.verify_grad(value, floats, rng=rng, mode=PY, abs_tol=1e-6, rel_tol=1e-6)
-
-
-def test_joint_operation_without_a_positive_definite_correlation_is_minus_infinity(flagship):
-    """A correlation over the cells that is not positive definite (an entry above 1) gives -inf and a zero
-    gradient, not an error or NaN."""
-    from bayes_stenosis.model.kernels.ghk import joint_statement_log_density_op
-
-    _, spec, inputs = flagship
-    design = threshold_design(inputs, spec)
-    joint = joint_statement_design(inputs, spec, design)
-    floats, rest = joint_op_point(joint, design, np.random.default_rng(5))
-    outputs = joint_statement_log_density_op(*floats, *rest)
-    assert np.isfinite(outputs[0].eval())
-    floats[4] = floats[4].copy()
-    floats[4][3, 2] = floats[4][2, 3] = 1.5
-    outputs = joint_statement_log_density_op(*floats, *rest)
-    value, *grads = pytensor.function([], outputs, mode=PY)()
-    assert np.isneginf(value)
-    assert all(np.array_equal(g, np.zeros_like(g)) for g in grads)

@@ -6,13 +6,14 @@ allocates its output, so the nodes' overhead, not the arithmetic, dominated an e
 recursion is one node, :class:`GHKLogDensity`, whose outputs are the value and its gradient with respect
 to every float input (one forward and one reverse sweep, :mod:`~bayes_stenosis.model.kernels.ghk_core`);
 its ``L_op`` returns those gradient outputs, so a log density with its gradient computes the recursion
-once. :class:`JointStatementLogDensity` is the whole term as one node: the cells' intervals and the two
-Cholesky factors, which were vectorised graph around the recursion and cost more than it, are computed in
-the same loops (:mod:`~bayes_stenosis.model.kernels.joint_core`); the model uses it, and
+once. :class:`JointStatementLogDensity` is the whole term as one node, from the model's own quantities: the
+cells' noncentralities, correlation and SD ratios, their intervals and the two Cholesky factors, which were
+vectorised graph around the recursion (with their gradients, several times its cost per evaluation), are
+computed in the same loops (:mod:`~bayes_stenosis.model.kernels.joint_core`); the model uses it, and
 :class:`GHKLogDensity` remains the recursion alone, which the tests integrate against scipy.
 
-Backends: ``perform`` runs the Python source (``JointStatementLogDensity``: jitted on its own); the numba backend
-(nutpie) runs the same source jitted, registered by :func:`register_numba` (imported where nutpie
+Backends: ``perform`` runs the Python source (``JointStatementLogDensity``'s jitted on its own); the numba
+backend (nutpie) runs the same source jitted, registered by :func:`register_numba` (imported where nutpie
 compiles, so that importing the model does not import numba). ``IMPLEMENTATION``, a hash of
 ``ghk_core``'s source, is a property of the operation: it enters the model's fingerprint and so the disk
 cache's key of compiled models.
@@ -84,19 +85,19 @@ class GHKLogDensity(Op):
 
 ghk_log_density_op = GHKLogDensity()
 
-#: Positions of :class:`JointStatementLogDensity`'s inputs with a gradient: raw, lam, scale, s_between, corr,
-#: crit, weight (the others are event kinds, flags and integer layout).
-JOINT_FLOAT_INPUTS = (0, 1, 2, 3, 4, 5, 6)
+#: :class:`JointStatementLogDensity`'s inputs with a gradient: raw, change, sqrt_n, change_sd_ratio, r_time,
+#: r_out, sd_values, pooling, crit, weight (the others are event kinds, flags and integer layout).
+JOINT_FLOAT_INPUTS = tuple(range(10))
 
 
 class JointStatementLogDensity(Op):
-    """The whole joint statement term as one operation: the cells' intervals, the two Cholesky factors and
-    the GHK recursion (:func:`~bayes_stenosis.model.kernels.joint_core.joint_log_density`), with outputs
-    ``(logp, dlogp/draw, dlogp/dlam, dlogp/dscale, dlogp/ds_between, dlogp/dcorr, dlogp/dcrit,
-    dlogp/dweight)``.
+    """The whole joint statement term as one operation, from the model's own quantities: the noncentralities,
+    the cells' correlation and SD ratios, the intervals, the two Cholesky factors and the GHK recursion
+    (:func:`~bayes_stenosis.model.kernels.joint_core.term_log_density`), with outputs ``(logp, dlogp/dx
+    for each float input x)``.
 
-    :class:`GHKLogDensity` fused the recursion and left the intervals and Cholesky factors to the graph, whose
-    nodes then cost 8x the recursion per evaluation (flagship; BENCHMARKS.md).
+    :class:`GHKLogDensity` fused the recursion and left the rest to the graph, whose nodes (with their
+    gradients) then cost several times the recursion per evaluation (flagship; BENCHMARKS.md).
     """
 
     __props__ = ("implementation",)
@@ -104,21 +105,21 @@ class JointStatementLogDensity(Op):
     def __init__(self, implementation: str = JOINT_IMPLEMENTATION) -> None:
         self.implementation = implementation
 
-    def make_node(
-        self, raw, lam, scale, s_between, corr, crit, weight, codes, within_t, cells0, cells1, arm_of, cell_of, index_of
-    ):
-        floats = [pt.as_tensor_variable(v).astype("float64") for v in (raw, lam, scale, s_between, corr, crit, weight)]
-        codes = pt.as_tensor_variable(codes).astype("int64")
-        within_t = pt.as_tensor_variable(within_t).astype("bool")
-        layout = [pt.as_tensor_variable(v).astype("int64") for v in (cells0, cells1, arm_of, cell_of, index_of)]
+    def make_node(self, *inputs):
+        floats = [pt.as_tensor_variable(v).astype("float64") for v in inputs[:10]]
+        codes = pt.as_tensor_variable(inputs[10]).astype("int64")
+        within_t = pt.as_tensor_variable(inputs[11]).astype("bool")
+        layout = [pt.as_tensor_variable(v).astype("int64") for v in inputs[12:]]
+        if len(layout) != 9:
+            raise TypeError(f"JointStatementLogDensity takes 21 inputs, got {len(inputs)}")
         inputs = [*floats, codes, within_t, *layout]
         outputs = [pt.dscalar()] + [inputs[i].type() for i in JOINT_FLOAT_INPUTS]
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage):
-        from bayes_stenosis.model.kernels.joint_core import jitted  # imports numba: only when run
+        from bayes_stenosis.model.kernels.joint_core import jitted_term  # imports numba: only when run
 
-        for storage, value in zip(output_storage, jitted()(*inputs), strict=True):
+        for storage, value in zip(output_storage, jitted_term()(*inputs), strict=True):
             storage[0] = np.asarray(value, dtype="float64")
 
     def infer_shape(self, fgraph, node, input_shapes):

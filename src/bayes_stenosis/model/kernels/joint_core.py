@@ -1,5 +1,6 @@
-r"""The whole joint statement term in scalar loops: the cells' intervals, the Cholesky factors and the GHK
-recursion, with the reverse-mode gradient of each.
+r"""The whole joint statement term in scalar loops: the cells' noncentralities, correlation and SD ratios
+(:func:`term_log_density`), their intervals, the Cholesky factors and the GHK recursion
+(:func:`joint_log_density`), with the reverse-mode gradient of each.
 
 The GHK recursion (:mod:`~bayes_stenosis.model.kernels.ghk_core`) was one operation with the intervals and
 the two Cholesky factors as vectorised graph around it; on the flagship that graph (about 150 nodes with its
@@ -11,7 +12,7 @@ matches to rounding, and :func:`cholesky_reverse` its reverse sweep, whose gradi
 PyTensor's ``Cholesky`` returns (a symmetric matrix read through its lower triangle).
 
 Plain Python marked ``register_jitable``, as ``ghk_core``: compiled into the numba code that calls it
-(nutpie's log density), and jitted on its own (:func:`jitted`, cached on disk) as the operation's Python
+(nutpie's log density), and jitted on its own (:func:`jitted_term`, cached on disk) as the operation's Python
 implementation: PyTensor's other backends call that once per evaluation, and a vectorised graph (the
 integration tests) once per element, where the loops in Python took minutes.
 """
@@ -256,9 +257,97 @@ def joint_log_density(
     return total, g_raw, g_lam, g_scale, g_s_between, g_corr, g_crit, g_weight
 
 
+@register_jitable
+def term_log_density(
+    raw,
+    change,
+    sqrt_n,
+    change_sd_ratio,
+    r_time,
+    r_out,
+    sd_values,
+    pooling,
+    crit,
+    weight,
+    codes,
+    within_t,
+    t_idx,
+    o_idx,
+    sd_arm,
+    sd_cell,
+    cells0,
+    cells1,
+    arm_of,
+    cell_of,
+    index_of,
+):
+    r"""The joint statement term from the model's own quantities, and its gradient with respect to them.
+
+    What ``threshold_joint.add_joint_statement_term`` computes around :func:`joint_log_density`, in the same
+    loops: :math:`\lambda_{a,k} = \theta_{a,t_k,o_k}\sqrt{n_a}/\sigma_{o_k}`, :math:`R_{k,l} =
+    R_{time}[t_k, t_l] R_{out}[o_k, o_l]`, :math:`S_{a,k}` (``sd_values`` at ``(sd_arm, sd_cell)``, 1
+    elsewhere) and :math:`S_{b,k} = \sqrt{\text{pooling}_k \cdot (S_{ref,k}^2, S_{new,k}^2, 1)}`.
+
+    Returns
+    -------
+    tuple
+        ``(logp, d/draw, d/dchange, d/dsqrt_n, d/dchange_sd_ratio, d/dr_time, d/dr_out, d/dsd_values,
+        d/dpooling, d/dcrit, d/dweight)``.
+    """
+    n_cells = t_idx.shape[0]
+    lam = np.empty((2, n_cells))
+    for a in range(2):
+        for k in range(n_cells):
+            lam[a, k] = change[a, t_idx[k], o_idx[k]] * sqrt_n[a] / change_sd_ratio[o_idx[k]]
+    corr = np.empty((n_cells, n_cells))
+    for k in range(n_cells):
+        for m in range(n_cells):
+            corr[k, m] = r_time[t_idx[k], t_idx[m]] * r_out[o_idx[k], o_idx[m]]
+    scale = np.ones((2, n_cells))
+    for j in range(sd_values.shape[0]):
+        scale[sd_arm[j], sd_cell[j]] = sd_values[j]
+    s_between = np.empty(n_cells)
+    for k in range(n_cells):
+        s_between[k] = math.sqrt(pooling[k, 0] * scale[0, k] ** 2 + pooling[k, 1] * scale[1, k] ** 2 + pooling[k, 2])
+    total, g_raw, g_lam, g_scale, g_s_between, g_corr, g_crit, g_weight = joint_log_density(
+        raw, lam, scale, s_between, corr, crit, weight, codes, within_t, cells0, cells1, arm_of, cell_of, index_of
+    )
+    g_change = np.zeros(change.shape)
+    g_sqrt_n = np.zeros(2)
+    g_ratio = np.zeros(change_sd_ratio.shape[0])
+    g_r_time = np.zeros(r_time.shape)
+    g_r_out = np.zeros(r_out.shape)
+    g_sd = np.zeros(sd_values.shape[0])
+    g_pooling = np.zeros(pooling.shape)
+    for k in range(n_cells):
+        if g_s_between[k] != 0.0:  # S_b = sqrt(x): dS_b/dx = 1 / (2 S_b)
+            g_x = g_s_between[k] / (2.0 * s_between[k])
+            g_pooling[k, 0] += g_x * scale[0, k] ** 2
+            g_pooling[k, 1] += g_x * scale[1, k] ** 2
+            g_pooling[k, 2] += g_x
+            g_scale[0, k] += g_x * pooling[k, 0] * 2.0 * scale[0, k]
+            g_scale[1, k] += g_x * pooling[k, 1] * 2.0 * scale[1, k]
+    for j in range(sd_values.shape[0]):
+        g_sd[j] = g_scale[sd_arm[j], sd_cell[j]]
+    for a in range(2):
+        for k in range(n_cells):
+            t, o = t_idx[k], o_idx[k]
+            g = g_lam[a, k]
+            g_change[a, t, o] += g * sqrt_n[a] / change_sd_ratio[o]
+            g_sqrt_n[a] += g * change[a, t, o] / change_sd_ratio[o]
+            g_ratio[o] -= g * lam[a, k] / change_sd_ratio[o]
+    for k in range(n_cells):
+        for m in range(n_cells):
+            g = g_corr[k, m]
+            if g != 0.0:
+                g_r_time[t_idx[k], t_idx[m]] += g * r_out[o_idx[k], o_idx[m]]
+                g_r_out[o_idx[k], o_idx[m]] += g * r_time[t_idx[k], t_idx[m]]
+    return total, g_raw, g_change, g_sqrt_n, g_ratio, g_r_time, g_r_out, g_sd, g_pooling, g_crit, g_weight
+
+
 @functools.cache
-def jitted():
-    """:func:`joint_log_density` compiled by numba on its own (cached on disk: a few seconds once)."""
+def jitted_term():
+    """:func:`term_log_density` compiled by numba on its own (cached on disk: a few seconds once)."""
     import numba
 
-    return numba.njit(cache=True)(joint_log_density)
+    return numba.njit(cache=True)(term_log_density)

@@ -220,17 +220,25 @@ def _cell_values(rows: np.ndarray, values, fill: float = 1.0):
 
 
 def _sample_sds(joint: JointDesign):
-    """The chi variables :math:`S_{a,k}` as a (2, C) tensor (1 where no t test uses them) and :math:`S_b`."""
-    scale = pt.ones(joint.has_sd.shape)
-    arm, cell = np.nonzero(joint.has_sd)
+    """The chi variables' SD ratios :math:`S_{a,k}` where some t test uses them, a vector in the order of
+    ``np.nonzero(joint.has_sd)`` (empty without one), and the pooling of :math:`S_b^2` (a data container)."""
+    arm, _ = np.nonzero(joint.has_sd)
+    values = pt.zeros(0)
     if len(arm):
         df = pm.Data("threshold_joint_chi2_df", joint.sizes[arm] - 1, dims="threshold_joint_sd")
         chi2 = pm.ChiSquared("threshold_joint_chi2", nu=df, dims="threshold_joint_sd")
-        if joint.has_sd.all():  # (arm, cell) in row-major order: a reshape, not a scatter
-            scale = pt.sqrt(chi2 / df).reshape(joint.has_sd.shape)
-        else:
-            scale = pt.set_subtensor(scale[arm, cell], pt.sqrt(chi2 / df))
+        values = pt.sqrt(chi2 / df)
     pooling = pm.Data("threshold_joint_pooling", joint.pooling, dims=("threshold_cell", "sd_pooling"))
+    return values, pooling
+
+
+def cell_sds(joint: JointDesign, values, pooling):
+    """:math:`S_{a,k}` as a (2, C) tensor (1 where no t test uses it) and :math:`S_{b,k}`, from
+    :func:`_sample_sds`'s values (the graph form, for :func:`cell_error_intervals`)."""
+    scale = pt.ones(joint.has_sd.shape)
+    arm, cell = np.nonzero(joint.has_sd)
+    if len(arm):
+        scale = pt.set_subtensor(scale[arm, cell], values)
     s_between = pt.sqrt(pooling[:, 0] * scale[0] ** 2 + pooling[:, 1] * scale[1] ** 2 + pooling[:, 2])
     return scale, s_between
 
@@ -305,27 +313,50 @@ def whitened_log_density(joint: JointDesign, raw, intervals, weight, corr):
 
 
 def joint_log_density(
-    joint: JointDesign, design: pd.DataFrame, raw, lam, weight, scale, s_between, corr, crit, kind_code=None
+    joint: JointDesign,
+    design: pd.DataFrame,
+    raw,
+    change,
+    sqrt_n,
+    change_sd_ratio,
+    R_time,
+    R_out,
+    sd_values,
+    pooling,
+    weight,
+    crit,
+    kind_code=None,
 ):
-    r"""log-density of the latents, as :func:`whitened_log_density` of :func:`cell_error_intervals`, computed
-    by one operation: the intervals, the Cholesky factors and the recursion with their gradients
-    (:class:`~bayes_stenosis.model.kernels.ghk.JointStatementLogDensity`). Arguments as
-    :func:`cell_error_intervals`, ``corr`` :math:`R` over the cells."""
+    r"""log-density of the latents, as :func:`whitened_log_density` of :func:`cell_error_intervals` with the
+    noncentralities, correlation and SD ratios of :func:`add_joint_statement_term`, computed by one
+    operation with its gradient (:class:`~bayes_stenosis.model.kernels.ghk.JointStatementLogDensity`).
+
+    ``change`` (arm, time, outcome), ``sqrt_n`` (arm), ``change_sd_ratio`` (outcome), ``R_time``, ``R_out``:
+    as :func:`add_joint_statement_term`; ``sd_values`` and ``pooling``: :func:`_sample_sds`; ``weight``:
+    :math:`w_a`; ``crit`` and ``kind_code``: per design row.
+    """
     kinds = design["kind"].to_numpy()
     rows = (joint.within_row[0], joint.within_row[1], joint.between_row)
     codes = pt.stack([_cell_codes(joint, r, kinds, kind_code) for r in rows])
     crit_cells = pt.stack([_cell_values(r, crit) for r in rows])
     order = joint.latent_order
+    sd_arm, sd_cell = np.nonzero(joint.has_sd)
     layout = [
+        joint.cells[:, 0],
+        joint.cells[:, 1],
+        sd_arm,
+        sd_cell,
         np.flatnonzero(joint.latent[0]),
         np.flatnonzero(joint.latent[1]),
         np.array([a for a, _ in order], dtype="int64"),
         np.array([k for _, k in order], dtype="int64"),
         np.array([sum(b == a for b, _ in order[:pos]) for pos, (a, _) in enumerate(order)], dtype="int64"),
     ]
-    value = joint_statement_log_density_op(
-        raw, lam, scale, s_between, corr, crit_cells, weight, codes, joint.within_t, *layout
-    )[0]
+    # contiguous: numba embeds a strided constant (a column of joint.cells) as a dynamic global, and code with
+    # one cannot be cached on disk
+    layout = [np.ascontiguousarray(v, dtype="int64") for v in layout]
+    floats = (raw, change, sqrt_n, change_sd_ratio, R_time, R_out, sd_values, pooling, crit_cells, weight)
+    value = joint_statement_log_density_op(*floats, codes, np.ascontiguousarray(joint.within_t), *layout)[0]
     return value - 0.5 * len(order) * np.log(2 * np.pi)
 
 
@@ -357,7 +388,7 @@ def add_joint_statement_term(
     n_cells = len(joint.cells)
     sqrt_n = pm.Data("threshold_joint_sqrt_n", np.sqrt(joint.sizes), dims="arm")
     change_cells = change.reshape((2, n_cells)) if full_grid else change[:, t_idx, o_idx]
-    lam = pm.Deterministic(
+    pm.Deterministic(
         "threshold_arm_noncentrality",
         change_cells * sqrt_n[:, None] / change_sd_ratio[o_idx][None, :],
         dims=("arm", "threshold_cell"),
@@ -366,14 +397,16 @@ def add_joint_statement_term(
         cell_corr = (R_time[:, None, :, None] * R_out[None, :, None, :]).reshape((n_cells, n_cells))
     else:
         cell_corr = R_time[t_idx[:, None], t_idx[None, :]] * R_out[o_idx[:, None], o_idx[None, :]]
-    corr = pm.Deterministic("threshold_cell_corr", cell_corr, dims=("threshold_cell", "threshold_cell_other"))
-    scale, s_between = _sample_sds(joint)
+    pm.Deterministic("threshold_cell_corr", cell_corr, dims=("threshold_cell", "threshold_cell_other"))
+    sd_values, pooling = _sample_sds(joint)
     weight = pm.Data("threshold_joint_arm_weight", joint.weights, dims="arm")
     raw = pm.Flat("threshold_joint_raw", dims="threshold_joint_latent")
-    pm.Potential(
-        "threshold_joint_likelihood",
-        joint_log_density(joint, design, raw, lam, weight, scale, s_between, corr, crit, kind_code),
+    # the operation computes lambda and R itself (the deterministics above are for the trace): their graph
+    # and its gradient cost as much per evaluation as the whole rest of the term
+    value = joint_log_density(
+        joint, design, raw, change, sqrt_n, change_sd_ratio, R_time, R_out, sd_values, pooling, weight, crit, kind_code
     )
+    pm.Potential("threshold_joint_likelihood", value)
 
 
 def simulate_joint_statement_statistics(
