@@ -98,17 +98,27 @@ def assert_same(reference, other, conditioning):
 
 
 def check_layout(joint, design, seed, points=30, numba=False):
-    """Value and gradient equal at random points. An interval of width w (a nearly empty polygon) makes the
-    gradient ill-conditioned: log w's derivative 1/w enters both ends and cancels, so both implementations
-    round to ~1e-16 / w; the tolerance is RTOL x max(1, 1e-3 / w), and most points have w > 1e-3."""
+    """Value and gradient equal at random points (:func:`assert_equal_at_points`)."""
     reference, candidates, narrowest, (n_cells, n_latent) = compiled_pair(joint, design, numba)
     rng = np.random.default_rng(seed)
+
+    def make_point(t):
+        return random_point(rng, joint, n_cells, n_latent, spread=(0.5, 2.0, 8.0)[t % 3])
+
+    assert_equal_at_points(reference, candidates, make_point, lambda point: narrowest(*point), points)
+
+
+def assert_equal_at_points(reference, candidates, make_point, narrowest, points):
+    """Every candidate function equals ``reference`` at ``make_point(t)``, t < ``points``. An interval of width
+    w (a nearly empty polygon) makes the gradient ill-conditioned: log w's derivative 1/w enters both ends and
+    cancels, so both implementations round to ~1e-16 / w; the tolerance is RTOL x max(1, 1e-3 / w) with w
+    ``narrowest(point)``, and most points (3 in 4) must have w > 1e-3, more than half a finite value."""
     finite = well_conditioned = 0
     for t in range(points):
-        point = random_point(rng, joint, n_cells, n_latent, spread=(0.5, 2.0, 8.0)[t % 3])
+        point = make_point(t)
         want = reference(*point)
         finite += bool(np.isfinite(want[0]))
-        conditioning = max(1.0, 1e-3 / max(narrowest(*point), 1e-300))
+        conditioning = max(1.0, 1e-3 / max(narrowest(point), 1e-300))
         well_conditioned += conditioning == 1.0
         for function in candidates.values():
             assert_same(want, function(*point), conditioning)

@@ -45,14 +45,39 @@ JOINT_IMPLEMENTATION = (
 FLOAT_INPUTS = (0, 1, 2, 3, 4, 7)
 
 
-class GHKLogDensity(Op):
+class ValueAndGradientOp(Op):
+    """An operation whose outputs are a scalar value and its gradient with respect to the inputs at
+    ``float_inputs``: its ``L_op`` returns those outputs (scaled by the value's adjoint), so a log density
+    with its gradient computes the value and gradient once; no second derivatives."""
+
+    __props__ = ("implementation",)
+    float_inputs: tuple[int, ...] = ()
+
+    def __init__(self, implementation: str) -> None:
+        self.implementation = implementation
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [(), *(input_shapes[i] for i in self.float_inputs)]
+
+    def connection_pattern(self, node):
+        n_grads = len(self.float_inputs)
+        return [[i in self.float_inputs] + [False] * n_grads for i in range(len(node.inputs))]
+
+    def L_op(self, inputs, outputs, output_grads):
+        if not all(isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
+            raise NotImplementedError(f"{type(self).__name__} has no second derivatives")
+        grad_of = dict(zip(self.float_inputs, outputs[1:], strict=True))
+        return [output_grads[0] * grad_of[i] if i in grad_of else DisconnectedType()() for i in range(len(inputs))]
+
+
+class GHKLogDensity(ValueAndGradientOp):
     """``(logp, dlogp/draw, dlogp/dchol0, dlogp/dchol1, dlogp/dlo, dlogp/dhi, dlogp/dweight)`` of the
     recursion, inputs as :func:`~bayes_stenosis.model.kernels.ghk_core.ghk_log_density`."""
 
-    __props__ = ("implementation",)
+    float_inputs = FLOAT_INPUTS
 
     def __init__(self, implementation: str = IMPLEMENTATION) -> None:
-        self.implementation = implementation
+        super().__init__(implementation)
 
     def make_node(self, raw, chol0, chol1, lo, hi, lo_inf, hi_inf, weight, arm_of, cell_of, index_of):
         floats = [pt.as_tensor_variable(v).astype("float64") for v in (raw, chol0, chol1, lo, hi)]
@@ -69,19 +94,6 @@ class GHKLogDensity(Op):
         for storage, value in zip(output_storage, ghk_log_density(*inputs), strict=True):
             storage[0] = np.asarray(value, dtype="float64")
 
-    def infer_shape(self, fgraph, node, input_shapes):
-        return [(), *(input_shapes[i] for i in FLOAT_INPUTS)]
-
-    def connection_pattern(self, node):
-        value_only = [[i in FLOAT_INPUTS] + [False] * len(FLOAT_INPUTS) for i in range(len(node.inputs))]
-        return value_only
-
-    def L_op(self, inputs, outputs, output_grads):
-        if not all(isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
-            raise NotImplementedError("GHKLogDensity has no second derivatives")
-        grad_of = dict(zip(FLOAT_INPUTS, outputs[1:], strict=True))
-        return [output_grads[0] * grad_of[i] if i in grad_of else DisconnectedType()() for i in range(len(inputs))]
-
 
 ghk_log_density_op = GHKLogDensity()
 
@@ -90,7 +102,7 @@ ghk_log_density_op = GHKLogDensity()
 JOINT_FLOAT_INPUTS = tuple(range(10))
 
 
-class JointStatementLogDensity(Op):
+class JointStatementLogDensity(ValueAndGradientOp):
     """The whole joint statement term as one operation, from the model's own quantities: the noncentralities,
     the cells' correlation and SD ratios, the intervals, the two Cholesky factors and the GHK recursion
     (:func:`~bayes_stenosis.model.kernels.joint_core.term_log_density`), with outputs ``(logp, dlogp/dx
@@ -100,10 +112,10 @@ class JointStatementLogDensity(Op):
     gradients) then cost several times the recursion per evaluation (flagship; BENCHMARKS.md).
     """
 
-    __props__ = ("implementation",)
+    float_inputs = JOINT_FLOAT_INPUTS
 
     def __init__(self, implementation: str = JOINT_IMPLEMENTATION) -> None:
-        self.implementation = implementation
+        super().__init__(implementation)
 
     def make_node(self, *inputs):
         floats = [pt.as_tensor_variable(v).astype("float64") for v in inputs[:10]]
@@ -121,18 +133,6 @@ class JointStatementLogDensity(Op):
 
         for storage, value in zip(output_storage, jitted_term()(*inputs), strict=True):
             storage[0] = np.asarray(value, dtype="float64")
-
-    def infer_shape(self, fgraph, node, input_shapes):
-        return [(), *(input_shapes[i] for i in JOINT_FLOAT_INPUTS)]
-
-    def connection_pattern(self, node):
-        return [[i in JOINT_FLOAT_INPUTS] + [False] * len(JOINT_FLOAT_INPUTS) for i in range(len(node.inputs))]
-
-    def L_op(self, inputs, outputs, output_grads):
-        if not all(isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
-            raise NotImplementedError("JointStatementLogDensity has no second derivatives")
-        grad_of = dict(zip(JOINT_FLOAT_INPUTS, outputs[1:], strict=True))
-        return [output_grads[0] * grad_of[i] if i in grad_of else DisconnectedType()() for i in range(len(inputs))]
 
 
 joint_statement_log_density_op = JointStatementLogDensity()
