@@ -135,15 +135,16 @@ def test_flagship_layout_equals_the_unrolled_graph(flagship):
     check_layout(joint, design, seed=1, numba=True)
 
 
-@pytest.mark.parametrize(
-    ("kinds", "test", "within_test"),
-    [
-        (["inside", "below", "below"], "two_sample_t", "paired_t"),
-        (["inside", "inside", "above"], "two_sample_t", "paired_t"),
-        (["below", "above", "inside"], "normal", "normal"),
-        (["below", "inside", "below"], "two_sample_t", "normal"),
-    ],
-)
+#: One-cell layouts (event kinds of the between-arm, reference-arm and new-arm statements; tests) of every kind.
+ONE_CELL_LAYOUTS = [
+    (["inside", "below", "below"], "two_sample_t", "paired_t"),
+    (["inside", "inside", "above"], "two_sample_t", "paired_t"),
+    (["below", "above", "inside"], "normal", "normal"),
+    (["below", "inside", "below"], "two_sample_t", "normal"),
+]
+
+
+@pytest.mark.parametrize(("kinds", "test", "within_test"), ONE_CELL_LAYOUTS)
 def test_one_cell_layouts_equal_the_unrolled_graph(kinds, test, within_test):
     """One cell with all three statements: the new arm's interval is cut by the between-arm one (Python
     implementation; the numba one is checked on the flagship)."""

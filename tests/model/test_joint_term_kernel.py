@@ -35,7 +35,7 @@ from bayes_stenosis.model.terms.threshold_joint import (
     joint_log_density,
 )
 from tests.model.ghk_reference import unrolled_whitened_log_density
-from tests.model.test_ghk_kernel import assert_equal_at_points
+from tests.model.test_ghk_kernel import ONE_CELL_LAYOUTS, assert_equal_at_points
 from tests.model.test_threshold_joint import one_cell
 
 PY = Mode(linker="py", optimizer=None)
@@ -169,15 +169,7 @@ def test_cells_that_skip_part_of_the_grid_equal_the_graph():
     check_term(joint, design, joint.grid, seed=2, numba=True)
 
 
-@pytest.mark.parametrize(
-    ("kinds", "test", "within_test"),
-    [
-        (["inside", "below", "below"], "two_sample_t", "paired_t"),
-        (["inside", "inside", "above"], "two_sample_t", "paired_t"),
-        (["below", "above", "inside"], "normal", "normal"),
-        (["below", "inside", "below"], "two_sample_t", "normal"),
-    ],
-)
+@pytest.mark.parametrize(("kinds", "test", "within_test"), ONE_CELL_LAYOUTS)
 def test_one_cell_layouts_equal_the_graph(kinds, test, within_test):
     """One cell with all three statements, t and normal tests (normal tests have no chi SD ratio)."""
     joint, design = one_cell(np.array([15.0, 25.0]), kinds, test, within_test)
