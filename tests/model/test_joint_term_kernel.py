@@ -106,23 +106,19 @@ def narrowest(joint, design, point):
     scale = np.ones(joint.has_sd.shape)
     scale[np.nonzero(joint.has_sd)] = sd_values
     s_between = np.sqrt(joint.pooling[:, 0] * scale[0] ** 2 + joint.pooling[:, 1] * scale[1] ** 2 + joint.pooling[:, 2])
+    codes, crit_cells = cell_codes_and_crit(joint, design)
+    lo, hi, lo_inf, hi_inf, _ = cell_intervals(lam, scale, s_between, crit_cells, codes, joint.within_t, weight)
+    chol = [np.linalg.cholesky(corr[np.ix_(c, c)]) for c in map(np.flatnonzero, joint.latent)]
+    return forward_pass(raw, chol[0], chol[1], lo, hi, lo_inf, hi_inf, weight, *joint.latent_index)[-1].min()
+
+
+def cell_codes_and_crit(joint, design):
+    """(3, C) event kind codes and critical values of each cell's statements (NO_STATEMENT and 1 where none)."""
     rows = (joint.within_row[0], joint.within_row[1], joint.between_row)
     kinds, crit = design["kind"].to_numpy(), design["crit"].to_numpy(dtype=float)
     codes = np.array([[EVENT_KIND_CODES[kinds[r]] if r >= 0 else NO_STATEMENT for r in row] for row in rows])
     crit_cells = np.array([[crit[r] if r >= 0 else 1.0 for r in row] for row in rows])
-    lo, hi, lo_inf, hi_inf, _ = cell_intervals(lam, scale, s_between, crit_cells, codes, joint.within_t, weight)
-    chol = [np.linalg.cholesky(corr[np.ix_(c, c)]) for c in map(np.flatnonzero, joint.latent)]
-    order = joint.latent_order
-    layout = [np.array(v) for v in _order_layout(order)]
-    return forward_pass(raw, chol[0], chol[1], lo, hi, lo_inf, hi_inf, weight, *layout)[-1].min()
-
-
-def _order_layout(order):
-    return (
-        [a for a, _ in order],
-        [k for _, k in order],
-        [sum(b == a for b, _ in order[:pos]) for pos, (a, _) in enumerate(order)],
-    )
+    return codes, crit_cells
 
 
 def check_term(joint, design, grid, seed, points=30, numba=False):
@@ -179,14 +175,11 @@ def test_one_cell_layouts_equal_the_graph(kinds, test, within_test):
 def op_point(joint, design, rng):
     """The operation's inputs at a random point: the float inputs, then event kinds, flags and layout."""
     raw, change, ratio, r_time, r_out, sd_values, weight = random_point(rng, joint, joint.grid or (1, 1), 0.5)
-    rows = (joint.within_row[0], joint.within_row[1], joint.between_row)
-    kinds, crit = design["kind"].to_numpy(), design["crit"].to_numpy(dtype=float)
-    codes = np.array([[EVENT_KIND_CODES[kinds[r]] if r >= 0 else NO_STATEMENT for r in row] for row in rows])
-    crit_cells = np.array([[crit[r] if r >= 0 else 1.0 for r in row] for row in rows])
+    codes, crit_cells = cell_codes_and_crit(joint, design)
     floats = [raw, change, np.sqrt(joint.sizes), ratio, r_time, r_out, sd_values, joint.pooling, crit_cells, weight]
     sd_arm, sd_cell = np.nonzero(joint.has_sd)
     layout = [joint.cells[:, 0], joint.cells[:, 1], sd_arm, sd_cell, *map(np.flatnonzero, joint.latent)]
-    layout += [np.array(v) for v in _order_layout(joint.latent_order)]
+    layout += list(joint.latent_index)
     return floats, [codes, joint.within_t, *layout]
 
 

@@ -68,7 +68,7 @@ def cell_intervals(lam, scale, s_between, crit, codes, within_t, weight):
     used_scale = np.ones((3, n_cells))
     d_lo = np.zeros((3, n_cells))
     d_hi = np.zeros((3, n_cells))
-    proj = np.zeros((4, n_cells))  # the ends of (w_new I_new - J) before and after the 1 / w_ref scaling
+    proj = np.zeros((2, n_cells))  # the ends of (w_new I_new - J), before the 1 / w_ref scaling
     ref_side = np.zeros((2, n_cells), dtype=np.int64)
     for k in range(n_cells):
         for r in range(3):
@@ -86,7 +86,7 @@ def cell_intervals(lam, scale, s_between, crit, codes, within_t, weight):
         m_lo, m_hi = lo[1, k] * w1 - hi[2, k], hi[1, k] * w1 - lo[2, k]
         c_lo, c_hi = m_lo * inv_w0, m_hi * inv_w0
         c_lo_inf, c_hi_inf = lo_inf[1, k] or hi_inf[2, k], hi_inf[1, k] or lo_inf[2, k]
-        proj[0, k], proj[1, k], proj[2, k], proj[3, k] = m_lo, m_hi, c_lo, c_hi
+        proj[0, k], proj[1, k] = m_lo, m_hi
         # PyTensor's maximum / minimum pass a tie's gradient to their first argument, the reference arm's end
         if lo_inf[0, k] or (not c_lo_inf and c_lo > lo[0, k]):
             lo[0, k], ref_side[0, k] = c_lo, 1

@@ -137,6 +137,16 @@ class JointDesign:
         return (self.within_row >= 0) | (self.between_row >= 0)[None, :]
 
     @property
+    def latent_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(L,) each: every latent's arm, cell and place among its arm's latent cells (``latent_order``),
+        contiguous int64 (numba embeds a strided constant as a dynamic global, which it cannot cache)."""
+        order = self.latent_order
+        arm_of = np.array([a for a, _ in order], dtype="int64")
+        cell_of = np.array([k for _, k in order], dtype="int64")
+        index_of = np.array([(arm_of[:pos] == a).sum() for pos, a in enumerate(arm_of)], dtype="int64")
+        return arm_of, cell_of, index_of
+
+    @property
     def latent_order(self) -> list[tuple[int, int]]:
         """(arm, cell) of each latent in sampling order: cell by cell, the reference arm first."""
         return [(a, k) for k in range(len(self.labels)) for a in (0, 1) if self.latent[a, k]]
@@ -303,9 +313,7 @@ def whitened_log_density(joint: JointDesign, raw, intervals, weight, corr):
         pt.linalg.cholesky(corr[cells][:, cells]) for cells in (np.flatnonzero(latent[0]), np.flatnonzero(latent[1]))
     ]
     order = joint.latent_order
-    arm_of = np.array([a for a, _ in order], dtype="int64")
-    cell_of = np.array([k for _, k in order], dtype="int64")
-    index_of = np.array([(arm_of[:pos] == a).sum() for pos, a in enumerate(arm_of)], dtype="int64")
+    arm_of, cell_of, index_of = joint.latent_index
     ends = ("lo", "hi", "lo_inf", "hi_inf")
     lo, hi, lo_inf, hi_inf = (pt.stack([getattr(iv, end) for iv in intervals]) for end in ends)
     value = ghk_log_density_op(raw, chol[0], chol[1], lo, hi, lo_inf, hi_inf, weight, arm_of, cell_of, index_of)[0]
@@ -339,25 +347,14 @@ def joint_log_density(
     rows = (joint.within_row[0], joint.within_row[1], joint.between_row)
     codes = pt.stack([_cell_codes(joint, r, kinds, kind_code) for r in rows])
     crit_cells = pt.stack([_cell_values(r, crit) for r in rows])
-    order = joint.latent_order
     sd_arm, sd_cell = np.nonzero(joint.has_sd)
-    layout = [
-        joint.cells[:, 0],
-        joint.cells[:, 1],
-        sd_arm,
-        sd_cell,
-        np.flatnonzero(joint.latent[0]),
-        np.flatnonzero(joint.latent[1]),
-        np.array([a for a, _ in order], dtype="int64"),
-        np.array([k for _, k in order], dtype="int64"),
-        np.array([sum(b == a for b, _ in order[:pos]) for pos, (a, _) in enumerate(order)], dtype="int64"),
-    ]
+    cells = [joint.cells[:, 0], joint.cells[:, 1], sd_arm, sd_cell, *map(np.flatnonzero, joint.latent)]
     # contiguous: numba embeds a strided constant (a column of joint.cells) as a dynamic global, and code with
     # one cannot be cached on disk
-    layout = [np.ascontiguousarray(v, dtype="int64") for v in layout]
+    layout = [*(np.ascontiguousarray(v, dtype="int64") for v in cells), *joint.latent_index]
     floats = (raw, change, sqrt_n, change_sd_ratio, R_time, R_out, sd_values, pooling, crit_cells, weight)
     value = joint_statement_log_density_op(*floats, codes, np.ascontiguousarray(joint.within_t), *layout)[0]
-    return value - 0.5 * len(order) * np.log(2 * np.pi)
+    return value - 0.5 * len(joint.latent_order) * np.log(2 * np.pi)
 
 
 def add_joint_statement_term(
